@@ -1,0 +1,100 @@
+"""Soft constraints: initial, Dirichlet, periodic and data terms, each with its own point sampler."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from sciml._errors import DataError
+from sciml.pde._samplers import FixedPoints
+from sciml.train import AbstractSampler
+
+
+def _mean_square(residual: Array) -> Array:
+    return jnp.mean(jnp.square(residual))
+
+
+class AbstractConstraint(eqx.Module):
+    """A loss term evaluated on the points drawn by `sampler`: ``constraint.loss(u, points) -> scalar``."""
+
+    sampler: eqx.AbstractVar[AbstractSampler]
+
+    @abc.abstractmethod
+    def loss(self, u: Callable, points: Float[Array, "n d"]) -> Array:
+        raise NotImplementedError
+
+
+class InitialCondition(AbstractConstraint):
+    """``u(t0, x) = value(x)`` on points of the initial face; `value` takes the full point (t0, x...)."""
+
+    sampler: AbstractSampler
+    value: Callable = eqx.field(static=True)
+
+    def loss(self, u, points):
+        return _mean_square(jax.vmap(u)(points) - jax.vmap(self.value)(points))
+
+
+class Dirichlet(AbstractConstraint):
+    """``u = value`` on boundary points."""
+
+    sampler: AbstractSampler
+    value: Callable = eqx.field(static=True)
+
+    def loss(self, u, points):
+        return _mean_square(jax.vmap(u)(points) - jax.vmap(self.value)(points))
+
+
+class Periodic(AbstractConstraint):
+    """``u(.., lower, ..) = u(.., upper, ..)`` along `axis` (and the first `derivatives` derivatives too).
+
+    The sampler's points are moved onto both ends of the axis.
+    """
+
+    sampler: AbstractSampler
+    axis: int = eqx.field(static=True)
+    lower: float = eqx.field(static=True)
+    upper: float = eqx.field(static=True)
+    derivatives: int = eqx.field(static=True, default=0)
+
+    def loss(self, u, points):
+        from sciml.pde._derivatives import derivative
+
+        low = points.at[:, self.axis].set(self.lower)
+        high = points.at[:, self.axis].set(self.upper)
+        total = 0.0
+        for order in range(self.derivatives + 1):
+            axes = (self.axis,) * order
+            f = jax.vmap(lambda p: derivative(u, p, axes))
+            total = total + _mean_square(f(low) - f(high))
+        return total
+
+
+class DataConstraint(AbstractConstraint):
+    """``u(points_i) = values_i`` for observed data (fixed points)."""
+
+    sampler: FixedPoints
+    values: Float[Array, "n ..."]
+
+    def __init__(self, points: Float[Array, "n d"], values: Float[Array, "n ..."]):
+        points, values = np.asarray(points), np.asarray(values)
+        if points.ndim != 2 or values.shape[0] != points.shape[0]:
+            raise DataError(
+                f"DataConstraint: expected points (n, d) and values (n, ...), got {points.shape} and {values.shape}"
+            )
+        bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        if bad.any():
+            raise DataError(
+                f"DataConstraint: {int(bad.sum())} observations are NaN/Inf (first at point {points[np.argmax(bad)]}); "
+                "expected finite values. Drop those rows before building the constraint."
+            )
+        self.sampler = FixedPoints(jnp.asarray(points))
+        self.values = jnp.asarray(values)
+
+    def loss(self, u, points):
+        return _mean_square(jax.vmap(u)(points) - self.values)

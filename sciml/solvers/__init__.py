@@ -1,0 +1,3 @@
+"""Numerical solvers used for data and ground truth."""
+
+__all__: list[str] = []

@@ -1,0 +1,483 @@
+"""`fit`: the one training loop of sciml.
+
+Every method trains through `fit(model, loss, data, optimizer, steps, ...)`:
+
+- `loss(model, batch, key) -> (scalar, metrics)` is a pure function (or an `AbstractAdaptiveLoss`, whose array
+  leaves such as loss weights are carried in the training state and refreshed every `update_every` steps);
+- `data` is an `AbstractSampler` (batches drawn on device from the step's key: chunks of steps are fused with
+  `lax.scan`), a callable `step -> batch` returning host arrays (stacked per chunk and scanned over), or a fixed pytree
+  of arrays (full-batch training);
+- each compiled call runs `chunk` steps; metrics are written to `metrics.jsonl` every chunk, evaluations and
+  checkpoints at multiples of it; a NaN/Inf guard inside the scan refuses the first bad update, so the state returned
+  (and checkpointed) is the last good one, and the error names the loss term that went bad;
+- an optional L-BFGS stage (optax's L-BFGS with zoom line search) follows, in float64 if asked.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+from sciml._errors import ConfigError
+from sciml.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sciml.train._sharding import constrain_batch, replicate, shard_batch
+
+
+class AbstractSampler(eqx.Module):
+    """Draws a training batch on device: `sampler(key, step) -> batch` (a pytree of arrays), pure and jittable.
+
+    `key` is the run's sampling key, the same at every step; `step` is the (traced) step index. A sampler derives
+    its randomness from both (e.g. ``fold_in(key, step)``), so a resumed run draws the same batches.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, key: jax.Array, step: jax.Array) -> Any:
+        raise NotImplementedError
+
+
+class AbstractAdaptiveLoss(eqx.Module):
+    """A loss with state (e.g. adaptive term weights) that the engine refreshes every `update_every` steps.
+
+    Array leaves are the state; they are not trained (the engine stops their gradient).
+    """
+
+    update_every: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def __call__(self, model, batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def update(self, model, batch, key: jax.Array) -> AbstractAdaptiveLoss:
+        """Return the loss with refreshed state."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class LBFGS:
+    """The L-BFGS stage run after the first-order optimizer.
+
+    Args:
+        steps: L-BFGS iterations (each with a zoom line search).
+        memory_size: number of curvature pairs kept.
+        max_linesearch_steps: line-search evaluations allowed per iteration.
+        dtype: ``"float64"`` runs the stage in float64 (under `jax.enable_x64`); the model returns in its own dtype.
+    """
+
+    steps: int
+    memory_size: int = 50
+    max_linesearch_steps: int = 30
+    dtype: str | None = None
+
+    def optimizer(self) -> optax.GradientTransformationExtraArgs:
+        return optax.lbfgs(
+            memory_size=self.memory_size,
+            linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=self.max_linesearch_steps, verbose=False),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Call `fn(model) -> dict of scalars` every `every` steps and log the result (e.g. error against a reference)."""
+
+    fn: Callable[[Any], dict[str, float]]
+    every: int
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns: the trained model and how the run went."""
+
+    model: Any
+    step: int
+    history: list[dict[str, float]]
+    compile_time_s: float
+    train_time_s: float
+    resumed_from: int | None = None
+
+    @property
+    def steps_per_s(self) -> float:
+        timed = [h for h in self.history if "steps_per_s" in h and h.get("phase") == "adam"]
+        return float(np.median([h["steps_per_s"] for h in timed])) if timed else float("nan")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced NaN/Inf. `.model` is the last good model (also checkpointed), `.step` the bad step."""
+
+    def __init__(self, message: str, model, step: int, term: str):
+        super().__init__(message)
+        self.model = model
+        self.step = step
+        self.term = term
+
+
+class _FixedBatch(AbstractSampler):
+    batch: Any
+
+    def __call__(self, key, step):
+        return self.batch
+
+
+class _State(eqx.Module):
+    params: Any
+    opt_state: Any
+    loss_state: Any
+
+
+def _tree_all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _select(ok, new, old):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def _cast(tree, dtype):
+    return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
+
+
+class _Logger:
+    """Appends one JSON line per logged chunk to `metrics.jsonl`; on resume drops lines past the resumed step."""
+
+    def __init__(self, path: Path | None, resumed_step: int | None):
+        self.path = path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resumed_step is not None and path.exists():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= resumed_step]
+            path.write_text("".join(f"{line}\n" for line in kept))
+        elif path.exists():
+            path.unlink()
+
+    def write(self, record: dict) -> None:
+        if self.path is not None:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+
+def _host_stack(data: Callable[[int], Any], start: int, n: int):
+    batches = [data(step) for step in range(start, start + n)]
+    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *batches)
+
+
+def fit(
+    model,
+    loss,
+    data,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    *,
+    key: jax.Array,
+    lbfgs: LBFGS | None = None,
+    chunk: int = 100,
+    evaluations: Sequence[Evaluation] = (),
+    out_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 3,
+    resume: bool = True,
+    mesh: Mesh | None = None,
+    trainable: Callable[[Any], bool] = eqx.is_inexact_array,
+    progress: bool | None = None,
+    meta: dict | None = None,
+) -> FitResult:
+    """Train `model` for `steps` optimizer steps (then `lbfgs.steps` L-BFGS steps) and return a `FitResult`.
+
+    Args:
+        model: an equinox module (any pytree); its leaves selected by `trainable` are optimised.
+        loss: `loss(model, batch, key) -> (scalar, dict of scalar metrics)`, or an `AbstractAdaptiveLoss`.
+        data: an `AbstractSampler`, a callable `step -> batch` of host arrays, or a fixed pytree batch.
+        optimizer: an optax transformation (schedules included).
+        steps: number of first-order steps.
+        key: the run's root PRNG key; step `i` uses `fold_in(key, i)`.
+        lbfgs: optional L-BFGS stage after the first-order steps.
+        chunk: steps fused in one compiled call; logging happens every chunk.
+        evaluations: callbacks run every `every` steps (a multiple of `chunk`).
+        out_dir: where `metrics.jsonl` and `checkpoints/` go (nothing is written when None).
+        checkpoint_every: steps between checkpoints (a multiple of `chunk`); None saves only at the end.
+        resume: continue from the newest checkpoint in `out_dir/checkpoints` when there is one.
+        mesh: a 1-D device mesh (see `data_mesh`): batches split over it, parameters replicated.
+        trainable: filter choosing the trained leaves.
+        progress: show a progress bar (default: when stderr is a terminal).
+        meta: extra JSON-able metadata stored in every checkpoint (e.g. the run's config).
+    """
+    _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs)
+    out_dir = Path(out_dir) if out_dir is not None else None
+    ckpt_dir = out_dir / "checkpoints" if out_dir is not None else None
+
+    params, static = eqx.partition(model, trainable)
+    loss_state, loss_static = eqx.partition(loss, eqx.is_array)
+    adaptive = isinstance(loss, AbstractAdaptiveLoss)
+    if isinstance(data, AbstractSampler):
+        host_data = None
+        sampler = data
+    elif callable(data):
+        host_data, sampler = data, None
+    else:
+        host_data, sampler = None, _FixedBatch(jax.tree_util.tree_map(jnp.asarray, data))
+    if mesh is not None:
+        params = replicate(params, mesh)
+    sampler_arrays, sampler_static = eqx.partition(sampler, eqx.is_array)
+
+    state = _State(params, optimizer.init(params), loss_state)
+    start, resumed_from, lbfgs_checkpoint = 0, None, None
+    checkpoint = latest_checkpoint(ckpt_dir) if (resume and ckpt_dir is not None) else None
+    if checkpoint is not None:
+        checkpoint_meta = json.loads((checkpoint / "meta.json").read_text())
+        resumed_from = checkpoint_meta["step"]
+        if checkpoint_meta["phase"] == "adam":
+            state, _ = load_checkpoint(checkpoint, state)
+            start = resumed_from
+        else:
+            start, lbfgs_checkpoint = steps, checkpoint
+    # Donated buffers must be distinct; initialisers may share constant buffers, so start from copies.
+    state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if eqx.is_array(x) else x, state)
+    logger = _Logger(out_dir / "metrics.jsonl" if out_dir is not None else None, resumed_from)
+    meta = {"meta": meta or {}, **_versions()}
+    history: list[dict] = []
+    total = steps + (lbfgs.steps if lbfgs else 0)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=total, initial=start, disable=not show, desc="fit", dynamic_ncols=True)
+
+    sample_key, loss_root = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+
+    def batch_of(samp_arrays, step):
+        batch = eqx.combine(samp_arrays, sampler_static)(sample_key, step)
+        return constrain_batch(batch, mesh)
+
+    def loss_and_grad(params, loss_arrays, batch, step_key):
+        def objective(p):
+            current_loss = eqx.combine(jax.lax.stop_gradient(loss_arrays), loss_static)
+            return current_loss(eqx.combine(p, static), batch, step_key)
+
+        return jax.value_and_grad(objective, has_aux=True)(params)
+
+    def one_step(carry, xs):
+        state, bad, first_bad, samp_arrays = carry
+        step, host_batch = xs
+        loss_key = jax.random.fold_in(loss_root, step)
+        batch = batch_of(samp_arrays, step) if host_batch is None else host_batch
+        loss_arrays = state.loss_state
+        if adaptive:
+            def refresh(arrays):
+                current = eqx.combine(arrays, loss_static)
+                new = current.update(eqx.combine(state.params, static), batch, loss_key)
+                return eqx.filter(new, eqx.is_array)
+
+            loss_arrays = jax.lax.cond(step % loss.update_every == 0, refresh, lambda a: a, loss_arrays)
+        (value, metrics), grads = loss_and_grad(state.params, loss_arrays, batch, loss_key)
+        finite = jnp.isfinite(value) & _tree_all_finite(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ok = finite & ~bad
+        new_state = _State(
+            _select(ok, params, state.params),
+            _select(ok, opt_state, state.opt_state),
+            _select(ok, loss_arrays, state.loss_state),
+        )
+        first_bad = jnp.where(~finite & ~bad, step, first_bad)
+        return (new_state, bad | ~finite, first_bad, samp_arrays), {"loss": value, **metrics}
+
+    def run_chunk(state, samp_arrays, steps_idx, host_batches):
+        carry = (state, jnp.asarray(False), jnp.asarray(-1), samp_arrays)
+        (state, bad, first_bad, _), metrics = jax.lax.scan(one_step, carry, (steps_idx, host_batches))
+        return state, bad, first_bad, metrics
+
+    compiled: dict[int, Any] = {}
+    compile_time = 0.0
+    train_start = time.perf_counter()
+
+    def call_chunk(state, step0, n):
+        nonlocal compile_time
+        steps_idx = jnp.arange(step0, step0 + n)
+        host = None
+        if host_data is not None:
+            host = _host_stack(host_data, step0, n)
+            host = shard_batch(host, mesh, leading=1) if mesh is not None else jax.device_put(host)
+        if n not in compiled:
+            t0 = time.perf_counter()
+            compiled[n] = jax.jit(run_chunk, donate_argnums=0).lower(state, sampler_arrays, steps_idx, host).compile()
+            compile_time += time.perf_counter() - t0
+        return compiled[n](state, sampler_arrays, steps_idx, host)
+
+    step = start
+    while step < steps:
+        n = min(chunk, steps - step)
+        t0 = time.perf_counter()
+        state, bad, first_bad, metrics = call_chunk(state, step, n)
+        bad = bool(bad)
+        elapsed = time.perf_counter() - t0
+        if bad:
+            bad_step = int(first_bad)
+            bad_metrics = jax.tree_util.tree_map(lambda m: np.asarray(m)[bad_step - step], metrics)
+            _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep_checkpoints, bar, logger)
+        step += n
+        record = {"step": step, "phase": "adam", **_last(metrics), "steps_per_s": n / elapsed}
+        record.update(_evaluate(evaluations, eqx.combine(state.params, static), step, chunk))
+        logger.write(record)
+        history.append(record)
+        bar.update(n)
+        bar.set_postfix(loss=f"{record['loss']:.3e}")
+        if ckpt_dir is not None and (checkpoint_every and step % checkpoint_every == 0 or step == steps):
+            save_checkpoint(ckpt_dir, step, state, {"phase": "adam", **meta}, keep=keep_checkpoints)
+
+    model = eqx.combine(state.params, static)
+    if lbfgs is not None and lbfgs.steps > 0:
+        fixed = host_data(steps) if host_data is not None else batch_of(sampler_arrays, jnp.asarray(steps))
+        model, lbfgs_history, lbfgs_compile = _lbfgs_stage(
+            model, eqx.combine(state.loss_state, loss_static), fixed, lbfgs, steps, key, chunk, trainable,
+            ckpt_dir, lbfgs_checkpoint, meta, keep_checkpoints, logger, bar, evaluations, mesh,
+        )
+        history.extend(lbfgs_history)
+        compile_time += lbfgs_compile
+    bar.close()
+    return FitResult(model, total, history, compile_time, time.perf_counter() - train_start - compile_time, resumed_from)
+
+
+def _float_dtype(tree):
+    leaves = [x.dtype for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
+    return leaves[0] if leaves else jnp.float32
+
+
+def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_dir, checkpoint, meta, keep, logger, bar,
+                 evaluations, mesh):
+    """Full-batch L-BFGS on `batch` (fixed: line searches need a deterministic objective).
+
+    With ``dtype="float64"`` the stage runs under `jax.enable_x64`; the model comes back in the dtype it came in.
+    """
+    dtype_in = _float_dtype(model)
+    context = jax.enable_x64(True) if lbfgs.dtype == "float64" else contextlib.nullcontext()
+    with context:
+        if lbfgs.dtype is not None:
+            model, batch = _cast(model, jnp.dtype(lbfgs.dtype)), _cast(batch, jnp.dtype(lbfgs.dtype))
+        params, static = eqx.partition(model, trainable)
+        loss_key = jax.random.fold_in(jax.random.fold_in(key, 1), step0)
+        optimizer = lbfgs.optimizer()
+        if mesh is not None:
+            params, batch = replicate(params, mesh), shard_batch(batch, mesh)
+
+        def value_fn(p):
+            return loss(eqx.combine(p, static), batch, loss_key)[0]
+
+        value_and_grad = optax.value_and_grad_from_state(value_fn)
+
+        def one_step(carry, _):
+            params, opt_state, bad = carry
+            value, grad = value_and_grad(params, state=opt_state)
+            updates, new_opt_state = optimizer.update(
+                grad, opt_state, params, value=value, grad=grad, value_fn=value_fn
+            )
+            new_params = optax.apply_updates(params, updates)
+            ok = jnp.isfinite(value) & _tree_all_finite(new_params) & ~bad
+            return (_select(ok, new_params, params), _select(ok, new_opt_state, opt_state), bad | ~ok), value
+
+        def run_chunk(params, opt_state, n):
+            init = (params, opt_state, jnp.asarray(False))
+            (params, opt_state, bad), values = jax.lax.scan(one_step, init, None, length=n)
+            metrics = loss(eqx.combine(params, static), batch, loss_key)[1]
+            return params, opt_state, bad, values, metrics
+
+        opt_state = optimizer.init(params)
+        start = step0
+        if checkpoint is not None:
+            (params, opt_state), checkpoint_meta = load_checkpoint(checkpoint, (params, opt_state))
+            start = checkpoint_meta["step"]
+        compiled, compile_time, history = {}, 0.0, []
+        end = step0 + lbfgs.steps
+        step = start
+        while step < end:
+            n = min(chunk, end - step)
+            if n not in compiled:
+                t0 = time.perf_counter()
+                compiled[n] = jax.jit(run_chunk, static_argnums=2).lower(params, opt_state, n).compile()
+                compile_time += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            params, opt_state, bad, values, metrics = jax.block_until_ready(compiled[n](params, opt_state))
+            elapsed = time.perf_counter() - t0
+            step += n
+            record = {"step": step, "phase": "lbfgs", "loss": float(values[-1]),
+                      **{k: float(v) for k, v in metrics.items()}, "steps_per_s": n / elapsed}
+            record.update(_evaluate(evaluations, eqx.combine(params, static), step, chunk))
+            logger.write(record)
+            history.append(record)
+            bar.update(n)
+            bar.set_postfix(loss=f"{record['loss']:.3e}")
+            if ckpt_dir is not None:
+                save_checkpoint(ckpt_dir, step, (params, opt_state), {"phase": "lbfgs", **meta}, keep=keep)
+            if bool(bad):
+                # A non-finite value met in the line search: the kept state is the last good one; the stage ends.
+                logger.write({"step": step, "phase": "lbfgs", "non_finite": "loss"})
+                break
+        model = eqx.combine(params, static)
+        model = jax.tree_util.tree_map(
+            lambda x: np.asarray(x).astype(dtype_in) if eqx.is_inexact_array(x) else x, model
+        )
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x) if isinstance(x, np.ndarray) else x, model), history, compile_time
+
+
+def _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep, bar, logger):
+    terms = {k: float(v) for k, v in bad_metrics.items()}
+    broken = [k for k, v in terms.items() if not math.isfinite(v) and k != "loss"]
+    term = broken[0] if broken else ("loss" if not math.isfinite(terms.get("loss", 0.0)) else "gradient")
+    logger.write({"step": bad_step, "phase": "adam", "non_finite": term, **{k: repr(v) for k, v in terms.items()}})
+    saved = ""
+    if ckpt_dir is not None:
+        path = save_checkpoint(ckpt_dir, bad_step, state, {"phase": "adam", "reason": "non-finite", **meta}, keep=keep)
+        saved = f" The last good state (before step {bad_step}) is saved in {path}."
+    bar.close()
+    what = f"loss term {term!r}" if term != "gradient" else "the gradient (all loss terms finite)"
+    raise NonFiniteLossError(
+        f"training stopped at step {bad_step}: {what} became non-finite (terms: {terms}).{saved} "
+        "Lower the learning rate, check the data for NaN, or train in float64.",
+        eqx.combine(state.params, static),
+        bad_step,
+        term,
+    )
+
+
+def _last(metrics) -> dict[str, float]:
+    return {k: float(np.asarray(v)[-1]) for k, v in metrics.items()}
+
+
+def _evaluate(evaluations, model, step, chunk) -> dict[str, float]:
+    record = {}
+    for evaluation in evaluations:
+        if step % evaluation.every == 0:
+            record.update({k: float(v) for k, v in evaluation.fn(model).items()})
+    return record
+
+
+def _versions() -> dict:
+    from sciml.experiment import package_versions
+
+    return {"versions": package_versions()}
+
+
+def _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs) -> None:
+    if steps < 0 or chunk < 1:
+        raise ConfigError(f"fit: expected steps >= 0 and chunk >= 1, got steps={steps}, chunk={chunk}")
+    for name, every in [("checkpoint_every", checkpoint_every), *[("Evaluation.every", e.every) for e in evaluations]]:
+        if every is not None and (every < 1 or every % chunk):
+            raise ConfigError(
+                f"fit: {name}={every} must be a positive multiple of chunk={chunk} (work happens between chunks); "
+                f"use e.g. {max(chunk, (every // chunk) * chunk)}"
+            )
+    if lbfgs is not None and lbfgs.dtype not in (None, "float32", "float64"):
+        raise ConfigError(f"LBFGS.dtype must be None, 'float32' or 'float64', got {lbfgs.dtype!r}")
