@@ -22,7 +22,7 @@ import xarray as xr
 from sciml import metrics
 from sciml.data import load_reference
 from sciml.experiment import RunDir
-from sciml.pde import Problem, SobolPoints, interval, time_space
+from sciml.pde import PointSets, Problem, SobolPoints, interval, time_space
 from sciml.pinn import PINN, HardConstraint, PINNLoss
 from sciml.train import LBFGS, Evaluation, fit
 
@@ -82,11 +82,13 @@ def main(config: Config, run: RunDir) -> dict:
 
     key = jax.random.key(config.seed)
     model, loss = build(config, jax.random.fold_in(key, 0))
+    lbfgs_points = SobolPoints(loss.problem.domain, config.n_residual_lbfgs, seed=config.seed + 1)
     schedule = optax.exponential_decay(config.learning_rate, config.decay_steps, config.decay_rate)
     result = fit(
         model, loss, loss.problem.sampler(), optax.adam(schedule), config.adam_steps,
         key=jax.random.fold_in(key, 1),
         lbfgs=LBFGS(config.lbfgs_steps, dtype=config.lbfgs_precision) if config.lbfgs_steps else None,
+        lbfgs_data=PointSets({"residual": lbfgs_points}),
         chunk=config.chunk,
         evaluations=[Evaluation(evaluate, config.checkpoint_every)],
         out_dir=run.path,

@@ -1,16 +1,24 @@
 """xarray data layer: open/write datasets, shipped reference solutions, predictions files."""
 
+from sciml.data._columns import COLUMN_VARIABLES, ColumnData, load_columns, synthetic_columns
 from sciml.data._generated import ensure_dataset, generate_dataset, list_generators
 from sciml.data._io import check_finite, open_dataset, write_dataset
 from sciml.data._reference import REFERENCES, load_reference
+from sciml.data._timeseries import MinibatchSampler, drop_observations, series_arrays, series_dataset, windows
 
 __all__ = [
     "REFERENCES",
+    "MinibatchSampler",
     "check_finite",
+    "drop_observations",
     "ensure_dataset",
     "generate_dataset",
     "list_generators",
     "load_reference",
     "open_dataset",
+    "series_arrays",
+    "series_dataset",
+    "windows",
     "write_dataset",
 ]
+__all__ += ["COLUMN_VARIABLES", "ColumnData", "load_columns", "synthetic_columns"]

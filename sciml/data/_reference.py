@@ -65,9 +65,14 @@ def _read_allen_cahn(file: Path) -> xr.Dataset:
 
 
 def _read_poisson_lshape(file: Path) -> xr.Dataset:
+    """The file's grid covers [-1, 1]^2 and holds NaN on the removed quadrant (0, 1]^2; only L-shape nodes are kept."""
     data = np.load(file)
     points = _expect_shape("X_test", data["X_test"], (25921, 2), file)
     u = _expect_shape("y_ref", data["y_ref"], (25921, 1), file)[:, 0]
+    removed = (points[:, 0] > 0) & (points[:, 1] > 0)
+    if np.isfinite(u[removed]).any() or not np.isfinite(u[~removed]).all():
+        raise DataError(f"{file.name}: expected NaN exactly on the removed quadrant (0, 1]^2; the file differs")
+    points, u = points[~removed], u[~removed]
     ds = xr.Dataset(
         {"u": (("node",), u)},
         coords={"x": ("node", points[:, 0]), "y": ("node", points[:, 1])},

@@ -37,18 +37,29 @@ class Field:
     """A field evaluated at one point, with derivatives as attributes named after the coordinates.
 
     For coordinates ``("t", "x")``: ``u.value`` is u, ``u.t`` is du/dt, ``u.xx`` is d2u/dx2, ``u.tx`` is d2u/dtdx;
-    ``u.coords["x"]`` is the point's x. Each derivative is computed once per `Field` (cached).
+    ``u.coords["x"]`` is the point's x. Each derivative is computed once per `Field` (cached); second-order ones come
+    with their first-order parts from one jvp-of-jvp. `plan` (the derivative keys a residual asks for, recorded in
+    `requested` by a trial trace) lets the highest orders go first so that nothing is computed twice.
 
     Example:
         >>> def burgers(u, nu):                       # u: Field
         ...     return u.t + u.value * u.x - nu * u.xx
     """
 
-    def __init__(self, fn: Callable, point: Float[Array, " d"], names: Sequence[str]):
+    def __init__(self, fn: Callable, point: Float[Array, " d"], names: Sequence[str],
+                 plan: Sequence[tuple[int, ...]] = ()):
         self._fn = fn
         self._point = point
         self._names = tuple(names)
         self._cache: dict[tuple[int, ...], Array] = {}
+        self._plan = sorted(plan, key=len, reverse=True)
+        self.requested: set[tuple[int, ...]] = set()
+
+    def _compute_plan(self) -> None:
+        """Compute the planned derivatives highest order first, so lower orders come out of the same passes."""
+        plan, self._plan = self._plan, []
+        for key in plan:
+            self._derivative(key)
 
     @property
     def coords(self) -> dict[str, Array]:
@@ -70,9 +81,36 @@ class Field:
                 raise ConfigError(f"no coordinate {name!r} to differentiate by; the field's coordinates are {self._names}")
             axes.append(self._names.index(name))
         key = tuple(sorted(axes))
+        self.requested.add(key)
+        if self._plan:
+            self._compute_plan()
+        return self._derivative(key)
+
+    def _derivative(self, key: tuple[int, ...]):
         if key not in self._cache:
-            self._cache[key] = derivative(self._fn, self._point, key)
+            if len(key) == 1:
+                self._first_order(key[0])
+            elif len(key) == 2:
+                self._second_order(*key)
+            else:
+                self._cache[key] = derivative(self._fn, self._point, key)
         return self._cache[key]
+
+    def _unit(self, axis: int):
+        return jnp.zeros_like(self._point).at[axis].set(1.0)
+
+    def _first_order(self, a: int) -> None:
+        """One jvp gives u and du/da."""
+        self._cache[()], self._cache[(a,)] = jax.jvp(self._fn, (self._point,), (self._unit(a),))
+
+    def _second_order(self, a: int, b: int) -> None:
+        """A jvp of a jvp gives u, du/da, du/db and d2u/dadb in one pass."""
+
+        def along_b(y):
+            return jax.jvp(self._fn, (y,), (self._unit(b),))
+
+        (u, u_b), (u_a, u_ab) = jax.jvp(along_b, (self._point,), (self._unit(a),))
+        self._cache.update({(): u, (a,): u_a, (b,): u_b, (a, b): u_ab})
 
     def __getattr__(self, attr: str):
         if attr.startswith("_"):

@@ -55,7 +55,7 @@ class Box(eqx.Module):
 
     def scale_unit(self, unit: Float[Array, "n d"]) -> Float[Array, "n d"]:
         """Map points of the unit cube into the box."""
-        lo, hi = jnp.asarray(self.lower), jnp.asarray(self.upper)
+        lo, hi = jnp.asarray(self.lower)[None, :], jnp.asarray(self.upper)[None, :]
         return lo + unit * (hi - lo)
 
     def normalise(self, x: Float[Array, " d"]) -> Float[Array, " d"]:

@@ -43,8 +43,16 @@ class Problem(eqx.Module):
         return PointSets({"residual": self.interior, **{k: c.sampler for k, c in self.constraints.items()}})
 
     def pointwise_residual(self, model, points: Float[Array, "n d"]) -> Float[Array, "n ..."]:
-        """The residual at each point, shape-checked."""
-        single = jax.eval_shape(lambda p: self.residual(Field(model, p, self.domain.names)), points[0])
+        """The residual at each point, shape-checked; a trial trace plans which derivatives to compute together."""
+        requested: set = set()
+
+        def trial(p):
+            field = Field(model, p, self.domain.names)
+            out = self.residual(field)
+            requested.update(field.requested)
+            return out
+
+        single = jax.eval_shape(trial, points[0])
         if single.shape not in ((), (1,)) and len(single.shape) != 1:
             raise ConfigError(
                 f"the residual must return a scalar or a vector per point, got shape {single.shape}; reduce it "
@@ -54,7 +62,8 @@ class Problem(eqx.Module):
             raise ConfigError(
                 f"points have {points.shape[-1]} coordinates, the domain {self.domain.names} has {self.domain.ndim}"
             )
-        return jax.vmap(lambda p: self.residual(Field(model, p, self.domain.names)))(points)
+        plan = tuple(requested)
+        return jax.vmap(lambda p: self.residual(Field(model, p, self.domain.names, plan)))(points)
 
     def terms(self, model, batch: dict[str, Array]) -> dict[str, Array]:
         """Mean-square residual and constraint losses on a batch from `sampler()`."""

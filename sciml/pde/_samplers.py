@@ -81,7 +81,7 @@ class SobolPoints(AbstractSampler):
 
     def __call__(self, key, step) -> Float[Array, "n d"]:
         shift = jax.random.uniform(_draw_key(key, step, self.every), (self.domain.ndim,))
-        unit = jnp.mod(jax.lax.stop_gradient(self.unit_points) + shift, 1.0)
+        unit = jnp.mod(jax.lax.stop_gradient(self.unit_points) + shift[None, :], 1.0)
         return self.domain.scale_unit(unit)
 
 

@@ -187,6 +187,7 @@ def fit(
     *,
     key: jax.Array,
     lbfgs: LBFGS | None = None,
+    lbfgs_data=None,
     chunk: int = 100,
     evaluations: Sequence[Evaluation] = (),
     out_dir: str | Path | None = None,
@@ -208,6 +209,7 @@ def fit(
         steps: number of first-order steps.
         key: the run's root PRNG key; step `i` uses `fold_in(key, i)`.
         lbfgs: optional L-BFGS stage after the first-order steps.
+        lbfgs_data: the fixed batch of the L-BFGS stage, or a sampler drawn once for it (default: one draw of `data`).
         chunk: steps fused in one compiled call; logging happens every chunk.
         evaluations: callbacks run every `every` steps (a multiple of `chunk`).
         out_dir: where `metrics.jsonl` and `checkpoints/` go (nothing is written when None).
@@ -340,7 +342,14 @@ def fit(
 
     model = eqx.combine(state.params, static)
     if lbfgs is not None and lbfgs.steps > 0:
-        fixed = host_data(steps) if host_data is not None else batch_of(sampler_arrays, jnp.asarray(steps))
+        if isinstance(lbfgs_data, AbstractSampler):
+            fixed = lbfgs_data(sample_key, jnp.asarray(steps))
+        elif lbfgs_data is not None:
+            fixed = jax.tree_util.tree_map(jnp.asarray, lbfgs_data)
+        elif host_data is not None:
+            fixed = host_data(steps)
+        else:
+            fixed = batch_of(sampler_arrays, jnp.asarray(steps))
         model, lbfgs_history, lbfgs_compile = _lbfgs_stage(
             model, eqx.combine(state.loss_state, loss_static), fixed, lbfgs, steps, key, chunk, trainable,
             ckpt_dir, lbfgs_checkpoint, meta, keep_checkpoints, logger, bar, evaluations, mesh,

@@ -1,0 +1,57 @@
+"""Data layer: shipped references as tidy datasets, IO round trips, and clear errors on bad files and NaN."""
+
+import numpy as np
+import pytest
+import scipy.io
+import xarray as xr
+
+from sciml import DataError
+from sciml.data import check_finite, load_reference, open_dataset, write_dataset
+
+
+def test_burgers_reference_is_tidy_and_starts_from_the_initial_condition():
+    ds = load_reference("burgers")
+    assert ds.u.dims == ("t", "x") and ds.u.shape == (100, 256)
+    assert ds.attrs["nu"] == pytest.approx(0.01 / np.pi) and "MIT" in ds.attrs["source"]
+    np.testing.assert_allclose(ds.u.sel(t=0.0), -np.sin(np.pi * ds.x), atol=1e-6)
+    np.testing.assert_allclose(ds.u.isel(x=[0, -1]), 0.0, atol=1e-6)
+
+
+def test_allen_cahn_and_poisson_references_load():
+    ac = load_reference("allen-cahn")
+    assert ac.u.shape == (201, 512)
+    np.testing.assert_allclose(ac.u.isel(t=0), ac.x**2 * np.cos(np.pi * ac.x), atol=1e-6)
+    poisson = load_reference("poisson-lshape")
+    assert poisson.u.dims == ("node",) and poisson.u.size == 25921 - 6400  # the removed quadrant is dropped
+    assert not ((poisson.x > 0) & (poisson.y > 0)).any()
+
+
+def test_reference_of_the_wrong_shape_is_rejected(tmp_path):
+    bad = tmp_path / "burgers.mat"
+    scipy.io.savemat(bad, {"x": np.zeros((128, 1)), "t": np.zeros((100, 1)), "usol": np.zeros((128, 100))})
+    with pytest.raises(DataError, match=r"'x' has shape \(128, 1\), expected \(256, 1\)"):
+        load_reference("burgers", path=bad)
+
+
+def test_nan_in_data_names_the_variable_and_place():
+    ds = xr.Dataset({"u": (("t", "x"), np.array([[1.0, 2.0], [np.nan, 3.0]]))}, coords={"t": [0.0, 0.5], "x": [0, 1]})
+    with pytest.raises(DataError, match=r"variable 'u' holds 1 non-finite values \(first at \{'t': 0.5, 'x': 0\}\)"):
+        check_finite(ds, what="observations")
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_write_and_open_round_trip(tmp_path, suffix):
+    ds = load_reference("burgers").isel(t=slice(0, 5))
+    path = write_dataset(ds, tmp_path / f"burgers{suffix}")
+    back = open_dataset(path)
+    xr.testing.assert_allclose(back.load(), ds)
+    assert back.attrs["source"] == ds.attrs["source"]
+    write_dataset(ds * 2, path)  # overwriting is atomic and complete
+    np.testing.assert_allclose(open_dataset(path).u.values, 2 * ds.u.values)
+
+
+def test_unknown_suffix_and_missing_file_say_what_to_do(tmp_path):
+    with pytest.raises(DataError, match="cannot tell the format"):
+        write_dataset(xr.Dataset(), tmp_path / "data.csv")
+    with pytest.raises(FileNotFoundError, match="sciml data generate"):
+        open_dataset(tmp_path / "absent.nc")
