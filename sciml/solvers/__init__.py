@@ -10,7 +10,9 @@ from sciml.solvers._lorenz96 import (
     slow_tendency,
     spin_up_state,
 )
+from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
 
 __all__: list[str] = []
+__all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
 __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_samples", "simulate_one_scale",
             "simulate_two_scale", "slow_tendency", "spin_up_state"]

@@ -1,0 +1,131 @@
+"""Tutte/Floater morphing onto the unit disk, P1 transfer between morphed meshes, P1 mass matrix (scikit-fem)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from jaxtyping import Float
+
+from sciml._errors import DataError
+from sciml.gp._mesh import TriangleMesh
+
+
+def morph_to_disk(
+    mesh: TriangleMesh,
+    landmarks: Float[np.ndarray, "l 2"],
+    *,
+    landmark_angles: Float[np.ndarray, " l"] | None = None,
+    tolerance: float = 1e-6,
+) -> Float[np.ndarray, "n 2"]:
+    """Floater's parametrization with uniform (Tutte) weights of `mesh` onto the unit disk.
+
+    The boundary loop goes onto the unit circle: landmark k onto angle `landmark_angles[k]` (default 2 pi k / l), the
+    vertices between two landmarks at angles proportional to arc length. Each interior vertex is the average of its
+    neighbours (one sparse solve); with a convex target the embedding has no fold-over (Tutte's theorem).
+
+    Returns the morphed vertex coordinates, shape (n, 2).
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.ndim != 2 or landmarks.shape[1] != 2 or len(landmarks) < 1:
+        raise DataError(f"landmarks: expected shape (l, 2) with l >= 1, got {landmarks.shape}")
+    angles = (
+        2 * np.pi * np.arange(len(landmarks)) / len(landmarks)
+        if landmark_angles is None
+        else np.asarray(landmark_angles, dtype=np.float64)
+    )
+    if angles.shape != (len(landmarks),) or np.any(np.diff(angles) <= 0) or angles[-1] - angles[0] >= 2 * np.pi:
+        raise DataError(f"landmark_angles: expected {len(landmarks)} increasing angles spanning < 2 pi, got {angles}")
+    positions = mesh.landmark_positions(landmarks, tolerance=tolerance)
+    loop = np.roll(mesh.boundary_loop, -positions[0])
+    positions = (positions - positions[0]) % len(loop)
+    closed = mesh.points[np.append(loop, loop[0])]
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
+    stops = np.append(positions, len(loop))
+    stop_angles = np.append(angles, angles[0] + 2 * np.pi)
+    theta = np.interp(arc[:-1], arc[stops], stop_angles)
+
+    n = mesh.n_points
+    edges = np.concatenate([mesh.triangles[:, [0, 1]], mesh.triangles[:, [1, 2]], mesh.triangles[:, [2, 0]]])
+    adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+    adjacency = ((adjacency + adjacency.T) > 0).astype(np.float64)
+    laplacian = sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+    on_boundary = np.zeros(n, dtype=bool)
+    on_boundary[loop] = True
+    interior = np.flatnonzero(~on_boundary)
+    morphed = np.zeros((n, 2))
+    morphed[loop] = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    if interior.size:
+        rhs = -laplacian[interior][:, loop] @ morphed[loop]
+        solver = spla.factorized(laplacian[interior][:, interior].tocsc())
+        morphed[interior] = np.stack([solver(rhs[:, k]) for k in range(2)], axis=1)
+    return morphed
+
+
+def _clamp_into_polygon(points: Float[np.ndarray, "p 2"], polygon: Float[np.ndarray, "b 2"]) -> Float[np.ndarray, "p 2"]:
+    """Move points outside a convex polygon inscribed in the unit circle (vertices CCW) just inside its boundary."""
+    vertex_angle = np.arctan2(polygon[:, 1], polygon[:, 0])
+    start = np.argmin(vertex_angle)
+    polygon = np.roll(polygon, -start, axis=0)
+    vertex_angle = np.roll(vertex_angle, -start)
+    point_angle = np.arctan2(points[:, 1], points[:, 0])
+    edge = (np.searchsorted(vertex_angle, point_angle, side="right") - 1) % len(polygon)
+    a, b = polygon[edge], polygon[(edge + 1) % len(polygon)]
+    ab = b - a
+    length2 = np.sum(ab**2, axis=1)
+    outside = ab[:, 0] * (points - a)[:, 1] - ab[:, 1] * (points - a)[:, 0] <= 1e-12 * np.sqrt(length2)
+    t = np.clip(np.sum((points - a) * ab, axis=1) / length2, 0.0, 1.0)
+    clamped = points.copy()
+    clamped[outside] = (a + t[:, None] * ab)[outside] * (1 - 1e-9)
+    return clamped
+
+
+def interpolation_operator(
+    source: TriangleMesh, source_morphed: Float[np.ndarray, "n 2"], target_morphed: Float[np.ndarray, "p 2"]
+) -> sp.csr_matrix:
+    """Sparse P1 interpolation (p, n): nodal values on `source` -> values at the morphed target points.
+
+    Each target point is located in the morphed source mesh (matplotlib's trapezoid-map point location) and gets the
+    barycentric coordinates of its triangle, which are the P1 basis functions there. Target points outside the
+    source's inscribed polygon (near the unit circle) are first clamped onto its boundary.
+    """
+    from matplotlib.tri import Triangulation
+
+    triangulation = Triangulation(source_morphed[:, 0], source_morphed[:, 1], source.triangles)
+    points = _clamp_into_polygon(target_morphed, source_morphed[source.boundary_loop])
+    cells = triangulation.get_trifinder()(points[:, 0], points[:, 1])
+    lost = cells < 0
+    if lost.any():
+        centroids = source_morphed[source.triangles].mean(axis=1)
+        distance = np.linalg.norm(points[lost, None, :] - centroids[None, :, :], axis=2)
+        cells[lost] = distance.argmin(axis=1)
+    a, b, c = (source_morphed[source.triangles[cells, k]] for k in range(3))
+    area = (b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]
+    pa, pb, pc = a - points, b - points, c - points
+    weights = np.stack(
+        [
+            pb[:, 0] * pc[:, 1] - pb[:, 1] * pc[:, 0],
+            pc[:, 0] * pa[:, 1] - pc[:, 1] * pa[:, 0],
+            pa[:, 0] * pb[:, 1] - pa[:, 1] * pb[:, 0],
+        ],
+        axis=1,
+    ) / area[:, None]
+    weights = np.clip(weights, 0.0, None)
+    weights /= weights.sum(axis=1, keepdims=True)
+    rows = np.repeat(np.arange(len(points)), 3)
+    shape = (len(points), len(source_morphed))
+    return sp.csr_matrix((weights.ravel(), (rows, source.triangles[cells].ravel())), shape=shape)
+
+
+def mass_matrix(mesh: TriangleMesh, points: Float[np.ndarray, "n 2"] | None = None) -> sp.csr_matrix:
+    """P1 mass matrix (n, n) of `mesh`, on its own or on other vertex coordinates `points` (e.g. morphed)."""
+    from skfem import Basis, BilinearForm, ElementTriP1, MeshTri
+
+    coordinates = mesh.points if points is None else points
+    basis = Basis(MeshTri(coordinates.T.copy(), mesh.triangles.T.copy()), ElementTriP1())
+
+    @BilinearForm
+    def mass(u, v, _):
+        return u * v
+
+    return mass.assemble(basis).tocsr()

@@ -1,0 +1,150 @@
+"""Exact GP regression with gpytorch: groups of outputs, each group sharing one anisotropic Matern-5/2 kernel."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import numpy as np
+from jaxtyping import Float
+
+from sciml._errors import DataError
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int):
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _kernel_and_likelihood(batch_shape, n_features: int):
+    """Matern-5/2 ARD kernel with output scale, and Gaussian noise; all hyperparameters optimised in log space."""
+    import gpytorch
+    import torch
+
+    def log_scale(lower: float = 0.0):
+        return gpytorch.constraints.GreaterThan(lower, transform=torch.exp, inv_transform=torch.log)
+
+    kernel = gpytorch.kernels.ScaleKernel(
+        gpytorch.kernels.MaternKernel(
+            nu=2.5, ard_num_dims=n_features, batch_shape=batch_shape, lengthscale_constraint=log_scale()
+        ),
+        batch_shape=batch_shape,
+        outputscale_constraint=log_scale(),
+    )
+    likelihood = gpytorch.likelihoods.GaussianLikelihood(batch_shape=batch_shape, noise_constraint=log_scale(1e-8))
+    return kernel.double(), likelihood.double()
+
+
+class GroupedExactGP:
+    """G exact GPs on shared inputs; GP g regresses an (n, m_g) target matrix with one kernel and noise for its columns.
+
+    This is MMGP's regression stage: one GP per output field (its PCA coefficients are the columns) and one per output
+    scalar, each with an anisotropic Matern-5/2 kernel (ARD lengthscales, output scale) and Gaussian noise. All G groups
+    and `restarts` initialisations form one gpytorch batch (G x restarts kernels); the exact marginal likelihood of
+    every batch member is maximised with L-BFGS (strong Wolfe line search) and each group keeps its best restart.
+
+    Args:
+        restarts: initialisations per group (the first has all lengthscales 2, the others log-uniform in [0.5, 8]).
+        max_iter: L-BFGS iterations.
+        seed: seed of the random initialisations.
+        threads: torch threads while fitting and predicting (the previous setting is restored afterwards).
+    """
+
+    def __init__(self, *, restarts: int = 3, max_iter: int = 100, seed: int = 0, threads: int = 1):
+        if restarts < 1 or max_iter < 1 or threads < 1:
+            raise ValueError(
+                f"GroupedExactGP: restarts, max_iter and threads must be >= 1, got {restarts}, {max_iter} and {threads}"
+            )
+        self.restarts, self.max_iter, self.seed, self.threads = restarts, max_iter, seed, threads
+
+    def fit(self, inputs: Float[np.ndarray, "n d"], targets: Sequence[Float[np.ndarray, "n m"]]) -> GroupedExactGP:
+        with _torch_threads(self.threads):
+            return self._fit(inputs, targets)
+
+    def _fit(self, inputs, targets) -> GroupedExactGP:
+        import gpytorch
+        import torch
+
+        inputs = np.asarray(inputs, np.float64)
+        targets = [np.asarray(t, np.float64).reshape(len(t), -1) for t in targets]
+        if inputs.ndim != 2 or any(len(t) != len(inputs) for t in targets):
+            raise DataError(
+                f"GroupedExactGP.fit: expected inputs (n, d) and target matrices with n rows, got {inputs.shape} and "
+                f"{[t.shape for t in targets]}"
+            )
+        n, d = inputs.shape
+        groups, widths = len(targets), np.array([t.shape[1] for t in targets])
+        padded = np.zeros((groups, n, widths.max()))
+        for g, t in enumerate(targets):
+            padded[g, :, : t.shape[1]] = t
+        x = torch.as_tensor(inputs)
+        rhs = torch.as_tensor(padded)[:, None].expand(groups, self.restarts, n, widths.max())
+        columns = torch.as_tensor(widths, dtype=torch.float64)[:, None]
+
+        batch = torch.Size([groups, self.restarts])
+        kernel, likelihood = _kernel_and_likelihood(batch, d)
+        generator = torch.Generator().manual_seed(self.seed)
+        lengthscale = torch.empty(groups, self.restarts, 1, d, dtype=torch.float64)
+        lengthscale.uniform_(np.log(0.5), np.log(8.0), generator=generator).exp_()
+        lengthscale[:, 0] = 2.0
+        kernel.base_kernel.lengthscale = lengthscale
+        kernel.outputscale = torch.ones(batch, dtype=torch.float64)
+        likelihood.noise = torch.full((*batch, 1), 1e-2, dtype=torch.float64)
+        optimizer = torch.optim.LBFGS(
+            [*kernel.parameters(), *likelihood.parameters()],
+            max_iter=self.max_iter,
+            line_search_fn="strong_wolfe",
+            tolerance_change=1e-12,
+        )
+
+        def negative_log_likelihood():
+            prior = gpytorch.distributions.MultivariateNormal(torch.zeros(*batch, n, dtype=torch.float64), kernel(x))
+            covariance = likelihood(prior).lazy_covariance_matrix
+            inv_quad, logdet = covariance.inv_quad_logdet(rhs, logdet=True)
+            return 0.5 * (inv_quad / columns + logdet) / n + 0.5 * np.log(2 * np.pi)
+
+        def closure():
+            optimizer.zero_grad()
+            loss = negative_log_likelihood().sum()
+            loss.backward()
+            return loss
+
+        with gpytorch.settings.max_cholesky_size(10**6):
+            optimizer.step(closure)
+            with torch.no_grad():
+                final = torch.nan_to_num(negative_log_likelihood(), nan=np.inf)
+        best = final.argmin(dim=1)
+        pick = torch.arange(groups)
+        self.negative_log_likelihood_ = final[pick, best].numpy()
+        self.lengthscale_ = kernel.base_kernel.lengthscale.detach()[pick, best, 0].numpy()
+        self.outputscale_ = kernel.outputscale.detach()[pick, best].numpy()
+        self.noise_ = likelihood.noise.detach()[pick, best, 0].numpy()
+        self._inputs, self._widths = x, widths
+        self._kernel, _ = _kernel_and_likelihood(torch.Size([groups]), d)
+        self._kernel.base_kernel.lengthscale = torch.as_tensor(self.lengthscale_)[:, None]
+        self._kernel.outputscale = torch.as_tensor(self.outputscale_)
+        with torch.no_grad():
+            noisy = self._kernel(x).to_dense() + torch.as_tensor(self.noise_)[:, None, None] * torch.eye(n, dtype=torch.float64)
+            self._cholesky = torch.linalg.cholesky(noisy)
+            self._weights = torch.cholesky_solve(torch.as_tensor(padded), self._cholesky)
+        return self
+
+    def predict(self, inputs: Float[np.ndarray, "t d"]) -> list[tuple[Float[np.ndarray, "t m"], Float[np.ndarray, " t"]]]:
+        """Per group: posterior predictive mean (t, m_g) and variance (t,) (latent variance plus noise)."""
+        import torch
+
+        x = torch.as_tensor(np.asarray(inputs, np.float64))
+        with torch.no_grad(), _torch_threads(self.threads):
+            cross = self._kernel(x, self._inputs).to_dense()
+            mean = cross @ self._weights
+            half = torch.linalg.solve_triangular(self._cholesky, cross.transpose(-1, -2), upper=False)
+            latent_variance = torch.as_tensor(self.outputscale_)[:, None] - (half**2).sum(dim=1)
+            variance = latent_variance.clamp_min(0.0) + torch.as_tensor(self.noise_)[:, None]
+        return [(mean[g, :, :w].numpy(), variance[g].numpy()) for g, w in enumerate(self._widths)]
