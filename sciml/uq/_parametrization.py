@@ -175,6 +175,6 @@ def train_parametrization(
 @eqx.filter_jit
 def _out_of_bag_noise(ensemble, features, targets, subsets):
     """RMS of each member's residuals on its out-of-bag samples, pooled over members (normalized units)."""
-    residual = ensemble_predict(ensemble, features)[..., 0] - targets[:, 0]
+    residual = ensemble_predict(ensemble, features)[..., 0] - targets[None, :, 0]
     mask = out_of_bag_mask(subsets, features.shape[0])
     return jnp.sqrt(jnp.sum(mask * residual**2) / jnp.maximum(jnp.sum(mask), 1.0))
