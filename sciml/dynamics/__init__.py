@@ -1,0 +1,24 @@
+"""Neural differential equations on diffrax: neural ODE/SDE/CDE, latent ODE/SDE and hybrid mechanistic models."""
+
+from sciml.dynamics._cde import NeuralCDE, cde_coefficients
+from sciml.dynamics._latent import LatentODE, LatentSDE, SeriesEncoder, elbo_loss
+from sciml.dynamics._ode import HybridVectorField, MLPVectorField, NeuralODE, trajectory_mse
+from sciml.dynamics._sde import DiagonalDiffusion, NeuralSDE, path_mmd, sde_mmd_loss, stationary_statistics
+
+__all__ = [
+    "DiagonalDiffusion",
+    "HybridVectorField",
+    "LatentODE",
+    "LatentSDE",
+    "MLPVectorField",
+    "NeuralCDE",
+    "NeuralODE",
+    "NeuralSDE",
+    "SeriesEncoder",
+    "cde_coefficients",
+    "elbo_loss",
+    "path_mmd",
+    "sde_mmd_loss",
+    "stationary_statistics",
+    "trajectory_mse",
+]
