@@ -1,5 +1,8 @@
 """Numerical solvers used for data and ground truth."""
 
+from sciml.solvers._porous_medium import nonlinear_diffusion_2d
+from sciml.solvers._spectral import periodic_convection_diffusion
+
 from sciml.solvers._lorenz96 import (
     CubicClosure,
     TwoScaleLorenz96,
@@ -12,7 +15,7 @@ from sciml.solvers._lorenz96 import (
 )
 from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
 
-__all__: list[str] = []
+__all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion"]
 __all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
 __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_samples", "simulate_one_scale",
             "simulate_two_scale", "slow_tendency", "spin_up_state"]

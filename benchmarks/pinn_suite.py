@@ -1,0 +1,126 @@
+"""PINN-family suite: every case x {PINN, LPINN, PIG} x seeds at a fixed budget per case, final-iterate errors.
+
+Runs each experiment through `sciml.experiment.run_experiment` with the budget overrides below, collects the final
+relative L2 error, steps, wall time and device from each run's summary.json, and writes
+`benchmarks/results/pinn_suite.json` (raw per-seed records, merged with earlier records of other cases) and the
+table `docs/results/pinn_suite.md` (mean +- std over seeds beside the papers' numbers).
+
+    .venv/bin/python benchmarks/pinn_suite.py [--quick] [--cases NAME ...] [--seeds 0 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sciml.experiment import device_description, package_versions, run_experiment, write_json  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "pinn_suite.json"
+TABLE = ROOT / "docs" / "results" / "pinn_suite.md"
+
+# case label -> (experiment, method, overrides at the suite's budget, paper's number, paper's source)
+CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
+    "convection-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30"}, None, "target <= 5e-3"),
+    "convection-b50-lpinn": ("convection-lpinn", "LPINN", {"beta": "50"}, None, "target <= 1e-2"),
+    "convection-b50-pinn": ("convection-pinn", "PINN", {"beta": "50"}, 0.84, "PINNsFormer's PINN rRMSE [R]"),
+    "convection-b30-pinn": ("convection-pinn", "PINN", {"beta": "30"}, 0.9, "Krishnapriyan et al. [R]"),
+    "convection-diffusion-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30", "nu": "0.05"}, None, ""),
+    "burgers-shock-lpinn": ("burgers-shock-lpinn", "LPINN", {"adam_steps": "2000", "lbfgs_steps": "300"}, None, ""),
+    "helmholtz-pig": ("helmholtz-pig", "PIG", {"steps": "2000", "n_points": "1024", "n_gaussians": "400"}, 4.13e-5, "PIG Table 1"),
+    "helmholtz-pinn": ("helmholtz-pinn", "PINN", {"steps": "2000", "n_points": "1024"}, 4.02e-1, "PIG Table 1 (PINN)"),
+    "klein-gordon-pig": ("klein-gordon-pig", "PIG", {"steps": "2000", "n_points": "1024", "n_condition": "128"}, 2.76e-3, "PIG Table 1"),
+    "klein-gordon-pinn": ("klein-gordon-pig", "PINN", {"steps": "2000", "n_points": "1024", "n_condition": "128",
+                                                       "embedding": "none", "width": "64", "depth": "4", "learning_rate": "1e-3"},
+                          3.43e-2, "PIG Table 1 (PINN)"),
+    "flow-mixing-pig": ("flow-mixing-pig", "PIG", {"steps": "2000", "n_points": "1024", "n_condition": "128", "n_gaussians": "500"},
+                        4.51e-4, "PIG Table 1"),
+    "flow-mixing-pinn": ("flow-mixing-pig", "PINN", {"steps": "2000", "n_points": "1024", "n_condition": "128",
+                                                     "embedding": "none", "width": "64", "depth": "4", "learning_rate": "1e-3"},
+                         None, ""),
+    "nonlinear-diffusion-pig": ("nonlinear-diffusion-pig", "PIG", {"steps": "2000", "n_points": "1024", "n_condition": "128",
+                                                                   "n_gaussians": "500", "learning_rate": "1e-3"},
+                                2.69e-3, "PIG Table 1"),
+    "nonlinear-diffusion-pinn": ("nonlinear-diffusion-pig", "PINN", {"steps": "2000", "n_points": "1024", "n_condition": "128",
+                                                                     "embedding": "none", "width": "64", "depth": "4",
+                                                                     "learning_rate": "1e-3"}, 9.50e-3, "PIG Table 1 (PINN)"),
+    "allen-cahn-pinn": ("allen-cahn-pinn", "PINN+recipes", {"steps": "3000", "lbfgs_steps": "300"}, 5.37e-5, "jaxpi [V]"),
+    "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"steps": "2000", "lbfgs_steps": "300"}, None, ""),
+}
+QUICK = {"adam_steps": "100", "steps": "100", "lbfgs_steps": "0", "chunk": "50"}
+
+
+def run_case(label: str, seed: int, quick: bool, out_root: Path) -> dict:
+    experiment, method, overrides, _, _ = CASES[label]
+    overrides = {**overrides, "seed": str(seed), **(QUICK if quick else {})}
+    out = run_experiment(experiment, overrides, out_root / f"{label}-seed{seed}")
+    summary = json.loads((out / "summary.json").read_text())
+    config = json.loads((out / "config.json").read_text())["config"]
+    steps = summary["metrics"]["steps"]
+    return {"case": label, "experiment": experiment, "method": method, "seed": seed, "quick": quick,
+            "rel_l2": summary["metrics"]["rel_l2"], "steps": steps, "wall_time_s": summary["wall_time_s"],
+            "train_time_s": summary["metrics"]["train_time_s"], "compile_time_s": summary["metrics"]["compile_time_s"],
+            "config": config, "device": summary["device"], "finished": summary["finished"]}
+
+
+def table(records: list[dict]) -> str:
+    lines = [
+        "# PINN-family suite (generated by benchmarks/pinn_suite.py)",
+        "",
+        "Final-iterate relative L2 error against the reference, mean +- std over the seeds run, at the fixed budget",
+        "per case given in the script (steps = Adam + L-BFGS). Wall time is per run, on the device named. The papers'",
+        "numbers are at their own (much larger) budgets and, for PIG, over 50k-100k steps.",
+        "",
+        "| case | method | seeds | rel. L2 (mean +- std) | steps | wall time per run (s) | device | paper | paper source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, (_, method, _, paper, source) in CASES.items():
+        rows = [r for r in records if r["case"] == label and not r["quick"]]
+        if not rows:
+            continue
+        errors = np.array([r["rel_l2"] for r in rows])
+        wall = np.mean([r["wall_time_s"] for r in rows])
+        device = rows[0]["device"]
+        where = f"{device['backend']} ({device['cpu_count']} cores)" if device["backend"] == "cpu" else device["devices"][0]
+        paper_text = f"{paper:.3g}" if paper is not None else "-"
+        lines.append(f"| {label} | {method} | {len(rows)} | {errors.mean():.3e} +- {errors.std():.1e} | {rows[0]['steps']} | "
+                     f"{wall:.0f} | {where} | {paper_text} | {source} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 Adam steps, no L-BFGS: a smoke run")
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--runs-dir", default=None, help="keep the runs' output dirs here (default: a temp dir)")
+    args = parser.parse_args()
+    previous = json.loads(RESULTS.read_text())["records"] if RESULTS.exists() else []
+    with tempfile.TemporaryDirectory() as tmp:
+        out_root = Path(args.runs_dir) if args.runs_dir else Path(tmp)
+        for label in args.cases:
+            for seed in args.seeds:
+                record = run_case(label, seed, args.quick, out_root)
+                print(json.dumps({k: record[k] for k in ("case", "seed", "rel_l2", "steps", "wall_time_s")}), flush=True)
+                previous = [r for r in previous if not (r["case"] == label and r["seed"] == seed and r["quick"] == args.quick)]
+                previous.append(record)
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                write_json(RESULTS, {"benchmark": "pinn_suite", "machine": device_description(),
+                                     "versions": package_versions(), "updated": datetime.datetime.now().isoformat(timespec="seconds"),
+                                     "cases": {k: {"experiment": v[0], "method": v[1], "overrides": v[2], "paper": v[3],
+                                                   "paper_source": v[4]} for k, v in CASES.items()},
+                                     "records": previous})
+                TABLE.parent.mkdir(parents=True, exist_ok=True)
+                TABLE.write_text(table(previous))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The PDE suite's problem definitions (exact solutions solve them), L-shape samplers, and bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from sciml import ConfigError
+from sciml.nn import GaussianFeatures
+from sciml.pde import Field, Problem, UniformPoints, interval, rectangle
+from sciml.pinn import suite
+
+
+def max_residual(problem: Problem, exact, n: int = 64) -> float:
+    points = problem.domain.uniform(jax.random.key(0), n)
+    return float(jnp.max(jnp.abs(problem.pointwise_residual(exact, points))))
+
+
+def test_exact_solutions_solve_the_suite_problems():
+    helmholtz, _ = suite.helmholtz_problem(8)
+    assert max_residual(helmholtz, suite.helmholtz_exact) < 1e-3
+    klein_gordon, _ = suite.klein_gordon_problem(8, 8)
+    assert max_residual(klein_gordon, suite.klein_gordon_exact) < 1e-3
+    flow, transform = suite.flow_mixing_problem(8, 8)
+    assert max_residual(flow, suite.flow_mixing_exact) < 1e-4
+    p = jnp.asarray([0.0, 1.3, -0.4])
+    assert_close(transform(p, 5.0), suite.flow_mixing_exact(p), rtol=1e-6, what="built-in initial value")
+
+
+def test_klein_gordon_conditions_vanish_on_the_exact_solution():
+    problem, _ = suite.klein_gordon_problem(8, 16)
+    batch = problem.sampler()(jax.random.key(1), jnp.asarray(0))
+    terms = problem.terms(suite.klein_gordon_exact, batch)
+    assert all(float(v) < 1e-8 for k, v in terms.items() if k != "residual"), terms
+
+
+def test_lshape_samplers_stay_on_the_lshape():
+    inside = np.asarray(suite.LShapePoints(2000)(jax.random.key(0), jnp.asarray(0)))
+    assert np.all(np.abs(inside) <= 1) and not np.any((inside[:, 0] > 0) & (inside[:, 1] > 0))
+    edge = np.asarray(suite.LShapeBoundary(2000)(jax.random.key(0), jnp.asarray(0)))
+    on_outer = np.isclose(np.abs(edge).max(axis=1), 1.0)
+    on_inner = (np.isclose(edge[:, 0], 0) & (edge[:, 1] >= 0)) | (np.isclose(edge[:, 1], 0) & (edge[:, 0] >= 0))
+    assert np.all(on_outer | on_inner)
+
+
+def test_references_are_consistent():
+    ref = suite.convection_reference(30.0, nu=0.1, nt=5, nx=32)
+    t, x = ref.t.values[:, None], ref.x.values[None, :]
+    assert_close(ref.reference.values, np.exp(-0.1 * t) * np.sin(x - 30 * t), rtol=0, atol=1e-10, what="spectral")
+    assert suite.poisson_lshape_reference().reference.dims == ("node",)
+
+
+def test_inverted_domain_bounds_are_refused():
+    with pytest.raises(ConfigError, match="lower < upper"):
+        interval(1.0, 0.0)
+    with pytest.raises(ConfigError, match="lower < upper"):
+        rectangle((0.0, 1.0), (1.0, -1.0))
+
+
+def test_residual_of_the_wrong_shape_is_refused():
+    domain = rectangle((-1.0, -1.0), (1.0, 1.0))
+    problem = Problem(domain, lambda u: jnp.ones((2, 2)) * u.value, UniformPoints(domain, 4), {})
+    with pytest.raises(ConfigError, match="scalar or a vector"):
+        problem.pointwise_residual(lambda p: p[0], jnp.zeros((4, 2)))
+
+
+def test_zero_gaussians_are_refused():
+    with pytest.raises(ConfigError, match="at least one Gaussian"):
+        GaussianFeatures(2, 0, key=jax.random.key(0))
