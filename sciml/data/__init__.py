@@ -22,3 +22,15 @@ __all__ = [
     "write_dataset",
 ]
 __all__ += ["COLUMN_VARIABLES", "ColumnData", "load_columns", "synthetic_columns"]
+
+from sciml.data._loaders import (  # noqa: E402
+    Normalization,
+    WindowLoader,
+    WindowSampler,
+    split_by_parameter,
+    trajectory_arrays,
+)
+from sciml.data._pdebench import read_pdebench, write_family, write_pdebench  # noqa: E402
+
+__all__ += ["Normalization", "WindowLoader", "WindowSampler", "read_pdebench", "split_by_parameter",
+            "trajectory_arrays", "write_family", "write_pdebench"]

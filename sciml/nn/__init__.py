@@ -14,3 +14,10 @@ __all__ = [
     "GaussianFeatures",
     "PeriodicEmbedding",
 ]
+
+from sciml.nn._cape import CAPEBlock, CAPEConditioned, ParameterChannels, Unconditioned, neural_solver  # noqa: E402
+from sciml.nn._fno import FNO, SpectralConv, parameter_count  # noqa: E402
+from sciml.nn._unet import UNet  # noqa: E402
+
+__all__ += ["CAPEBlock", "CAPEConditioned", "FNO", "ParameterChannels", "SpectralConv", "UNet", "Unconditioned",
+            "neural_solver", "parameter_count"]

@@ -19,3 +19,18 @@ __all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion"]
 __all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
 __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_samples", "simulate_one_scale",
             "simulate_two_scale", "slow_tendency", "spin_up_state"]
+
+from sciml.solvers._pdebench_families import (  # noqa: E402
+    FAMILIES,
+    advection_trajectories,
+    burgers_trajectories,
+    family_dataset,
+    fisher_kpp_trajectories,
+    navier_stokes_vorticity_trajectories,
+    pdebench_initial_conditions,
+    vorticity_initial_conditions,
+)
+
+__all__ += ["FAMILIES", "advection_trajectories", "burgers_trajectories", "family_dataset",
+            "fisher_kpp_trajectories", "navier_stokes_vorticity_trajectories", "pdebench_initial_conditions",
+            "vorticity_initial_conditions"]

@@ -1,0 +1,19 @@
+"""Generator of the pdebench-burgers dataset (see README.md); the numerics live in sciml.solvers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sciml.data import write_family
+from sciml.solvers import family_dataset
+
+NAME = "pdebench-burgers"
+DESCRIPTION = "1D Burgers, nu in {0.001..4} (diffusion nu/pi), PDEBench layout, 256 points x 41 frames"
+
+
+def generate(out_dir: Path, *, small: bool = False, seed: int = 0) -> Path:
+    if small:
+        ds = family_dataset("burgers", n_per_value=4, num_points=128, solver_points=256, seed=seed)
+    else:
+        ds = family_dataset("burgers", n_per_value=64, num_points=256, solver_points=1024, seed=seed)
+    return write_family(ds, out_dir, "1D_Burgers")

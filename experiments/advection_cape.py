@@ -1,0 +1,28 @@
+"""1D advection: FNO / U-Net surrogates with CAPE parameter conditioning, scored on held-out beta in {0.1, 1, 7}.
+
+Trained on beta in {0.2, 0.4, 0.7, 2, 4} (PDEBench's advection family, generated locally with exponax), 64-point
+grid (every 4th of 256), windows of 5 steps with CAPE's tanh curriculum; evaluated by full 40-step rollouts.
+`--set base=fno|unet --set conditioning=none|channels|cape`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sciml.experiment import RunDir
+from sciml.operators import NeuralSolverConfig
+from sciml.operators._report import run_neural_solver_experiment
+
+NAME = "advection-cape"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(NeuralSolverConfig):
+    dataset: str = "pdebench-advection"
+    parameters: tuple[str, ...] = ("beta",)
+    held_out_parameter: str = "beta"
+    held_out_values: tuple[float, ...] = (0.1, 1.0, 7.0)
+
+
+def main(config: Config, run: RunDir) -> dict:
+    return run_neural_solver_experiment(config, run)

@@ -1,0 +1,28 @@
+"""1D diffusion-reaction (Fisher-KPP): FNO / U-Net surrogates with CAPE conditioning on (nu, rho), held-out rho = 5.
+
+u_t = nu u_xx + rho u (1 - u) over nu in {0.5, 1, 2, 5} x rho in {1, 2, 5, 10}; every (nu, rho = 5) pair is held
+out (interpolation in the reaction rate); 64-point grid, 20-step rollouts.
+`--set base=fno|unet --set conditioning=none|channels|cape`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sciml.experiment import RunDir
+from sciml.operators import NeuralSolverConfig
+from sciml.operators._report import run_neural_solver_experiment
+
+NAME = "diffreact-cape"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(NeuralSolverConfig):
+    dataset: str = "pdebench-diffreact"
+    parameters: tuple[str, ...] = ("nu", "rho")
+    held_out_parameter: str = "rho"
+    held_out_values: tuple[float, ...] = (5.0,)
+
+
+def main(config: Config, run: RunDir) -> dict:
+    return run_neural_solver_experiment(config, run)

@@ -1,0 +1,36 @@
+"""2D incompressible Navier-Stokes (vorticity, 64x64): FNO / U-Net surrogates with CAPE conditioning on viscosity.
+
+Decaying turbulence over nu in {2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2}; nu in {5e-4, 5e-3} held out; 32x32 grid
+(every 2nd point), 20-step rollouts. `--set base=fno|unet --set conditioning=none|channels|cape`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sciml.experiment import RunDir
+from sciml.operators import NeuralSolverConfig
+from sciml.operators._report import run_neural_solver_experiment
+
+NAME = "ns2d-cape"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(NeuralSolverConfig):
+    dataset: str = "ns2d-vorticity"
+    parameters: tuple[str, ...] = ("nu",)
+    held_out_parameter: str = "nu"
+    held_out_values: tuple[float, ...] = (5e-4, 5e-3)
+    spatial_stride: int = 2
+    size: int = 12
+    modes: int = 6
+    depth: int = 3
+    cape_width: int = 16
+    cape_modes: int = 4
+    batch_size: int = 8
+    horizon: int = 4
+    steps: int = 200
+
+
+def main(config: Config, run: RunDir) -> dict:
+    return run_neural_solver_experiment(config, run)

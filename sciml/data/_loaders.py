@@ -1,0 +1,186 @@
+"""Trajectory datasets for autoregressive neural solvers: parameter splits, normalisation, windowed batches.
+
+A trajectory dataset is an `xarray.Dataset` with a field variable on dims ``(sample, t, x[, y])`` and the PDE
+parameters as coordinates along ``sample`` (what `sciml.solvers.family_dataset` and `read_pdebench` return). Arrays
+handed to models are channel-first per frame: ``u[sample, t, channel, *space]``, ``params[sample, n_params]``.
+
+Two batch sources feed `sciml.train.fit`:
+
+- `WindowSampler`: the whole training array lives on device; windows are drawn inside the compiled scan.
+- `WindowLoader`: a host callable ``step -> batch`` that reads only the windows it needs from an open (possibly
+  lazy, dask/zarr-backed) dataset, so data larger than memory streams; deterministic in ``step`` for exact resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jaxtyping import Array, Float
+
+from sciml._errors import ConfigError, DataError
+from sciml.train import AbstractSampler
+
+
+def _check_parameters(ds: xr.Dataset, parameters: Sequence[str]) -> None:
+    missing = [p for p in parameters if p not in ds.coords and p not in ds.data_vars]
+    if missing:
+        raise DataError(
+            f"PDE parameter(s) {missing} not in the dataset; it has coordinates {sorted(map(str, ds.coords))}. "
+            "Pass the parameter names the dataset carries (e.g. parameters=('beta',)) or attach them as coordinates."
+        )
+    for p in parameters:
+        if ds[p].dims != ("sample",):
+            raise DataError(f"parameter {p!r} must lie along 'sample', got dims {ds[p].dims}")
+
+
+def split_by_parameter(
+    ds: xr.Dataset, held_out: Mapping[str, Sequence[float]], *, rtol: float = 1e-6
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Split samples into (seen, held-out): a sample is held out when any named parameter takes a listed value."""
+    _check_parameters(ds, list(held_out))
+    mask = np.zeros(ds.sizes["sample"], dtype=bool)
+    for name, values in held_out.items():
+        present = np.asarray(ds[name].values)
+        for value in values:
+            hit = np.isclose(present, value, rtol=rtol, atol=0.0)
+            if not hit.any():
+                raise DataError(
+                    f"held-out {name}={value} does not occur in the dataset; its values are {sorted(set(present.tolist()))}"
+                )
+            mask |= hit
+    if mask.all():
+        raise DataError(f"holding out {dict(held_out)} leaves no samples to train on")
+    return ds.isel(sample=np.flatnonzero(~mask)), ds.isel(sample=np.flatnonzero(mask))
+
+
+def trajectory_arrays(
+    ds: xr.Dataset, *, variables: Sequence[str] = ("u",), parameters: Sequence[str], spatial_stride: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load ``u[sample, t, channel, *space]`` (float32) and ``params[sample, n_params]`` (float64) into memory."""
+    _check_parameters(ds, parameters)
+    missing = [v for v in variables if v not in ds]
+    if missing:
+        raise DataError(f"field variable(s) {missing} not in the dataset; it has {list(ds.data_vars)}")
+    fields = []
+    for name in variables:
+        var = ds[name]
+        if var.dims[:2] != ("sample", "t"):
+            raise DataError(f"variable {name!r} must have dims (sample, t, *space), got {var.dims}")
+        index = {d: slice(None, None, spatial_stride) for d in var.dims[2:]}
+        fields.append(np.asarray(var.isel(index).values, dtype=np.float32))
+    u = np.stack(fields, axis=2)
+    params = np.stack([np.asarray(ds[p].values, dtype=np.float64) for p in parameters], axis=1)
+    return u, params
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """Scales fields by one standard deviation per channel (no shift, so relative errors are unchanged) and maps
+    parameters to ``(log p - mean) / std`` (log only where all training values are positive)."""
+
+    field_scale: np.ndarray
+    param_mean: np.ndarray
+    param_std: np.ndarray
+    param_log: np.ndarray
+    spatial_ndim: int
+
+    @classmethod
+    def fit(cls, u: np.ndarray, params: np.ndarray) -> Normalization:
+        """Statistics of the training arrays ``u[sample, t, channel, *space]`` and ``params[sample, p]``."""
+        axes = (0, 1) + tuple(range(3, u.ndim))
+        scale = np.sqrt(np.mean(np.square(u, dtype=np.float64), axis=axes))
+        log = np.all(params > 0, axis=0)
+        transformed = np.where(log, np.log(np.where(log, params, 1.0)), params)
+        std = transformed.std(axis=0)
+        return cls(np.maximum(scale, 1e-8), transformed.mean(axis=0), np.where(std > 0, std, 1.0), log, u.ndim - 3)
+
+    def fields(self, u):
+        """Normalise ``u[..., channel, *space]``."""
+        return u / self._field_shape(u)
+
+    def fields_inverse(self, u):
+        """Undo `fields`."""
+        return u * self._field_shape(u)
+
+    def _field_shape(self, u):
+        shape = [1] * u.ndim
+        shape[u.ndim - 1 - self.spatial_ndim] = self.field_scale.shape[0]
+        return self.field_scale.reshape(shape).astype(np.float32)
+
+    def params(self, p):
+        """Normalise ``p[..., n_params]``."""
+        p = np.asarray(p, dtype=np.float64)
+        transformed = np.where(self.param_log, np.log(np.where(self.param_log, p, 1.0)), p)
+        return ((transformed - self.param_mean) / self.param_std).astype(np.float32)
+
+
+class WindowSampler(AbstractSampler):
+    """Random windows of ``horizon + 1`` consecutive frames drawn on device from in-memory arrays.
+
+    Returns ``{"u": (batch, horizon + 1, channel, *space), "params": (batch, n_params)}``.
+    """
+
+    u: Float[Array, "sample t channel *space"]
+    params: Float[Array, "sample p"]
+    batch_size: int = eqx.field(static=True)
+    horizon: int = eqx.field(static=True)
+
+    def __init__(self, u, params, *, batch_size: int, horizon: int):
+        if not 1 <= horizon < u.shape[1]:
+            raise ConfigError(f"horizon must be in [1, {u.shape[1] - 1}] for {u.shape[1]} frames, got {horizon}")
+        if params.shape[0] != u.shape[0]:
+            raise DataError(f"u has {u.shape[0]} samples but params {params.shape[0]}")
+        self.u, self.params = jnp.asarray(u), jnp.asarray(params, dtype=jnp.float32)
+        self.batch_size, self.horizon = batch_size, horizon
+
+    def __call__(self, key, step):
+        key = jax.random.fold_in(key, step)
+        k_sample, k_start = jax.random.split(key)
+        n_samples, n_t = self.u.shape[:2]
+        index = jax.random.randint(k_sample, (self.batch_size,), 0, n_samples)
+        start = jax.random.randint(k_start, (self.batch_size,), 0, n_t - self.horizon)
+
+        def window(i, s):
+            return jax.lax.dynamic_slice_in_dim(self.u[i], s, self.horizon + 1, axis=0)
+
+        return {"u": jax.vmap(window)(index, start), "params": self.params[index]}
+
+
+class WindowLoader:
+    """Host batches of random windows read from an (optionally lazy) trajectory dataset: ``loader(step) -> batch``.
+
+    Only the rows and frames of each window are read, so a dask/zarr-backed dataset streams from disk. Batches are
+    normalised with `normalization` and are a deterministic function of ``(seed, step)``.
+    """
+
+    def __init__(self, ds: xr.Dataset, *, parameters: Sequence[str], normalization: Normalization, batch_size: int,
+                 horizon: int, variables: Sequence[str] = ("u",), spatial_stride: int = 1, seed: int = 0):
+        _check_parameters(ds, parameters)
+        n_t = ds.sizes["t"]
+        if not 1 <= horizon < n_t:
+            raise ConfigError(f"horizon must be in [1, {n_t - 1}] for {n_t} frames, got {horizon}")
+        self.fields = [ds[v] for v in variables]
+        self.params = normalization.params(np.stack([np.asarray(ds[p].values) for p in parameters], axis=1))
+        self.normalization, self.batch_size, self.horizon = normalization, batch_size, horizon
+        self.stride, self.seed, self.n_samples, self.n_t = spatial_stride, seed, ds.sizes["sample"], n_t
+
+    def __call__(self, step: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, int(step)])
+        index = rng.integers(0, self.n_samples, self.batch_size)
+        start = rng.integers(0, self.n_t - self.horizon, self.batch_size)
+        order = np.argsort(index, kind="stable")
+        sample = xr.DataArray(index[order], dims="batch")
+        frames = xr.DataArray(start[order, None] + np.arange(self.horizon + 1), dims=("batch", "window"))
+        channels = []
+        for field in self.fields:
+            space = {d: slice(None, None, self.stride) for d in field.dims[2:]}
+            channels.append(np.asarray(field.isel(space).isel(sample=sample, t=frames).values, dtype=np.float32))
+        u = np.empty_like(np.stack(channels, axis=2))
+        u[order] = np.stack(channels, axis=2)
+        return {"u": self.normalization.fields(u), "params": self.params[index]}

@@ -1,0 +1,173 @@
+"""CAPE (Takamoto, Alesiani & Niepert, ICML 2023): PDE-parameter conditioning of any autoregressive neural solver.
+
+Implemented from the paper's description (see docs/guides/cape.md): a small parameter-gated network (`CAPEBlock`)
+makes a cheap first guess of the next state from the current state and the PDE parameters; the unchanged base model
+(FNO, U-Net, ...) sees the current state and that guess as input channels (`CAPEConditioned`). The baselines are the
+base model alone (`Unconditioned`) and the base model with the parameters as constant input channels
+(`ParameterChannels`). All three share one call signature, ``solver(u, params) -> (next_state, guess)``, with
+``guess`` the CAPE first guess (or None), so training and rollout code treat them alike.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from sciml._errors import ConfigError, DataError
+from sciml.nn._fno import FNO, SpectralConv, check_spatial_shape, parameter_count
+from sciml.nn._unet import UNet
+
+
+def _avg_pool(x: Array, factor: int, ndim: int) -> Array:
+    c, *spatial = x.shape
+    shape = [c]
+    for n in spatial:
+        shape += [n // factor, factor]
+    return x.reshape(shape).mean(axis=tuple(range(2, 2 + 2 * ndim, 2)))
+
+
+def _upsample_nearest(x: Array, factor: int, ndim: int) -> Array:
+    for axis in range(1, ndim + 1):
+        x = jnp.repeat(x, factor, axis=axis)
+    return x
+
+
+class CAPEBlock(eqx.Module):
+    """The CAPE module: parameter-gated spectral, pointwise and depth-wise branches -> first guess of the next state.
+
+    Stages: three MLPs map the parameters to channel gains a_0, a_1, a_2 (W each); a stem conv (c -> W/2, GELU)
+    feeds (i) a Fourier layer on a `pool`-times average-pooled grid, up-sampled back (gain a_0), (ii) a 1x1 conv
+    (gain a_1), (iii) a depth-wise conv of width `kernel` (gain a_2); their sum plus an ungated 1x1 conv goes through
+    GELU and a 1x1 head to c * horizon channels, normalised per channel over space (GroupNorm, so the block is not
+    tied to one resolution), and added to the current state (``residual="add"``) or multiplying ``1 + y``
+    (``residual="multiply"``, the paper's 2D choice for positive fields).
+
+    Call: ``block(u, params)`` with u (channels, *space) and params (n_params,) -> (channels * horizon, *space).
+    """
+
+    gains: tuple[eqx.nn.MLP, eqx.nn.MLP, eqx.nn.MLP]
+    stem: eqx.nn.Conv
+    spectral: SpectralConv
+    pointwise: eqx.nn.Conv
+    depthwise: eqx.nn.Conv
+    ungated: eqx.nn.Conv
+    head: eqx.nn.Conv
+    norm: eqx.nn.GroupNorm
+    channels: int = eqx.field(static=True)
+    n_params: int = eqx.field(static=True)
+    ndim: int = eqx.field(static=True)
+    pool: int = eqx.field(static=True)
+    modes: int = eqx.field(static=True)
+    horizon: int = eqx.field(static=True)
+    residual: str = eqx.field(static=True)
+
+    def __init__(self, channels: int, n_params: int, *, ndim: int = 1, width: int = 64, kernel: int = 5,
+                 modes: int | None = None, pool: int = 4, horizon: int = 1, residual: str = "add", key: jax.Array):
+        if residual not in ("add", "multiply"):
+            raise ConfigError(f"CAPEBlock residual must be 'add' or 'multiply', got {residual!r}")
+        if width % 2:
+            raise ConfigError(f"CAPEBlock width must be even, got {width}")
+        modes = modes if modes is not None else (16 if ndim == 1 else 8)
+        half = width // 2
+        keys = jax.random.split(key, 9)
+        self.gains = tuple(
+            eqx.nn.MLP(n_params, width, half, depth=1, activation=jax.nn.gelu, key=k) for k in keys[:3]
+        )
+        conv = dict(padding="SAME", padding_mode="CIRCULAR")
+        self.stem = eqx.nn.Conv(ndim, channels, half, kernel, use_bias=False, key=keys[3], **conv)
+        self.spectral = SpectralConv(half, width, modes, ndim, key=keys[4])
+        self.pointwise = eqx.nn.Conv(ndim, half, width, 1, key=keys[5])
+        self.depthwise = eqx.nn.Conv(ndim, half, width, kernel, groups=half, use_bias=False, key=keys[6], **conv)
+        self.ungated = eqx.nn.Conv(ndim, half, width, 1, key=keys[7])
+        self.head = eqx.nn.Conv(ndim, width, channels * horizon, 1, key=keys[8])
+        self.norm = eqx.nn.GroupNorm(channels * horizon, channels * horizon)
+        self.channels, self.n_params, self.ndim = channels, n_params, ndim
+        self.pool, self.modes, self.horizon, self.residual = pool, modes, horizon, residual
+
+    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]) -> Float[Array, "cl *space"]:
+        check_spatial_shape(u, self.channels, self.ndim, minimum=2 * self.modes * self.pool, who="CAPEBlock")
+        if any(n % self.pool for n in u.shape[1:]):
+            raise DataError(f"CAPEBlock pools by {self.pool}: spatial sizes must be multiples of it, got {u.shape[1:]}")
+        if params.shape != (self.n_params,):
+            raise DataError(f"CAPEBlock expects params of shape ({self.n_params},), got {params.shape}")
+        expand = (slice(None),) + (None,) * self.ndim
+        a0, a1, a2 = (mlp(params)[expand] for mlp in self.gains)
+        h = jax.nn.gelu(self.stem(u))
+        spectral = _upsample_nearest(self.spectral(_avg_pool(h, self.pool, self.ndim)), self.pool, self.ndim)
+        y = a0 * spectral + a1 * self.pointwise(h) + a2 * self.depthwise(h) + self.ungated(h)
+        y = self.norm(self.head(jax.nn.gelu(y)))
+        current = jnp.tile(u, (self.horizon,) + (1,) * self.ndim)
+        return current + y if self.residual == "add" else current * (1 + y)
+
+
+class Unconditioned(eqx.Module):
+    """The base model alone: ``next = u + base(u)``; the PDE parameters are ignored."""
+
+    base: eqx.Module
+
+    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]):
+        return u + self.base(u), None
+
+
+class ParameterChannels(eqx.Module):
+    """The "conditional" baseline: the parameters appended as constant input channels, ``next = u + base([u, p])``."""
+
+    base: eqx.Module
+    n_params: int = eqx.field(static=True)
+
+    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]):
+        if params.shape != (self.n_params,):
+            raise DataError(f"ParameterChannels expects params of shape ({self.n_params},), got {params.shape}")
+        constant = jnp.broadcast_to(params.reshape((-1,) + (1,) * (u.ndim - 1)), (self.n_params, *u.shape[1:]))
+        return u + self.base(jnp.concatenate([u, constant.astype(u.dtype)])), None
+
+
+class CAPEConditioned(eqx.Module):
+    """CAPE + base: ``guess = cape(u, p)``; ``next = u + mix(base([u, guess]))``; returns (next, guess).
+
+    The base model takes and returns ``c * (horizon + 1)`` channels; `mix` (1x1 conv) maps them back to c.
+    """
+
+    cape: CAPEBlock
+    base: eqx.Module
+    mix: eqx.nn.Conv
+
+    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]):
+        guess = self.cape(u, params)
+        return u + self.mix(self.base(jnp.concatenate([u, guess]))), guess
+
+
+def _base(kind: str, channels_in: int, channels_out: int, ndim: int, size: int, modes: int, depth: int, key):
+    if kind == "fno":
+        return FNO(channels_in, channels_out, width=size, modes=modes, depth=depth, ndim=ndim, key=key)
+    if kind == "unet":
+        return UNet(channels_in, channels_out, features=size, levels=depth, ndim=ndim, key=key)
+    raise ConfigError(f"unknown base model {kind!r}; expected 'fno' or 'unet'")
+
+
+def neural_solver(base: str, conditioning: str, *, channels: int, n_params: int, ndim: int, size: int,
+                  modes: int = 12, depth: int = 4, cape_width: int = 64, cape_modes: int | None = None,
+                  cape_residual: str = "add", key: jax.Array) -> eqx.Module:
+    """Build ``base`` ("fno" | "unet") with ``conditioning`` ("none" | "channels" | "cape").
+
+    `size` is the FNO width or the U-Net's first-stage features; `depth` the FNO layers or U-Net levels.
+    """
+    k_base, k_cape, k_mix = jax.random.split(key, 3)
+    if conditioning == "none":
+        return Unconditioned(_base(base, channels, channels, ndim, size, modes, depth, k_base))
+    if conditioning == "channels":
+        return ParameterChannels(_base(base, channels + n_params, channels, ndim, size, modes, depth, k_base), n_params)
+    if conditioning == "cape":
+        cape = CAPEBlock(channels, n_params, ndim=ndim, width=cape_width, modes=cape_modes, residual=cape_residual,
+                         key=k_cape)
+        wide = channels * (cape.horizon + 1)
+        return CAPEConditioned(cape, _base(base, wide, wide, ndim, size, modes, depth, k_base),
+                               eqx.nn.Conv(ndim, wide, channels, 1, key=k_mix))
+    raise ConfigError(f"unknown conditioning {conditioning!r}; expected 'none', 'channels' or 'cape'")
+
+
+def matched_size(target: int, build, sizes=range(4, 129)) -> int:
+    """The size in `sizes` whose model ``build(size)`` has the parameter count closest to `target` (shapes only)."""
+    return min(sizes, key=lambda s: abs(parameter_count(eqx.filter_eval_shape(build, s)) - target))

@@ -1,0 +1,125 @@
+"""Autoregressive rollout, the tanh curriculum (teacher forcing -> autoregressive) and the rollout loss.
+
+A neural solver is any callable ``solver(u, params) -> (next_state, guess)`` on one example (see
+`sciml.nn.CAPEConditioned`, `ParameterChannels`, `Unconditioned`); ``guess`` is CAPE's first guess or None.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from sciml._errors import ConfigError
+from sciml.train import AbstractAdaptiveLoss
+
+
+def rollout(solver, u0: Float[Array, "c *space"], params: Float[Array, " p"], steps: int) -> Float[Array, "steps c *space"]:
+    """Feed the solver its own output `steps` times (lax.scan); returns the predicted frames 1..steps."""
+
+    def step(u, _):
+        nxt, _ = solver(u, params)
+        return nxt, nxt
+
+    return jax.lax.scan(step, u0, None, length=steps)[1]
+
+
+def curriculum_rollout(solver, window: Float[Array, "t1 c *space"], params: Float[Array, " p"],
+                       n_autoregressive: Int[Array, ""], *, pushforward: bool = False):
+    """Predict frames 1..T of `window` (T + 1 frames), feeding the model's own output at steps ``1 <= t < n_ar``.
+
+    Step t's input is the ground truth ``window[t]`` when ``t == 0`` or ``t >= n_autoregressive`` and the previous
+    prediction otherwise: ``n_autoregressive = 1`` is pure teacher forcing, ``= T`` a fully autoregressive rollout.
+    `n_autoregressive` is traced, so moving it never recompiles. With `pushforward`, gradients do not flow through
+    the fed-back predictions (Brandstetter et al.'s pushforward trick) instead of backpropagating through time.
+
+    Returns (predictions (T, c, *space), guesses (T, c * horizon, *space) or None).
+    """
+    horizon = window.shape[0] - 1
+
+    def step(previous, t):
+        fed_back = jax.lax.stop_gradient(previous) if pushforward else previous
+        u = jnp.where((t > 0) & (t < n_autoregressive), fed_back, window[t])
+        nxt, guess = solver(u, params)
+        return nxt, (nxt, guess)
+
+    _, (predictions, guesses) = jax.lax.scan(step, window[0], jnp.arange(horizon))
+    return predictions, guesses
+
+
+def tanh_curriculum(epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup: int = 0) -> Int[Array, ""]:
+    """Autoregressive steps at `epoch`: ``clip(floor(T s), 1, T)``, ``s = (1 + tanh((e - 1/2) / 0.2)) / 2``,
+    ``e = (epoch - warmup) / (epochs - warmup)`` (CAPE's schedule; a smooth move from teacher forcing to rollout)."""
+    progress = (jnp.asarray(epoch, jnp.float32) - warmup) / max(epochs - warmup, 1)
+    share = 0.5 * (1 + jnp.tanh((progress - 0.5) / 0.2))
+    return jnp.clip(jnp.floor(horizon * share), 1, horizon).astype(jnp.int32)
+
+
+def _relative_l2(prediction, target):
+    axes = tuple(range(1, prediction.ndim))
+    error = jnp.sqrt(jnp.sum((prediction - target) ** 2, axis=axes))
+    return error / jnp.maximum(jnp.sqrt(jnp.sum(target**2, axis=axes)), 1e-12)
+
+
+class RolloutLoss(AbstractAdaptiveLoss):
+    """Sum over the window's steps of the batch-mean relative L2 error (CAPE's loss), plus CAPE's auxiliary loss.
+
+    The curriculum state is the epoch counter `epoch` (an array leaf): the engine calls `update` every
+    `update_every` steps (one epoch), which advances it; the number of autoregressive steps follows
+    `schedule` ("curriculum": `tanh_curriculum`; "teacher_forcing"; "autoregressive").
+
+    Batches are ``{"u": (batch, T + 1, c, *space), "params": (batch, p)}``.
+    """
+
+    epoch: Int[Array, ""]
+    update_every: int = eqx.field(static=True)
+    epochs: int = eqx.field(static=True)
+    schedule: str = eqx.field(static=True)
+    warmup: int = eqx.field(static=True)
+    cape_weight: float = eqx.field(static=True)
+    input_noise: float = eqx.field(static=True)
+    pushforward: bool = eqx.field(static=True)
+
+    def __init__(self, *, steps_per_epoch: int, epochs: int, schedule: str = "curriculum", warmup: int = 0,
+                 cape_weight: float = 1e-2, input_noise: float = 0.0, pushforward: bool = False):
+        if schedule not in ("curriculum", "teacher_forcing", "autoregressive"):
+            raise ConfigError(
+                f"schedule must be 'curriculum', 'teacher_forcing' or 'autoregressive', got {schedule!r}"
+            )
+        if steps_per_epoch < 1 or epochs < 1:
+            raise ConfigError(f"need steps_per_epoch >= 1 and epochs >= 1, got {steps_per_epoch}, {epochs}")
+        self.epoch = jnp.asarray(-1, jnp.int32)
+        self.update_every, self.epochs, self.schedule, self.warmup = steps_per_epoch, epochs, schedule, warmup
+        self.cape_weight, self.input_noise, self.pushforward = cape_weight, input_noise, pushforward
+
+    def n_autoregressive(self, horizon: int) -> Int[Array, ""]:
+        """Autoregressive steps in a window of `horizon` steps at the current epoch."""
+        if self.schedule == "teacher_forcing":
+            return jnp.asarray(1, jnp.int32)
+        if self.schedule == "autoregressive":
+            return jnp.asarray(horizon, jnp.int32)
+        return tanh_curriculum(jnp.maximum(self.epoch, 0), epochs=self.epochs, horizon=horizon, warmup=self.warmup)
+
+    def __call__(self, model, batch, key):
+        u, params = batch["u"], batch["params"]
+        horizon = u.shape[1] - 1
+        if self.input_noise:
+            u = u + self.input_noise * jax.random.normal(key, u.shape, u.dtype)
+        n_ar = self.n_autoregressive(horizon)
+        predictions, guesses = jax.vmap(
+            lambda w, p: curriculum_rollout(model, w, p, n_ar, pushforward=self.pushforward)
+        )(u, params)
+        target = batch["u"][:, 1:]
+        per_step = jax.vmap(_relative_l2, in_axes=1)(predictions, target).mean(axis=1)
+        loss = per_step.sum()
+        metrics = {"rel_l2_last": per_step[-1], "n_autoregressive": n_ar.astype(jnp.float32)}
+        if guesses is not None:
+            channels = target.shape[2]
+            aux = jax.vmap(_relative_l2, in_axes=1)(guesses[:, :, :channels], target).mean(axis=1).sum()
+            loss = loss + self.cape_weight * aux
+            metrics["cape_aux"] = aux
+        return loss, metrics
+
+    def update(self, model, batch, key):
+        return eqx.tree_at(lambda loss: loss.epoch, self, self.epoch + 1)

@@ -1,0 +1,196 @@
+"""One training-and-evaluation run of a (parameter-conditioned) autoregressive neural solver on a PDE family.
+
+Shared by the `*-cape` experiments and `benchmarks/cape.py`: load the family, hold out parameter values, train
+through `sciml.train.fit` with `RolloutLoss` (tanh curriculum), roll out autoregressively from the first frame on
+unseen trajectories of seen parameters and on held-out parameters, score with PDEBench's metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import numpy as np
+import optax
+import xarray as xr
+
+from sciml import metrics
+from sciml.data import (
+    Normalization,
+    WindowLoader,
+    WindowSampler,
+    ensure_dataset,
+    open_dataset,
+    split_by_parameter,
+    trajectory_arrays,
+)
+from sciml.nn import neural_solver, parameter_count
+from sciml.nn._cape import matched_size
+from sciml.operators._rollout import RolloutLoss, rollout
+from sciml.train import data_mesh, fit
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralSolverConfig:
+    """Every knob of a neural-solver run (experiments subclass it to change the defaults per PDE family)."""
+
+    seed: int = 0
+    dataset: str = "pdebench-advection"
+    small: bool = False
+    parameters: tuple[str, ...] = ("beta",)
+    held_out_parameter: str = "beta"
+    held_out_values: tuple[float, ...] = (0.1, 1.0, 7.0)
+    seen_test_fraction: float = 0.125
+    base: str = "fno"
+    conditioning: str = "cape"
+    match_parameters: bool = True
+    size: int = 16
+    modes: int = 8
+    depth: int = 4
+    cape_width: int = 32
+    cape_modes: int = 8
+    cape_residual: str = "add"
+    cape_weight: float = 0.1
+    spatial_stride: int = 4
+    horizon: int = 5
+    batch_size: int = 16
+    steps: int = 300
+    epochs: int = 10
+    warmup_epochs: int = 0
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    schedule: str = "curriculum"
+    pushforward: bool = False
+    input_noise: float = 1e-3
+    loader: str = "device"
+    devices: int = 1
+    chunk: int = 50
+    max_eval_samples: int = 32
+
+    def __post_init__(self):
+        if self.base not in ("fno", "unet"):
+            raise ValueError(f"base must be 'fno' or 'unet', got {self.base!r}")
+        if self.conditioning not in ("none", "channels", "cape"):
+            raise ValueError(f"conditioning must be 'none', 'channels' or 'cape', got {self.conditioning!r}")
+        if self.loader not in ("device", "host"):
+            raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
+        if self.steps % self.chunk or self.steps < self.epochs:
+            raise ValueError(f"steps={self.steps} must be a multiple of chunk={self.chunk} and >= epochs={self.epochs}")
+
+
+def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: jax.Array):
+    """The model of `config`; baselines are widened to the parameter count of the CAPE model when asked."""
+    common = dict(channels=channels, n_params=len(config.parameters), ndim=ndim, modes=config.modes,
+                  depth=config.depth, cape_width=config.cape_width, cape_modes=config.cape_modes,
+                  cape_residual=config.cape_residual)
+    size = config.size
+    if config.conditioning != "cape" and config.match_parameters:
+        target = parameter_count(
+            eqx.filter_eval_shape(lambda: neural_solver(config.base, "cape", size=config.size, key=key, **common))
+        )
+        size = matched_size(
+            target, lambda s: neural_solver(config.base, config.conditioning, size=s, key=key, **common),
+            range(config.size, 4 * config.size + 1),
+        )
+    return neural_solver(config.base, config.conditioning, size=size, key=key, **common), size
+
+
+def _seen_split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(12345).permutation(n)
+    n_test = max(1, int(round(fraction * n)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def _subsample(ds: xr.Dataset, limit: int) -> xr.Dataset:
+    if ds.sizes["sample"] <= limit:
+        return ds
+    return ds.isel(sample=np.linspace(0, ds.sizes["sample"] - 1, limit).round().astype(int))
+
+
+def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, xr.Dataset]:
+    """Train the configured solver and evaluate full rollouts; returns (summary metrics, predictions dataset).
+
+    The field is the dataset's single variable ``u``; rollouts start from frame 0 and run to the last frame.
+    """
+    path = ensure_dataset(config.dataset, small=config.small)
+    lazy = open_dataset(path.with_suffix(".zarr") if config.loader == "host" else path,
+                        chunks={} if config.loader == "host" else None)
+    seen, held_out = split_by_parameter(lazy, {config.held_out_parameter: config.held_out_values})
+    train_index, seen_test_index = _seen_split(seen.sizes["sample"], config.seen_test_fraction)
+    train_ds = seen.isel(sample=train_index)
+    u_train, p_train = trajectory_arrays(train_ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
+    normalization = Normalization.fit(u_train, p_train)
+    channels, ndim = u_train.shape[2], u_train.ndim - 3
+    key = jax.random.key(config.seed)
+    model, size = build_solver(config, channels=channels, ndim=ndim, key=jax.random.fold_in(key, 0))
+
+    if config.loader == "host":
+        data = WindowLoader(train_ds, parameters=config.parameters, normalization=normalization,
+                            batch_size=config.batch_size, horizon=config.horizon,
+                            spatial_stride=config.spatial_stride, seed=config.seed)
+    else:
+        data = WindowSampler(normalization.fields(u_train), normalization.params(p_train),
+                             batch_size=config.batch_size, horizon=config.horizon)
+    steps_per_epoch = config.steps // config.epochs
+    loss = RolloutLoss(steps_per_epoch=steps_per_epoch, epochs=config.epochs, schedule=config.schedule,
+                       warmup=config.warmup_epochs, cape_weight=config.cape_weight, input_noise=config.input_noise,
+                       pushforward=config.pushforward)
+    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps)
+    result = fit(
+        model, loss, data, optax.adamw(schedule, weight_decay=config.weight_decay), config.steps,
+        key=jax.random.fold_in(key, 1), chunk=config.chunk, out_dir=out_dir,
+        mesh=data_mesh(config.devices) if config.devices > 1 else None,
+        meta={"config": dataclasses.asdict(config)},
+    )
+
+    splits = {"seen": _subsample(seen.isel(sample=seen_test_index), config.max_eval_samples),
+              "held_out": _subsample(held_out, config.max_eval_samples)}
+    parts, summary = [], {}
+    n_eval = min(ds.sizes["sample"] for ds in splits.values())
+    steps = lazy.sizes["t"] - 1
+    batched_rollout = eqx.filter_jit(jax.vmap(lambda x, p: rollout(result.model, x, p, steps)))
+    for name, ds in splits.items():
+        ds = _subsample(ds, n_eval)
+        prediction, reference, seconds_per_step = _rollout_split(batched_rollout, ds, config, normalization)
+        scores = metrics.pdebench_metrics(prediction, reference, spatial_ndim=ndim)
+        summary.update({f"{name}_{k}": v for k, v in scores.items()})
+        summary[f"{name}_inference_ms_per_step"] = 1e3 * seconds_per_step
+        parts.append(_predictions(ds, prediction, reference, name, config))
+    summary.update({
+        "parameter_count": parameter_count(result.model), "model_size": size,
+        "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
+        "steps_per_s": result.steps_per_s, "train_samples_per_s": result.steps_per_s * config.batch_size,
+        "final_loss": result.history[-1]["loss"], "n_train_trajectories": int(u_train.shape[0]),
+        "grid_points": int(np.prod(u_train.shape[3:])),
+    })
+    predictions = xr.concat(parts, dim="sample")
+    predictions.attrs.update({"family": str(lazy.attrs.get("family", config.dataset)), "base": config.base,
+                              "conditioning": config.conditioning, "held_out": f"{config.held_out_parameter} in "
+                              f"{list(config.held_out_values)}", "metric_note": "nRMSE etc. from sciml.metrics"})
+    return summary, predictions
+
+
+def _rollout_split(batched, ds: xr.Dataset, config: NeuralSolverConfig, normalization: Normalization):
+    """Roll `batched` (vmapped, jitted rollout) out from frame 0 of every trajectory of `ds`."""
+    u, params = trajectory_arrays(ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
+    steps = u.shape[1] - 1
+    u0 = normalization.fields(u[:, 0])
+    p = normalization.params(params)
+    jax.block_until_ready(batched(u0, p))
+    start = time.perf_counter()
+    prediction = np.asarray(jax.block_until_ready(batched(u0, p)))
+    seconds_per_step = (time.perf_counter() - start) / steps
+    return normalization.fields_inverse(prediction)[:, :, 0], u[:, 1:, 0], seconds_per_step
+
+
+def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: NeuralSolverConfig) -> xr.Dataset:
+    space = list(ds["u"].dims[2:])
+    coords = {d: ds[d].values[:: config.spatial_stride] for d in space}
+    coords["t"] = ds["t"].values[1:]
+    dims = ("sample", "t", *space)
+    sample_coords = {p: ("sample", np.asarray(ds[p].values)) for p in config.parameters}
+    sample_coords["split"] = ("sample", np.asarray([split] * prediction.shape[0]))
+    return xr.Dataset({"prediction": (dims, prediction), "reference": (dims, reference)},
+                      coords={**coords, **sample_coords})

@@ -1,0 +1,78 @@
+"""FNO, U-Net and CAPE: the Fourier layer against a NumPy reference, conditioning behaviour, shape errors."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from sciml import DataError
+from sciml.nn import FNO, CAPEBlock, SpectralConv, UNet, neural_solver, parameter_count
+from sciml.nn._cape import matched_size
+
+
+def test_spectral_conv_matches_numpy_fourier_multiplier(key):
+    conv = SpectralConv(2, 3, 4, 1, key=key)
+    x = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (2, 16)))
+    weights = np.asarray(conv.weights_real[0]) + 1j * np.asarray(conv.weights_imag[0])
+    coefficients = np.fft.rfft(x, axis=1)
+    out = np.zeros((3, 9), complex)
+    out[:, :4] = np.einsum("ik,iok->ok", coefficients[:, :4], weights)
+    assert_close(conv(jnp.asarray(x)), np.fft.irfft(out, n=16, axis=1), rtol=1e-4, atol=1e-6, what="spectral conv")
+
+
+def test_spectral_conv_2d_keeps_both_corners(key):
+    conv = SpectralConv(1, 1, 2, 2, key=key)
+    x = np.asarray(jax.random.normal(key, (1, 8, 8)))
+    w = np.asarray(conv.weights_real) + 1j * np.asarray(conv.weights_imag)
+    c = np.fft.rfft2(x)
+    out = np.zeros((1, 8, 5), complex)
+    out[:, :2, :2] = np.einsum("ikl,iokl->okl", c[:, :2, :2], w[0])
+    out[:, -2:, :2] = np.einsum("ikl,iokl->okl", c[:, -2:, :2], w[1])
+    assert_close(conv(jnp.asarray(x)), np.fft.irfft2(out, s=(8, 8)), rtol=1e-4, atol=1e-6, what="2D spectral conv")
+
+
+def test_models_reject_wrong_spatial_shapes(key):
+    fno = FNO(1, 1, width=4, modes=4, depth=1, key=key)
+    with pytest.raises(DataError, match=r"expects one example of shape \(1, n1>=8\)"):
+        eqx.filter_eval_shape(fno, jnp.zeros((1, 8, 8)))
+    with pytest.raises(DataError, match="channels first"):
+        eqx.filter_eval_shape(fno, jnp.zeros((2, 16)))
+    with pytest.raises(DataError, match="n1>=8"):
+        eqx.filter_eval_shape(fno, jnp.zeros((1, 4)))
+    unet = UNet(1, 1, features=4, levels=2, key=key)
+    assert eqx.filter_eval_shape(unet, jnp.zeros((1, 16))).shape == (1, 16)
+    with pytest.raises(DataError, match="divisible by 4"):
+        eqx.filter_eval_shape(unet, jnp.zeros((1, 18)))
+
+
+def test_cape_guess_depends_on_parameters_and_baselines_do_not(key):
+    u = jnp.sin(2 * jnp.pi * jnp.arange(32) / 32)[None]
+    cape = neural_solver("fno", "cape", channels=1, n_params=1, ndim=1, size=4, modes=4, depth=1, cape_width=8,
+                         cape_modes=2, key=key)
+    call = eqx.filter_jit(lambda model, p: model(u, p))
+    (next_a, guess_a), (next_b, guess_b) = call(cape, jnp.array([0.0])), call(cape, jnp.array([2.0]))
+    assert guess_a.shape == (1, 32) and next_a.shape == (1, 32)
+    assert float(jnp.max(jnp.abs(guess_a - guess_b))) > 1e-4
+    plain = neural_solver("fno", "none", channels=1, n_params=1, ndim=1, size=4, modes=4, depth=1, key=key)
+    assert_close(call(plain, jnp.array([0.0]))[0], call(plain, jnp.array([2.0]))[0], rtol=0, what="unconditioned")
+    channels = neural_solver("fno", "channels", channels=1, n_params=2, ndim=1, size=4, modes=4, depth=1, key=key)
+    with pytest.raises(DataError, match=r"params of shape \(2,\)"):
+        eqx.filter_eval_shape(channels, u, jnp.array([0.0]))
+
+
+def test_cape_block_2d_multiplicative_residual_is_identity_at_zero_head(key):
+    block = CAPEBlock(1, 1, ndim=2, width=8, modes=2, residual="multiply", key=key)
+    block = eqx.tree_at(lambda b: b.norm.weight, block, jnp.zeros_like(block.norm.weight))
+    block = eqx.tree_at(lambda b: b.norm.bias, block, jnp.zeros_like(block.norm.bias))
+    u = jax.random.normal(key, (1, 16, 16))
+    assert_close(eqx.filter_jit(block)(u, jnp.array([0.3])), u, rtol=1e-6, what="u * (1 + 0)")
+
+
+def test_parameter_matched_baseline_is_within_five_percent(key):
+    common = dict(channels=1, n_params=1, ndim=1, modes=8, depth=4, cape_width=32, cape_modes=8, key=key)
+    target = parameter_count(eqx.filter_eval_shape(lambda: neural_solver("fno", "cape", size=16, **common)))
+    size = matched_size(target, lambda s: neural_solver("fno", "none", size=s, **common), range(16, 40))
+    matched = parameter_count(eqx.filter_eval_shape(lambda: neural_solver("fno", "none", size=size, **common)))
+    assert abs(matched - target) / target < 0.05
