@@ -1,0 +1,195 @@
+"""MMGP on tensile2d against its baselines, and gpytorch against scikit-learn for the GP stage.
+
+All methods share MMGP's pipeline (morphing, common mesh, mass-weighted PCA, PCA decoding back to each test mesh) and
+differ only in the regressor from the GP inputs (shape coefficients + input scalars, standardised) to the targets (PCA
+coefficients of each field, output scalars):
+
+- MMGP (gpytorch): `GroupedExactGP`, exact Matern-5/2 ARD GPs, L-BFGS with restarts batched in one gpytorch batch;
+- MMGP (scikit-learn): the same model (one GP per field with shared kernel over its columns, Matern-5/2 ARD x constant
+  + white noise, same initial lengthscale 2 and the same number of restarts) fitted by `GaussianProcessRegressor`;
+- MLP on the PCA coefficients: `sciml.nn.MLP` trained full batch with Adam through `sciml.train.fit`;
+- nearest neighbour: the targets of the closest training sample in the standardised input space.
+
+gpytorch and scikit-learn are timed interleaved (A, B, A, B ...) after a warm-up on a subset, one seed per pair, with
+the same thread count for torch and for the BLAS under scikit-learn; accuracy is the final fit of each seed.
+
+    python benchmarks/mmgp.py [--quick] [--seeds 0 1 2] [--threads 1]
+
+The fields compared are sigma22 and von Mises (the acceptance outputs) plus both output scalars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from sciml.benchmarking import machine_info, mean_std, write_report
+from sciml.experiment import load_experiment
+from sciml.gp import GroupedExactGP, MeshMorphingGP, field_relative_rmse, scalar_relative_rmse
+from sciml.solvers._elasticity import PLATE_CORNERS, SCALAR_OUTPUT_NAMES
+
+REPORTED_FIELDS = ("sigma22", "von_mises")
+
+
+def sklearn_stage(inputs, targets: list[np.ndarray], *, restarts: int, seed: int):
+    """Fit one scikit-learn GP per target group; return a predict function like `GroupedExactGP.predict`."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    models = []
+    for target in targets:
+        kernel = ConstantKernel(1.0, (1e-4, 1e4)) * Matern(np.full(inputs.shape[1], 2.0), (1e-3, 1e5), nu=2.5)
+        kernel += WhiteKernel(1e-2, (1e-8, 1e1))
+        gp = GaussianProcessRegressor(kernel, alpha=0.0, n_restarts_optimizer=restarts - 1, random_state=seed)
+        models.append(gp.fit(inputs, target))
+
+    def predict(x):
+        return [(gp.predict(x).reshape(len(x), -1), None) for gp in models]
+
+    return predict, float(np.mean([-gp.log_marginal_likelihood_value_ / t.size for gp, t in zip(models, targets)]))
+
+
+def mlp_stage(inputs, targets: list[np.ndarray], *, seed: int, steps: int, width: int, depth: int):
+    """Train `sciml.nn.MLP` on all target columns at once (mean squared error, Adam, cosine decay) through `fit`."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from sciml.nn import MLP
+    from sciml.train import fit
+
+    widths = [t.shape[1] for t in targets]
+    y = jnp.asarray(np.concatenate(targets, axis=1), jnp.float32)
+    x = jnp.asarray(inputs, jnp.float32)
+    model = MLP(x.shape[1], y.shape[1], width, depth, jax.nn.gelu, key=jax.random.key(seed))
+
+    def loss(net, batch, key):
+        features, values = batch
+        error = jnp.mean((jax.vmap(net)(features) - values) ** 2)
+        return error, {"mse": error}
+
+    schedule = optax.cosine_decay_schedule(3e-3, steps)
+    result = fit(model, loss, (x, y), optax.adam(schedule), steps, key=jax.random.key(seed), chunk=500, progress=False)
+
+    def predict(features):
+        out = np.asarray(jax.vmap(result.model)(jnp.asarray(features, jnp.float32)), np.float64)
+        return [(block, None) for block in np.split(out, np.cumsum(widths)[:-1], axis=1)]
+
+    return predict
+
+
+def nearest_neighbour_stage(inputs, targets: list[np.ndarray]):
+    def predict(features):
+        nearest = np.argmin(((features[:, None, :] - inputs[None, :, :]) ** 2).sum(-1), axis=1)
+        return [(t[nearest], None) for t in targets]
+
+    return predict
+
+
+def scores(model: MeshMorphingGP, predictions, back, test_fields, test_outputs) -> dict[str, float]:
+    """Relative RMSE of every output after decoding the predicted targets onto each test mesh."""
+    out = {}
+    for name, (mean, _) in zip(model.train_targets_, predictions):
+        if name in model.field_pca_:
+            decoded = [model.decode_field(name, mean[i], op) for i, op in enumerate(back)]
+            out[name] = field_relative_rmse(decoded, test_fields[name])
+        else:
+            offset, scale = model.target_scale_[name]
+            out[name] = scalar_relative_rmse(mean[:, 0] * scale + offset, test_outputs[name])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 training / 40 test samples, 2 seeds")
+    parser.add_argument("--small", action="store_true", help="the small dataset (smoke test of this script)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--restarts", type=int, default=2)
+    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--mlp-steps", type=int, default=10000)
+    args = parser.parse_args()
+    seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
+    experiment = load_experiment("tensile2d-mmgp").module
+    config = experiment.Config(small=args.small, n_train=100 if args.quick else 500, n_test=40 if args.quick else 200)
+    (train_meshes, train_inputs, train_fields, train_outputs), (test_meshes, test_inputs, test_fields, test_outputs), _ = experiment.load_split(config)
+
+    model = MeshMorphingGP(PLATE_CORNERS, n_shape_modes=config.n_shape_modes, n_field_modes=config.n_field_modes,
+                           restarts=1, max_iter=1, threads=args.threads)
+    start = time.perf_counter()
+    model.fit(train_meshes, train_inputs, {f: train_fields[f] for f in REPORTED_FIELDS}, train_outputs)
+    pipeline_time = time.perf_counter() - start
+    x_train, targets = model.train_inputs_, list(model.train_targets_.values())
+    x_test = model.encode_inputs(test_meshes, test_inputs)
+    back = model.from_common(test_meshes)
+
+    warm = slice(0, 40)
+    GroupedExactGP(restarts=args.restarts, max_iter=5, threads=args.threads).fit(x_train[warm], [t[warm] for t in targets])
+    sklearn_stage(x_train[warm], [t[warm] for t in targets], restarts=1, seed=0)
+    runs = {"gpytorch": [], "sklearn": [], "mlp": []}
+    for seed in seeds:
+        start = time.perf_counter()
+        gp = GroupedExactGP(restarts=args.restarts, max_iter=args.max_iter, seed=seed, threads=args.threads).fit(x_train, targets)
+        elapsed = time.perf_counter() - start
+        runs["gpytorch"].append({"seed": seed, "fit_time_s": elapsed, "nll": float(np.mean(gp.negative_log_likelihood_)),
+                                 **scores(model, gp.predict(x_test), back, test_fields, test_outputs)})
+        start = time.perf_counter()
+        predict, nll = sklearn_stage(x_train, targets, restarts=args.restarts, seed=seed)
+        elapsed = time.perf_counter() - start
+        runs["sklearn"].append({"seed": seed, "fit_time_s": elapsed, "nll": nll,
+                                **scores(model, predict(x_test), back, test_fields, test_outputs)})
+        print({k: v[-1] for k, v in runs.items() if v}, flush=True)
+    for seed in seeds[:3]:
+        start = time.perf_counter()
+        predict = mlp_stage(x_train, targets, seed=seed, steps=args.mlp_steps, width=128, depth=3)
+        runs["mlp"].append({"seed": seed, "fit_time_s": time.perf_counter() - start,
+                            **scores(model, predict(x_test), back, test_fields, test_outputs)})
+    runs["nearest"] = [{"seed": 0, "fit_time_s": 0.0, **scores(model, nearest_neighbour_stage(x_train, targets)(x_test), back, test_fields, test_outputs)}]
+
+    ratio = [s["fit_time_s"] / g["fit_time_s"] for g, s in zip(runs["gpytorch"], runs["sklearn"])]
+    outputs = [*REPORTED_FIELDS, *SCALAR_OUTPUT_NAMES]
+    result = {
+        "benchmark": "mmgp",
+        "machine": machine_info(),
+        "config": {**vars(args), "seeds": seeds, "n_train": len(train_meshes), "n_test": len(test_meshes),
+                   "n_shape_modes": config.n_shape_modes, "n_field_modes": config.n_field_modes,
+                   "fields": list(REPORTED_FIELDS), "pipeline_time_s": pipeline_time, "common_mesh_nodes": model.common_.n_points},
+        "runs": runs,
+        "sklearn_over_gpytorch_time_ratio": ratio,
+    }
+    labels = {"gpytorch": "MMGP, GP stage in gpytorch", "sklearn": "MMGP, GP stage in scikit-learn",
+              "mlp": "same pipeline, MLP 3x128 on PCA coefficients", "nearest": "nearest neighbour (input space)"}
+    lines = [
+        f"tensile2d, {len(train_meshes)} training / {len(test_meshes)} test samples, each on its own mesh; "
+        f"{config.n_shape_modes} shape modes, {config.n_field_modes} modes per field; common mesh "
+        f"{model.common_.n_points} nodes. Relative RMSE as in Casenave et al. (fields: per-sample RMSE over "
+        "max |reference|; scalars: relative error), mean ± std over seeds (final fit of each seed).",
+        "",
+        "| method | " + " | ".join(outputs) + " | fit time of the regression stage [s] | seeds |",
+        "|---|" + "---|" * (len(outputs) + 2),
+    ]
+    for key, label in labels.items():
+        cells = [mean_std([r[o] for r in runs[key]]) for o in outputs]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.median([r['fit_time_s'] for r in runs[key]]):.1f} (median) | {len(runs[key])} |")
+    lines += [
+        "",
+        f"GP stage, gpytorch vs scikit-learn (same model, {args.restarts} restarts, {args.threads} thread(s) each, "
+        f"interleaved pairs after warm-up): gpytorch median {np.median([r['fit_time_s'] for r in runs['gpytorch']]):.1f} s, "
+        f"scikit-learn median {np.median([r['fit_time_s'] for r in runs['sklearn']]):.1f} s; time ratio scikit-learn / "
+        f"gpytorch per pair {', '.join(f'{r:.2f}' for r in ratio)} (median {np.median(ratio):.2f}). Mean negative log "
+        f"marginal likelihood per observation: gpytorch {mean_std([r['nll'] for r in runs['gpytorch']])}, scikit-learn "
+        f"{mean_std([r['nll'] for r in runs['sklearn']])} (lower is better). sigma22 accuracy ratio scikit-learn / "
+        f"gpytorch: {np.mean([s['sigma22'] for s in runs['sklearn']]) / np.mean([g['sigma22'] for g in runs['gpytorch']]):.3f}.",
+        "",
+        f"Shared pipeline (morphing, transfer, PCA) for the training set: {pipeline_time:.1f} s.",
+    ]
+    write_report("mmgp-quick" if args.quick or args.small else "mmgp", result, "MMGP on tensile2d: baselines and GP back-ends", lines)
+
+
+if __name__ == "__main__":
+    main()
