@@ -1,8 +1,5 @@
 """Numerical solvers used for data and ground truth."""
 
-from sciml.solvers._porous_medium import nonlinear_diffusion_2d
-from sciml.solvers._spectral import periodic_convection_diffusion
-
 from sciml.solvers._lorenz96 import (
     CubicClosure,
     TwoScaleLorenz96,
@@ -14,6 +11,8 @@ from sciml.solvers._lorenz96 import (
     spin_up_state,
 )
 from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
+from sciml.solvers._porous_medium import nonlinear_diffusion_2d
+from sciml.solvers._spectral import periodic_convection_diffusion
 
 __all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion"]
 __all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
@@ -34,3 +33,18 @@ from sciml.solvers._pdebench_families import (  # noqa: E402
 __all__ += ["FAMILIES", "advection_trajectories", "burgers_trajectories", "family_dataset",
             "fisher_kpp_trajectories", "navier_stokes_vorticity_trajectories", "pdebench_initial_conditions",
             "vorticity_initial_conditions"]
+
+from sciml.solvers._spm import (  # noqa: E402
+    FARADAY,
+    GAS_CONSTANT,
+    SPM,
+    Electrode,
+    SPMParameters,
+    SPMSolution,
+    graphite_ocp_chen2020,
+    nmc_ocp_chen2020,
+    terminal_voltage,
+)
+
+__all__ += ["FARADAY", "GAS_CONSTANT", "SPM", "Electrode", "SPMParameters", "SPMSolution", "graphite_ocp_chen2020",
+            "nmc_ocp_chen2020", "terminal_voltage"]
