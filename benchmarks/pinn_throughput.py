@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (smoke run)")
     args = parser.parse_args()
-    steps, repeats = (20, 2) if args.quick else (100, 5)
+    steps, repeats = (20, 2) if args.quick else (30, 5)
     points = np.asarray(
         time_space(0.0, 1.0, interval(-1.0, 1.0)).uniform(jax.random.key(42), N_POINTS), dtype=np.float32
     )

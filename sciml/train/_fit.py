@@ -322,10 +322,10 @@ def fit(
     step = start
     while step < steps:
         n = min(chunk, steps - step)
-        t0 = time.perf_counter()
+        t0, compile_before = time.perf_counter(), compile_time
         state, bad, first_bad, metrics = call_chunk(state, step, n)
         bad = bool(bad)
-        elapsed = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0 - (compile_time - compile_before)
         if bad:
             bad_step = int(first_bad)
             bad_metrics = jax.tree_util.tree_map(lambda m: np.asarray(m)[bad_step - step], metrics)
