@@ -3,6 +3,7 @@ runs of the one-scale model against the two-scale truth), plus the figures of th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 import jax
@@ -10,10 +11,18 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from sciml.solvers import TwoScaleLorenz96, simulate_one_scale, simulate_two_scale, spin_up_state
+from sciml.data import ensure_dataset, open_dataset
+from sciml.solvers import (
+    CubicClosure,
+    TwoScaleLorenz96,
+    lorenz96_samples,
+    simulate_one_scale,
+    simulate_two_scale,
+    spin_up_state,
+)
 from sciml.uq._metrics import calibration_curve, coverage, crps_gaussian_mixture, r2_score, spread_skill
 from sciml.uq._online import climate_statistics
-from sciml.uq._parametrization import LearnedParametrization
+from sciml.uq._parametrization import LearnedParametrization, train_parametrization
 
 INTERVAL_LEVEL = 0.9
 HISTORICAL_MAX_F = 20.0
@@ -119,8 +128,6 @@ def online_metrics(runs: xr.Dataset) -> dict[str, float]:
 
 def cubic_closure_of(ds: xr.Dataset):
     """The physical (cubic) closure stored with the lorenz96 dataset."""
-    from sciml.solvers import CubicClosure
-
     return CubicClosure(jnp.asarray(ds.attrs["cubic_closure"], jnp.float32))
 
 
@@ -202,12 +209,6 @@ def run_lorenz96_experiment(kind: str, config, run) -> dict:
     use_state, alpha, steps, batch_size, learning_rate, subset_fraction, small, online_duration, online_forcings);
     `run` is the `RunDir`.
     """
-    import dataclasses
-
-    from sciml.data import ensure_dataset, open_dataset
-    from sciml.solvers import lorenz96_samples
-    from sciml.uq._parametrization import train_parametrization
-
     ds = open_dataset(ensure_dataset("lorenz96", small=config.small)).load()
     lf = lorenz96_samples(ds, "low", "train")[:2]
     hf = lorenz96_samples(ds, "high", "train")[:2]
