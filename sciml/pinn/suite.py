@@ -255,8 +255,9 @@ def unit_square() -> Box:
 
 def predict(model, points: Float[Array, "n d"], batch_size: int = 4096) -> np.ndarray:
     """Evaluate a pointwise model on many points in batches (host array)."""
-    apply = eqx.filter_jit(jax.vmap(model))
-    return np.concatenate([np.asarray(apply(points[i : i + batch_size])) for i in range(0, points.shape[0], batch_size)])
+    apply = eqx.filter_jit(lambda m, p: jax.vmap(m)(p))
+    return np.concatenate([np.asarray(apply(model, points[i : i + batch_size]))
+                           for i in range(0, points.shape[0], batch_size)])
 
 
 def report(reference: xr.Dataset, prediction: np.ndarray, run: RunDir, *, method: str, extra: dict | None = None
