@@ -81,6 +81,8 @@ def test_latent_ode_ignores_masked_values_and_trains_on_elbo(key):
     assert_close(model(ts, values, mask, ts), model(ts, poked, mask, ts), rtol=1e-6, what="masked entries unused")
     with pytest.raises(ValueError, match="NaN where the mask says observed"):
         model(ts, values.at[0, 0].set(jnp.nan), mask, ts)
+    with pytest.raises(ValueError, match="query_ts must start"):
+        model(ts, values, mask, ts[1:])
     batch = {"ts": ts, "values": jnp.stack([values, poked]), "mask": jnp.stack([mask, mask])}
     loss, terms = elbo_loss(model, batch, key)
     assert np.isfinite(float(loss)) and float(terms["kl"]) >= 0.0

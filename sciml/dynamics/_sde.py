@@ -35,6 +35,15 @@ class DiagonalDiffusion(eqx.Module):
         return jax.nn.softplus(self.mlp(y))
 
 
+class _AsDiagonal(eqx.Module):
+    """The diffusion's vector as a diagonal operator, so diffrax multiplies it into the noise elementwise."""
+
+    diffusion: Callable
+
+    def __call__(self, t, y, args):
+        return lineax.DiagonalLinearOperator(self.diffusion(t, y, args))
+
+
 class NeuralSDE(eqx.Module):
     """`dy = drift(t, y) dt + diffusion(t, y) * dW` (diagonal noise), fixed step, Ito or Stratonovich.
 
@@ -74,8 +83,7 @@ class NeuralSDE(eqx.Module):
         check_state_shape(self.diffusion, ts[0], y0, args, "NeuralSDE diffusion (diagonal)")
         # A virtual Brownian tree: the same path whatever the query order, as the backward pass needs.
         path = diffrax.VirtualBrownianTree(ts[0], ts[-1], tol=self.dt0 / 2, shape=y0.shape, key=key)
-        diffusion = lambda t, y, a: lineax.DiagonalLinearOperator(self.diffusion(t, y, a))  # noqa: E731
-        terms = diffrax.MultiTerm(diffrax.ODETerm(self.drift), diffrax.ControlTerm(diffusion, path))
+        terms = diffrax.MultiTerm(diffrax.ODETerm(self.drift), diffrax.ControlTerm(_AsDiagonal(self.diffusion), path))
         solution = diffrax.diffeqsolve(
             terms, self._solver(), ts[0], ts[-1], self.dt0, y0, args, saveat=diffrax.SaveAt(ts=ts),
             adjoint=self.adjoint, max_steps=self.max_steps,
