@@ -187,7 +187,8 @@ def nonlinear_diffusion_reference(alpha: float = 0.05, n_solver: int = 201, nt: 
 
 def poisson_lshape_reference() -> xr.Dataset:
     ref = load_reference("poisson-lshape")
-    ds = xr.Dataset({"reference": ("node", ref.u.values)}, coords={"x": ref.x, "y": ref.y},
+    ds = xr.Dataset({"reference": ("node", ref.u.values)},
+                    coords={"node": np.arange(ref.sizes["node"]), "x": ("node", ref.x.values), "y": ("node", ref.y.values)},
                     attrs={"equation": "-Laplace u = 1 on [-1, 1]^2 minus [0, 1]^2, u = 0 on the boundary",
                            "source": ref.attrs.get("source", "deepxde")})
     return ds
