@@ -62,7 +62,7 @@ class PINNLoss(AbstractAdaptiveLoss):
         def term(name):
             return lambda p: self.problem.terms(eqx.combine(p, static), batch)[name]
 
-        norms = {name: optax.global_norm(jax.grad(term(name))(params)) for name in self.weights}
+        norms = {name: optax.tree.norm(jax.grad(term(name))(params)) for name in self.weights}
         total = sum(norms.values())
         new = {
             name: self.momentum * w + (1 - self.momentum) * total / jnp.maximum(norms[name], 1e-12)
