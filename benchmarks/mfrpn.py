@@ -1,6 +1,6 @@
 """MF-RPN on two-scale Lorenz-96: offline skill (3 seeds), online climate, and one-program ensemble throughput.
 
-    .venv/bin/python benchmarks/mfrpn.py [--quick]
+    .venv/bin/python benchmarks/mfrpn.py [--quick] [--part all|accuracy|throughput]
 
 Writes benchmarks/results/mfrpn.json (machine, versions, config, raw numbers) and docs/results/mfrpn.md.
 Accuracy: LF-only RPN, HF-only RPN and MF-RPN (plus the cubic closure) on the lorenz96 dataset, training seeds 0..n-1,
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -245,17 +246,34 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data and short training (smoke run)")
+    parser.add_argument("--part", choices=("all", "accuracy", "throughput"), default="all",
+                        help="run one part only; it is merged into an existing results file of the same mode")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else Config()
-    start = time.perf_counter()
-    results = {"config": dataclasses.asdict(config), "quick": args.quick, "device": device_description(),
-               "versions": package_versions(), "throughput": throughput(config), "accuracy": accuracy(config)}
-    results["wall_time_s"] = time.perf_counter() - start
-    write_json(ROOT / "benchmarks" / "results" / "mfrpn.json", results)
-    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "results" / "mfrpn.md").write_text(markdown(results, config, args.quick))
-    print((ROOT / "docs" / "results" / "mfrpn.md").read_text())
+    json_path = ROOT / "benchmarks" / "results" / "mfrpn.json"
+    fresh = {}
+    for part, run in (("throughput", throughput), ("accuracy", accuracy)):
+        if args.part in ("all", part):
+            start = time.perf_counter()
+            fresh[part] = run(config)
+            fresh[f"{part}_wall_time_s"] = time.perf_counter() - start
+    results = {}
+    if args.part != "all" and json_path.exists():  # merge with the other part, read only now (parts may overlap)
+        previous = json.loads(json_path.read_text())
+        if previous.get("quick") == args.quick and previous.get("config") == _jsonable_config(config):
+            results = previous
+    results.update({"config": _jsonable_config(config), "quick": args.quick, "device": device_description(),
+                    "versions": package_versions(), **fresh})
+    write_json(json_path, results)
+    if "throughput" in results and "accuracy" in results:
+        (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
+        (ROOT / "docs" / "results" / "mfrpn.md").write_text(markdown(results, config, args.quick))
+        print((ROOT / "docs" / "results" / "mfrpn.md").read_text())
     return 0
+
+
+def _jsonable_config(config: Config) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 if __name__ == "__main__":
