@@ -7,14 +7,15 @@ handed to models are channel-first per frame: ``u[sample, t, channel, *space]``,
 Two batch sources feed `sciml.train.fit`:
 
 - `WindowSampler`: the whole training array lives on device; windows are drawn inside the compiled scan.
-- `WindowLoader`: a host callable ``step -> batch`` that reads only the windows it needs from an open (possibly
-  lazy, dask/zarr-backed) dataset, so data larger than memory streams; deterministic in ``step`` for exact resume.
+- `WindowLoader`: a host callable ``step -> batch`` that reads only the windows it needs from a netCDF or zarr
+  file, so data larger than memory streams; deterministic in ``step`` for exact resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -24,6 +25,7 @@ import xarray as xr
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError, DataError
+from sciml.data._io import open_dataset
 from sciml.train import AbstractSampler
 
 
@@ -153,34 +155,60 @@ class WindowSampler(AbstractSampler):
 
 
 class WindowLoader:
-    """Host batches of random windows read from an (optionally lazy) trajectory dataset: ``loader(step) -> batch``.
+    """Host batches of random windows streamed from a trajectory file: ``loader(step) -> batch``.
 
-    Only the rows and frames of each window are read, so a dask/zarr-backed dataset streams from disk. Batches are
+    `source` is a path to a netCDF (``.nc``, read with h5py) or zarr (``.zarr``) file, whose field variables are
+    read window by window straight from the file (only the windows are ever in memory), or an in-memory
+    `xarray.Dataset`. `samples` restricts reading to those sample indices (e.g. the training split). Batches are
     normalised with `normalization` and are a deterministic function of ``(seed, step)``.
     """
 
-    def __init__(self, ds: xr.Dataset, *, parameters: Sequence[str], normalization: Normalization, batch_size: int,
-                 horizon: int, variables: Sequence[str] = ("u",), spatial_stride: int = 1, seed: int = 0):
+    def __init__(self, source, *, parameters: Sequence[str], normalization: Normalization, batch_size: int,
+                 horizon: int, variables: Sequence[str] = ("u",), spatial_stride: int = 1, seed: int = 0,
+                 samples: Sequence[int] | None = None):
+        ds = source if isinstance(source, xr.Dataset) else open_dataset(source)
         _check_parameters(ds, parameters)
+        missing = [v for v in variables if v not in ds]
+        if missing:
+            raise DataError(f"field variable(s) {missing} not in the dataset; it has {list(ds.data_vars)}")
         n_t = ds.sizes["t"]
         if not 1 <= horizon < n_t:
             raise ConfigError(f"horizon must be in [1, {n_t - 1}] for {n_t} frames, got {horizon}")
-        self.fields = [ds[v] for v in variables]
-        self.params = normalization.params(np.stack([np.asarray(ds[p].values) for p in parameters], axis=1))
+        self.samples = np.arange(ds.sizes["sample"]) if samples is None else np.asarray(samples)
+        self.fields = [_raw_array(source, v) if not isinstance(source, xr.Dataset) else ds[v].values for v in variables]
+        values = np.stack([np.asarray(ds[p].values) for p in parameters], axis=1)[self.samples]
+        self.params = normalization.params(values)
         self.normalization, self.batch_size, self.horizon = normalization, batch_size, horizon
-        self.stride, self.seed, self.n_samples, self.n_t = spatial_stride, seed, ds.sizes["sample"], n_t
+        self.stride, self.seed, self.n_t = spatial_stride, seed, n_t
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, int(step)])
-        index = rng.integers(0, self.n_samples, self.batch_size)
+        chosen = rng.integers(0, self.samples.size, self.batch_size)
         start = rng.integers(0, self.n_t - self.horizon, self.batch_size)
-        order = np.argsort(index, kind="stable")
-        sample = xr.DataArray(index[order], dims="batch")
-        frames = xr.DataArray(start[order, None] + np.arange(self.horizon + 1), dims=("batch", "window"))
+        space = (slice(None, None, self.stride),) * (self.fields[0].ndim - 2)
+        frames = start[:, None] + np.arange(self.horizon + 1)
         channels = []
         for field in self.fields:
-            space = {d: slice(None, None, self.stride) for d in field.dims[2:]}
-            channels.append(np.asarray(field.isel(space).isel(sample=sample, t=frames).values, dtype=np.float32))
-        u = np.empty_like(np.stack(channels, axis=2))
-        u[order] = np.stack(channels, axis=2)
-        return {"u": self.normalization.fields(u), "params": self.params[index]}
+            if hasattr(field, "oindex"):  # zarr: one orthogonal read of the chosen trajectories (per-call cost dominates)
+                rows, position = np.unique(self.samples[chosen], return_inverse=True)
+                block = np.asarray(field.oindex[(rows, slice(None), *space)], dtype=np.float32)
+                channels.append(block[position[:, None], frames])
+            else:  # h5py / NumPy: one contiguous read per window
+                channels.append(np.stack([
+                    np.asarray(field[(int(self.samples[i]), slice(s, s + self.horizon + 1), *space)], dtype=np.float32)
+                    for i, s in zip(chosen, start)
+                ]))
+        u = np.stack(channels, axis=2)
+        return {"u": self.normalization.fields(u), "params": self.params[chosen]}
+
+
+def _raw_array(path, variable: str):
+    """The on-disk array of `variable` (h5py dataset or zarr array): slicing reads only the requested block."""
+    path = Path(path)
+    if path.suffix == ".zarr":
+        import zarr
+
+        return zarr.open_group(str(path), mode="r")[variable]
+    import h5py
+
+    return h5py.File(path, "r")[variable]

@@ -55,8 +55,8 @@ class NeuralSolverConfig:
     cape_weight: float = 0.1
     spatial_stride: int = 4
     horizon: int = 5
-    batch_size: int = 16
-    steps: int = 300
+    batch_size: int = 8
+    steps: int = 200
     epochs: int = 10
     warmup_epochs: int = 0
     learning_rate: float = 3e-3
@@ -115,8 +115,8 @@ def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, 
     The field is the dataset's single variable ``u``; rollouts start from frame 0 and run to the last frame.
     """
     path = ensure_dataset(config.dataset, small=config.small)
-    lazy = open_dataset(path.with_suffix(".zarr") if config.loader == "host" else path,
-                        chunks={} if config.loader == "host" else None)
+    lazy = open_dataset(path)
+    lazy = lazy.assign_coords(sample_index=("sample", np.arange(lazy.sizes["sample"])))
     seen, held_out = split_by_parameter(lazy, {config.held_out_parameter: config.held_out_values})
     train_index, seen_test_index = _seen_split(seen.sizes["sample"], config.seen_test_fraction)
     train_ds = seen.isel(sample=train_index)
@@ -127,7 +127,8 @@ def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, 
     model, size = build_solver(config, channels=channels, ndim=ndim, key=jax.random.fold_in(key, 0))
 
     if config.loader == "host":
-        data = WindowLoader(train_ds, parameters=config.parameters, normalization=normalization,
+        data = WindowLoader(path.with_suffix(".zarr"), parameters=config.parameters, normalization=normalization,
+                            samples=seen.sample_index.values[train_index],
                             batch_size=config.batch_size, horizon=config.horizon,
                             spatial_stride=config.spatial_stride, seed=config.seed)
     else:

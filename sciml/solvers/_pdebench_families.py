@@ -61,7 +61,9 @@ def vorticity_initial_conditions(key: jax.Array, n: int, num_points: int, *, cut
 
 def _rollout(stepper, substeps: int, n_frames: int, u0: Float[Array, "n *space"]) -> np.ndarray:
     stepper = ex.RepeatedStepper(stepper, substeps) if substeps > 1 else stepper
-    trajectory = jax.jit(jax.vmap(ex.rollout(stepper, n_frames - 1, include_init=True)))(u0[:, None])
+    # exponax's Burgers nonlinearity broadcasts ranks implicitly; allow it here whatever the process setting.
+    with jax.numpy_rank_promotion("allow"):
+        trajectory = jax.jit(jax.vmap(ex.rollout(stepper, n_frames - 1, include_init=True)))(u0[:, None])
     out = np.asarray(trajectory[:, :, 0], dtype=np.float32)
     if not np.all(np.isfinite(out)):
         raise FloatingPointError("the solver produced non-finite values; use more sub-steps (smaller dt)")

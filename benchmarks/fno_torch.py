@@ -1,0 +1,131 @@
+"""FNO training speed: sciml's FNO (JAX, through `sciml.train.fit`) vs the neuraloperator package's PyTorch FNO.
+
+Same problem (one-step prediction on 1D Burgers trajectories at 1024 points, nu = 0.01, residual update
+``u + fno(u)``, mean-squared error, Adam 1e-3), same width, modes, depth, batch and float32; torch uses as many
+threads as JAX has CPU cores. The two alternate (JAX, torch, JAX, torch, ...) after a warm-up; each repeat times
+`steps` training steps; JAX's compile time is reported apart; the ratio is taken pair by pair and its median
+reported. Writes `benchmarks/results/fno_torch.json` and `docs/results/fno_torch.md`.
+
+    .venv/bin/python benchmarks/fno_torch.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+from sciml.data import WindowSampler
+from sciml.experiment import device_description, package_versions, write_json
+from sciml.nn import FNO, Unconditioned, parameter_count
+from sciml.solvers import burgers_trajectories, pdebench_initial_conditions
+from sciml.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def burgers_data(n_trajectories: int, num_points: int) -> np.ndarray:
+    u0 = pdebench_initial_conditions(jax.random.key(0), n_trajectories, num_points)
+    return burgers_trajectories(0.01, u0, t_end=2.0, n_frames=21)
+
+
+def jax_steps_per_s(model, data: np.ndarray, batch: int, steps: int, seed: int) -> tuple[float, float]:
+    sampler = WindowSampler(data[:, :, None], np.zeros((data.shape[0], 1)), batch_size=batch, horizon=1)
+
+    def loss(solver, window, key):
+        u = window["u"]
+        prediction = jax.vmap(lambda x: solver(x, jnp.zeros(1))[0])(u[:, 0])
+        value = jnp.mean((prediction - u[:, 1]) ** 2)
+        return value, {}
+
+    chunk = steps // 3
+    result = fit(model, loss, sampler, optax.adam(1e-3), 3 * chunk, key=jax.random.key(seed), chunk=chunk)
+    chunk_rates = [h["steps_per_s"] for h in result.history[1:]]  # the first chunk holds the compilation
+    return float(np.median(chunk_rates)), result.compile_time_s
+
+
+def torch_steps_per_s(model, data: np.ndarray, batch: int, steps: int, seed: int) -> float:
+    generator = np.random.default_rng(seed)
+    tensor = torch.from_numpy(data)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        index = torch.from_numpy(generator.integers(0, data.shape[0], batch))
+        start = torch.from_numpy(generator.integers(0, data.shape[1] - 1, batch))
+        u, target = tensor[index, start][:, None], tensor[index, start + 1][:, None]
+        optimizer.zero_grad()
+        loss = torch.mean((u + model(u) - target) ** 2)
+        loss.backward()
+        optimizer.step()
+
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    width, modes, depth, batch, points = 20, 12, 4, 16, 1024
+    steps, repeats = (15, 2) if args.quick else (60, 5)
+    threads = os.cpu_count()  # XLA's CPU backend runs on all cores
+    torch.set_num_threads(threads)
+    from neuralop.models import FNO as TorchFNO
+
+    data = burgers_data(16, points)
+    ours = Unconditioned(FNO(1, 1, width=width, modes=modes, depth=depth, key=jax.random.key(0)))
+    # neuraloperator counts modes over both signs: n_modes = 2 * (modes - 1) keeps `modes` real-FFT modes.
+    theirs = TorchFNO(n_modes=(2 * (modes - 1),), in_channels=1, out_channels=1, hidden_channels=width,
+                      n_layers=depth, projection_channel_ratio=128 / width, use_channel_mlp=False)
+    torch_parameters = sum(p.numel() for p in theirs.parameters())
+    torch_steps_per_s(theirs, data, batch, 5, seed=99)  # warm-up
+    pairs = []
+    for repeat in range(repeats):
+        jax_rate, compile_s = jax_steps_per_s(ours, data, batch, steps, seed=repeat)
+        torch_rate = torch_steps_per_s(theirs, data, batch, steps, seed=repeat)
+        pairs.append({"jax_steps_per_s": jax_rate, "torch_steps_per_s": torch_rate, "ratio": jax_rate / torch_rate,
+                      "jax_compile_s": compile_s})
+        print(pairs[-1], flush=True)
+    ratio = float(np.median([p["ratio"] for p in pairs]))
+    payload = {
+        "benchmark": "fno_torch", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "device": device_description(), "versions": {**package_versions(), "neuraloperator": _version("neuraloperator")},
+        "config": {"width": width, "modes": modes, "depth": depth, "batch": batch, "points": points,
+                   "steps_per_repeat": steps, "repeats": repeats, "torch_threads": threads, "dtype": "float32"},
+        "parameters": {"sciml": parameter_count(ours), "neuraloperator": torch_parameters},
+        "pairs": pairs, "median_ratio_jax_over_torch": ratio,
+    }
+    name = "fno_torch-quick" if args.quick else "fno_torch"
+    write_json(ROOT / "benchmarks" / "results" / f"{name}.json", payload)
+    rows = "\n".join(f"| {i} | {p['jax_steps_per_s']:.2f} | {p['torch_steps_per_s']:.2f} | {p['ratio']:.2f} | "
+                     f"{p['jax_compile_s']:.1f} |" for i, p in enumerate(pairs))
+    table = (
+        "# FNO training speed: sciml (JAX) vs neuraloperator (PyTorch)\n\n"
+        f"Generated by `benchmarks/fno_torch.py` on {payload['device']['cpu_count']} CPU cores, {payload['date']}. "
+        f"1D Burgers, {points} points, width {width}, {modes} modes, {depth} Fourier layers, batch {batch}, float32, "
+        f"torch threads {threads}; parameters: sciml {payload['parameters']['sciml']}, neuraloperator "
+        f"{torch_parameters}. Interleaved repeats of {steps} steps.\n\n"
+        "| repeat | sciml steps/s | neuraloperator steps/s | ratio | sciml compile (s) |\n|---|---|---|---|---|\n"
+        f"{rows}\n\nMedian ratio (sciml / neuraloperator): **{ratio:.2f}**.\n"
+    )
+    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "docs" / "results" / f"{name}.md").write_text(table)
+
+
+def _version(name: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(name)
+
+
+if __name__ == "__main__":
+    main()

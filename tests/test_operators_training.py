@@ -1,0 +1,152 @@
+"""Rollout, tanh curriculum (traced: no recompilation across epochs), trajectory loaders and the data solvers."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import xarray as xr
+from conftest import assert_close
+
+from sciml import DataError
+from sciml.data import Normalization, WindowLoader, WindowSampler, split_by_parameter, write_dataset
+from sciml.nn import neural_solver
+from sciml.operators import RolloutLoss, curriculum_rollout, rollout, tanh_curriculum
+from sciml.solvers import (
+    advection_trajectories,
+    burgers_trajectories,
+    fisher_kpp_trajectories,
+    navier_stokes_vorticity_trajectories,
+)
+from sciml.train import fit
+
+
+class _Scale(eqx.Module):
+    """A linear 'solver' u -> a u, so rollouts have closed forms."""
+
+    a: float
+
+    def __call__(self, u, params):
+        return self.a * u, None
+
+
+def test_tanh_curriculum_matches_the_worked_schedule():
+    # 100 epochs, 3 warm-up epochs, 41 steps: the autoregressive steps at epochs 0..90 (CAPE's schedule by hand).
+    epochs = jnp.array([0, 20, 30, 40, 50, 60, 70, 80, 90, 99])
+    n_ar = jax.vmap(lambda e: tanh_curriculum(e, epochs=100, horizon=41, warmup=3))(epochs)
+    np.testing.assert_array_equal(np.asarray(n_ar), [1, 1, 4, 9, 18, 28, 35, 38, 40, 40])
+
+
+def test_curriculum_rollout_feeds_back_only_the_first_steps():
+    window = jnp.arange(1.0, 6.0)[:, None, None] * jnp.ones((5, 1, 3))  # frames 1, 2, 3, 4, 5
+    solver = _Scale(2.0)
+    predictions, guesses = curriculum_rollout(solver, window, jnp.zeros(1), jnp.asarray(3))
+    # steps 0..3: inputs truth(1), own 2, own 4, truth(4) -> outputs 2, 4, 8, 8
+    assert_close(predictions[:, 0, 0], [2.0, 4.0, 8.0, 8.0], rtol=0, what="curriculum rollout")
+    assert guesses is None
+    teacher, _ = curriculum_rollout(solver, window, jnp.zeros(1), jnp.asarray(1))
+    assert_close(teacher[:, 0, 0], [2.0, 4.0, 6.0, 8.0], rtol=0, what="teacher forcing")
+    assert_close(rollout(solver, window[0], jnp.zeros(1), 4)[:, 0, 0], [2.0, 4.0, 8.0, 16.0], rtol=0, what="rollout")
+
+
+def test_curriculum_never_recompiles_across_epochs(key, monkeypatch):
+    traces = []
+    original = RolloutLoss.__call__
+
+    def counted(self, model, batch, k):
+        traces.append(1)
+        return original(self, model, batch, k)
+
+    monkeypatch.setattr(RolloutLoss, "__call__", counted)
+    u = jax.random.normal(key, (6, 9, 1, 16))
+    sampler = WindowSampler(u, jnp.ones((6, 1)), batch_size=4, horizon=8)
+    model = neural_solver("fno", "none", channels=1, n_params=1, ndim=1, size=4, modes=2, depth=1, key=key)
+    loss = RolloutLoss(steps_per_epoch=5, epochs=6, schedule="curriculum")
+    result = fit(model, loss, sampler, optax.adam(1e-3), 30, key=key, chunk=5)
+    schedule = [record["n_autoregressive"] for record in result.history]
+    # One chunk per epoch: the autoregressive steps follow the schedule (1 -> 7 of 8) while the loss was traced once.
+    expected = [int(tanh_curriculum(jnp.asarray(e), epochs=6, horizon=8)) for e in range(6)]
+    assert schedule == expected and expected[0] == 1 and expected[-1] == 7 and len(set(expected)) >= 4
+    assert len(traces) == 1
+
+
+@pytest.fixture
+def family(tmp_path):
+    rng = np.random.default_rng(0)
+    beta = np.repeat([0.1, 0.4, 1.0, 7.0], 3)
+    u = rng.normal(size=(12, 6, 8)).astype(np.float32) + np.arange(6)[None, :, None]
+    ds = xr.Dataset({"u": (("sample", "t", "x"), u)},
+                    coords={"t": np.arange(6) * 0.1, "x": np.arange(8) / 8, "beta": ("sample", beta)})
+    write_dataset(ds, tmp_path / "family.zarr")
+    write_dataset(ds, tmp_path / "family.nc")
+    return ds, tmp_path
+
+
+def test_held_out_split_and_missing_parameters(family):
+    ds, _ = family
+    seen, held = split_by_parameter(ds, {"beta": [0.1, 7.0]})
+    assert sorted(set(seen.beta.values)) == [0.4, 1.0] and sorted(set(held.beta.values)) == [0.1, 7.0]
+    with pytest.raises(DataError, match=r"parameter\(s\) \['nu'\] not in the dataset"):
+        split_by_parameter(ds, {"nu": [0.1]})
+    with pytest.raises(DataError, match="held-out beta=2.0 does not occur"):
+        split_by_parameter(ds, {"beta": [2.0]})
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_streaming_loader_reads_consecutive_windows_deterministically(family, suffix):
+    ds, directory = family
+    u = ds.u.values[:, :, None]
+    params = ds.beta.values[:, None]
+    norm = Normalization.fit(u, params)
+    loader = WindowLoader(directory / f"family{suffix}", parameters=("beta",), normalization=norm, batch_size=5,
+                          horizon=3, seed=1)
+    batch = loader(7)
+    assert batch["u"].shape == (5, 4, 1, 8) and batch["params"].shape == (5, 1)
+    np.testing.assert_array_equal(loader(7)["u"], batch["u"])
+    assert not np.array_equal(loader(8)["u"], batch["u"])
+    physical = norm.fields_inverse(batch["u"])[:, :, 0]
+    for window, p in zip(physical, batch["params"][:, 0]):
+        match = [i for i in range(12) for s in range(3) if np.allclose(u[i, s : s + 4, 0], window, atol=1e-5)]
+        assert match, "every window is 4 consecutive frames of one trajectory"
+        assert_close(norm.params(ds.beta.values[match[0]][None])[0], p, rtol=1e-6, what="parameter of the window")
+
+
+def test_device_sampler_windows_are_consecutive_frames(key):
+    u = jnp.arange(3 * 7, dtype=jnp.float32).reshape(3, 7, 1, 1) * jnp.ones((1, 1, 1, 4))
+    batch = WindowSampler(u, jnp.arange(3.0)[:, None], batch_size=8, horizon=2)(key, jnp.asarray(0))
+    frames = np.asarray(batch["u"][:, :, 0, 0])
+    np.testing.assert_array_equal(np.diff(frames, axis=1), 1.0)
+    np.testing.assert_array_equal(frames[:, 0] // 7, np.asarray(batch["params"][:, 0]))
+
+
+def test_advection_is_an_exact_shift():
+    x = jnp.arange(64) / 64
+    u0 = jnp.sin(2 * jnp.pi * x)[None] + 0.5 * jnp.cos(6 * jnp.pi * x)[None]
+    u = advection_trajectories(0.5, u0, t_end=1.0, n_frames=3)
+    exact = np.sin(2 * np.pi * (x - 0.5)) + 0.5 * np.cos(6 * np.pi * (x - 0.5))
+    assert_close(u[0, -1], exact, rtol=0, atol=1e-4, what="advection after t=1")
+
+
+def test_fisher_kpp_of_a_uniform_state_is_the_logistic_curve():
+    u = fisher_kpp_trajectories(1.0, 5.0, jnp.full((1, 16), 0.1), t_end=1.0, n_frames=5)
+    t = np.linspace(0, 1, 5)
+    logistic = 1 / (1 + 9 * np.exp(-5 * t))
+    assert_close(u[0, :, 3], logistic, rtol=1e-4, what="logistic growth")
+
+
+def test_burgers_small_amplitude_decays_with_viscosity_nu_over_pi():
+    x = jnp.arange(64) / 64
+    u = burgers_trajectories(0.1, 1e-4 * jnp.sin(2 * jnp.pi * x)[None], t_end=0.5, n_frames=2)
+    decay = math.exp(-(0.1 / math.pi) * (2 * math.pi) ** 2 * 0.5)
+    assert_close(u[0, -1], 1e-4 * decay * np.sin(2 * np.pi * np.asarray(x)), rtol=0, atol=1e-8, what="heat decay")
+
+
+def test_taylor_green_vorticity_decays_exactly():
+    x = jnp.arange(32) / 32
+    w0 = (jnp.sin(2 * jnp.pi * x)[:, None] * jnp.sin(2 * jnp.pi * x)[None, :])[None]
+    w = navier_stokes_vorticity_trajectories(0.01, w0, t_end=0.5, n_frames=2)
+    assert_close(w[0, -1], np.exp(-0.01 * 8 * np.pi**2 * 0.5) * np.asarray(w0[0]), rtol=0, atol=1e-5,
+                 what="Taylor-Green decay")
