@@ -37,7 +37,7 @@ from sciml.pde._constraints import AbstractConstraint
 from sciml.pde._derivatives import derivative
 from sciml.pinn import PINN, HardConstraint, PINNLoss
 from sciml.solvers._spm import SPM, SPMParameters, terminal_voltage
-from sciml.train import LBFGS, Evaluation, fit
+from sciml.train import LBFGS, fit
 
 COORDINATES = ("s", "rho", "i0_scale", "diffusivity_scale")
 

@@ -1,0 +1,203 @@
+"""Li-ion SPM: a PINN surrogate over (anode i0 scale, cathode diffusivity scale) and NUTS calibration with it.
+
+After Hassanaly et al. (NREL, J. Energy Storage 98, 2024): the single-particle model of an LG M50 cell (Chen et al.
+2020 parameters) under a 1C discharge; a PINN takes (t, r, i0_scale, diffusivity_scale) and returns both particles'
+stoichiometries (hard initial condition), the voltage follows from the surface values. It is trained on the
+diffusion residual, the surface-flux condition and solver data at a few training diffusivities, scored on held-out
+parameter pairs, then used (and the solver too) inside numpyro's NUTS to calibrate the two scales from a noisy
+synthetic voltage curve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from sciml.battery import SPMSurrogate, SurrogateSetup, TrainingConfig, calibrate, solver_data, train_surrogate
+from sciml.experiment import RunDir
+from sciml.solvers import SPM
+from sciml.train import Evaluation
+
+NAME = "battery-spm"
+PUBLISHED_SPM_TEST_ERROR_MV = 2.0  # Hassanaly et al. 2024, Part II abstract: SPM surrogate test error ~2 mV
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    current: float = 5.0
+    t_end: float = 3000.0
+    n_shells: int = 40
+    n_train_diffusivities: int = 6
+    n_test: int = 8
+    n_eval_times: int = 101
+    width: int = 32
+    depth: int = 3
+    n_residual: int = 1024
+    adam_steps: int = 5000
+    learning_rate: float = 2e-3
+    lbfgs_steps: int = 300
+    calibrate: bool = True
+    calibrate_with_solver: bool = True
+    true_i0_scale: float = 1.7
+    true_diffusivity_scale: float = 3.4
+    noise_mv: float = 5.0
+    n_observations: int = 100
+    num_warmup: int = 300
+    num_samples: int = 300
+
+    def __post_init__(self):
+        if self.n_train_diffusivities < 2:
+            raise ValueError(f"n_train_diffusivities must be >= 2, got {self.n_train_diffusivities}")
+        if self.noise_mv <= 0:
+            raise ValueError(f"noise_mv must be > 0, got {self.noise_mv}")
+
+
+def held_out_parameters(config: Config, setup: SurrogateSetup) -> np.ndarray:
+    """Held-out (i0_scale, diffusivity_scale) pairs: uniform in i0, log-uniform in D, drawn from the seed."""
+    rng = np.random.default_rng(10_000 + config.seed)
+    i0 = rng.uniform(*setup.i0_range, config.n_test)
+    log_d = rng.uniform(*np.log(setup.diffusivity_range), config.n_test)
+    return np.stack([i0, np.exp(log_d)], axis=1)
+
+
+def train_and_score(config: Config, run: RunDir | None):
+    """Train the surrogate and score it on held-out parameters. Returns (surrogate, fit result, scores dict)."""
+    setup = SurrogateSetup(current=config.current, t_end=config.t_end)
+    solver = SPM(setup.parameters, n_shells=config.n_shells)
+    train_scales = np.geomspace(*setup.diffusivity_range, config.n_train_diffusivities)
+    data = solver_data(setup, train_scales, solver=solver, seed=config.seed)
+    t = np.linspace(0.0, config.t_end, config.n_eval_times)
+    cases = held_out_parameters(config, setup)
+    with jax.enable_x64(True):
+        reference = np.stack([solver.solve(config.current, t, i0, d).voltage for i0, d in cases])
+
+    def evaluate(network):
+        surrogate = SPMSurrogate(network, setup)
+        predicted = np.stack([surrogate.voltage(t, i0, d) for i0, d in cases])
+        rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
+        return {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max())}
+
+    training = TrainingConfig(width=config.width, depth=config.depth, n_residual=config.n_residual,
+                              adam_steps=config.adam_steps, learning_rate=config.learning_rate,
+                              lbfgs_steps=config.lbfgs_steps)
+    surrogate, result = train_surrogate(
+        setup, data, training, key=jax.random.key(config.seed), out_dir=run.path if run else None,
+        evaluations=[Evaluation(evaluate, 1000)] if config.adam_steps % 1000 == 0 else [],
+    )
+    predicted = np.stack([surrogate.voltage(t, i0, d) for i0, d in cases])
+    rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
+    scores = {
+        "test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max()),
+        "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
+        "adam_steps_per_s": result.steps_per_s, "final_loss": result.history[-1]["loss"],
+    }
+    return surrogate, solver, (t, cases, predicted, reference, rmse, train_scales), scores
+
+
+def calibrate_both(config: Config, surrogate: SPMSurrogate, solver: SPM, surrogate_rmse_mv: float):
+    """NUTS on a noisy synthetic curve with the surrogate (float32) and, if asked, the solver (float64)."""
+    truth = {"i0_scale": config.true_i0_scale, "diffusivity_scale": config.true_diffusivity_scale}
+    setup = surrogate.setup
+    t_obs = np.linspace(0.0, config.t_end, config.n_observations)
+    noise = config.noise_mv * 1e-3
+    with jax.enable_x64(True):
+        clean = solver.solve(config.current, t_obs, truth["i0_scale"], truth["diffusivity_scale"]).voltage
+    observed = clean + noise * np.random.default_rng(20_000 + config.seed).normal(size=clean.shape)
+    key = jax.random.key(30_000 + config.seed)
+    t32 = jnp.asarray(t_obs, jnp.float32)
+    # the surrogate's own error (held-out RMSE) is added to the noise in the likelihood
+    sigma_surrogate = float(np.hypot(noise, surrogate_rmse_mv * 1e-3))
+    results = {"surrogate": calibrate(lambda a, b: surrogate.voltage_unchecked(t32, a, b),
+                                      jnp.asarray(observed, jnp.float32), sigma_surrogate,
+                                      i0_range=setup.i0_range, diffusivity_range=setup.diffusivity_range,
+                                      num_warmup=config.num_warmup, num_samples=config.num_samples, key=key)}
+    if config.calibrate_with_solver:
+        with jax.enable_x64(True):
+            t64 = jnp.asarray(t_obs)
+            results["solver"] = calibrate(lambda a, b: solver.voltage(config.current, a, b, t64),
+                                          jnp.asarray(observed), noise, i0_range=setup.i0_range,
+                                          diffusivity_range=setup.diffusivity_range, num_warmup=config.num_warmup,
+                                          num_samples=config.num_samples, key=key)
+    return truth, t_obs, observed, results
+
+
+def main(config: Config, run: RunDir) -> dict:
+    surrogate, solver, (t, cases, predicted, reference, rmse, train_scales), scores = train_and_score(config, run)
+    data_vars = {
+        "prediction": (("case", "t"), predicted),
+        "reference": (("case", "t"), reference),
+        "rmse_mv": (("case",), rmse),
+    }
+    coords = {"case": np.arange(len(cases)), "t": t, "i0_scale": ("case", cases[:, 0]),
+              "diffusivity_scale": ("case", cases[:, 1]), "train_diffusivity_scale": train_scales}
+    metrics = {**scores, "published_spm_test_error_mv": PUBLISHED_SPM_TEST_ERROR_MV}
+    if config.calibrate:
+        truth, t_obs, observed, results = calibrate_both(config, surrogate, solver, scores["test_rmse_mv"])
+        samplers = list(results)
+        coords.update({"t_obs": t_obs, "sampler": samplers, "draw": np.arange(config.num_samples)})
+        data_vars["observed_voltage"] = (("t_obs",), observed)
+        for name in ("i0_scale", "diffusivity_scale"):
+            data_vars[f"posterior_{name}"] = (("sampler", "draw"), np.stack([results[s].samples[name] for s in samplers]))
+        for sampler, result in results.items():
+            for name in ("i0_scale", "diffusivity_scale"):
+                low, high = result.interval(name)
+                metrics[f"{sampler}_{name}_q025"], metrics[f"{sampler}_{name}_q975"] = low, high
+                metrics[f"{sampler}_{name}_covered"] = float(low <= truth[name] <= high)
+                metrics[f"{sampler}_{name}_ess"] = result.ess[name]
+            metrics[f"{sampler}_nuts_wall_s"] = result.wall_time_s
+            metrics[f"{sampler}_nuts_s_per_ess"] = result.seconds_per_effective_sample
+            metrics[f"{sampler}_divergences"] = float(result.divergences)
+        if "solver" in results:
+            metrics["nuts_speedup_per_ess"] = (results["solver"].seconds_per_effective_sample
+                                               / results["surrogate"].seconds_per_effective_sample)
+    predictions = xr.Dataset(
+        data_vars, coords=coords,
+        attrs={"problem": "SPM 1C discharge, LG M50 (Chen et al. 2020)", "units": "V, s",
+               "current_A": config.current, "noise_mv": config.noise_mv,
+               "true_i0_scale": config.true_i0_scale, "true_diffusivity_scale": config.true_diffusivity_scale},
+    )
+    run.write_predictions(predictions)
+    plot(predictions, run)
+    return metrics
+
+
+def plot(predictions: xr.Dataset, run: RunDir) -> None:
+    """Held-out voltage curves and errors; posterior draws against the truth (when calibrated)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    for case in predictions.case.values:
+        label = f"i0 x{float(predictions.i0_scale[case]):.2f}, D x{float(predictions.diffusivity_scale[case]):.2f}"
+        line, = axes[0].plot(predictions.t, predictions.reference[case], lw=2, alpha=0.4)
+        axes[0].plot(predictions.t, predictions.prediction[case], "--", color=line.get_color(), label=label)
+        axes[1].plot(predictions.t, 1e3 * (predictions.prediction[case] - predictions.reference[case]),
+                     color=line.get_color())
+    axes[0].set(xlabel="t [s]", ylabel="voltage [V]", title="held-out parameters: solver (solid), PINN (dashed)")
+    axes[0].legend(fontsize=7)
+    axes[1].set(xlabel="t [s]", ylabel="PINN - solver [mV]", title="surrogate error")
+    run.save_figure(fig, "voltage")
+    if "sampler" not in predictions.coords:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    for sampler in predictions.sampler.values:
+        i0 = predictions.posterior_i0_scale.sel(sampler=sampler)
+        d = predictions.posterior_diffusivity_scale.sel(sampler=sampler)
+        axes[0].scatter(i0, d, s=4, alpha=0.4, label=str(sampler))
+        axes[1].hist(i0, bins=30, alpha=0.5, density=True, label=str(sampler))
+        axes[2].hist(d, bins=30, alpha=0.5, density=True, label=str(sampler))
+    truth = (predictions.attrs["true_i0_scale"], predictions.attrs["true_diffusivity_scale"])
+    axes[0].plot(*truth, "k*", ms=14, label="truth")
+    axes[1].axvline(truth[0], color="k")
+    axes[2].axvline(truth[1], color="k")
+    axes[0].set(xlabel="anode i0 scale", ylabel="cathode diffusivity scale", title="posterior draws")
+    axes[1].set(xlabel="anode i0 scale", title="marginal")
+    axes[2].set(xlabel="cathode diffusivity scale", title="marginal")
+    axes[0].legend()
+    run.save_figure(fig, "posterior")
