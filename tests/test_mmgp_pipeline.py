@@ -13,7 +13,7 @@ from sciml.experiment import load_experiment, run_experiment
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tensile2d-mmgp")
-    overrides = {"small": "true", "restarts": "1", "max_iter": "40", "n_samples": "200"}
+    overrides = {"small": "true", "restarts": "1", "max_iter": "25", "n_samples": "100"}
     return run_experiment("tensile2d-mmgp", overrides, out=out)
 
 
