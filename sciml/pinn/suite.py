@@ -19,15 +19,31 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import optax
 import xarray as xr
 from jaxtyping import Array, Float
 
 from sciml import metrics
 from sciml.data import load_reference
 from sciml.experiment import RunDir
-from sciml.pde import AbstractConstraint, Box, FacePoints, UniformPoints, derivative, interval, rectangle, time_space
+from sciml.nn import GaussianFeatures
+from sciml.pde import (
+    AbstractConstraint,
+    Box,
+    Dirichlet,
+    FacePoints,
+    InitialCondition,
+    Problem,
+    UniformPoints,
+    derivative,
+    interval,
+    rectangle,
+    time_space,
+)
+from sciml.pinn._loss import PINNLoss
+from sciml.pinn._model import PINN, HardConstraint
 from sciml.solvers import nonlinear_diffusion_2d, periodic_convection_diffusion
-from sciml.train import AbstractSampler
+from sciml.train import LBFGS, AbstractSampler, Evaluation, fit
 
 # Papers' numbers (relative L2), see the pinn_family notes, section 2.
 PIG_PAPER = {"helmholtz": 4.13e-5, "klein-gordon": 2.76e-3, "flow-mixing": 4.51e-4, "nonlinear-diffusion": 2.69e-3,
@@ -311,8 +327,6 @@ class Schedule:
     decay_rate: float
 
     def optimizer(self):
-        import optax
-
         return optax.adam(optax.exponential_decay(self.learning_rate, self.decay_steps, self.decay_rate))
 
 
@@ -320,8 +334,6 @@ class Schedule:
 
 def helmholtz_problem(n_points: int, every: int = 1):
     """Helmholtz (k = 1) on [-1, 1]^2 with u = 0 built in by ``u = (1 - x^2)(1 - y^2) N``."""
-    from sciml.pde import Problem
-    from sciml.pinn._model import HardConstraint
 
     domain = unit_square()
     problem = Problem(domain, residual=lambda u: u.xx + u.yy + u.value - helmholtz_source(u.point),
@@ -332,7 +344,6 @@ def helmholtz_problem(n_points: int, every: int = 1):
 
 def klein_gordon_problem(n_points: int, n_condition: int, every: int = 1, k: float = 2.0):
     """Klein-Gordon on t in [0, 10] x [-1, 1]^2: soft initial value, initial rate and Dirichlet faces."""
-    from sciml.pde import Dirichlet, InitialCondition, Problem
 
     domain = time_space(0.0, 10.0, unit_square())
 
@@ -355,8 +366,6 @@ def klein_gordon_problem(n_points: int, n_condition: int, every: int = 1, k: flo
 
 def flow_mixing_problem(n_points: int, n_condition: int, every: int = 1):
     """Flow mixing on t in [0, 4] x [-4, 4]^2: initial value built in (``u = u0 + (t / 4) N``), soft Dirichlet faces."""
-    from sciml.pde import Dirichlet, Problem
-    from sciml.pinn._model import HardConstraint
 
     domain = time_space(0.0, 4.0, rectangle((-4.0, -4.0), (4.0, 4.0)))
 
@@ -372,8 +381,6 @@ def flow_mixing_problem(n_points: int, n_condition: int, every: int = 1):
 
 def nonlinear_diffusion_problem(n_points: int, n_condition: int, every: int = 1, alpha: float = 0.05):
     """Nonlinear diffusion on t in [0, 1] x [-1, 1]^2: u0 built in (``u = u0 + t N``), soft zero Dirichlet faces."""
-    from sciml.pde import Dirichlet, Problem
-    from sciml.pinn._model import HardConstraint
 
     domain = time_space(0.0, 1.0, unit_square())
     constraints = {name: Dirichlet(s, lambda p: jnp.zeros(())) for name, s in box_faces(domain, n_condition, (1, 2), every).items()}
@@ -389,8 +396,6 @@ def pointwise_model(problem, transform, config, *, key: jax.Array):
 
     Reads from `config`: embedding, width, depth, and for PIG n_gaussians, channels, sigma, covariance.
     """
-    from sciml.nn import GaussianFeatures
-    from sciml.pinn._model import PINN
 
     embed_key, net_key = jax.random.split(key)
     embedding = None
@@ -410,8 +415,6 @@ def train_pointwise(problem, transform, reference: xr.Dataset, config, run: RunD
     Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk and the model knobs
     of `pointwise_model`.
     """
-    from sciml.pinn._loss import PINNLoss
-    from sciml.train import LBFGS, Evaluation, fit
 
     key = jax.random.key(config.seed)
     model = pointwise_model(problem, transform, config, key=jax.random.fold_in(key, 0))
