@@ -33,11 +33,11 @@ PUBLISHED_REL_L2 = 6.7e-4  # Raissi et al., J. Comput. Phys. 378 (2019), continu
 @dataclasses.dataclass(frozen=True)
 class Config:
     seed: int = 0
-    width: int = 64
-    depth: int = 4
-    n_residual: int = 8192
+    width: int = 20
+    depth: int = 8
+    n_residual: int = 4096
     resample_every: int = 100
-    adam_steps: int = 10000
+    adam_steps: int = 2000
     learning_rate: float = 1e-3
     decay_rate: float = 0.9
     decay_steps: int = 1000
@@ -46,7 +46,7 @@ class Config:
     lbfgs_precision: str = "float64"
     nu: float = 0.01 / np.pi
     chunk: int = 250
-    checkpoint_every: int = 2500
+    checkpoint_every: int = 1000
 
     def __post_init__(self):
         if self.lbfgs_precision not in ("float32", "float64"):
