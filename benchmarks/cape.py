@@ -136,10 +136,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--resume", action="store_true", help="keep runs already in the results JSON")
+    parser.add_argument("--name", default="cape", help="results name (a separate file for runs made in parallel)")
+    parser.add_argument("--include", nargs="*", type=Path, default=[],
+                        help="results JSON files of parallel runs to merge into this one")
     args = parser.parse_args()
-    results = RESULTS.with_name("cape-quick.json") if args.quick else RESULTS
-    table = TABLE.with_name("cape-quick.md") if args.quick else TABLE
+    name = f"{args.name}-quick" if args.quick else args.name
+    results, table = RESULTS.with_name(f"{name}.json"), TABLE.with_name(f"{name}.md")
     runs = json.loads(results.read_text())["runs"] if args.resume and results.exists() else []
+    for extra in args.include:
+        runs += [r for r in json.loads(extra.read_text())["runs"]
+                 if (r["family"], r["model"], r["seed"]) not in {(q["family"], q["model"], q["seed"]) for q in runs}]
     done = {(r["family"], r["model"], r["seed"]) for r in runs}
     example = config_for(args.families[0], "FNO + CAPE", 0, args.quick)
     settings = (f"grid every {example.spatial_stride} points of 256 (1D), window {example.horizon} steps, batch "
@@ -159,6 +165,7 @@ def main() -> None:
                 print(f"{family:10s} {model:15s} seed {seed}: held-out nRMSE {summary['held_out_nrmse']:.4f} "
                       f"seen {summary['seen_nrmse']:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
                 write_outputs(runs, settings, results, table)
+    write_outputs(runs, settings, results, table)
 
 
 if __name__ == "__main__":

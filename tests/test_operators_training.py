@@ -150,3 +150,27 @@ def test_taylor_green_vorticity_decays_exactly():
     w = navier_stokes_vorticity_trajectories(0.01, w0, t_end=0.5, n_frames=2)
     assert_close(w[0, -1], np.exp(-0.01 * 8 * np.pi**2 * 0.5) * np.asarray(w0[0]), rtol=0, atol=1e-5,
                  what="Taylor-Green decay")
+
+
+def test_experiment_outputs_recompute_the_error_table(tmp_path):
+    from sciml.experiment import RunDir
+    from sciml.operators import NeuralSolverConfig
+    from sciml.operators._report import error_by_parameter, plot_error_by_parameter, plot_rollout
+
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(4, 3, 8))
+    prediction = reference.copy()
+    prediction[2:] *= 1.5  # held-out samples: error exactly half the reference norm
+    predictions = xr.Dataset(
+        {"prediction": (("sample", "t", "x"), prediction), "reference": (("sample", "t", "x"), reference)},
+        coords={"sample": np.arange(4), "t": [0.1, 0.2, 0.3], "x": np.arange(8) / 8,
+                "beta": ("sample", [0.4, 0.4, 7.0, 7.0]),
+                "split": ("sample", ["seen", "seen", "held_out", "held_out"])})
+    run = RunDir(tmp_path)
+    run.write_predictions(predictions)
+    table = error_by_parameter(xr.open_dataset(run.predictions, engine="h5netcdf"), "beta")
+    assert_close(table["held_out"][7.0], 0.5, rtol=1e-12, what="held-out nRMSE")
+    assert table["seen"][0.4] == 0.0
+    plot_error_by_parameter(predictions, NeuralSolverConfig(), run)
+    plot_rollout(predictions, run)
+    assert {p.name for p in run.figures.iterdir()} == {"nrmse_by_parameter.png", "rollout_held_out.png"}

@@ -193,5 +193,6 @@ def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: Neur
     dims = ("sample", "t", *space)
     sample_coords = {p: ("sample", np.asarray(ds[p].values)) for p in config.parameters}
     sample_coords["split"] = ("sample", np.asarray([split] * prediction.shape[0]))
+    sample_coords["sample"] = ("sample", np.asarray(ds["sample_index"].values))
     return xr.Dataset({"prediction": (dims, prediction), "reference": (dims, reference)},
                       coords={**coords, **sample_coords})
