@@ -43,7 +43,7 @@ class Config:
     width: int = 64
     depth: int = 2
     batch_size: int = 64
-    steps: int = 2000
+    steps: int = 4000
     learning_rate: float = 3e-3
     chunk: int = 250
 
