@@ -37,13 +37,15 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-burgers"))
+    parser.add_argument("--collect", action="store_true", help="only gather finished runs under --out (no training)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
 
     def run_seed(seed: int) -> dict:
         out = args.out / f"seed{seed}"
         sets = [f"--set={key}={value}" for key, value in {**overrides, "seed": seed}.items()]
-        subprocess.run([sys.executable, "-m", "sciml.cli", "run", "burgers-pinn", *sets, "--out", str(out)], check=True)
+        if not args.collect:
+            subprocess.run([sys.executable, "-m", "sciml.cli", "run", "burgers-pinn", *sets, "--out", str(out)], check=True)
         summary = json.loads((out / "summary.json").read_text())
         return {"seed": seed, "output": str(out), "wall_time_s": summary["wall_time_s"], **summary["metrics"]}
 
