@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax
+import numpy as np
 from jaxtyping import Array, Bool, Float
 
 from sciml.dynamics._checks import check_observations, check_save_times, is_concrete
@@ -103,9 +104,11 @@ class LatentODE(eqx.Module):
         With `key`, `z0` is sampled from the posterior; without, its mean is used.
         """
         values = check_observations(values, mask)
-        if is_concrete(ts) and is_concrete(query_ts) and float(query_ts[0]) != float(ts[0]):
-            raise ValueError(f"LatentODE: query_ts must start at the series' first time ts[0]={float(ts[0])} (where "
-                             f"z0 lives), got {float(query_ts[0])}; prepend ts[0] to the query times")
+        if is_concrete(ts) and is_concrete(query_ts):
+            first, query_first = np.asarray(ts)[0], np.asarray(query_ts)[0]
+            if query_first != first:
+                raise ValueError(f"LatentODE: query_ts must start at the series' first time ts[0]={first} (where z0 "
+                                 f"lives), got {query_first}; prepend ts[0] to the query times")
         mean, std, _ = self.encoder(check_save_times(ts), values, mask)
         z0 = mean if key is None else mean + std * jax.random.normal(key, mean.shape, mean.dtype)
         return jax.vmap(self.decoder)(self.dynamics(query_ts, z0))
