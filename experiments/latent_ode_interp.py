@@ -44,9 +44,9 @@ class Config:
     depth: int = 2
     obs_std: float = 0.05
     batch_size: int = 64
-    steps: int = 1500
+    steps: int = 5000
     learning_rate: float = 3e-3
-    chunk: int = 250
+    chunk: int = 500
     posterior_samples: int = 32
 
 
