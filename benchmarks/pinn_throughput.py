@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sciml.benchmarking import machine_info, write_report  # noqa: E402
+from sciml.benchmarking import interleaved_rates, machine_info, write_report  # noqa: E402
 from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space  # noqa: E402
 from sciml.pinn import PINN, HardConstraint, PINNLoss  # noqa: E402
 from sciml.train import fit  # noqa: E402
@@ -132,11 +132,8 @@ def main() -> None:
     )
     sciml_runner = ScimlRunner(points, steps)
     deepxde_runner = DeepXDERunner(points, steps)
-    sciml_runner.run()  # warm-up (program cache, allocator)
-    pairs = []
-    for _ in range(repeats):
-        pairs.append((sciml_runner.run(), deepxde_runner.run()))
-    sciml_rates, deepxde_rates = map(np.asarray, zip(*pairs))
+    rates = interleaved_rates({"sciml": sciml_runner.run, "deepxde": deepxde_runner.run}, repeats)
+    sciml_rates, deepxde_rates = np.asarray(rates["sciml"]), np.asarray(rates["deepxde"])
     ratios = sciml_rates / deepxde_rates
     flops = sciml_runner.step_flops()
     peak = matmul_peak_flops()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import platform
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,13 +35,6 @@ def interleaved_rates(runners: dict[str, Callable[[], float]], repeats: int) -> 
         for name, run in runners.items():
             rates[name].append(float(run()))
     return rates
-
-
-def timed(fn: Callable[[], object]) -> float:
-    """Wall seconds of one call."""
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def mean_std(values: Sequence[float]) -> str:

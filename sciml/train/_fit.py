@@ -332,7 +332,7 @@ def fit(
             _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep_checkpoints, bar, logger)
         step += n
         record = {"step": step, "phase": "adam", **_last(metrics), "steps_per_s": n / elapsed}
-        record.update(_evaluate(evaluations, eqx.combine(state.params, static), step, chunk))
+        record.update(_evaluate(evaluations, eqx.combine(state.params, static), step))
         logger.write(record)
         history.append(record)
         bar.update(n)
@@ -423,7 +423,7 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
             step += n
             record = {"step": step, "phase": "lbfgs", "loss": float(values[-1]),
                       **{k: float(v) for k, v in metrics.items()}, "steps_per_s": n / elapsed}
-            record.update(_evaluate(evaluations, eqx.combine(params, static), step, chunk))
+            record.update(_evaluate(evaluations, eqx.combine(params, static), step))
             logger.write(record)
             history.append(record)
             bar.update(n)
@@ -465,7 +465,7 @@ def _last(metrics) -> dict[str, float]:
     return {k: float(np.asarray(v)[-1]) for k, v in metrics.items()}
 
 
-def _evaluate(evaluations, model, step, chunk) -> dict[str, float]:
+def _evaluate(evaluations, model, step) -> dict[str, float]:
     record = {}
     for evaluation in evaluations:
         if step % evaluation.every == 0:
