@@ -68,7 +68,8 @@ def main() -> None:
         *[f"| {name} | {value:.2e} | (published) | |" for name, value in PUBLISHED],
         "",
         "Per seed: " + ", ".join(f"seed {r['seed']}: {r['rel_l2']:.2e} in {r['wall_time_s']:.0f} s" for r in runs)
-        + f". Seeds run {args.jobs} at a time.",
+        + (". Collected from finished runs (each run's summary.json holds its own wall time and device)."
+           if args.collect else f". Seeds run {args.jobs} at a time."),
     ]
     write_report("burgers_accuracy", result, "Burgers PINN accuracy (nu = 0.01/pi)", lines)
 
