@@ -24,8 +24,17 @@ def solution(solver):
         return solver.solve(CURRENT, T_EVAL)
 
 
+def import_pybamm():
+    """PyBaMM switches JAX to float64 for the whole process on import; put the flag back for the other tests."""
+    x64 = jax.config.jax_enable_x64
+    try:
+        return pytest.importorskip("pybamm")
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+
+
 def test_voltage_matches_pybamm_chen2020(solution):
-    pybamm = pytest.importorskip("pybamm")
+    pybamm = import_pybamm()
     model = pybamm.lithium_ion.SPM()
     sim = pybamm.Simulation(model, parameter_values=pybamm.ParameterValues("Chen2020"),
                             var_pts={**model.default_var_pts, "r_n": 100, "r_p": 100},

@@ -281,7 +281,8 @@ def fit(
             def refresh(arrays):
                 current = eqx.combine(arrays, loss_static)
                 new = current.update(eqx.combine(state.params, static), batch, loss_key)
-                return eqx.filter(new, eqx.is_array)
+                # Keep each leaf's dtype (a refresh computed in a wider float would change the carry's type).
+                return jax.tree.map(lambda n, o: n.astype(o.dtype), eqx.filter(new, eqx.is_array), arrays)
 
             loss_arrays = jax.lax.cond(step % loss.update_every == 0, refresh, lambda a: a, loss_arrays)
         (value, metrics), grads = loss_and_grad(state.params, loss_arrays, batch, loss_key)
