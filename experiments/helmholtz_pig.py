@@ -15,27 +15,8 @@ NAME = "helmholtz-pig"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    seed: int = 0
-    embedding: str = "gaussian"
-    n_gaussians: int = 400
-    channels: int = 4
-    sigma: float = 0.1
-    covariance: str = "diagonal"
-    width: int = 16
-    depth: int = 1
-    n_points: int = 2048
-    resample_every: int = 1
-    steps: int = 4000
-    learning_rate: float = 0.01
-    decay_steps: int = 200
-    decay_rate: float = 0.9
-    lbfgs_steps: int = 0
-    chunk: int = 100
-
-    def __post_init__(self):
-        if self.embedding not in ("gaussian", "none"):
-            raise ValueError(f"embedding must be 'gaussian' (PIG) or 'none' (MLP PINN), got {self.embedding!r}")
+class Config(suite.PointwiseConfig):
+    """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
 
 
 def main(config: Config, run: RunDir) -> dict:

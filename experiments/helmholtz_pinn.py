@@ -14,27 +14,13 @@ NAME = "helmholtz-pinn"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    seed: int = 0
+class Config(suite.PointwiseConfig):
+    """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
+
     embedding: str = "none"
-    n_gaussians: int = 400
-    channels: int = 4
-    sigma: float = 0.1
-    covariance: str = "diagonal"
     width: int = 64
     depth: int = 4
-    n_points: int = 2048
-    resample_every: int = 1
-    steps: int = 4000
     learning_rate: float = 0.001
-    decay_steps: int = 200
-    decay_rate: float = 0.9
-    lbfgs_steps: int = 0
-    chunk: int = 100
-
-    def __post_init__(self):
-        if self.embedding not in ("gaussian", "none"):
-            raise ValueError(f"embedding must be 'gaussian' (PIG) or 'none' (MLP PINN), got {self.embedding!r}")
 
 
 def main(config: Config, run: RunDir) -> dict:

@@ -391,6 +391,37 @@ def nonlinear_diffusion_problem(n_points: int, n_condition: int, every: int = 1,
     return problem, transform
 
 
+@dataclasses.dataclass(frozen=True)
+class PointwiseConfig:
+    """The knobs of the PIG / MLP-PINN experiments; each experiment's `Config` subclasses it with its own defaults.
+
+    embedding: ``"gaussian"`` (PIG: `GaussianFeatures` + small MLP) or ``"none"`` (MLP PINN). The Gaussian knobs
+    (n_gaussians, channels, sigma, covariance) only act with ``"gaussian"``. Adam with exponential decay
+    (learning_rate x decay_rate every decay_steps) for `steps`, then `lbfgs_steps` of L-BFGS in float64.
+    """
+
+    seed: int = 0
+    embedding: str = "gaussian"
+    n_gaussians: int = 400
+    channels: int = 4
+    sigma: float = 0.1
+    covariance: str = "diagonal"
+    width: int = 16
+    depth: int = 1
+    n_points: int = 2048
+    resample_every: int = 1
+    steps: int = 4000
+    learning_rate: float = 0.01
+    decay_steps: int = 200
+    decay_rate: float = 0.9
+    lbfgs_steps: int = 0
+    chunk: int = 100
+
+    def __post_init__(self):
+        if self.embedding not in ("gaussian", "none"):
+            raise ValueError(f"embedding must be 'gaussian' (PIG) or 'none' (MLP PINN), got {self.embedding!r}")
+
+
 def pointwise_model(problem, transform, config, *, key: jax.Array):
     """A PINN on the problem's domain; ``config.embedding == "gaussian"`` makes it a PIG (GaussianFeatures + small MLP).
 
@@ -402,8 +433,6 @@ def pointwise_model(problem, transform, config, *, key: jax.Array):
     if config.embedding == "gaussian":
         embedding = GaussianFeatures(problem.domain.ndim, config.n_gaussians, config.channels,
                                      covariance=config.covariance, sigma=config.sigma, key=embed_key)
-    elif config.embedding != "none":
-        raise ValueError(f"embedding must be 'gaussian' or 'none', got {config.embedding!r}")
     return PINN(problem.domain, "scalar", config.width, config.depth, embedding=embedding, transform=transform,
                 key=net_key)
 
