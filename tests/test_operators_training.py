@@ -73,6 +73,21 @@ def test_curriculum_never_recompiles_across_epochs(key, monkeypatch):
     assert len(traces) == 1
 
 
+def test_rollout_loss_is_relative_l2_floored_at_an_rms(key):
+    """Per step: ||pred - true|| / max(||true||, floor sqrt(n)), summed over the window, averaged over the batch."""
+    true = jax.random.normal(key, (3, 3, 1, 16))
+    true = true.at[:, 2].set(0.0)  # a state that decayed to zero
+    model = _Scale(1.5)
+    loss = RolloutLoss(steps_per_epoch=1, epochs=1, schedule="teacher_forcing", rms_floor=0.1)
+    value, _ = loss(model, {"u": true, "params": jnp.zeros((3, 1))}, key)
+    pred = 1.5 * np.asarray(true[:, :2])
+    target = np.asarray(true[:, 1:])
+    norms = np.maximum(np.linalg.norm(target.reshape(3, 2, -1), axis=-1), 0.1 * 4.0)
+    expected = (np.linalg.norm((pred - target).reshape(3, 2, -1), axis=-1) / norms).mean(axis=0).sum()
+    assert_close(value, expected, rtol=1e-5, what="floored relative L2 rollout loss")
+    assert norms[0, 1] == pytest.approx(0.4)
+
+
 @pytest.fixture
 def family(tmp_path):
     rng = np.random.default_rng(0)
@@ -101,12 +116,18 @@ def test_streaming_loader_reads_consecutive_windows_deterministically(family, su
     u = ds.u.values[:, :, None]
     params = ds.beta.values[:, None]
     norm = Normalization.fit(u, params)
-    loader = WindowLoader(directory / f"family{suffix}", parameters=("beta",), normalization=norm, batch_size=5,
-                          horizon=3, seed=1)
+    def make():
+        return WindowLoader(directory / f"family{suffix}", parameters=("beta",), normalization=norm, batch_size=5,
+                            horizon=3, seed=1, trajectories_per_read=4, windows_per_trajectory=3)
+
+    loader = make()
+    assert loader.batches_per_read == 2
     batch = loader(7)
     assert batch["u"].shape == (5, 4, 1, 8) and batch["params"].shape == (5, 1)
-    np.testing.assert_array_equal(loader(7)["u"], batch["u"])
     assert not np.array_equal(loader(8)["u"], batch["u"])
+    loader(40)  # another read replaces the buffer
+    np.testing.assert_array_equal(loader(7)["u"], batch["u"])
+    np.testing.assert_array_equal(make()(7)["u"], batch["u"])  # a resumed run sees the same batch
     physical = norm.fields_inverse(batch["u"])[:, :, 0]
     for window, p in zip(physical, batch["params"][:, 0]):
         match = [i for i in range(12) for s in range(3) if np.allclose(u[i, s : s + 4, 0], window, atol=1e-5)]

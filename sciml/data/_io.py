@@ -36,19 +36,22 @@ def open_dataset(path: str | os.PathLike, *, chunks: dict | None = None) -> xr.D
     return xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
 
 
-def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write `ds` to netCDF or zarr (by suffix) atomically: a temporary sibling is renamed into place."""
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, encoding: dict | None = None) -> Path:
+    """Write `ds` to netCDF or zarr (by suffix) atomically: a temporary sibling is renamed into place.
+
+    `encoding` is xarray's per-variable encoding (e.g. ``{"u": {"chunks": (1, 41, 256)}}`` for one chunk per sample).
+    """
     path = Path(path)
     fmt = _format_of(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
     try:
         if fmt == "zarr":
-            ds.to_zarr(tmp, mode="w")
+            ds.to_zarr(tmp, mode="w", encoding=encoding)
             if path.exists():
                 shutil.rmtree(path)
         else:
-            ds.to_netcdf(tmp, engine="h5netcdf")
+            ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)

@@ -158,14 +158,17 @@ class WindowLoader:
     """Host batches of random windows streamed from a trajectory file: ``loader(step) -> batch``.
 
     `source` is a path to a netCDF (``.nc``, read with h5py) or zarr (``.zarr``) file, whose field variables are
-    read window by window straight from the file (only the windows are ever in memory), or an in-memory
-    `xarray.Dataset`. `samples` restricts reading to those sample indices (e.g. the training split). Batches are
-    normalised with `normalization` and are a deterministic function of ``(seed, step)``.
+    read straight from the file, or an in-memory `xarray.Dataset`. Reads are buffered: one read fetches
+    `trajectories_per_read` random trajectories (one orthogonal read; a store chunked by trajectory reads only
+    those), and the next ``trajectories_per_read * windows_per_trajectory // batch_size`` batches draw their windows
+    from that buffer, so only the buffer is ever in memory and the per-read cost of the store is shared. `samples`
+    restricts reading to those sample indices (e.g. the training split). Batches are normalised with
+    `normalization` and are a deterministic function of ``(seed, step)`` (exact resume).
     """
 
     def __init__(self, source, *, parameters: Sequence[str], normalization: Normalization, batch_size: int,
                  horizon: int, variables: Sequence[str] = ("u",), spatial_stride: int = 1, seed: int = 0,
-                 samples: Sequence[int] | None = None):
+                 samples: Sequence[int] | None = None, trajectories_per_read: int = 32, windows_per_trajectory: int = 4):
         ds = source if isinstance(source, xr.Dataset) else open_dataset(source)
         _check_parameters(ds, parameters)
         missing = [v for v in variables if v not in ds]
@@ -174,32 +177,43 @@ class WindowLoader:
         n_t = ds.sizes["t"]
         if not 1 <= horizon < n_t:
             raise ConfigError(f"horizon must be in [1, {n_t - 1}] for {n_t} frames, got {horizon}")
+        if trajectories_per_read < 1 or windows_per_trajectory < 1:
+            raise ConfigError("trajectories_per_read and windows_per_trajectory must be >= 1, got "
+                              f"{trajectories_per_read} and {windows_per_trajectory}")
         self.samples = np.arange(ds.sizes["sample"]) if samples is None else np.asarray(samples)
         self.fields = [_raw_array(source, v) if not isinstance(source, xr.Dataset) else ds[v].values for v in variables]
         values = np.stack([np.asarray(ds[p].values) for p in parameters], axis=1)[self.samples]
         self.params = normalization.params(values)
         self.normalization, self.batch_size, self.horizon = normalization, batch_size, horizon
         self.stride, self.seed, self.n_t = spatial_stride, seed, n_t
+        self.per_read = min(trajectories_per_read, self.samples.size)
+        self.batches_per_read = max(1, self.per_read * windows_per_trajectory // batch_size)
+        self._buffer: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def _read(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """Trajectories of read `block`: (indices into `samples`, fields (n, t, channels, *space))."""
+        if self._buffer is None or self._buffer[0] != block:
+            rng = np.random.default_rng([self.seed, int(block), 1])
+            chosen = np.sort(rng.choice(self.samples.size, self.per_read, replace=False))
+            rows = self.samples[chosen]
+            space = (slice(None, None, self.stride),) * (self.fields[0].ndim - 2)
+            channels = []
+            for field in self.fields:
+                if hasattr(field, "oindex"):  # zarr: one orthogonal read
+                    channels.append(np.asarray(field.oindex[(rows, slice(None), *space)], dtype=np.float32))
+                else:  # h5py / NumPy: fancy indexing along the first axis (indices increasing)
+                    channels.append(np.asarray(field[(rows, slice(None), *space)], dtype=np.float32))
+            self._buffer = (block, chosen, np.stack(channels, axis=2))
+        return self._buffer[1], self._buffer[2]
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
+        chosen, trajectories = self._read(int(step) // self.batches_per_read)
         rng = np.random.default_rng([self.seed, int(step)])
-        chosen = rng.integers(0, self.samples.size, self.batch_size)
+        which = rng.integers(0, chosen.size, self.batch_size)
         start = rng.integers(0, self.n_t - self.horizon, self.batch_size)
-        space = (slice(None, None, self.stride),) * (self.fields[0].ndim - 2)
         frames = start[:, None] + np.arange(self.horizon + 1)
-        channels = []
-        for field in self.fields:
-            if hasattr(field, "oindex"):  # zarr: one orthogonal read of the chosen trajectories (per-call cost dominates)
-                rows, position = np.unique(self.samples[chosen], return_inverse=True)
-                block = np.asarray(field.oindex[(rows, slice(None), *space)], dtype=np.float32)
-                channels.append(block[position[:, None], frames])
-            else:  # h5py / NumPy: one contiguous read per window
-                channels.append(np.stack([
-                    np.asarray(field[(int(self.samples[i]), slice(s, s + self.horizon + 1), *space)], dtype=np.float32)
-                    for i, s in zip(chosen, start)
-                ]))
-        u = np.stack(channels, axis=2)
-        return {"u": self.normalization.fields(u), "params": self.params[chosen]}
+        u = trajectories[which[:, None], frames]
+        return {"u": self.normalization.fields(u), "params": self.params[chosen[which]]}
 
 
 def _raw_array(path, variable: str):

@@ -196,5 +196,7 @@ def write_family(ds: xr.Dataset, out_dir: str | os.PathLike, name: str) -> Path:
         label = "_".join(f"{PDEBENCH_ATTRIBUTES.get(n, n)}{v:g}" for n, v in zip(names, combo))
         write_pdebench(part, out_dir / "pdebench" / f"{name}_Sols_{label}.hdf5",
                        parameters={n: PDEBENCH_ATTRIBUTES.get(n, n) for n in names})
-    write_dataset(ds, out_dir / f"{name}.zarr")
-    return write_dataset(ds, out_dir / f"{name}.nc")
+    # One chunk per trajectory: a batch of random windows then reads only the trajectories it draws.
+    fields = [v for v in ds.data_vars if ds[v].dims[:1] == ("sample",) and ds[v].ndim > 1]
+    write_dataset(ds, out_dir / f"{name}.zarr", encoding={v: {"chunks": (1, *ds[v].shape[1:])} for v in fields})
+    return write_dataset(ds, out_dir / f"{name}.nc", encoding={v: {"chunksizes": (1, *ds[v].shape[1:])} for v in fields})

@@ -56,10 +56,13 @@ def tanh_curriculum(epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup:
     return jnp.clip(jnp.floor(horizon * share), 1, horizon).astype(jnp.int32)
 
 
-def _relative_l2(prediction, target):
+def _relative_l2(prediction, target, floor: float):
+    """Per-example ||prediction - target|| / max(||target||, floor * sqrt(n)): relative L2, but never dividing by
+    less than an RMS of `floor` (a state that has decayed to ~0, e.g. viscous Burgers, would otherwise dominate)."""
     axes = tuple(range(1, prediction.ndim))
     error = jnp.sqrt(jnp.sum((prediction - target) ** 2, axis=axes))
-    return error / jnp.maximum(jnp.sqrt(jnp.sum(target**2, axis=axes)), 1e-12)
+    size = prediction[0].size
+    return error / jnp.maximum(jnp.sqrt(jnp.sum(target**2, axis=axes)), floor * size**0.5)
 
 
 class RolloutLoss(AbstractAdaptiveLoss):
@@ -67,7 +70,9 @@ class RolloutLoss(AbstractAdaptiveLoss):
 
     The curriculum state is the epoch counter `epoch` (an array leaf): the engine calls `update` every
     `update_every` steps (one epoch), which advances it; the number of autoregressive steps follows
-    `schedule` ("curriculum": `tanh_curriculum`; "teacher_forcing"; "autoregressive").
+    `schedule` ("curriculum": `tanh_curriculum`; "teacher_forcing"; "autoregressive"). Relative errors divide by
+    at least an RMS of `rms_floor` (in the normalised units of the batch), so windows whose state has decayed to ~0
+    do not dominate the loss.
 
     Batches are ``{"u": (batch, T + 1, c, *space), "params": (batch, p)}``.
     """
@@ -80,9 +85,11 @@ class RolloutLoss(AbstractAdaptiveLoss):
     cape_weight: float = eqx.field(static=True)
     input_noise: float = eqx.field(static=True)
     pushforward: bool = eqx.field(static=True)
+    rms_floor: float = eqx.field(static=True)
 
     def __init__(self, *, steps_per_epoch: int, epochs: int, schedule: str = "curriculum", warmup: int = 0,
-                 cape_weight: float = 1e-2, input_noise: float = 0.0, pushforward: bool = False):
+                 cape_weight: float = 1e-2, input_noise: float = 0.0, pushforward: bool = False,
+                 rms_floor: float = 1e-2):
         if schedule not in ("curriculum", "teacher_forcing", "autoregressive"):
             raise ConfigError(
                 f"schedule must be 'curriculum', 'teacher_forcing' or 'autoregressive', got {schedule!r}"
@@ -92,6 +99,7 @@ class RolloutLoss(AbstractAdaptiveLoss):
         self.epoch = jnp.asarray(-1, jnp.int32)
         self.update_every, self.epochs, self.schedule, self.warmup = steps_per_epoch, epochs, schedule, warmup
         self.cape_weight, self.input_noise, self.pushforward = cape_weight, input_noise, pushforward
+        self.rms_floor = rms_floor
 
     def n_autoregressive(self, horizon: int) -> Int[Array, ""]:
         """Autoregressive steps in a window of `horizon` steps at the current epoch."""
@@ -111,12 +119,13 @@ class RolloutLoss(AbstractAdaptiveLoss):
             lambda w, p: curriculum_rollout(model, w, p, n_ar, pushforward=self.pushforward)
         )(u, params)
         target = batch["u"][:, 1:]
-        per_step = jax.vmap(_relative_l2, in_axes=1)(predictions, target).mean(axis=1)
+        relative_l2 = jax.vmap(lambda p, t: _relative_l2(p, t, self.rms_floor), in_axes=1)
+        per_step = relative_l2(predictions, target).mean(axis=1)
         loss = per_step.sum()
         metrics = {"rel_l2_last": per_step[-1], "n_autoregressive": n_ar.astype(jnp.float32)}
         if guesses is not None:
             channels = target.shape[2]
-            aux = jax.vmap(_relative_l2, in_axes=1)(guesses[:, :, :channels], target).mean(axis=1).sum()
+            aux = relative_l2(guesses[:, :, :channels], target).mean(axis=1).sum()
             loss = loss + self.cape_weight * aux
             metrics["cape_aux"] = aux
         return loss, metrics
