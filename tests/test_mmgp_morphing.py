@@ -5,7 +5,8 @@ import scipy.linalg
 from conftest import assert_close
 from skfem import MeshTri
 
-from sciml.gp import MassWeightedPCA, TriangleMesh, interpolation_operator, mass_matrix, morph_to_disk
+from sciml.gp import MassWeightedPCA, TriangleMesh, interpolation_operator, mass_matrix, morph_to_disk, neighbour_weights
+from sciml.solvers import NotchedPlate, mesh_plate
 
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 
@@ -21,7 +22,7 @@ def square_mesh(n: int = 7) -> TriangleMesh:
 
 def test_morph_puts_boundary_on_circle_landmarks_at_their_angles_and_interior_at_neighbour_averages():
     mesh = square_mesh()
-    disk = morph_to_disk(mesh, CORNERS)
+    disk = morph_to_disk(mesh, CORNERS, weights="uniform")
     loop = mesh.boundary_loop
     assert_close(np.linalg.norm(disk[loop], axis=1), 1.0, rtol=1e-12, what="boundary on the unit circle")
     for k, corner in enumerate(CORNERS):
@@ -35,6 +36,22 @@ def test_morph_puts_boundary_on_circle_landmarks_at_their_angles_and_interior_at
     for i in np.setdiff1d(np.arange(mesh.n_points), loop):
         assert_close(disk[i], disk[neighbours[i]].mean(axis=0), rtol=0, atol=1e-12, what=f"Tutte average at {i}")
     TriangleMesh(disk, mesh.triangles)  # no fold-over: every morphed triangle is still counter-clockwise
+
+
+def test_mean_value_weights_have_linear_precision_and_give_a_valid_embedding():
+    """Floater's mean-value weights on an irregular Triangle mesh: every interior vertex is the weighted average of
+    its neighbours (linear precision), the weights are positive on exactly the mesh edges, and the morph has no
+    fold-over."""
+    plate = NotchedPlate.random(np.random.default_rng(3))
+    mesh = TriangleMesh(*mesh_plate(plate, h_edge=0.08, h_notch=0.02, max_area=4e-3))
+    weights = neighbour_weights(mesh)
+    interior = np.setdiff1d(np.arange(mesh.n_points), mesh.boundary_loop)
+    averaged = (weights @ mesh.points) / np.asarray(weights.sum(axis=1))
+    assert_close(averaged[interior], mesh.points[interior], rtol=0, atol=1e-12, what="mean-value linear precision")
+    uniform = neighbour_weights(mesh, "uniform")
+    assert (weights.data > 0).all() and ((weights > 0) != (uniform > 0)).nnz == 0
+    disk = morph_to_disk(mesh, CORNERS)
+    TriangleMesh(disk, mesh.triangles)  # every morphed triangle still counter-clockwise
 
 
 def test_uniform_square_morph_is_symmetric():

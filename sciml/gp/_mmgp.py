@@ -1,6 +1,6 @@
 """MeshMorphingGP: GP regression of fields and scalars over meshes of varying geometry (Casenave et al., NeurIPS 2023).
 
-Pipeline: morph every mesh onto the unit disk (Floater/Tutte with landmarks), take the morphed mesh of the middle
+Pipeline: morph every mesh onto the unit disk (Floater's parametrization with landmarks, mean-value weights by default), take the morphed mesh of the middle
 training sample as common support, transfer coordinates and fields onto it with P1 interpolation, reduce them with
 mass-weighted PCA, regress the PCA coefficients of each field and each output scalar on (shape coefficients, input
 scalars) with exact Matern-5/2 GPs (one GP per field, its coefficients divided by one common scale so that the shared
@@ -54,6 +54,7 @@ class MeshMorphingGP:
     Args:
         landmarks: (l, 2) boundary points present in every mesh (e.g. the corners of a plate), counter-clockwise.
         n_shape_modes: PCA modes of the morphed-and-transferred node coordinates (the shape descriptor).
+        morphing_weights: "mean_value" (Floater) or "uniform" (Tutte) neighbour weights of the morphing.
         n_field_modes: PCA modes per output field.
         restarts, max_iter: hyperparameter optimisation of the GPs (see `GroupedExactGP`).
         n_samples: posterior samples pushed through the decoding for the std and the quantiles.
@@ -66,7 +67,8 @@ class MeshMorphingGP:
         self,
         landmarks: Float[np.ndarray, "l 2"],
         *,
-        n_shape_modes: int = 8,
+        n_shape_modes: int = 16,
+        morphing_weights: str = "mean_value",
         n_field_modes: int = 16,
         restarts: int = 3,
         max_iter: int = 100,
@@ -79,13 +81,14 @@ class MeshMorphingGP:
             raise ValueError(f"interval must be in (0, 1), got {interval}")
         self.landmarks = np.asarray(landmarks, np.float64)
         self.n_shape_modes, self.n_field_modes = n_shape_modes, n_field_modes
+        self.morphing_weights = morphing_weights
         self.restarts, self.max_iter, self.n_samples = restarts, max_iter, n_samples
         self.interval, self.seed, self.threads = interval, seed, threads
 
     def _morph(self, meshes) -> list[_Morphed]:
         morphed = []
         for mesh in map(_as_mesh, meshes):
-            disk = morph_to_disk(mesh, self.landmarks)
+            disk = morph_to_disk(mesh, self.landmarks, weights=self.morphing_weights)
             to_common = None if not hasattr(self, "common_") else interpolation_operator(mesh, disk, self.common_disk_)
             morphed.append(_Morphed(mesh, disk, to_common))
         return morphed
@@ -162,6 +165,10 @@ class MeshMorphingGP:
         flat = standardized.reshape(-1, standardized.shape[-1]) * scale + offset
         on_common = pca.inverse_transform(flat)[:, :, 0]
         return (mesh_to_own @ on_common.T).T.reshape(*standardized.shape[:-1], -1)
+
+    def to_common(self, meshes) -> list[sp.csr_matrix]:
+        """P1 interpolation operators (n_common, n_i): each mesh's own nodes -> common support."""
+        return [m.to_common for m in self._morph(meshes)]
 
     def from_common(self, meshes) -> list[sp.csr_matrix]:
         """P1 interpolation operators (n_i, n_common): common support -> each mesh's own nodes."""

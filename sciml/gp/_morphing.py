@@ -16,13 +16,17 @@ def morph_to_disk(
     landmarks: Float[np.ndarray, "l 2"],
     *,
     landmark_angles: Float[np.ndarray, " l"] | None = None,
+    weights: str = "mean_value",
     tolerance: float = 1e-6,
 ) -> Float[np.ndarray, "n 2"]:
-    """Floater's parametrization with uniform (Tutte) weights of `mesh` onto the unit disk.
+    """Floater's parametrization of `mesh` onto the unit disk.
 
     The boundary loop goes onto the unit circle: landmark k onto angle `landmark_angles[k]` (default 2 pi k / l), the
-    vertices between two landmarks at angles proportional to arc length. Each interior vertex is the average of its
-    neighbours (one sparse solve); with a convex target the embedding has no fold-over (Tutte's theorem).
+    vertices between two landmarks at angles proportional to arc length. Each interior vertex is a convex combination
+    of its neighbours (one sparse solve), with `weights` (see `neighbour_weights`): "mean_value" (Floater 2003; exact
+    for affine maps, so the embedding approximates a harmonic map and hardly depends on the mesh) or "uniform"
+    (Tutte: the plain average, which follows the mesh density). With positive weights and a convex target the
+    embedding has no fold-over (Tutte's and Floater's theorems).
 
     Returns the morphed vertex coordinates, shape (n, 2).
     """
@@ -46,10 +50,8 @@ def morph_to_disk(
     theta = np.interp(arc[:-1], arc[stops], stop_angles)
 
     n = mesh.n_points
-    edges = np.concatenate([mesh.triangles[:, [0, 1]], mesh.triangles[:, [1, 2]], mesh.triangles[:, [2, 0]]])
-    adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
-    adjacency = ((adjacency + adjacency.T) > 0).astype(np.float64)
-    laplacian = sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+    weight_matrix = neighbour_weights(mesh, weights)
+    laplacian = sp.diags(np.asarray(weight_matrix.sum(axis=1)).ravel()) - weight_matrix
     on_boundary = np.zeros(n, dtype=bool)
     on_boundary[loop] = True
     interior = np.flatnonzero(~on_boundary)
@@ -60,6 +62,36 @@ def morph_to_disk(
         solver = spla.factorized(laplacian[interior][:, interior].tocsc())
         morphed[interior] = np.stack([solver(rhs[:, k]) for k in range(2)], axis=1)
     return morphed
+
+
+def neighbour_weights(mesh: TriangleMesh, kind: str = "mean_value") -> sp.csr_matrix:
+    """Sparse (n, n) positive weights w_ij of the neighbours j of each vertex i (unnormalised rows).
+
+    "uniform": w_ij = 1 for every edge. "mean_value": Floater's mean-value weights
+    w_ij = (tan(a_ij / 2) + tan(b_ij / 2)) / |x_j - x_i|, with a_ij, b_ij the angles at vertex i of the triangles on
+    both sides of edge ij; at an interior vertex they reproduce the vertex from its neighbours exactly,
+    ``sum_j w_ij (x_j - x_i) = 0``, so an affine boundary map extends to the same affine map inside.
+    """
+    n, t = mesh.n_points, mesh.triangles
+    if kind == "uniform":
+        edges = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
+        adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+        return ((adjacency + adjacency.T) > 0).astype(np.float64)
+    if kind != "mean_value":
+        raise ValueError(f"morphing weights: expected 'mean_value' or 'uniform', got {kind!r}")
+    rows, columns, values = [], [], []
+    for k in range(3):
+        centre, first, second = t[:, k], t[:, (k + 1) % 3], t[:, (k + 2) % 3]
+        to_first, to_second = mesh.points[first] - mesh.points[centre], mesh.points[second] - mesh.points[centre]
+        length_first, length_second = np.linalg.norm(to_first, axis=1), np.linalg.norm(to_second, axis=1)
+        cosine = np.sum(to_first * to_second, axis=1) / (length_first * length_second)
+        half_tangent = np.tan(0.5 * np.arccos(np.clip(cosine, -1.0, 1.0)))
+        rows += [centre, centre]
+        columns += [first, second]
+        values += [half_tangent / length_first, half_tangent / length_second]
+    return sp.coo_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=(n, n)
+    ).tocsr()
 
 
 def _clamp_into_polygon(points: Float[np.ndarray, "p 2"], polygon: Float[np.ndarray, "b 2"]) -> Float[np.ndarray, "p 2"]:

@@ -42,13 +42,56 @@ def _kernel_and_likelihood(batch_shape, n_features: int):
     return kernel.double(), likelihood.double()
 
 
+def _cholesky(covariance):
+    """Batched Cholesky factor; members that are not numerically positive definite get a small diagonal jitter."""
+    import torch
+
+    factor, info = torch.linalg.cholesky_ex(covariance)
+    if bool((info > 0).any()):
+        jitter = 1e-8 * covariance.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
+        factor = torch.linalg.cholesky(covariance + jitter * torch.eye(covariance.shape[-1], dtype=covariance.dtype))
+    return factor
+
+
+def _gaussian_nll_function():
+    import torch
+
+    class GaussianNLL(torch.autograd.Function):
+        """Exact GP negative log marginal likelihood per observation of (..., n, m) targets sharing one (..., n, n)
+        covariance K, ``(tr(Y^T K^-1 Y) / m + log det K) / 2n + log(2 pi) / 2``, with the closed-form gradient
+        ``(K^-1 - K^-1 Y Y^T K^-1 / m) / 2n``: one Cholesky and one inverse, instead of differentiating through
+        the Cholesky factorisation."""
+
+        @staticmethod
+        def forward(ctx, covariance, rhs, columns):
+            factor = _cholesky(covariance)
+            alpha = torch.cholesky_solve(rhs, factor)
+            n = covariance.shape[-1]
+            inv_quad = (rhs * alpha).sum(dim=(-1, -2))
+            logdet = 2 * torch.log(factor.diagonal(dim1=-2, dim2=-1)).sum(-1)
+            ctx.save_for_backward(factor, alpha, columns)
+            return 0.5 * (inv_quad / columns + logdet) / n + 0.5 * np.log(2 * np.pi)
+
+        @staticmethod
+        def backward(ctx, grad):
+            factor, alpha, columns = ctx.saved_tensors
+            n = factor.shape[-1]
+            outer = alpha @ alpha.transpose(-1, -2) / columns[..., None, None]
+            gradient = 0.5 * (torch.cholesky_inverse(factor) - outer) / n
+            return gradient * grad[..., None, None], None, None
+
+    return GaussianNLL
+
+
 class GroupedExactGP:
     """G exact GPs on shared inputs; GP g regresses an (n, m_g) target matrix with one kernel and noise for its columns.
 
     This is MMGP's regression stage: one GP per output field (its PCA coefficients are the columns) and one per output
     scalar, each with an anisotropic Matern-5/2 kernel (ARD lengthscales, output scale) and Gaussian noise. All G groups
     and `restarts` initialisations form one gpytorch batch (G x restarts kernels); the exact marginal likelihood of
-    every batch member is maximised with L-BFGS (strong Wolfe line search) and each group keeps its best restart.
+    every batch member is maximised with L-BFGS (strong Wolfe line search) and each group keeps its best restart. The
+    likelihood's gradient with respect to the covariance is taken in closed form (one Cholesky inverse) and only the
+    kernel is differentiated by autograd, which is about twice as fast as differentiating through the factorisation.
 
     Args:
         restarts: initialisations per group (the first has all lengthscales 2, the others log-uniform in [0.5, 8]).
@@ -69,7 +112,6 @@ class GroupedExactGP:
             return self._fit(inputs, targets)
 
     def _fit(self, inputs, targets) -> GroupedExactGP:
-        import gpytorch
         import torch
 
         inputs = np.asarray(inputs, np.float64)
@@ -104,11 +146,12 @@ class GroupedExactGP:
             tolerance_change=1e-12,
         )
 
+        identity = torch.eye(n, dtype=torch.float64)
+        gaussian_nll = _gaussian_nll_function()
+
         def negative_log_likelihood():
-            prior = gpytorch.distributions.MultivariateNormal(torch.zeros(*batch, n, dtype=torch.float64), kernel(x))
-            covariance = likelihood(prior).lazy_covariance_matrix
-            inv_quad, logdet = covariance.inv_quad_logdet(rhs, logdet=True)
-            return 0.5 * (inv_quad / columns + logdet) / n + 0.5 * np.log(2 * np.pi)
+            covariance = kernel(x).to_dense() + likelihood.noise[..., None] * identity
+            return gaussian_nll.apply(covariance, rhs, columns)
 
         def closure():
             optimizer.zero_grad()
@@ -116,10 +159,9 @@ class GroupedExactGP:
             loss.backward()
             return loss
 
-        with gpytorch.settings.max_cholesky_size(10**6):
-            optimizer.step(closure)
-            with torch.no_grad():
-                final = torch.nan_to_num(negative_log_likelihood(), nan=np.inf)
+        optimizer.step(closure)
+        with torch.no_grad():
+            final = torch.nan_to_num(negative_log_likelihood(), nan=np.inf)
         best = final.argmin(dim=1)
         pick = torch.arange(groups)
         self.negative_log_likelihood_ = final[pick, best].numpy()
