@@ -119,30 +119,47 @@ def simulate_one_scale(
     dt: float = 0.005,
     save_every: int = 20,
     n_snapshots: int = 100,
+    noise_std: float = 0.0,
+    noise_time: float = 0.1,
+    key: jax.Array | None = None,
 ) -> Float[Array, "T K"]:
-    """Integrate dX/dt = L(X; F) + closure(X) with RK4; return X at every `save_every`-th step.
+    """Integrate dX/dt = L(X; F) + closure(X) + e(t) with RK4; return X at every `save_every`-th step.
 
     `closure` maps the whole slow state (K,) to the parametrized subgrid tendency (K,) and must be jittable (a
-    `CubicClosure`, a learned parametrization, ...). A run that blows up returns non-finite values from then on.
+    `CubicClosure`, a learned parametrization, ...). With `noise_std > 0`, e is red noise (Wilks 2005): an AR(1)
+    process per k with stationary std `noise_std` and e-folding time `noise_time`, held for one step and updated
+    as e <- phi e + sqrt(1 - phi^2) noise_std z, phi = exp(-dt / noise_time), starting from its stationary law;
+    it needs `key`. A run that blows up returns non-finite values from then on.
     """
     _check_steps(n_snapshots, save_every, dt)
-    return _one_scale_run(closure, jnp.asarray(x0), jnp.asarray(forcing, jnp.result_type(float)), dt, save_every,
-                          n_snapshots)
+    if noise_std < 0 or not noise_time > 0:
+        raise ConfigError(f"expected noise_std >= 0 and noise_time > 0, got {noise_std} and {noise_time}")
+    if noise_std > 0 and key is None:
+        raise ConfigError("simulate_one_scale: noise_std > 0 needs a PRNG key; pass key=jax.random.key(...)")
+    key = jax.random.key(0) if key is None else key
+    real = jnp.result_type(float)
+    return _one_scale_run(closure, jnp.asarray(x0), jnp.asarray(forcing, real), dt, save_every, n_snapshots,
+                          jnp.asarray(noise_std, real), jnp.asarray(np.exp(-dt / noise_time), real), key)
 
 
 @eqx.filter_jit
-def _one_scale_run(closure, x0, forcing, dt, save_every, n_snapshots):
-    def f(x):
-        return slow_tendency(x, forcing) + closure(x)
+def _one_scale_run(closure, x0, forcing, dt, save_every, n_snapshots, noise_std, phi, key):
+    innovation = noise_std * jnp.sqrt(1 - phi**2)
 
-    def inner(x, _):
-        return _rk4(f, x, dt), None
+    def inner(carry, _):
+        x, e, k = carry
+        k, draw = jax.random.split(k)
+        x = _rk4(lambda s: slow_tendency(s, forcing) + closure(s) + e, x, dt)
+        e = phi * e + innovation * jax.random.normal(draw, x.shape, x.dtype)
+        return (x, e, k), None
 
-    def outer(x, _):
-        x, _ = jax.lax.scan(inner, x, None, length=save_every)
-        return x, x
+    def outer(carry, _):
+        carry, _ = jax.lax.scan(inner, carry, None, length=save_every)
+        return carry, carry[0]
 
-    return jax.lax.scan(outer, x0, None, length=n_snapshots)[1]
+    key, first = jax.random.split(key)
+    e0 = noise_std * jax.random.normal(first, x0.shape, x0.dtype)
+    return jax.lax.scan(outer, (x0, e0, key), None, length=n_snapshots)[1]
 
 
 class CubicClosure(eqx.Module):

@@ -11,11 +11,20 @@ from sciml.uq._metrics import (
     spread_skill,
 )
 from sciml.uq._lorenz96 import (
+    CouplingNoise,
+    Lorenz96Config,
+    Lorenz96Data,
+    MultiFidelityConfig,
+    coupling_noise,
+    evaluate_online,
     offline_metrics,
     offline_predictions,
     online_metrics,
     online_runs,
+    online_runs_of,
     run_lorenz96_experiment,
+    train_closure,
+    with_online_runs,
 )
 from sciml.uq._multifidelity import MultiFidelity, MultiFidelityLoss
 from sciml.uq._online import autocorrelation, climate_statistics, hellinger_distance, wavenumber_spectrum
@@ -36,6 +45,15 @@ from sciml.uq._prior import (
 )
 
 __all__ = [
+    "CouplingNoise",
+    "Lorenz96Config",
+    "Lorenz96Data",
+    "MultiFidelityConfig",
+    "coupling_noise",
+    "evaluate_online",
+    "online_runs_of",
+    "train_closure",
+    "with_online_runs",
     "LearnedParametrization",
     "Standardizer",
     "autocorrelation",

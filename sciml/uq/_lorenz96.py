@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
 from sciml.solvers import (
     CubicClosure,
@@ -21,8 +23,9 @@ from sciml.solvers import (
     spin_up_state,
 )
 from sciml.uq._metrics import calibration_curve, coverage, crps_gaussian_mixture, r2_score, spread_skill
-from sciml.uq._online import climate_statistics
+from sciml.uq._online import climate_statistics, hellinger_distance
 from sciml.uq._parametrization import LearnedParametrization, train_parametrization
+from sciml.uq._prior import ensemble_size
 
 INTERVAL_LEVEL = 0.9
 HISTORICAL_MAX_F = 20.0
@@ -81,49 +84,140 @@ def offline_metrics(predictions: xr.Dataset) -> dict[str, float]:
     return out
 
 
-def online_runs(closures: Mapping[str, Callable], forcings, *, duration: float = 100.0, interval: float = 0.05,
-                key: jax.Array, system: TwoScaleLorenz96 = TwoScaleLorenz96(), dt: float = 0.005) -> xr.Dataset:
-    """Long runs: the two-scale truth and the one-scale model coupled to each closure, from the same X, per F.
+@dataclasses.dataclass(frozen=True)
+class CouplingNoise:
+    """Red noise added to a closure online (`simulate_one_scale`): stationary std and e-folding time."""
 
-    Returns `X` with dims (model, F, time, k); model "truth" first, then the closures in order. A run that blows up
-    holds NaN/Inf from then on.
+    std: float
+    time: float
+
+
+def coupling_noise(closure: Callable, states, tendencies, forcings, *, interval: float) -> CouplingNoise:
+    """The closure's residual U - closure(X) on consecutive high-fidelity snapshots (every `interval`) as red noise:
+    std = residual RMS, e-folding time from the lag-1 autocorrelation phi pooled over the forcings' runs,
+    time = -interval / ln(phi) with phi clipped to [0.05, 0.95] (the data cannot resolve correlations shorter than
+    the sampling interval: residuals decorrelated at lag 1 get the shortest time the clip allows, interval / 3)."""
+    residual = np.asarray(tendencies, np.float64) - np.asarray(jax.vmap(closure)(jnp.asarray(states)), np.float64)
+    forcings = np.asarray(forcings)
+    lagged, variance = 0.0, 0.0
+    for forcing in np.unique(forcings):
+        r = residual[forcings == forcing]
+        lagged += np.sum(r[1:] * r[:-1])
+        variance += np.sum(r[:-1] ** 2)
+    phi = float(np.clip(lagged / variance, 0.05, 0.95))
+    return CouplingNoise(float(np.sqrt(np.mean(residual**2))), -interval / float(np.log(phi)))
+
+
+def _per_run_closures(closure, n_runs: int):
+    """Run i of an ensemble closure is coupled to member i mod M alone (stacked along a run axis for vmap); any
+    other closure is shared by every run."""
+    if not isinstance(closure, LearnedParametrization):
+        return closure, None
+    size = ensemble_size(closure.ensemble)
+    singles = [eqx.tree_at(lambda m: m.ensemble, closure, member_slice(closure.ensemble, i % size, i % size + 1))
+               for i in range(n_runs)]
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a) if eqx.is_array(a[0]) else a[0], *singles), eqx.if_array(0)
+
+
+def member_slice(ensemble, start: int, stop: int):
+    """Members start..stop-1 of a stacked ensemble, still stacked."""
+    return jax.tree_util.tree_map(lambda a: a[start:stop] if eqx.is_array(a) else a, ensemble)
+
+
+def online_runs(closures: Mapping[str, Callable], forcings, *, noise: Mapping[str, CouplingNoise] | None = None,
+                initial_conditions: int = 8, duration: float = 100.0, interval: float = 0.05, key: jax.Array,
+                system: TwoScaleLorenz96 = TwoScaleLorenz96(), dt: float = 0.005) -> xr.Dataset:
+    """Long runs: the two-scale truth and the one-scale model coupled to each closure, per F, from the same
+    `initial_conditions` slow states (each spun up on the two-scale attractor from its own random start).
+
+    An ensemble closure (`LearnedParametrization`) couples member i mod M in run i, so the runs sample the
+    ensemble; closures named in `noise` get that red noise (`simulate_one_scale`), independent per run. Returns
+    `X` with dims (model, F, run, time, k); model "truth" first, then the closures in order; the member of each
+    run and the noise are in `member` and the attrs. A run that blows up holds NaN/Inf from then on.
     """
+    noise = dict(noise or {})
+    unknown = sorted(set(noise) - set(closures))
+    if unknown:
+        raise ConfigError(f"online_runs: noise given for {unknown}, which are not closures ({list(closures)})")
     n = int(round(duration / interval))
+    every = int(round(interval / dt))
     runs = {name: [] for name in ("truth", *closures)}
     for i, forcing in enumerate(forcings):
-        x0, y0 = spin_up_state(system, forcing, key=jax.random.fold_in(key, i))
-        truth, _, _ = simulate_two_scale(system, x0, y0, forcing, dt=0.001, save_every=int(round(interval / 0.001)),
-                                         n_snapshots=n)
-        runs["truth"].append(np.asarray(truth))
+        keys = jax.random.split(jax.random.fold_in(key, i), initial_conditions + 1)
+        x0, y0 = jax.vmap(lambda k: spin_up_state(system, forcing, key=k))(keys[1:])
+        truth = jax.vmap(lambda x, y: simulate_two_scale(system, x, y, forcing, dt=0.001,
+                                                         save_every=int(round(interval / 0.001)), n_snapshots=n)[0])
+        runs["truth"].append(np.asarray(truth(x0, y0)))
+        noise_keys = jax.random.split(keys[0], initial_conditions)
         for name, closure in closures.items():
+            per_run, axis = _per_run_closures(closure, initial_conditions)
+            red = noise.get(name, CouplingNoise(0.0, 1.0))
+
+            def one(c, x, k, red=red):
+                return simulate_one_scale(c, x, forcing, dt=dt, save_every=every, n_snapshots=n, noise_std=red.std,
+                                          noise_time=red.time, key=k)
+
             with np.errstate(invalid="ignore", over="ignore"):
-                runs[name].append(np.asarray(simulate_one_scale(closure, x0, forcing, dt=dt,
-                                                                save_every=int(round(interval / dt)), n_snapshots=n)))
+                runs[name].append(np.asarray(eqx.filter_vmap(one, in_axes=(axis, 0, 0))(per_run, x0, noise_keys)))
+    members = [np.arange(initial_conditions) % ensemble_size(c.ensemble) if isinstance(c, LearnedParametrization)
+               else np.full(initial_conditions, -1) for c in closures.values()]
     return xr.Dataset(
-        {"X": (("model", "F", "time", "k"), np.stack([np.stack(v) for v in runs.values()]).astype(np.float32))},
-        coords={"model": list(runs), "F": np.asarray(forcings, np.float64), "time": interval * np.arange(1, n + 1),
-                "k": np.arange(system.K)},
-        attrs={"duration": duration, "interval": interval},
+        {"X": (("model", "F", "run", "time", "k"), np.stack([np.stack(v) for v in runs.values()]).astype(np.float32)),
+         "member": (("model", "run"), np.stack([np.full(initial_conditions, -1), *members]),
+                    {"long_name": "ensemble member coupled in the run (-1: not an ensemble)"})},
+        coords={"model": list(runs), "F": np.asarray(forcings, np.float64), "run": np.arange(initial_conditions),
+                "time": interval * np.arange(1, n + 1), "k": np.arange(system.K)},
+        attrs={"duration": duration, "interval": interval, "dt": dt,
+               **{f"noise_std_{name}": red.std for name, red in noise.items()},
+               **{f"noise_time_{name}": red.time for name, red in noise.items()}},
     )
 
 
 def online_metrics(runs: xr.Dataset) -> dict[str, float]:
-    """Per model and F: stable (1/0), time to blow-up, Hellinger distance of the X PDF, autocorrelation and
-    log-spectrum RMS differences, against the truth run."""
+    """Per model and F against the truth runs: time to the first blow-up over runs, Hellinger distance of the
+    X PDF pooled over runs (and the mean / std of the per-run distances to the pooled truth), RMS differences of
+    the run-averaged autocorrelation and log spectrum; per F the truth's own noise floor, the Hellinger distance
+    between its even and odd runs."""
     out = {}
     truth = runs["X"].sel(model="truth")
-    for name in runs["model"].values[1:]:
-        for forcing in runs["F"].values:
-            trajectory = runs["X"].sel(model=name, F=forcing).values
-            stats = climate_statistics(trajectory, truth.sel(F=forcing).values,
-                                       max_lag=min(40, trajectory.shape[0] - 1))
-            finite = np.all(np.isfinite(trajectory), axis=1)
-            stable_until = float(runs["time"].values[-1] if finite.all() else runs["time"].values[np.argmin(finite)])
+    times = runs["time"].values
+    for forcing in runs["F"].values:
+        reference = truth.sel(F=forcing).values
+        out[f"online_hellinger_truth_halves_F{forcing:g}"] = hellinger_distance(reference[0::2], reference[1::2])
+        for name in runs["model"].values[1:]:
+            trajectories = runs["X"].sel(model=name, F=forcing).values
             tag = f"{name}_F{forcing:g}"
-            out[f"online_stable_time_{tag}"] = stable_until
+            finite = np.all(np.isfinite(trajectories), axis=2)
+            first_bad = [times[np.argmin(f)] for f in finite if not f.all()]
+            out[f"online_stable_time_{tag}"] = float(min(first_bad) if first_bad else times[-1])
+            out[f"online_blowups_{tag}"] = float(len(first_bad))
+            stats = climate_statistics(trajectories, reference, max_lag=min(40, trajectories.shape[1] - 1))
             for stat in ("hellinger", "autocorrelation_rmse", "log_spectrum_rmse"):
                 out[f"online_{stat}_{tag}"] = stats[stat]
+            per_run = ([hellinger_distance(t, reference) for t in trajectories] if not first_bad
+                       else [float("nan")])
+            out[f"online_hellinger_run_mean_{tag}"] = float(np.mean(per_run))
+            out[f"online_hellinger_run_std_{tag}"] = float(np.std(per_run))
     return out
+
+
+ONLINE_PREFIX = "online_"
+
+
+def with_online_runs(predictions: xr.Dataset, runs: xr.Dataset) -> xr.Dataset:
+    """Store the online runs in the predictions file: `online_X` and `online_member` on dims prefixed "online_"
+    (k shared), the runs' attrs prefixed too. `online_runs_of` reads them back."""
+    renamed = runs.rename({d: ONLINE_PREFIX + d for d in ("model", "F", "run", "time")})
+    return predictions.assign(online_X=renamed["X"], online_member=renamed["member"]).assign_attrs(
+        {ONLINE_PREFIX + name: value for name, value in runs.attrs.items()})
+
+
+def online_runs_of(predictions: xr.Dataset) -> xr.Dataset:
+    """The online runs stored by `with_online_runs`, as `online_runs` returned them."""
+    dims = {ONLINE_PREFIX + d: d for d in ("model", "F", "run", "time")}
+    runs = xr.Dataset({"X": predictions["online_X"], "member": predictions["online_member"]}).rename(dims)
+    return runs.assign_attrs({name[len(ONLINE_PREFIX):]: value for name, value in predictions.attrs.items()
+                              if name.startswith(ONLINE_PREFIX)})
 
 
 def cubic_closure_of(ds: xr.Dataset):
@@ -191,7 +285,7 @@ def plot_online_pdfs(runs: xr.Dataset, title: str):
         truth = runs["X"].sel(model="truth", F=forcing).values.ravel()
         edges = np.linspace(truth.min() - 3, truth.max() + 3, 60)
         for i, name in enumerate(runs["model"].values):
-            values = runs["X"].sel(model=name, F=forcing).values.ravel()
+            values = runs["X"].sel(model=name, F=forcing).values.ravel()  # pooled over runs
             if not np.all(np.isfinite(values)):
                 ax.plot([], [], f"C{i}", label=f"{name} (blew up)")
                 continue
@@ -202,40 +296,118 @@ def plot_online_pdfs(runs: xr.Dataset, title: str):
     return fig
 
 
-def run_lorenz96_experiment(kind: str, config, run) -> dict:
-    """Train the `kind` closure on the lorenz96 dataset, write the output contract and figures, return metrics.
+@dataclasses.dataclass(frozen=True)
+class Lorenz96Config:
+    """Knobs of the Lorenz-96 closure experiments (`lorenz96-lf`, `lorenz96-rpn`; `lorenz96-mfrpn` adds two).
 
-    `config` carries the fields of the experiments' Config (seed, members, width, depth, prior_scale, half_width,
-    use_state, alpha, steps, batch_size, learning_rate, subset_fraction, small, online_duration, online_forcings);
-    `run` is the `RunDir`.
+    Ensemble (members, MLP width x depth, prior scale, stencil half-width, 80 % subsets), Adam training (steps,
+    batch, learning rate), the dataset size, and the online protocol: `online_runs` runs of `online_duration`
+    time units per forcing, from initial conditions drawn with `online_seed` (the same for every model and
+    training seed), each learned run coupled to one member plus red noise when `online_stochastic` (the cubic too).
     """
-    ds = open_dataset(ensure_dataset("lorenz96", small=config.small)).load()
-    lf = lorenz96_samples(ds, "low", "train")[:2]
-    hf = lorenz96_samples(ds, "high", "train")[:2]
-    test_x, test_u, test_f = lorenz96_samples(ds, "high", "test")
+
+    seed: int = 0
+    members: int = 16
+    width: int = 64
+    depth: int = 3
+    prior_scale: float = 1.0
+    half_width: int = 2
+    steps: int = 3000
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    subset_fraction: float = 0.8
+    small: bool = False
+    online_duration: float = 100.0
+    online_forcings: tuple[float, ...] = (20.0, 24.0)
+    online_runs: int = 8
+    online_seed: int = 1000
+    online_stochastic: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiFidelityConfig(Lorenz96Config):
+    """`Lorenz96Config` plus the MF-RPN knobs: the HF net also reads the stencil (`use_state`), LF loss weight."""
+
+    use_state: bool = True
+    alpha: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Lorenz96Data:
+    """The lorenz96 dataset split for the closure experiments: (X, U) training pairs of each fidelity, the
+    high-fidelity training forcings and snapshot interval (for the coupling noise), test (X, U, F), the cubic."""
+
+    lf: tuple[np.ndarray, np.ndarray]
+    hf: tuple[np.ndarray, np.ndarray]
+    hf_forcings: np.ndarray
+    hf_interval: float
+    test: tuple[np.ndarray, np.ndarray, np.ndarray]
+    cubic: CubicClosure
+
+    @classmethod
+    def load(cls, *, small: bool = False) -> Lorenz96Data:
+        ds = open_dataset(ensure_dataset("lorenz96", small=small)).load()
+        hf_x, hf_u, hf_f = lorenz96_samples(ds, "high", "train")
+        times = ds["time"].values[(ds["fidelity"].values == "high") & (ds["split"].values == "train")]
+        return cls(lorenz96_samples(ds, "low", "train")[:2], (hf_x, hf_u), hf_f, float(np.median(np.diff(times))),
+                   lorenz96_samples(ds, "high", "test"), cubic_closure_of(ds))
+
+    def counts(self) -> dict:
+        """(snapshot, k) pair counts of each part, test per forcing."""
+        test_x, _, test_f = self.test
+        return {"lf_pairs": int(self.lf[0].size), "hf_pairs": int(self.hf[0].size), "test_pairs": int(test_x.size),
+                "test_pairs_per_F": {f"{f:g}": int((test_f == f).sum() * test_x.shape[1]) for f in np.unique(test_f)}}
+
+    def noise(self, closure: Callable) -> CouplingNoise:
+        """`coupling_noise` of a closure on the high-fidelity training snapshots."""
+        return coupling_noise(closure, *self.hf, self.hf_forcings, interval=self.hf_interval)
+
+
+def train_closure(kind: str, config: Lorenz96Config, data: Lorenz96Data, *, key: jax.Array, out_dir=None):
+    """`train_parametrization` of `kind` with the config's knobs (`use_state`, `alpha` where the config has them)."""
+    extra = {name: getattr(config, name) for name in ("use_state", "alpha") if hasattr(config, name)}
+    return train_parametrization(
+        kind, data.lf, data.hf, key=key, members=config.members, width=config.width, depth=config.depth,
+        prior_scale=config.prior_scale, half_width=config.half_width, steps=config.steps,
+        batch_size=config.batch_size, learning_rate=config.learning_rate, subset_fraction=config.subset_fraction,
+        out_dir=out_dir, **extra)
+
+
+def evaluate_online(closures: Mapping[str, Callable], config: Lorenz96Config, data: Lorenz96Data) -> xr.Dataset:
+    """`online_runs` of the cubic (deterministic as `cubic_deterministic`, and as `cubic` with the coupling
+    noise when `config.online_stochastic`) and the given closures under the config's protocol; every closure
+    but `cubic_deterministic` gets its own `Lorenz96Data.noise` when stochastic."""
+    everything = {"cubic_deterministic": data.cubic, "cubic": data.cubic, **closures}
+    noise = ({name: data.noise(closure) for name, closure in everything.items() if name != "cubic_deterministic"}
+             if config.online_stochastic else {})
+    if not config.online_stochastic:
+        del everything["cubic"]
+    return online_runs(everything, config.online_forcings, noise=noise, initial_conditions=config.online_runs,
+                       duration=config.online_duration, key=jax.random.key(config.online_seed))
+
+
+def run_lorenz96_experiment(kind: str, config: Lorenz96Config, run) -> dict:
+    """Train the `kind` closure on the lorenz96 dataset, write the output contract (offline test predictions and
+    the online runs) and the figures, and return the metrics, all computed from what predictions.nc holds."""
+    data = Lorenz96Data.load(small=config.small)
     key = jax.random.key(config.seed)
-    model, result = train_parametrization(
-        kind, lf, hf, key=jax.random.fold_in(key, 0), members=config.members, width=config.width,
-        depth=config.depth, prior_scale=config.prior_scale, half_width=config.half_width, use_state=config.use_state,
-        alpha=config.alpha, steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        subset_fraction=config.subset_fraction, out_dir=run.path,
-    )
-    predictions = offline_predictions(model, test_x, test_u, test_f, key=jax.random.fold_in(key, 1))
-    cubic = cubic_closure_of(ds)
-    runs = online_runs({"cubic": cubic, kind: model}, config.online_forcings, duration=config.online_duration,
-                       key=jax.random.fold_in(key, 2))
-    predictions = predictions.assign(online_X=runs["X"].rename({"F": "online_F", "time": "online_time"}))
+    model, result = train_closure(kind, config, data, key=jax.random.fold_in(key, 0), out_dir=run.path)
+    predictions = offline_predictions(model, *data.test, key=jax.random.fold_in(key, 1))
+    predictions["cubic_prediction"] = (("sample", "k"), np.asarray(data.cubic(jnp.asarray(data.test[0])), np.float64),
+                                       {"long_name": "subgrid tendency of the cubic closure"})
+    predictions = with_online_runs(predictions, evaluate_online({kind: model}, config, data))
     predictions.attrs.update(kind=kind, config=str(dataclasses.asdict(config)))
     run.write_predictions(predictions)
+    runs = online_runs_of(predictions)
     run.save_figure(plot_tendency(predictions, kind), "tendency")
     run.save_figure(plot_calibration(predictions, kind, key=jax.random.fold_in(key, 3)), "calibration")
     run.save_figure(plot_online_pdfs(runs, kind), "online_pdfs")
     metrics = offline_metrics(predictions)
-    cubic_prediction = np.asarray(cubic(jnp.asarray(test_x)), np.float64)
     for regime, mask in regimes(predictions).items():
-        metrics[f"cubic_r2_{regime}"] = float(r2_score(cubic_prediction[mask], test_u[mask]))
+        metrics[f"cubic_r2_{regime}"] = float(r2_score(predictions["cubic_prediction"].values[mask],
+                                                       predictions["reference"].values[mask]))
     metrics.update(online_metrics(runs))
     metrics.update(noise_std=float(model.noise_std), train_time_s=result.train_time_s,
                    compile_time_s=result.compile_time_s, steps_per_s=result.steps_per_s,
-                   n_lf_pairs=int(lf[0].size), n_hf_pairs=int(hf[0].size), n_test_pairs=int(test_x.size))
+                   **{f"n_{name}": float(value) for name, value in data.counts().items() if name != "test_pairs_per_F"})
     return metrics
