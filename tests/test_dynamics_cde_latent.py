@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from sciml.dynamics import LatentODE, LatentSDE, NeuralCDE, cde_coefficients, elbo_loss
+from sciml.dynamics import LatentODE, LatentSDE, NeuralCDE, SeriesEncoder, cde_coefficients, elbo_loss
 
 
 def _gappy_series():
@@ -86,3 +86,20 @@ def test_latent_ode_ignores_masked_values_and_trains_on_elbo(key):
     batch = {"ts": ts, "values": jnp.stack([values, poked]), "mask": jnp.stack([mask, mask])}
     loss, terms = elbo_loss(model, batch, key)
     assert np.isfinite(float(loss)) and float(terms["kl"]) >= 0.0
+
+
+def test_series_encoder_reads_the_gaps_between_observations(key):
+    # Unobserved grid points in between must not change the encoding (only the observed points and their spacing
+    # count); moving an observed point in time must change it.
+    encoder = SeriesEncoder(2, latent_size=3, hidden_size=8, key=key)
+    ts = jnp.array([0.0, 0.4, 1.0, 1.5])
+    values = jnp.stack([jnp.cos(ts), jnp.sin(ts)], axis=1)
+    mask = jnp.ones((4, 2), bool)
+    dense_ts = jnp.array([0.0, 0.2, 0.4, 0.7, 1.0, 1.2, 1.5])
+    dense_values = jnp.zeros((7, 2)).at[jnp.array([0, 2, 4, 6])].set(values)
+    dense_mask = jnp.zeros((7, 2), bool).at[jnp.array([0, 2, 4, 6])].set(True)
+    sparse, dense = encoder(ts, values, mask), encoder(dense_ts, dense_values, dense_mask)
+    for a, b, what in zip(sparse, dense, ("mean", "std", "context")):
+        assert_close(a, b, rtol=1e-5, atol=1e-6, what=f"encoder {what} with masked grid points")
+    moved = encoder(ts.at[1].set(0.7), values, mask)[0]
+    assert float(jnp.max(jnp.abs(moved - sparse[0]))) > 1e-4

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from sciml.dynamics import NeuralSDE, path_mmd, stationary_statistics
+from scipy.stats import norm
+
+from sciml.dynamics import (GridBrownianPath, NeuralSDE, energy_score, path_mmd, sde_energy_loss,
+                            stationary_standard_errors, stationary_statistics)
 
 
 class Affine(eqx.Module):
@@ -81,3 +84,70 @@ def test_stationary_statistics_of_an_exact_ar1_process():
                  what="autocorrelation")
     with pytest.raises(ValueError, match="multiple of dt"):
         stationary_statistics(np.stack(paths, 1)[:, :, None], dt, (0.55,))
+
+
+def test_grid_brownian_path_and_ou_moments_with_it():
+    path = GridBrownianPath(0.0, 0.1, 10, (3,), key=jax.random.key(3))
+    assert_close(path.evaluate(0.0, 0.3), path.evaluate(0.0, 0.1) + path.evaluate(0.1, 0.3), rtol=1e-5, atol=1e-6,
+                 what="increments add up")
+    assert_close(path.evaluate(0.15), 0.5 * (path.evaluate(0.1) + path.evaluate(0.2)), rtol=1e-5, atol=1e-6,
+                 what="linear between grid points")
+    # Same OU check as with the virtual Brownian tree (exact terminal mean and variance).
+    theta, sigma, n, t1 = 1.5, 0.6, 4000, 1.0
+    model = NeuralSDE(Affine(-theta, 0.0), Affine(0.0, sigma), dt0=0.01, brownian="grid", max_steps=100)
+    terminal = np.asarray(_terminal(model, jnp.linspace(0.0, t1, 3), jnp.full(1, 2.0), n, jax.random.key(2)))
+    variance = sigma**2 * (1 - np.exp(-2 * theta * t1)) / (2 * theta)
+    assert_close(terminal.mean(), 2 * np.exp(-theta * t1), rtol=0, atol=4 * np.sqrt(variance / n) + 0.005,
+                 what="OU mean (grid Brownian path)")
+    assert_close(terminal.var(), variance, rtol=0.08, what="OU variance (grid Brownian path)")
+
+
+def test_gradient_through_checkpointed_solve_with_grid_noise_matches_finite_differences():
+    # The backward pass recomputes steps from checkpoints: it must see the same noise as the forward pass.
+    ts, y0, k = jnp.linspace(0.0, 1.0, 4), jnp.ones(1), jax.random.key(5)
+
+    def terminal(theta):
+        model = NeuralSDE(Affine(-theta, 0.0), Affine(0.0, 0.5), dt0=0.01, brownian="grid", max_steps=100)
+        return jnp.sum(model(ts, y0, key=k)[-1] ** 2)
+
+    eps = 1e-2
+    finite_difference = (terminal(1.0 + eps) - terminal(1.0 - eps)) / (2 * eps)
+    assert_close(jax.grad(terminal)(1.0), finite_difference, rtol=2e-2, what="d terminal / d theta")
+
+
+def test_energy_score_matches_the_gaussian_crps_and_prefers_the_true_law():
+    # One channel, many samples: the energy score is the CRPS, sigma (z (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi)).
+    rng = np.random.default_rng(0)
+    y, mu, sigma = 0.7, 0.2, 1.3
+    quantiles = norm.ppf((np.arange(2000) + 0.5) / 2000)  # evenly spread samples: no Monte Carlo noise to speak of
+    samples = jnp.asarray(mu + sigma * quantiles[:, None, None], jnp.float32)
+    z = (y - mu) / sigma
+    crps = sigma * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
+    assert_close(energy_score(samples, jnp.full((1, 1), y)), crps, rtol=0.01, what="energy score vs Gaussian CRPS")
+    # Averaged over observations from N(0, 1): the true law scores lower than a too wide one.
+    observed = rng.standard_normal(400)
+    score = jax.jit(jax.vmap(energy_score))
+
+    def mean_score(scale):
+        samples = jnp.asarray(scale * rng.standard_normal((observed.size, 64, 1, 1)), jnp.float32)
+        return float(jnp.mean(score(samples, jnp.asarray(observed, jnp.float32)[:, None, None])))
+
+    assert mean_score(1.0) < mean_score(1.3)
+    with pytest.raises(ValueError, match="at least 2"):
+        energy_score(samples[:1], jnp.full((1, 1), y))
+
+
+def test_sde_energy_loss_is_finite_and_differentiable(key):
+    model = NeuralSDE(Affine(-1.0, 0.0), Affine(0.0, 0.5), dt0=0.05, brownian="grid", max_steps=10)
+    batch = {"ts": jnp.linspace(0.0, 0.5, 6), "values": jnp.ones((3, 6, 1))}
+    (loss, metrics), grads = jax.value_and_grad(sde_energy_loss, has_aux=True)(model, batch, key, 4)
+    assert np.isfinite(float(loss)) and np.isfinite(float(grads.drift.slope))
+
+
+def test_stationary_standard_errors_of_white_noise():
+    # 50 groups: the estimated standard error itself is good to about 10%.
+    paths = np.random.default_rng(1).standard_normal((2000, 20, 1))
+    errors = stationary_standard_errors(paths, 0.1, (0.1,), groups=50)
+    assert_close(errors["mean"], [1 / np.sqrt(paths.size)], rtol=0.35, what="standard error of the mean")
+    assert_close(errors["autocorrelation"], [[1 / np.sqrt(paths.size)]], rtol=0.35,
+                 what="standard error of the lag-1 correlation")

@@ -18,8 +18,11 @@ from sciml.nn import MLP
 
 
 class SeriesEncoder(eqx.Module):
-    """A GRU run backwards in time over `[values * mask, mask, dt]`: reads an irregular, partly missing series into a
-    Gaussian over the initial latent state (and a context vector).
+    """A GRU run backwards in time over the observed points `[values * mask, mask, gap]`: reads an irregular, partly
+    missing series into a Gaussian over the initial latent state (and a context vector).
+
+    `gap` is the time from each observed point to the next observed one (the one the GRU read just before), so the
+    encoder sees the true irregular spacing; times with no observed channel are skipped.
 
     Args:
         channels: data channels.
@@ -45,16 +48,17 @@ class SeriesEncoder(eqx.Module):
     def __call__(self, ts: Float[Array, " time"], values: Float[Array, "time channel"],
                  mask: Bool[Array, "time channel"]) -> tuple[Array, Array, Array]:
         """`(mean, std, context)` of the initial latent state, shapes `(latent,)`, `(latent,)`, `(context,)`."""
-        dt = jnp.diff(ts, prepend=ts[:1])
-        inputs = jnp.concatenate([jnp.where(mask, values, 0.0), mask.astype(values.dtype), dt[:, None]], axis=1)
+        inputs = jnp.concatenate([jnp.where(mask, values, 0.0), mask.astype(values.dtype)], axis=1)
         observed_any = jnp.any(mask, axis=1)
 
-        def step(hidden, x):
-            inp, seen = x
-            return jnp.where(seen, self.cell(inp, hidden), hidden), None
+        def step(carry, x):
+            hidden, next_time = carry
+            inp, seen, t = x
+            updated = self.cell(jnp.concatenate([inp, jnp.reshape(next_time - t, (1,)).astype(inp.dtype)]), hidden)
+            return (jnp.where(seen, updated, hidden), jnp.where(seen, t, next_time)), None
 
         hidden0 = jnp.zeros(self.cell.hidden_size, values.dtype)
-        hidden, _ = jax.lax.scan(step, hidden0, (inputs, observed_any), reverse=True)
+        (hidden, _), _ = jax.lax.scan(step, (hidden0, ts[-1]), (inputs, observed_any, ts), reverse=True)
         out = self.head(hidden)
         n = self.latent_size
         return out[:n], jax.nn.softplus(out[n:2 * n]) + 1e-4, out[2 * n:]
