@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sciml import enable_compilation_cache
 from sciml.experiment import device_description, package_versions, write_json
 from sciml.operators import NeuralSolverConfig, train_and_evaluate
 
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--include", nargs="*", type=Path, default=[],
                         help="results JSON files of parallel runs to merge into this one")
     args = parser.parse_args()
+    enable_compilation_cache()  # seeds 1, 2 reuse seed 0's compiled programs
     name = f"{args.name}-quick" if args.quick else args.name
     results, table = RESULTS.with_name(f"{name}.json"), TABLE.with_name(f"{name}.md")
     runs = json.loads(results.read_text())["runs"] if args.resume and results.exists() else []

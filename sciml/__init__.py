@@ -1,5 +1,8 @@
 """sciml: a JAX workbench for scientific-ML surrogates of PDEs and climate parametrizations."""
 
+import os as _os
+from pathlib import Path as _Path
+
 import jax as _jax
 
 from sciml._errors import ConfigError, DataError
@@ -14,4 +17,17 @@ def set_precision(precision: str) -> None:
     _jax.config.update("jax_enable_x64", precision == "float64")
 
 
-__all__ = ["ConfigError", "DataError", "set_precision"]
+def enable_compilation_cache(path: str | _os.PathLike | None = None) -> _Path:
+    """Keep compiled XLA programs on disk so that a rerun (another seed, a resumed job) skips compilation.
+
+    The folder is `path`, else ``$SCIML_COMPILATION_CACHE``, else ``~/.cache/sciml/jax``; programs that took under
+    a second to compile are not stored. Returns the folder.
+    """
+    folder = _Path(path or _os.environ.get("SCIML_COMPILATION_CACHE") or _Path.home() / ".cache" / "sciml" / "jax")
+    folder.mkdir(parents=True, exist_ok=True)
+    _jax.config.update("jax_compilation_cache_dir", str(folder))
+    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return folder
+
+
+__all__ = ["ConfigError", "DataError", "enable_compilation_cache", "set_precision"]

@@ -19,8 +19,13 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    import jax
+
+    from sciml import enable_compilation_cache
     from sciml.experiment import parse_overrides, run_experiment
 
+    if not jax.config.jax_compilation_cache_dir:  # keep a cache the caller set up
+        enable_compilation_cache()
     out = run_experiment(args.name, parse_overrides(args.set or []), args.out)
     summary = json.loads((out / "summary.json").read_text())
     print(json.dumps({"output": str(out), **summary["metrics"], "wall_time_s": summary["wall_time_s"]}, indent=2))

@@ -2,10 +2,11 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
-from sciml import ConfigError
+from sciml import ConfigError, enable_compilation_cache
 from sciml.cli import main as cli
 from sciml.data import open_dataset
 from sciml.experiment import load_experiment, parse_overrides, resolve_config, run_experiment
@@ -50,3 +51,14 @@ def test_burgers_run_writes_the_output_contract(tmp_path):
     assert config["config"]["adam_steps"] == 40
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [10, 20, 30, 40, 50] and np.isfinite(records[-1]["loss"])
+
+
+def test_compilation_cache_folder_from_the_environment(tmp_path, monkeypatch):
+    previous = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("SCIML_COMPILATION_CACHE", str(tmp_path / "xla"))
+    try:
+        folder = enable_compilation_cache()
+        assert folder == tmp_path / "xla" and folder.is_dir()
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
