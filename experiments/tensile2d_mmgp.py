@@ -38,6 +38,7 @@ class Config:
     restarts: int = 3
     max_iter: int = 100
     n_samples: int = 1000
+    reconstruction_noise: bool = True
     interval: float = 0.95
     threads: int = 1
 
@@ -178,6 +179,7 @@ def main(config: Config, run: RunDir) -> dict:
         restarts=config.restarts,
         max_iter=config.max_iter,
         n_samples=config.n_samples,
+        reconstruction_noise=config.reconstruction_noise,
         interval=config.interval,
         seed=config.seed,
         threads=config.threads,

@@ -92,3 +92,29 @@ def test_mass_weighted_pca_matches_weighted_svd():
     assert_close(np.linalg.norm(coefficients, axis=0), singular[:4], rtol=1e-10, what="coefficient norms = singular values")
     full = MassWeightedPCA(11, mass).fit(snapshots)
     assert_close(full.inverse_transform(full.transform(snapshots)), snapshots, rtol=0, atol=1e-10, what="full-rank round trip")
+
+
+def test_reconstruction_noise_vanishes_for_an_exact_pipeline_and_widens_intervals_otherwise():
+    """Identical meshes and a full-rank field PCA reconstruct the training fields exactly (zero extra variance); with
+    one mode the extra variance is the training PCA residual and the predictive std grows accordingly."""
+    from sciml.gp import MeshMorphingGP
+
+    mesh = square_mesh(6)
+    rng = np.random.default_rng(0)
+    scalars = rng.uniform(size=(6, 1))
+    fields = [np.sin(3 * mesh.points[:, 0] * (1 + s)) + s * mesh.points[:, 1] ** 2 for s in scalars[:, 0]]
+
+    def model(modes: int, noise: bool = True):
+        settings = dict(n_shape_modes=1, n_field_modes=modes, restarts=1, max_iter=5, n_samples=4000, reconstruction_noise=noise)
+        return MeshMorphingGP(CORNERS, **settings).fit([mesh] * 6, scalars, {"f": fields})
+
+    exact = model(5)
+    assert_close(exact.reconstruction_variance_["f"], 0.0, rtol=0, atol=1e-14, what="exact pipeline")
+    truncated = model(1)
+    snapshots = np.stack(fields)[:, :, None]
+    residual = snapshots - truncated.field_pca_["f"].inverse_transform(truncated.field_pca_["f"].transform(snapshots))
+    assert_close(truncated.reconstruction_variance_["f"], np.mean(residual[:, :, 0] ** 2, axis=0), rtol=1e-6, atol=1e-14, what="variance")
+    with_noise = truncated.predict([mesh], scalars[:1])["f"].std[0]
+    without = model(1, noise=False).predict([mesh], scalars[:1])["f"].std[0]
+    expected = np.sqrt(without**2 + truncated.reconstruction_variance_["f"])
+    assert_close(with_noise, expected, rtol=0.08, atol=1e-3, what="predictive std with reconstruction noise")

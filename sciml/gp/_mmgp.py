@@ -5,7 +5,7 @@ training sample as common support, transfer coordinates and fields onto it with 
 mass-weighted PCA, regress the PCA coefficients of each field and each output scalar on (shape coefficients, input
 scalars) with exact Matern-5/2 GPs (one GP per field, its coefficients divided by one common scale so that the shared
 noise is measured in field units and the leading modes weigh most), and map posterior samples back through the PCA decoding and the interpolation onto
-each sample's own mesh.
+each sample's own mesh, plus nodal noise with the training reconstruction error of the pipeline.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ class MeshMorphingGP:
         n_field_modes: PCA modes per output field.
         restarts, max_iter: hyperparameter optimisation of the GPs (see `GroupedExactGP`).
         n_samples: posterior samples pushed through the decoding for the std and the quantiles.
+        reconstruction_noise: add to each field sample independent nodal noise with the variance of the pipeline's
+            reconstruction error (transfer round trip and PCA truncation), estimated on the training set, so that the
+            intervals cover what the GP posterior cannot see.
         interval: level of the central prediction interval (0.95 -> 2.5% and 97.5% quantiles).
         seed: seed of the GP initialisations and of the posterior sampling.
         threads: torch threads of the GP stage.
@@ -73,6 +76,7 @@ class MeshMorphingGP:
         restarts: int = 3,
         max_iter: int = 100,
         n_samples: int = 1000,
+        reconstruction_noise: bool = True,
         interval: float = 0.95,
         seed: int = 0,
         threads: int = 1,
@@ -83,6 +87,7 @@ class MeshMorphingGP:
         self.n_shape_modes, self.n_field_modes = n_shape_modes, n_field_modes
         self.morphing_weights = morphing_weights
         self.restarts, self.max_iter, self.n_samples = restarts, max_iter, n_samples
+        self.reconstruction_noise = reconstruction_noise
         self.interval, self.seed, self.threads = interval, seed, threads
 
     def _morph(self, meshes) -> list[_Morphed]:
@@ -137,10 +142,12 @@ class MeshMorphingGP:
         coordinates = np.stack([m.to_common @ m.mesh.points for m in morphed])
         self.shape_pca_ = MassWeightedPCA(self.n_shape_modes, self.mass_).fit(coordinates)
         raw = np.concatenate([self.shape_pca_.transform(coordinates), scalars], axis=1)
-        self.input_mean_, self.input_scale_ = raw.mean(axis=0), raw.std(axis=0)
+        spread = raw.std(axis=0)
+        self.input_mean_, self.input_scale_ = raw.mean(axis=0), np.where(spread > 1e-12, spread, 1.0)  # constant inputs stay 0
         self.train_inputs_ = (raw - self.input_mean_) / self.input_scale_
 
-        self.field_pca_, self.train_targets_, self.target_scale_ = {}, {}, {}
+        self.field_pca_, self.train_targets_, self.target_scale_, self.reconstruction_variance_ = {}, {}, {}, {}
+        back = [interpolation_operator(self.common_, self.common_disk_, m.disk) for m in morphed] if self.reconstruction_noise else []
         for name, values in fields.items():
             snapshots = np.stack([m.to_common @ np.asarray(v, np.float64) for m, v in zip(morphed, values)])[:, :, None]
             pca = MassWeightedPCA(self.n_field_modes, self.mass_).fit(snapshots)
@@ -148,6 +155,10 @@ class MeshMorphingGP:
             self.field_pca_[name] = pca
             self.target_scale_[name] = (np.zeros(coefficients.shape[1]), np.full(coefficients.shape[1], coefficients[:, 0].std()))
             self.train_targets_[name] = coefficients / self.target_scale_[name][1]
+            if self.reconstruction_noise:
+                reconstructed = pca.inverse_transform(coefficients)[:, :, 0]
+                errors = [m.to_common @ (np.asarray(v, np.float64) - q @ r) for m, v, q, r in zip(morphed, values, back, reconstructed)]
+                self.reconstruction_variance_[name] = np.mean(np.square(errors), axis=0)
         for name, values in (scalar_outputs or {}).items():
             values = np.asarray(values, np.float64).reshape(len(morphed), 1)
             self.target_scale_[name] = (values.mean(axis=0), values.std(axis=0))
@@ -188,6 +199,9 @@ class MeshMorphingGP:
                 for i, operator in enumerate(back):
                     noise = rng.standard_normal((self.n_samples, mean.shape[1])) * np.sqrt(variance[i])
                     samples = self.decode_field(name, mean[i] + noise, operator)
+                    if self.reconstruction_noise:
+                        nodal_std = np.sqrt(operator @ self.reconstruction_variance_[name])
+                        samples += rng.standard_normal(samples.shape) * nodal_std
                     fields["mean"].append(self.decode_field(name, mean[i], operator))
                     fields["std"].append(samples.std(axis=0))
                     low, high = np.quantile(samples, [alpha, 1 - alpha], axis=0)
