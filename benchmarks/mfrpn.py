@@ -1,6 +1,6 @@
 """MF-RPN on two-scale Lorenz-96: offline skill (3 seeds), online climate, and one-program ensemble throughput.
 
-    .venv/bin/python benchmarks/mfrpn.py [--quick] [--part all|accuracy|throughput]
+    .venv/bin/python benchmarks/mfrpn.py [--quick] [--part all|accuracy|throughput|render]
 
 Writes benchmarks/results/mfrpn.json (machine, versions, config, raw numbers) and docs/results/mfrpn.md.
 Accuracy: LF-only RPN, HF-only RPN and MF-RPN (plus the cubic closure) on the lorenz96 dataset, training seeds 0..n-1,
@@ -202,7 +202,7 @@ def throughput(config: Config) -> dict:
 
 def _mean_std(values) -> str:
     values = np.asarray(values, np.float64)
-    return f"{values.mean():.3f} ± {values.std():.3f}"
+    return f"{values.mean():.3f} ± {values.std():.3f}" if np.all(np.isfinite(values)) else "– (blow-up)"
 
 
 def markdown(results: dict, config: Config, quick: bool) -> str:
@@ -251,12 +251,16 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
             if f"online_hellinger_{tag}" not in seeds[0]["online"]:
                 continue
             blowups = sum(s["online"][f"online_blowups_{tag}"] for s in seeds)
-            per_run = (f"{np.mean([s['online'][f'online_hellinger_run_mean_{tag}'] for s in seeds]):.3f} ± "
-                       f"{np.mean([s['online'][f'online_hellinger_run_std_{tag}'] for s in seeds]):.3f}")
+            run_means = [s["online"][f"online_hellinger_run_mean_{tag}"] for s in seeds]
+            per_run = (f"{np.mean(run_means):.3f} ± "
+                       f"{np.mean([s['online'][f'online_hellinger_run_std_{tag}'] for s in seeds]):.3f}"
+                       if np.all(np.isfinite(run_means)) else "– (blow-up)")
             cells = [_mean_std([s["online"][f"online_{stat}_{tag}"] for s in seeds])
                      for stat in ("hellinger", "autocorrelation_rmse", "log_spectrum_rmse")]
             lines.append(f"| {LABELS[name]} | {forcing:g} | {blowups:g} / {config.online_runs * len(seeds)} | "
                          f"{cells[0]} | {per_run} | " + " | ".join(cells[1:]) + " |")
+    lines += ["", "The cubic rows do not depend on the training seed (same states, same noise draws), hence their zero std. "
+              "A model with a blow-up has no climate statistics for that forcing."]
     floors = ", ".join(f"F = {f:g}: {seeds[0]['online'][f'online_hellinger_truth_halves_F{f:g}']:.3f}"
                        for f in config.online_forcings)
     lines += ["", f"Sampling floor: Hellinger distance between the truth's even and odd runs ({floors}); each pooled "
@@ -278,11 +282,18 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data and short training (smoke run)")
-    parser.add_argument("--part", choices=("all", "accuracy", "throughput"), default="all",
-                        help="run one part only; it is merged into an existing results file of the same mode")
+    parser.add_argument("--part", choices=("all", "accuracy", "throughput", "render"), default="all",
+                        help="run one part only (merged into an existing results file of the same mode), or only "
+                             "render the markdown again from the stored results")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else Config()
     json_path = ROOT / "benchmarks" / "results" / "mfrpn.json"
+    if args.part == "render":
+        results = json.loads(json_path.read_text())
+        if results.get("quick") != args.quick or results.get("config") != _jsonable_config(config):
+            raise SystemExit(f"{json_path} holds results of another configuration; run the benchmark first")
+        _write_markdown(results, config, args.quick)
+        return 0
     fresh = {}
     for part, run in (("throughput", throughput), ("accuracy", accuracy)):
         if args.part in ("all", part):
@@ -301,10 +312,14 @@ def main(argv=None) -> int:
                     "versions": package_versions(), **fresh})
     write_json(json_path, results)
     if "throughput" in results and "accuracy" in results:
-        (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
-        (ROOT / "docs" / "results" / "mfrpn.md").write_text(markdown(results, config, args.quick))
-        print((ROOT / "docs" / "results" / "mfrpn.md").read_text())
+        _write_markdown(results, config, args.quick)
     return 0
+
+
+def _write_markdown(results: dict, config: Config, quick: bool) -> None:
+    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "docs" / "results" / "mfrpn.md").write_text(markdown(results, config, quick))
+    print((ROOT / "docs" / "results" / "mfrpn.md").read_text())
 
 
 def _jsonable_config(config: Config) -> dict:
