@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from sciml import DataError
+from sciml import ConfigError, DataError
 from sciml.solvers import (
     CubicClosure,
     TwoScaleLorenz96,
@@ -81,3 +81,16 @@ def test_dataset_layout_and_selection():
     assert lorenz96_samples(ds, "high", "test")[0].shape == (2, 8)
     with pytest.raises(DataError, match="fidelity='low', split='test'"):
         lorenz96_samples(ds, "low", "test")
+
+
+def test_one_scale_red_noise_is_ar1_with_the_asked_std_and_time(key):
+    forcing, dt, std, time = 10.0, 0.01, 0.7, 0.05
+    # the closure cancels the resolved tendency, so each RK4 step moves X by exactly dt * e_n
+    x = np.asarray(simulate_one_scale(lambda s: -slow_tendency(s, forcing), jnp.zeros(8), forcing, dt=dt, save_every=1,
+                                      n_snapshots=20_000, noise_std=std, noise_time=time, key=key), np.float64)
+    e = np.diff(x, axis=0) / dt
+    assert_close(e.std(), std, rtol=0.03, what="stationary std of the red noise")
+    lag1 = np.mean(e[1:] * e[:-1]) / np.mean(e**2)
+    assert_close(lag1, np.exp(-dt / time), rtol=0, atol=0.02, what="lag-1 autocorrelation exp(-dt / time)")
+    with pytest.raises(ConfigError, match="needs a PRNG key"):
+        simulate_one_scale(lambda s: s, jnp.zeros(8), forcing, noise_std=1.0)

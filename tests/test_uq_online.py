@@ -3,16 +3,23 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 from conftest import assert_close
 
-from sciml.solvers import simulate_one_scale
+from sciml.solvers import CubicClosure, TwoScaleLorenz96, simulate_one_scale
 from sciml.uq import (
+    CouplingNoise,
     autocorrelation,
+    coupling_noise,
     ensemble_predict,
     hellinger_distance,
     local_stencil,
+    online_metrics,
+    online_runs,
+    online_runs_of,
     train_parametrization,
     wavenumber_spectrum,
+    with_online_runs,
 )
 
 
@@ -60,3 +67,35 @@ def test_learned_closure_members_noise_and_coupling(key):
     assert bool(jnp.all(jnp.isfinite(trajectory)))
     samples = model.predictive_samples(x[:5], 3, key=jax.random.fold_in(key, 1))
     assert samples.shape == (6, 5, 8)
+    cubic = CubicClosure(jnp.asarray([0.0, -0.8, 0.0, 0.0], jnp.float32))
+    runs = online_runs({"cubic": cubic, "rpn": model}, [20.0], noise={"cubic": CouplingNoise(0.5, 0.05)},
+                       initial_conditions=3, duration=0.25, interval=0.05, key=jax.random.fold_in(key, 2),
+                       system=TwoScaleLorenz96(J=4))
+    assert runs["X"].shape == (3, 1, 3, 5, 8) and list(runs["model"].values) == ["truth", "cubic", "rpn"]
+    assert runs["member"].sel(model="rpn").values.tolist() == [0, 1, 0]  # run i couples member i mod M
+    assert np.all(np.isfinite(runs["X"].values)) and runs.attrs["noise_std_cubic"] == 0.5
+    first = runs["X"].values[:, 0, :, 0]
+    assert_close(first[1], first[0], rtol=0, atol=1.0, what="every model starts from the truth's states")
+    stored = online_runs_of(with_online_runs(xr.Dataset({"prediction": ("k", np.zeros(8))}), runs))
+    assert stored.identical(runs)
+    metrics = online_metrics(stored)
+    assert metrics["online_blowups_rpn_F20"] == 0.0 and metrics["online_stable_time_rpn_F20"] == 0.25
+    assert 0.0 < metrics["online_hellinger_rpn_F20"] <= 1.0
+
+
+def test_coupling_noise_recovers_ar1_residuals():
+    rng = np.random.default_rng(3)
+    phi, n, interval = 0.6, 40_000, 0.1
+    r = np.zeros((n, 4))
+    for t in range(1, n):
+        r[t] = phi * r[t - 1] + np.sqrt(1 - phi**2) * 1.5 * rng.normal(size=4)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    closure = CubicClosure(jnp.asarray([0.5, -0.8, 0.0, 0.01], jnp.float32))
+    u = np.asarray(closure(jnp.asarray(x))) + r
+    forcings = np.repeat([18.0, 20.0], n // 2)
+    noise = coupling_noise(closure, x, u, forcings, interval=interval)
+    assert_close(noise.std, 1.5, rtol=0.03, what="residual std")
+    assert_close(noise.time, -interval / np.log(phi), rtol=0.05, what="e-folding time of the residual")
+    white = coupling_noise(closure, x, np.asarray(closure(jnp.asarray(x))) + rng.normal(size=x.shape), forcings,
+                           interval=interval)
+    assert_close(white.time, interval / 3.0, rtol=1e-2, what="decorrelated residuals: the shortest time, interval/3")
