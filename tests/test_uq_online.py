@@ -3,9 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import xarray as xr
 from conftest import assert_close
 
+from sciml import ConfigError
 from sciml.solvers import CubicClosure, TwoScaleLorenz96, simulate_one_scale
 from sciml.uq import (
     CouplingNoise,
@@ -81,6 +83,10 @@ def test_learned_closure_members_noise_and_coupling(key):
     metrics = online_metrics(stored)
     assert metrics["online_blowups_rpn_F20"] == 0.0 and metrics["online_stable_time_rpn_F20"] == 0.25
     assert 0.0 < metrics["online_hellinger_rpn_F20"] <= 1.0
+    with pytest.raises(ConfigError, match="not closures"):
+        online_runs({"cubic": cubic}, [20.0], noise={"rpn": CouplingNoise(0.5, 0.05)}, key=key)
+    with pytest.raises(ConfigError, match="initial_conditions >= 1"):
+        online_runs({"cubic": cubic}, [20.0], initial_conditions=0, key=key)
 
 
 def test_coupling_noise_recovers_ar1_residuals():

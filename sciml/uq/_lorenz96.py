@@ -135,6 +135,9 @@ def online_runs(closures: Mapping[str, Callable], forcings, *, noise: Mapping[st
     `X` with dims (model, F, run, time, k); model "truth" first, then the closures in order; the member of each
     run and the noise are in `member` and the attrs. A run that blows up holds NaN/Inf from then on.
     """
+    if initial_conditions < 1 or not duration >= interval > 0:
+        raise ConfigError(f"online_runs: expected initial_conditions >= 1 and duration >= interval > 0, got "
+                          f"{initial_conditions}, {duration} and {interval}")
     noise = dict(noise or {})
     unknown = sorted(set(noise) - set(closures))
     if unknown:
