@@ -1,11 +1,12 @@
 """MeshMorphingGP: GP regression of fields and scalars over meshes of varying geometry (Casenave et al., NeurIPS 2023).
 
-Pipeline: morph every mesh onto the unit disk (Floater's parametrization with landmarks, mean-value weights by default), take the morphed mesh of the middle
-training sample as common support, transfer coordinates and fields onto it with P1 interpolation, reduce them with
-mass-weighted PCA, regress the PCA coefficients of each field and each output scalar on (shape coefficients, input
-scalars) with exact Matern-5/2 GPs (one GP per field, its coefficients divided by one common scale so that the shared
-noise is measured in field units and the leading modes weigh most), and map posterior samples back through the PCA decoding and the interpolation onto
-each sample's own mesh, plus nodal noise with the training reconstruction error of the pipeline.
+Pipeline: morph every mesh onto the unit disk (Floater's parametrization with landmarks, mean-value weights by
+default), take the morphed mesh of the middle training sample as common support, transfer coordinates and fields onto
+it with P1 interpolation, reduce them with mass-weighted PCA, regress the PCA coefficients of each field and each
+output scalar on (shape coefficients, input scalars) with exact Matern-5/2 GPs (one GP per field, its coefficients
+divided by one common scale so that the shared noise is measured in field units and the leading modes weigh most),
+and map posterior samples back through the PCA decoding and the interpolation onto each sample's own mesh, plus nodal
+noise with the training reconstruction error of the pipeline.
 """
 
 from __future__ import annotations
