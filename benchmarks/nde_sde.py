@@ -135,7 +135,8 @@ def main() -> None:
                                                       for r in data["runs"]) + ".")
     result = {"benchmark": "nde_sde", "machine": machine_info(), "seeds": args.seeds, "cases": cases,
               "tolerances": {"mean": MEAN_TOL, "variance": VARIANCE_TOL, "autocorrelation": AUTOCORRELATION_TOL}}
-    write_report("nde_sde", result, "Neural SDEs: stationary mean, variance and autocorrelation (3 seeds)", lines)
+    title = f"Neural SDEs: stationary mean, variance and autocorrelation ({len(args.seeds)} seeds)"
+    write_report("nde_sde", result, title, lines)
 
 
 if __name__ == "__main__":

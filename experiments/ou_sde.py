@@ -49,6 +49,7 @@ class Config:
     samples_per_window: int = 8
     steps: int = 3000
     learning_rate: float = 3e-3
+    final_lr_fraction: float = 0.01
     chunk: int = 250
     eval_paths: int = 1000
     eval_horizon: float = 30.0
@@ -87,7 +88,8 @@ def main(config: Config, run: RunDir) -> dict:
     sampler = MinibatchSampler({"ts": arrays["ts"][:length], "values": cut["values"]}, config.batch_size,
                                shared=("ts",))
     result = fit(model, functools.partial(sde_energy_loss, samples=config.samples_per_window), sampler,
-                 optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.1)),
+                 optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.steps,
+                                                             alpha=config.final_lr_fraction)),
                  config.steps, key=k_fit, chunk=config.chunk, out_dir=run.path,
                  meta={"config": dataclasses.asdict(config)})
 
