@@ -376,13 +376,17 @@ def train_closure(kind: str, config: Lorenz96Config, data: Lorenz96Data, *, key:
         out_dir=out_dir, **extra)
 
 
-def evaluate_online(closures: Mapping[str, Callable], config: Lorenz96Config, data: Lorenz96Data) -> xr.Dataset:
+def evaluate_online(closures: Mapping[str, Callable], config: Lorenz96Config, data: Lorenz96Data, *,
+                    deterministic_too: bool = False) -> xr.Dataset:
     """`online_runs` of the cubic (deterministic as `cubic_deterministic`, and as `cubic` with the coupling
     noise when `config.online_stochastic`) and the given closures under the config's protocol; every closure
-    but `cubic_deterministic` gets its own `Lorenz96Data.noise` when stochastic."""
+    but the deterministic ones gets its own `Lorenz96Data.noise` when stochastic. `deterministic_too` adds each
+    given closure without noise as `<name>_deterministic` (an ablation of the noise)."""
     everything = {"cubic_deterministic": data.cubic, "cubic": data.cubic, **closures}
-    noise = ({name: data.noise(closure) for name, closure in everything.items() if name != "cubic_deterministic"}
-             if config.online_stochastic else {})
+    if deterministic_too:
+        everything.update({f"{name}_deterministic": closure for name, closure in closures.items()})
+    noise = ({name: data.noise(closure) for name, closure in everything.items()
+              if not name.endswith("_deterministic")} if config.online_stochastic else {})
     if not config.online_stochastic:
         del everything["cubic"]
     return online_runs(everything, config.online_forcings, noise=noise, initial_conditions=config.online_runs,
