@@ -32,7 +32,7 @@ NAME = "latent-ode-interp"
 @dataclasses.dataclass(frozen=True)
 class Config:
     seed: int = 0
-    n_train: int = 512
+    n_train: int = 2048
     n_test: int = 64
     length: int = 40
     t1: float = 5.0
