@@ -1,4 +1,5 @@
-"""Neural SDEs on diffrax (diagonal noise, Ito or Stratonovich) and the path-MMD loss that trains them generatively."""
+"""Neural SDEs on diffrax (diagonal noise, Ito or Stratonovich), the energy-score and path-MMD losses that train them
+generatively, and stationary statistics of their paths."""
 
 from __future__ import annotations
 
