@@ -32,14 +32,14 @@ class Config:
     depth: int = 4
     harmonics: int = 2
     n_points: int = 2048
-    steps: int = 4000
+    steps: int = 12000
     learning_rate: float = 1e-3
-    decay_steps: int = 500
+    decay_steps: int = 1000
     decay_rate: float = 0.9
     causal_chunks: int = 16
-    causal_tolerance: float = 1.0
+    causal_tolerance: float = 10.0
     balancing: str = "fixed"
-    lbfgs_steps: int = 500
+    lbfgs_steps: int = 3000
     chunk: int = 100
 
 
