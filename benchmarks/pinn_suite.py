@@ -17,6 +17,7 @@ import argparse
 import datetime
 import fcntl
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -70,7 +71,8 @@ def run_case(label: str, seed: int, quick: bool, out_root: Path) -> dict:
     return {"case": label, "experiment": experiment, "method": method, "seed": seed, "quick": quick,
             "rel_l2": summary["metrics"]["rel_l2"], "steps": steps, "wall_time_s": summary["wall_time_s"],
             "train_time_s": summary["metrics"]["train_time_s"], "compile_time_s": summary["metrics"]["compile_time_s"],
-            "config": config, "device": summary["device"], "finished": summary["finished"]}
+            "config": config, "device": summary["device"], "finished": summary["finished"],
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def table(records: list[dict]) -> str:
@@ -80,7 +82,8 @@ def table(records: list[dict]) -> str:
         "Final-iterate relative L2 error against the reference, mean +- std over the seeds run, at the fixed budget",
         "per case given in the script (steps = Adam + L-BFGS). Wall time is per run, on the device named. The papers'",
         "numbers are at their own (much larger) budgets and, for PIG, over 50k-100k steps. On the shared 2-core CPU",
-        "other jobs ran beside the suite, so wall times there are upper bounds of the runs' cost.",
+        "other jobs ran beside the suite, and some runs were made with one XLA thread each, two side by side",
+        "(XLA_FLAGS in the record), so wall times there are upper bounds of the runs' cost.",
         "",
         "| case | method | seeds | rel. L2 (mean +- std) | steps | wall time per run (s) | device | paper | paper source |",
         "|---|---|---|---|---|---|---|---|---|",
