@@ -194,7 +194,8 @@ class WindowLoader:
         """Trajectories of read `block`: (indices into `samples`, fields (n, t, channels, *space))."""
         if self._buffer is None or self._buffer[0] != block:
             rng = np.random.default_rng([self.seed, int(block), 1])
-            chosen = np.sort(rng.choice(self.samples.size, self.per_read, replace=False))
+            chosen = rng.choice(self.samples.size, self.per_read, replace=False)
+            chosen = chosen[np.argsort(self.samples[chosen])]  # h5py reads increasing indices only
             rows = self.samples[chosen]
             space = (slice(None, None, self.stride),) * (self.fields[0].ndim - 2)
             channels = []
