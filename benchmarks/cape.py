@@ -1,10 +1,12 @@
 """CAPE benchmark: {FNO, FNO + parameter channels, FNO + CAPE, U-Net, U-Net + CAPE} x seeds on PDE families.
 
 For each run: rollout nRMSE (full autoregressive rollout from the first frame) on unseen trajectories of seen
-parameter values and on held-out parameter values, parameter count, training time, inference time per step. Baselines
-without CAPE are widened to the parameter count of the CAPE model (`match_parameters`). Writes
-`benchmarks/results/cape.json` (every run, raw) and `docs/results/cape.md`. Runs are appended as they finish, and
-`--resume` skips runs already in the JSON, so an interrupted benchmark continues where it stopped.
+parameter values and on held-out parameter values (also per held-out value), parameter count, training time,
+inference time per step. Each family runs its experiment's configuration (`experiments/<family>_cape.py`: splits,
+budget, knobs); baselines without CAPE are widened to the parameter count of the CAPE model (`match_parameters`).
+Writes `benchmarks/results/cape.json` (every run, raw, with the device it ran on) and `docs/results/cape.md`. Runs
+are appended as they finish, and `--resume` skips runs already in the JSON, so an interrupted benchmark continues
+where it stopped; `--name`/`--include` let parts run in parallel processes and merge.
 
     .venv/bin/python benchmarks/cape.py [--quick] [--families advection burgers diffreact] [--seeds 0 1 2]
 """
@@ -20,23 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from sciml import enable_compilation_cache
-from sciml.experiment import device_description, package_versions, write_json
+from sciml.experiment import device_description, load_experiment, package_versions, write_json
 from sciml.operators import NeuralSolverConfig, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cape.json"
 TABLE = ROOT / "docs" / "results" / "cape.md"
-FAMILIES = {
-    "advection": dict(dataset="pdebench-advection", parameters=("beta",), held_out_parameter="beta",
-                      held_out_values=(0.1, 1.0, 7.0)),
-    "burgers": dict(dataset="pdebench-burgers", parameters=("nu",), held_out_parameter="nu",
-                    held_out_values=(0.001, 0.004, 0.01, 0.1, 1.0, 4.0)),
-    "diffreact": dict(dataset="pdebench-diffreact", parameters=("nu", "rho"), held_out_parameter="rho",
-                      held_out_values=(5.0,)),
-    "ns2d": dict(dataset="ns2d-vorticity", parameters=("nu",), held_out_parameter="nu", held_out_values=(5e-4, 5e-3),
-                 spatial_stride=2, size=12, modes=6, depth=3, cape_width=16, cape_modes=4, batch_size=8, horizon=4,
-                 steps=200),
-}
+FAMILIES = {"advection": "advection-cape", "burgers": "burgers-cape", "diffreact": "diffreact-cape",
+            "ns2d": "ns2d-cape"}
 MODELS = {
     "FNO": dict(base="fno", conditioning="none"),
     "FNO + channels": dict(base="fno", conditioning="channels"),
@@ -46,17 +39,21 @@ MODELS = {
 }
 REPORTED = ("seen_nrmse", "held_out_nrmse", "held_out_crmse", "held_out_frmse_high", "parameter_count",
             "train_time_s", "held_out_inference_ms_per_step")
+SETTINGS = ("steps", "batch_size", "horizon", "epochs", "spatial_stride", "learning_rate", "size", "modes", "depth",
+            "cape_width", "cape_modes", "cape_pool", "cape_normalize", "cape_weight", "parameter_scale",
+            "parameter_clip", "initial_window_fraction", "excluded_values")
 
 
 def config_for(family: str, model: str, seed: int, quick: bool) -> NeuralSolverConfig:
-    values = {**FAMILIES[family], **MODELS[model], "seed": seed}
+    """The family's experiment configuration with the model's base and conditioning (U-Net sizes) and `seed`."""
+    values = {**MODELS[model], "seed": seed}
     if quick:
         values.update(small=True, steps=20, epochs=2, chunk=10, spatial_stride=1, max_eval_samples=8)
-    return NeuralSolverConfig(**values)
+    return load_experiment(FAMILIES[family]).config_type(**values)
 
 
 def aggregate(runs: list[dict]) -> dict:
-    """Mean and std over seeds of each reported figure, per (family, model)."""
+    """Mean and std over seeds of each reported figure (and the held-out nRMSE per value), per (family, model)."""
     table: dict = {}
     for run in runs:
         table.setdefault(run["family"], {}).setdefault(run["model"], []).append(run["summary"])
@@ -64,8 +61,9 @@ def aggregate(runs: list[dict]) -> dict:
     for family, models in table.items():
         for model, summaries in models.items():
             stats = {"seeds": len(summaries)}
-            for key in REPORTED:
-                values = np.asarray([s[key] for s in summaries], dtype=float)
+            per_value = sorted({k for s in summaries for k in s if k.startswith("held_out_nrmse_")})
+            for key in (*REPORTED, *per_value):
+                values = np.asarray([s[key] for s in summaries if key in s], dtype=float)
                 stats[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if values.size > 1 else 0.0}
             out.setdefault(family, {})[model] = stats
     return out
@@ -82,31 +80,46 @@ def acceptance(stats: dict) -> dict:
             "passed": sum(r <= 0.8 for r in one_d.values()) >= 2}
 
 
+def _family_setup(runs: list[dict], family: str) -> str:
+    """The family's devices and settings (those of its FNO + CAPE runs), as recorded in the runs."""
+    mine = [r for r in runs if r["family"] == family]
+    devices = sorted({f"{r['device']['backend']} ({', '.join(sorted(set(r['device']['devices'])))})" for r in mine})
+    config = next((r["config"] for r in mine if r["model"] == "FNO + CAPE"), mine[0]["config"])
+    settings = ", ".join(f"{k}={config[k]}" for k in SETTINGS if k in config)
+    return f"Ran on {' and '.join(devices)}. Settings: {settings}."
+
+
 def markdown(payload: dict) -> str:
-    stats, config = payload["stats"], payload["settings"]
+    stats, runs = payload["stats"], payload["runs"]
     lines = [
         "# CAPE: parameter-conditioned neural PDE solvers",
         "",
-        f"Generated by `benchmarks/cape.py` on {payload['device']['cpu_count']} CPU cores "
-        f"({payload['device']['backend']}), {payload['date']}. Mean +- std over seeds; nRMSE of the full autoregressive "
-        "rollout from the first frame (PDEBench's definition, `sciml.metrics.nrmse`). Baselines without CAPE are "
-        "widened to the CAPE model's parameter count.",
-        "",
-        f"Settings: {config}",
+        f"Generated by `benchmarks/cape.py`, {payload['date']}. Mean +- std over seeds; nRMSE of the full "
+        "autoregressive rollout from the first frame (PDEBench's definition, `sciml.metrics.nrmse`), on unseen "
+        "trajectories of the trained parameter values (seen) and on held-out parameter values. Baselines without "
+        "CAPE are widened to the CAPE model's parameter count. Each family runs its experiment's configuration "
+        "(`experiments/<family>_cape.py`); the knobs are explained in `docs/guides/cape.md`.",
         "",
     ]
     for family, models in stats.items():
-        spec = FAMILIES[family]
-        lines += [f"## {family} (held out: {spec['held_out_parameter']} in {list(spec['held_out_values'])})", "",
-                  "| model | seeds | nRMSE seen | nRMSE held-out | cRMSE held-out | fRMSE high held-out | parameters "
-                  "| train time (s) | inference (ms/step) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        config = next(r["config"] for r in runs if r["family"] == family)
+        held = f"{config['held_out_parameter']} in {list(config['held_out_values'])}"
+        per_value = sorted({k for m in models.values() for k in m if k.startswith("held_out_nrmse_")},
+                           key=lambda k: float(k.split("=")[1]))
+        lines += [f"## {family} (held out: {held})", "", _family_setup(runs, family), "",
+                  "| model | seeds | nRMSE seen | nRMSE held-out | " + " | ".join(
+                      k.removeprefix("held_out_nrmse_") for k in per_value)
+                  + " | cRMSE held-out | fRMSE high held-out | parameters | train time (s) | inference (ms/step) |",
+                  "|---|---|---|---|" + "---|" * len(per_value) + "---|---|---|---|---|"]
         for model, s in models.items():
             def cell(key, fmt="{:.3g}"):
+                if key not in s:
+                    return "-"
                 return f"{fmt.format(s[key]['mean'])} +- {fmt.format(s[key]['std'])}"
             lines.append(
                 f"| {model} | {s['seeds']} | {cell('seen_nrmse')} | {cell('held_out_nrmse')} | "
-                f"{cell('held_out_crmse')} | {cell('held_out_frmse_high')} | {int(s['parameter_count']['mean'])} | "
+                + "".join(f"{cell(k)} | " for k in per_value)
+                + f"{cell('held_out_crmse')} | {cell('held_out_frmse_high')} | {int(s['parameter_count']['mean'])} | "
                 f"{cell('train_time_s', '{:.1f}')} | {cell('held_out_inference_ms_per_step', '{:.2f}')} |")
         lines.append("")
     verdict = payload["acceptance"]
@@ -119,11 +132,10 @@ def markdown(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(runs: list[dict], settings: str, results: Path, table: Path) -> dict:
+def write_outputs(runs: list[dict], results: Path, table: Path) -> dict:
     stats = aggregate(runs)
     payload = {"benchmark": "cape", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "device": device_description(), "versions": package_versions(), "settings": settings,
-               "stats": stats, "acceptance": acceptance(stats), "runs": runs}
+               "versions": package_versions(), "stats": stats, "acceptance": acceptance(stats), "runs": runs}
     write_json(results, payload)
     table.parent.mkdir(parents=True, exist_ok=True)
     table.write_text(markdown(payload))
@@ -149,11 +161,6 @@ def main() -> None:
         runs += [r for r in json.loads(extra.read_text())["runs"]
                  if (r["family"], r["model"], r["seed"]) not in {(q["family"], q["model"], q["seed"]) for q in runs}]
     done = {(r["family"], r["model"], r["seed"]) for r in runs}
-    example = config_for(args.families[0], "FNO + CAPE", 0, args.quick)
-    settings = (f"grid every {example.spatial_stride} points of 256 (1D), window {example.horizon} steps, batch "
-                f"{example.batch_size}, {example.steps} Adam steps (cosine lr {example.learning_rate}), curriculum over "
-                f"{example.epochs} epochs, FNO width {example.size} (CAPE model) / {example.modes} modes / depth "
-                f"{example.depth}, CAPE width {example.cape_width}; 2D overrides in FAMILIES")
     for seed in args.seeds:
         for family in args.families:
             for model in args.models:
@@ -163,11 +170,12 @@ def main() -> None:
                 start = time.perf_counter()
                 summary, _ = train_and_evaluate(config)
                 runs.append({"family": family, "model": model, "seed": seed, "config": dataclasses.asdict(config),
+                             "device": device_description(), "versions": package_versions(),
                              "wall_s": time.perf_counter() - start, "summary": summary})
                 print(f"{family:10s} {model:15s} seed {seed}: held-out nRMSE {summary['held_out_nrmse']:.4f} "
                       f"seen {summary['seen_nrmse']:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
-                write_outputs(runs, settings, results, table)
-    write_outputs(runs, settings, results, table)
+                write_outputs(runs, results, table)
+    write_outputs(runs, results, table)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class Config(NeuralSolverConfig):
     cape_modes: int = 4
     batch_size: int = 8
     horizon: int = 4
-    steps: int = 200
+    steps: int = 400
 
 
 def main(config: Config, run: RunDir) -> dict:

@@ -76,3 +76,19 @@ def test_parameter_matched_baseline_is_within_five_percent(key):
     size = matched_size(target, lambda s: neural_solver("fno", "none", size=s, **common), range(16, 40))
     matched = parameter_count(eqx.filter_eval_shape(lambda: neural_solver("fno", "none", size=size, **common)))
     assert abs(matched - target) / target < 0.05
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_cape_normalisation_fixes_the_size_of_the_update(key, normalize):
+    """With the norm, scaling the head leaves the guess unchanged (the update's RMS is fixed, whatever the parameters);
+    without it, the update is the head's output itself and scales with it."""
+    block = CAPEBlock(1, 1, width=8, modes=2, pool=1, normalize=normalize, key=key)
+    u = jnp.sin(2 * jnp.pi * jnp.arange(16) / 16)[None]
+    doubled = eqx.tree_at(lambda b: (b.head.weight, b.head.bias), block, (2 * block.head.weight, 2 * block.head.bias))
+    update, update_doubled = (eqx.filter_jit(b)(u, jnp.array([0.5])) - u for b in (block, doubled))
+    if normalize:
+        assert_close(update_doubled, update, rtol=2e-2, atol=1e-3, what="normalised update (up to the norm's eps)")
+        assert_close(jnp.sqrt(jnp.mean(update**2)), 1.0, rtol=2e-2, what="unit RMS of the normalised update")
+    else:
+        assert block.norm is None
+        assert_close(update_doubled, 2 * update, rtol=1e-5, what="unnormalised update")

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 from conftest import assert_close
 
-from sciml import DataError
+from sciml import ConfigError, DataError
 from sciml.data import Normalization, WindowLoader, WindowSampler, split_by_parameter, write_dataset
 from sciml.nn import neural_solver
 from sciml.operators import RolloutLoss, curriculum_rollout, rollout, tanh_curriculum
@@ -195,3 +195,61 @@ def test_experiment_outputs_recompute_the_error_table(tmp_path):
     plot_error_by_parameter(predictions, NeuralSolverConfig(), run)
     plot_rollout(predictions, run)
     assert {p.name for p in run.figures.iterdir()} == {"nrmse_by_parameter.png", "rollout_held_out.png"}
+
+
+def test_normalization_parameter_scales_and_clipping():
+    u = np.ones((5, 2, 1, 4), dtype=np.float32)
+    beta = np.array([[0.2], [0.4], [0.7], [2.0], [4.0]])
+    linear = Normalization.fit(u, beta, parameter_scale="linear")
+    assert_close(linear.params(beta)[:, 0], (beta[:, 0] - beta.mean()) / beta.std(), rtol=1e-6, what="linear")
+    log = Normalization.fit(u, beta)  # auto: log of positive parameters
+    logs = np.log(beta[:, 0])
+    assert_close(log.params(np.array([[1.0]]))[0, 0], (0 - logs.mean()) / logs.std(), rtol=1e-6, what="log")
+    clipped = Normalization.fit(u, beta, parameter_scale="linear", clip=0.0)
+    assert_close(clipped.params(np.array([[0.1], [7.0]]))[:, 0], linear.params(np.array([[0.2], [4.0]]))[:, 0],
+                 rtol=1e-6, what="clipped to the trained extremes")
+    widened = Normalization.fit(u, beta, parameter_scale="linear", clip=0.05)  # range 3.8: bounds 0.01, 4.19
+    assert_close(widened.params(np.array([[0.1], [7.0]]))[:, 0], linear.params(np.array([[0.1], [4.19]]))[:, 0],
+                 rtol=1e-6, what="clipped 5% of the range past its ends")
+    with pytest.raises(ConfigError, match="parameter_scale must be"):
+        Normalization.fit(u, beta, parameter_scale="sqrt")
+    with pytest.raises(DataError, match="needs positive parameters"):
+        Normalization.fit(u, -beta, parameter_scale="log")
+    with pytest.raises(ConfigError, match="clip must be None or a fraction >= 0"):
+        Normalization.fit(u, beta, clip=-1.0)
+
+
+def test_initial_window_fraction_starts_windows_at_the_initial_condition(key, family):
+    u = jnp.arange(3 * 7, dtype=jnp.float32).reshape(3, 7, 1, 1) * jnp.ones((1, 1, 1, 4))
+    first = lambda batch: np.asarray(batch["u"][:, 0, 0, 0]) % 7  # noqa: E731
+    all_initial = WindowSampler(u, jnp.zeros((3, 1)), batch_size=64, horizon=2, initial_fraction=1.0)
+    assert (first(all_initial(key, jnp.asarray(0))) == 0).all()
+    half = first(WindowSampler(u, jnp.zeros((3, 1)), batch_size=512, horizon=2, initial_fraction=0.5)(key, jnp.asarray(0)))
+    uniform = first(WindowSampler(u, jnp.zeros((3, 1)), batch_size=512, horizon=2)(key, jnp.asarray(0)))
+    # P(start = 0) = 0.5 + 0.5 / 5 = 0.6 with the fraction, 1 / 5 without (5 possible starts).
+    assert abs((half == 0).mean() - 0.6) < 0.07 and abs((uniform == 0).mean() - 0.2) < 0.06
+    ds, directory = family
+    norm = Normalization.fit(ds.u.values[:, :, None], ds.beta.values[:, None])
+    loader = WindowLoader(directory / "family.nc", parameters=("beta",), normalization=norm, batch_size=6, horizon=2,
+                          initial_fraction=1.0)
+    batch = norm.fields_inverse(loader(3)["u"])[:, :, 0]
+    starts = [i for window in batch for i in range(12) if np.allclose(ds.u.values[i, :3], window, atol=1e-5)]
+    assert len(starts) == 6, "every window is the first three frames of a trajectory"
+    with pytest.raises(ConfigError, match=r"initial_fraction must be in \[0, 1\]"):
+        WindowSampler(u, jnp.zeros((3, 1)), batch_size=4, horizon=2, initial_fraction=1.5)
+
+
+def test_cape_warmup_trains_the_cape_module_alone(key):
+    model = neural_solver("fno", "cape", channels=1, n_params=1, ndim=1, size=4, modes=2, depth=1, cape_width=8,
+                          cape_modes=2, cape_pool=1, key=key)
+    batch = {"u": jax.random.normal(key, (2, 3, 1, 16)), "params": jnp.zeros((2, 1))}
+    at = lambda loss, epoch: eqx.tree_at(lambda l: l.epoch, loss, jnp.asarray(epoch, jnp.int32))  # noqa: E731
+    evaluate = eqx.filter_jit(lambda loss, m: loss(m, batch, key))
+    loss = RolloutLoss(steps_per_epoch=1, epochs=4, warmup=2, cape_weight=0.5)
+    main_only, _ = evaluate(at(RolloutLoss(steps_per_epoch=1, epochs=4, warmup=2, cape_weight=0.0), 2), model)
+    for epoch, with_main in ((0, False), (1, False), (2, True)):
+        value, metrics = evaluate(at(loss, epoch), model)
+        expected = 0.5 * metrics["cape_aux"] + (main_only if with_main else 0.0)
+        assert_close(value, expected, rtol=1e-5, what=f"loss at epoch {epoch}")
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: loss(m, batch, key)[0]))(model)  # epoch -1: warm-up
+    assert float(jnp.abs(grads.base.lift.weight).max()) == 0.0 and float(jnp.abs(grads.cape.head.weight).max()) > 0

@@ -84,23 +84,44 @@ def trajectory_arrays(
 @dataclasses.dataclass(frozen=True)
 class Normalization:
     """Scales fields by one standard deviation per channel (no shift, so relative errors are unchanged) and maps
-    parameters to ``(log p - mean) / std`` (log only where all training values are positive)."""
+    parameters to ``(log p - mean) / std`` or ``(p - mean) / std`` (see `fit`); when `param_bounds` (in the log or
+    linear scale) is set, parameters are clipped to it before standardising."""
 
     field_scale: np.ndarray
     param_mean: np.ndarray
     param_std: np.ndarray
     param_log: np.ndarray
     spatial_ndim: int
+    param_bounds: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, u: np.ndarray, params: np.ndarray) -> Normalization:
-        """Statistics of the training arrays ``u[sample, t, channel, *space]`` and ``params[sample, p]``."""
+    def fit(cls, u: np.ndarray, params: np.ndarray, *, parameter_scale: str = "auto", clip: float | None = None
+            ) -> Normalization:
+        """Statistics of the training arrays ``u[sample, t, channel, *space]`` and ``params[sample, p]``.
+
+        `parameter_scale`: "log" (parameters spanning decades, e.g. viscosities), "linear" (parameters that enter the
+        equation linearly and whose held-out values may lie near zero, e.g. an advection speed), or "auto" (log
+        where all training values are positive). With `clip` (a fraction >= 0), parameters are clipped to the
+        training range widened at each end by `clip` times its width (in that scale): a model extrapolates at most
+        that far, and a parameter far outside the training range is treated like the nearest allowed value instead
+        of driving the network where it was never trained (0: clip at the trained extremes; None: no clipping).
+        """
+        if clip is not None and clip < 0:
+            raise ConfigError(f"clip must be None or a fraction >= 0 of the training range, got {clip}")
+        if parameter_scale not in ("auto", "log", "linear"):
+            raise ConfigError(f"parameter_scale must be 'auto', 'log' or 'linear', got {parameter_scale!r}")
         axes = (0, 1) + tuple(range(3, u.ndim))
         scale = np.sqrt(np.mean(np.square(u, dtype=np.float64), axis=axes))
-        log = np.all(params > 0, axis=0)
+        positive = np.all(params > 0, axis=0)
+        if parameter_scale == "log" and not positive.all():
+            raise DataError("parameter_scale='log' needs positive parameters; use 'linear' or 'auto'")
+        log = positive if parameter_scale != "linear" else np.zeros_like(positive)
         transformed = np.where(log, np.log(np.where(log, params, 1.0)), params)
         std = transformed.std(axis=0)
-        return cls(np.maximum(scale, 1e-8), transformed.mean(axis=0), np.where(std > 0, std, 1.0), log, u.ndim - 3)
+        low, high = transformed.min(axis=0), transformed.max(axis=0)
+        bounds = None if clip is None else np.stack([low - clip * (high - low), high + clip * (high - low)])
+        return cls(np.maximum(scale, 1e-8), transformed.mean(axis=0), np.where(std > 0, std, 1.0), log, u.ndim - 3,
+                   bounds)
 
     def fields(self, u):
         """Normalise ``u[..., channel, *space]``."""
@@ -119,11 +140,22 @@ class Normalization:
         """Normalise ``p[..., n_params]``."""
         p = np.asarray(p, dtype=np.float64)
         transformed = np.where(self.param_log, np.log(np.where(self.param_log, p, 1.0)), p)
+        if self.param_bounds is not None:
+            transformed = np.clip(transformed, self.param_bounds[0], self.param_bounds[1])
         return ((transformed - self.param_mean) / self.param_std).astype(np.float32)
+
+
+def _check_initial_fraction(fraction: float) -> None:
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"initial_fraction must be in [0, 1], got {fraction}")
 
 
 class WindowSampler(AbstractSampler):
     """Random windows of ``horizon + 1`` consecutive frames drawn on device from in-memory arrays.
+
+    A share `initial_fraction` of the windows (in expectation) starts at frame 0: rollouts are evaluated from the
+    initial condition, whose first step (often off a rougher state than later frames) uniform starts would see in
+    only one window of ``t - horizon``. The others start uniformly at random.
 
     Returns ``{"u": (batch, horizon + 1, channel, *space), "params": (batch, n_params)}``.
     """
@@ -132,21 +164,25 @@ class WindowSampler(AbstractSampler):
     params: Float[Array, "sample p"]
     batch_size: int = eqx.field(static=True)
     horizon: int = eqx.field(static=True)
+    initial_fraction: float = eqx.field(static=True)
 
-    def __init__(self, u, params, *, batch_size: int, horizon: int):
+    def __init__(self, u, params, *, batch_size: int, horizon: int, initial_fraction: float = 0.0):
         if not 1 <= horizon < u.shape[1]:
             raise ConfigError(f"horizon must be in [1, {u.shape[1] - 1}] for {u.shape[1]} frames, got {horizon}")
         if params.shape[0] != u.shape[0]:
             raise DataError(f"u has {u.shape[0]} samples but params {params.shape[0]}")
+        _check_initial_fraction(initial_fraction)
         self.u, self.params = jnp.asarray(u), jnp.asarray(params, dtype=jnp.float32)
-        self.batch_size, self.horizon = batch_size, horizon
+        self.batch_size, self.horizon, self.initial_fraction = batch_size, horizon, initial_fraction
 
     def __call__(self, key, step):
         key = jax.random.fold_in(key, step)
-        k_sample, k_start = jax.random.split(key)
+        k_sample, k_start, k_initial = jax.random.split(key, 3)
         n_samples, n_t = self.u.shape[:2]
         index = jax.random.randint(k_sample, (self.batch_size,), 0, n_samples)
         start = jax.random.randint(k_start, (self.batch_size,), 0, n_t - self.horizon)
+        if self.initial_fraction:
+            start = jnp.where(jax.random.uniform(k_initial, (self.batch_size,)) < self.initial_fraction, 0, start)
 
         def window(i, s):
             return jax.lax.dynamic_slice_in_dim(self.u[i], s, self.horizon + 1, axis=0)
@@ -162,13 +198,15 @@ class WindowLoader:
     `trajectories_per_read` random trajectories (one orthogonal read; a store chunked by trajectory reads only
     those), and the next ``trajectories_per_read * windows_per_trajectory // batch_size`` batches draw their windows
     from that buffer, so only the buffer is ever in memory and the per-read cost of the store is shared. `samples`
-    restricts reading to those sample indices (e.g. the training split). Batches are normalised with
-    `normalization` and are a deterministic function of ``(seed, step)`` (exact resume).
+    restricts reading to those sample indices (e.g. the training split). A share `initial_fraction` of the windows
+    starts at frame 0 (as in `WindowSampler`). Batches are normalised with `normalization` and are a deterministic
+    function of ``(seed, step)`` (exact resume).
     """
 
     def __init__(self, source, *, parameters: Sequence[str], normalization: Normalization, batch_size: int,
                  horizon: int, variables: Sequence[str] = ("u",), spatial_stride: int = 1, seed: int = 0,
-                 samples: Sequence[int] | None = None, trajectories_per_read: int = 32, windows_per_trajectory: int = 4):
+                 samples: Sequence[int] | None = None, trajectories_per_read: int = 32, windows_per_trajectory: int = 4,
+                 initial_fraction: float = 0.0):
         ds = source if isinstance(source, xr.Dataset) else open_dataset(source)
         _check_parameters(ds, parameters)
         missing = [v for v in variables if v not in ds]
@@ -180,6 +218,8 @@ class WindowLoader:
         if trajectories_per_read < 1 or windows_per_trajectory < 1:
             raise ConfigError("trajectories_per_read and windows_per_trajectory must be >= 1, got "
                               f"{trajectories_per_read} and {windows_per_trajectory}")
+        _check_initial_fraction(initial_fraction)
+        self.initial_fraction = initial_fraction
         self.samples = np.arange(ds.sizes["sample"]) if samples is None else np.asarray(samples)
         self.fields = [_raw_array(source, v) if not isinstance(source, xr.Dataset) else ds[v].values for v in variables]
         values = np.stack([np.asarray(ds[p].values) for p in parameters], axis=1)[self.samples]
@@ -212,6 +252,8 @@ class WindowLoader:
         rng = np.random.default_rng([self.seed, int(step)])
         which = rng.integers(0, chosen.size, self.batch_size)
         start = rng.integers(0, self.n_t - self.horizon, self.batch_size)
+        if self.initial_fraction:
+            start = np.where(rng.random(self.batch_size) < self.initial_fraction, 0, start)
         frames = start[:, None] + np.arange(self.horizon + 1)
         u = trajectories[which[:, None], frames]
         return {"u": self.normalization.fields(u), "params": self.params[chosen[which]]}

@@ -41,8 +41,11 @@ class CAPEBlock(eqx.Module):
     feeds (i) a Fourier layer on a `pool`-times average-pooled grid, up-sampled back (gain a_0), (ii) a 1x1 conv
     (gain a_1), (iii) a depth-wise conv of width `kernel` (gain a_2); their sum plus an ungated 1x1 conv goes through
     GELU and a 1x1 head to c * horizon channels, normalised per channel over space (GroupNorm, so the block is not
-    tied to one resolution), and added to the current state (``residual="add"``) or multiplying ``1 + y``
-    (``residual="multiply"``, the paper's 2D choice for positive fields).
+    tied to one resolution; the paper's LayerNorm) when `normalize`, and added to the current state
+    (``residual="add"``) or multiplying ``1 + y`` (``residual="multiply"``, the paper's 2D choice for positive fields).
+    The normalisation fixes the RMS of the update whatever the parameters, so the guess then carries the parameters
+    only through the update's shape; without it the update's size can follow them too (for advection the update is
+    about ``-beta dt u_x``, whose shape does not depend on beta at all).
 
     Call: ``block(u, params)`` with u (channels, *space) and params (n_params,) -> (channels * horizon, *space).
     """
@@ -54,7 +57,7 @@ class CAPEBlock(eqx.Module):
     depthwise: eqx.nn.Conv
     ungated: eqx.nn.Conv
     head: eqx.nn.Conv
-    norm: eqx.nn.GroupNorm
+    norm: eqx.nn.GroupNorm | None
     channels: int = eqx.field(static=True)
     n_params: int = eqx.field(static=True)
     ndim: int = eqx.field(static=True)
@@ -64,7 +67,8 @@ class CAPEBlock(eqx.Module):
     residual: str = eqx.field(static=True)
 
     def __init__(self, channels: int, n_params: int, *, ndim: int = 1, width: int = 64, kernel: int = 5,
-                 modes: int | None = None, pool: int = 4, horizon: int = 1, residual: str = "add", key: jax.Array):
+                 modes: int | None = None, pool: int = 4, horizon: int = 1, residual: str = "add",
+                 normalize: bool = True, key: jax.Array):
         if residual not in ("add", "multiply"):
             raise ConfigError(f"CAPEBlock residual must be 'add' or 'multiply', got {residual!r}")
         if width % 2:
@@ -82,7 +86,7 @@ class CAPEBlock(eqx.Module):
         self.depthwise = eqx.nn.Conv(ndim, half, width, kernel, groups=half, use_bias=False, key=keys[6], **conv)
         self.ungated = eqx.nn.Conv(ndim, half, width, 1, key=keys[7])
         self.head = eqx.nn.Conv(ndim, width, channels * horizon, 1, key=keys[8])
-        self.norm = eqx.nn.GroupNorm(channels * horizon, channels * horizon)
+        self.norm = eqx.nn.GroupNorm(channels * horizon, channels * horizon) if normalize else None
         self.channels, self.n_params, self.ndim = channels, n_params, ndim
         self.pool, self.modes, self.horizon, self.residual = pool, modes, horizon, residual
 
@@ -97,7 +101,9 @@ class CAPEBlock(eqx.Module):
         h = jax.nn.gelu(self.stem(u))
         spectral = _upsample_nearest(self.spectral(_avg_pool(h, self.pool, self.ndim)), self.pool, self.ndim)
         y = a0 * spectral + a1 * self.pointwise(h) + a2 * self.depthwise(h) + self.ungated(h)
-        y = self.norm(self.head(jax.nn.gelu(y)))
+        y = self.head(jax.nn.gelu(y))
+        if self.norm is not None:
+            y = self.norm(y)
         current = jnp.tile(u, (self.horizon,) + (1,) * self.ndim)
         return current + y if self.residual == "add" else current * (1 + y)
 
@@ -149,10 +155,13 @@ def _base(kind: str, channels_in: int, channels_out: int, ndim: int, size: int, 
 
 def neural_solver(base: str, conditioning: str, *, channels: int, n_params: int, ndim: int, size: int,
                   modes: int = 12, depth: int = 4, cape_width: int = 64, cape_modes: int | None = None,
-                  cape_residual: str = "add", key: jax.Array) -> eqx.Module:
+                  cape_residual: str = "add", cape_pool: int = 4, cape_normalize: bool = True,
+                  key: jax.Array) -> eqx.Module:
     """Build ``base`` ("fno" | "unet") with ``conditioning`` ("none" | "channels" | "cape").
 
-    `size` is the FNO width or the U-Net's first-stage features; `depth` the FNO layers or U-Net levels.
+    `size` is the FNO width or the U-Net's first-stage features; `depth` the FNO layers or U-Net levels;
+    `cape_pool` the CAPE spectral branch's pooling factor (4 in the paper, at 128 points; coarser grids need less);
+    `cape_normalize` whether CAPE normalises its update (`CAPEBlock`).
     """
     k_base, k_cape, k_mix = jax.random.split(key, 3)
     if conditioning == "none":
@@ -160,8 +169,8 @@ def neural_solver(base: str, conditioning: str, *, channels: int, n_params: int,
     if conditioning == "channels":
         return ParameterChannels(_base(base, channels + n_params, channels, ndim, size, modes, depth, k_base), n_params)
     if conditioning == "cape":
-        cape = CAPEBlock(channels, n_params, ndim=ndim, width=cape_width, modes=cape_modes, residual=cape_residual,
-                         key=k_cape)
+        cape = CAPEBlock(channels, n_params, ndim=ndim, width=cape_width, modes=cape_modes, pool=cape_pool,
+                         residual=cape_residual, normalize=cape_normalize, key=k_cape)
         wide = channels * (cape.horizon + 1)
         return CAPEConditioned(cape, _base(base, wide, wide, ndim, size, modes, depth, k_base),
                                eqx.nn.Conv(ndim, wide, channels, 1, key=k_mix))

@@ -72,7 +72,8 @@ class RolloutLoss(AbstractAdaptiveLoss):
     `update_every` steps (one epoch), which advances it; the number of autoregressive steps follows
     `schedule` ("curriculum": `tanh_curriculum`; "teacher_forcing"; "autoregressive"). Relative errors divide by
     at least an RMS of `rms_floor` (in the normalised units of the batch), so windows whose state has decayed to ~0
-    do not dominate the loss.
+    do not dominate the loss. For a CAPE model, the first `warmup` epochs train on the auxiliary loss alone (the
+    paper's warm-up of the CAPE module), and the curriculum starts after them.
 
     Batches are ``{"u": (batch, T + 1, c, *space), "params": (batch, p)}``.
     """
@@ -126,7 +127,7 @@ class RolloutLoss(AbstractAdaptiveLoss):
         if guesses is not None:
             channels = target.shape[2]
             aux = relative_l2(guesses[:, :, :channels], target).mean(axis=1).sum()
-            loss = loss + self.cape_weight * aux
+            loss = jnp.where(self.epoch < self.warmup, 0.0, loss) + self.cape_weight * aux
             metrics["cape_aux"] = aux
         return loss, metrics
 

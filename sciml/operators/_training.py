@@ -34,7 +34,14 @@ from sciml.train import data_mesh, fit
 
 @dataclasses.dataclass(frozen=True)
 class NeuralSolverConfig:
-    """Every knob of a neural-solver run (experiments subclass it to change the defaults per PDE family)."""
+    """Every knob of a neural-solver run (experiments subclass it to change the defaults per PDE family).
+
+    Samples whose `held_out_parameter` is in `held_out_values` are held out (evaluation only); those in
+    `excluded_values` are dropped altogether (e.g. members of a family on which the metric is ill-conditioned).
+    `parameter_scale` and `parameter_clip` are `Normalization.fit`'s (``scale`` and ``clip``); `initial_window_fraction` the share of training windows that start at
+    the initial condition (`WindowSampler`); `cape_pool` and `cape_normalize` shape the CAPE module; `warmup_epochs` train
+    the CAPE module alone first.
+    """
 
     seed: int = 0
     dataset: str = "pdebench-advection"
@@ -42,6 +49,9 @@ class NeuralSolverConfig:
     parameters: tuple[str, ...] = ("beta",)
     held_out_parameter: str = "beta"
     held_out_values: tuple[float, ...] = (0.1, 1.0, 7.0)
+    excluded_values: tuple[float, ...] = ()
+    parameter_scale: str = "auto"
+    parameter_clip: float | None = None
     seen_test_fraction: float = 0.125
     base: str = "fno"
     conditioning: str = "cape"
@@ -52,12 +62,15 @@ class NeuralSolverConfig:
     cape_width: int = 32
     cape_modes: int = 8
     cape_residual: str = "add"
-    cape_weight: float = 0.1
+    cape_pool: int = 1
+    cape_normalize: bool = False
+    cape_weight: float = 1.0
     spatial_stride: int = 4
     horizon: int = 5
-    batch_size: int = 8
-    steps: int = 200
-    epochs: int = 10
+    initial_window_fraction: float = 0.0
+    batch_size: int = 32
+    steps: int = 2000
+    epochs: int = 20
     warmup_epochs: int = 0
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -66,7 +79,7 @@ class NeuralSolverConfig:
     input_noise: float = 1e-3
     loader: str = "device"
     devices: int = 1
-    chunk: int = 50
+    chunk: int = 100
     max_eval_samples: int = 32
 
     def __post_init__(self):
@@ -84,7 +97,8 @@ def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: j
     """The model of `config`; baselines are widened to the parameter count of the CAPE model when asked."""
     common = dict(channels=channels, n_params=len(config.parameters), ndim=ndim, modes=config.modes,
                   depth=config.depth, cape_width=config.cape_width, cape_modes=config.cape_modes,
-                  cape_residual=config.cape_residual)
+                  cape_residual=config.cape_residual, cape_pool=config.cape_pool,
+                  cape_normalize=config.cape_normalize)
     size = config.size
     if config.conditioning != "cape" and config.match_parameters:
         target = parameter_count(
@@ -117,11 +131,14 @@ def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, 
     path = ensure_dataset(config.dataset, small=config.small)
     lazy = open_dataset(path)
     lazy = lazy.assign_coords(sample_index=("sample", np.arange(lazy.sizes["sample"])))
+    if config.excluded_values:
+        lazy, _ = split_by_parameter(lazy, {config.held_out_parameter: config.excluded_values})
     seen, held_out = split_by_parameter(lazy, {config.held_out_parameter: config.held_out_values})
     train_index, seen_test_index = _seen_split(seen.sizes["sample"], config.seen_test_fraction)
     train_ds = seen.isel(sample=train_index)
     u_train, p_train = trajectory_arrays(train_ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
-    normalization = Normalization.fit(u_train, p_train)
+    normalization = Normalization.fit(u_train, p_train, parameter_scale=config.parameter_scale,
+                                      clip=config.parameter_clip)
     channels, ndim = u_train.shape[2], u_train.ndim - 3
     key = jax.random.key(config.seed)
     model, size = build_solver(config, channels=channels, ndim=ndim, key=jax.random.fold_in(key, 0))
@@ -130,10 +147,12 @@ def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, 
         data = WindowLoader(path.with_suffix(".zarr"), parameters=config.parameters, normalization=normalization,
                             samples=seen.sample_index.values[train_index],
                             batch_size=config.batch_size, horizon=config.horizon,
-                            spatial_stride=config.spatial_stride, seed=config.seed)
+                            spatial_stride=config.spatial_stride, seed=config.seed,
+                            initial_fraction=config.initial_window_fraction)
     else:
         data = WindowSampler(normalization.fields(u_train), normalization.params(p_train),
-                             batch_size=config.batch_size, horizon=config.horizon)
+                             batch_size=config.batch_size, horizon=config.horizon,
+                             initial_fraction=config.initial_window_fraction)
     steps_per_epoch = config.steps // config.epochs
     loss = RolloutLoss(steps_per_epoch=steps_per_epoch, epochs=config.epochs, schedule=config.schedule,
                        warmup=config.warmup_epochs, cape_weight=config.cape_weight, input_noise=config.input_noise,
@@ -157,6 +176,11 @@ def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, 
         prediction, reference, seconds_per_step = _rollout_split(batched_rollout, ds, config, normalization)
         scores = metrics.pdebench_metrics(prediction, reference, spatial_ndim=ndim)
         summary.update({f"{name}_{k}": v for k, v in scores.items()})
+        values = np.asarray(ds[config.held_out_parameter].values)
+        for value in np.unique(values):
+            rows = np.flatnonzero(values == value)
+            summary[f"{name}_nrmse_{config.held_out_parameter}={value:g}"] = metrics.nrmse(
+                prediction[rows], reference[rows], spatial_ndim=ndim)
         summary[f"{name}_inference_ms_per_step"] = 1e3 * seconds_per_step
         parts.append(_predictions(ds, prediction, reference, name, config))
     summary.update({
