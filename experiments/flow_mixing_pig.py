@@ -18,11 +18,13 @@ NAME = "flow-mixing-pig"
 class Config(suite.PointwiseConfig):
     """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
 
-    n_gaussians: int = 1000
+    n_gaussians: int = 400
+    n_points: int = 1024
+    adaptive_points: int = 1024
     n_condition: int = 256
     residual_weight: float = 10.0
-    resample_every: int = 100
-    decay_steps: int = 400
+    steps: int = 3000
+    decay_steps: int = 1000
 
 
 def main(config: Config, run: RunDir) -> dict:

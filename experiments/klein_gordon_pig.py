@@ -22,8 +22,10 @@ class Config(suite.PointwiseConfig):
     sigma: float = 0.5
     n_condition: int = 256
     condition_weight: float = 10.0
-    resample_every: int = 100
-    decay_steps: int = 400
+    steps: int = 5000
+    decay_steps: int = 500
+    decay_rate: float = 0.8
+    lbfgs_steps: int = 500
 
 
 def main(config: Config, run: RunDir) -> dict:

@@ -18,10 +18,12 @@ NAME = "nonlinear-diffusion-pig"
 class Config(suite.PointwiseConfig):
     """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
 
-    n_gaussians: int = 1000
+    n_gaussians: int = 300
+    n_points: int = 1024
     n_condition: int = 256
-    resample_every: int = 100
-    decay_steps: int = 400
+    learning_rate: float = 1e-3
+    steps: int = 3000
+    decay_steps: int = 1000
 
 
 def main(config: Config, run: RunDir) -> dict:

@@ -97,3 +97,24 @@ def test_bad_inputs(key):
         LagrangianLoss(lambda u: jnp.stack([u, u]))(model, jnp.zeros((4, 2)))
     with pytest.raises(ConfigError, match=r"\(n, 2\)"):
         LagrangianLoss(lambda u: u)(model, jnp.zeros((4, 3)))
+
+
+def test_jacobian_floor_guards_folded_characteristics():
+    # X(x0) = x0 - x0^3 folds (J = 1 - 3 x0^2 < 0) for x0 > 1/sqrt(3); U = X.
+    def model(p):
+        position = p[1] - p[1] ** 3
+        return jnp.stack([position + 0.0 * p[0], position])
+
+    points = jnp.asarray([[0.5, 0.2], [0.5, 0.9]])
+    floor = 0.1
+    unguarded, _ = LagrangianLoss(lambda u: 0.0, nu=0.1)(model, points)
+    guarded, terms = LagrangianLoss(lambda u: 0.0, nu=0.1, jacobian_floor=floor, fold_weight=2.0)(model, points)
+    jacobians = 1 - 3 * points[:, 1] ** 2
+    assert_close(terms["fold"], jnp.mean(jax.nn.relu(floor - jacobians) ** 2), rtol=1e-5, what="fold penalty")
+    assert_close(terms["min_jacobian"], jacobians.min(), rtol=1e-5, what="min J")
+    # U = X exactly, so U_XX = 0 wherever J is above the floor; below it the clamp keeps the residual finite.
+    assert bool(jnp.isfinite(guarded)) and bool(jnp.isfinite(unguarded))
+    _, r_u, _ = LagrangianLoss(lambda u: 0.0, nu=0.1, jacobian_floor=floor).residuals(model, points[0])
+    assert_close(r_u, 0.0, rtol=0, atol=1e-6, what="U_XX = 0 above the floor")
+    with pytest.raises(ConfigError, match="jacobian_floor"):
+        LagrangianLoss(lambda u: u, nu=0.01, jacobian_floor=1.5)

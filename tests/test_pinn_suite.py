@@ -1,12 +1,16 @@
 """The PDE suite's problem definitions (exact solutions solve them), L-shape samplers, and bad input."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import assert_close
 
-from sciml import ConfigError
+from sciml import ConfigError, metrics
+from sciml.experiment import run_experiment
 from sciml.nn import GaussianFeatures
 from sciml.pde import Field, Problem, UniformPoints, interval, rectangle
 from sciml.pinn import suite
@@ -68,3 +72,21 @@ def test_residual_of_the_wrong_shape_is_refused():
 def test_zero_gaussians_are_refused():
     with pytest.raises(ConfigError, match="at least one Gaussian"):
         GaussianFeatures(2, 0, key=jax.random.key(0))
+
+
+def test_lshape_distance_vanishes_on_the_boundary_only():
+    edge = suite.LShapeBoundary(500)(jax.random.key(1), jnp.asarray(0))
+    inside = suite.LShapePoints(2000)(jax.random.key(2), jnp.asarray(0))
+    assert float(jnp.max(jnp.abs(jax.vmap(suite.lshape_distance)(edge)))) < 1e-6
+    assert float(jnp.min(jax.vmap(suite.lshape_distance)(inside))) > 0
+
+
+def test_pig_run_with_adaptive_points_writes_a_recomputable_contract(tmp_path):
+    overrides = {"steps": "20", "chunk": "10", "n_gaussians": "16", "n_points": "64", "adaptive_points": "32",
+                 "adaptive_candidates": "256", "adaptive_every": "10", "n_condition": "16"}
+    out = run_experiment("flow-mixing-pig", overrides, tmp_path / "run")
+    with xr.open_dataset(out / "predictions.nc") as ds:
+        recomputed = metrics.relative_l2(ds.prediction.values, ds.reference.values)
+    summary = json.loads((out / "summary.json").read_text())
+    assert_close(summary["metrics"]["rel_l2"], recomputed, rtol=1e-6, what="rel. L2 from predictions.nc")
+    assert summary["metrics"]["steps"] == 20

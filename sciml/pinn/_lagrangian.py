@@ -151,15 +151,20 @@ class LagrangianPINN(eqx.Module):
 class LagrangianLoss(eqx.Module):
     """``w_x mean(R_x^2) + w_u mean(R_u^2)`` with ``R_x = X_t - a(U)`` and ``R_u = U_t - nu U_XX``.
 
+    With a `jacobian_floor` J_min > 0 the diffusion divides by max(J, J_min) and a monotonicity term
+    ``w_f mean(relu(J_min - J)^2)`` keeps characteristics from crossing (shocks).
+
     Args:
         velocity: the characteristic speed a(U) (scalar to scalar), e.g. ``lambda u: beta`` or ``lambda u: u``.
         nu: diffusivity.
         diffusion: ``"physical"`` differentiates with respect to X through the Jacobian (correct);
             ``"label"`` uses U_x0x0 (the shortcut of the released code; exact only while X_x0 = 1).
         characteristic_weight, state_weight: the term weights (gamma_x, gamma_u).
+        jacobian_floor: J_min (0, the default, leaves the guard and the `fold` term out).
+        fold_weight: weight w_f of the monotonicity term `fold`.
 
     Called as ``loss(model, points, key)`` with label points (n, 2) in `model.labels`; returns
-    ``(total, {"characteristic": ..., "state": ..., "min_jacobian": ...})``. `min_jacobian` <= 0 means
+    ``(total, {"characteristic": ..., "state": ..., ["fold": ...,] "min_jacobian": ...})``. `min_jacobian` <= 0 means
     characteristics crossed (X stopped being monotone in x0).
     """
 
@@ -168,18 +173,25 @@ class LagrangianLoss(eqx.Module):
     diffusion: str = eqx.field(static=True)
     characteristic_weight: float = eqx.field(static=True)
     state_weight: float = eqx.field(static=True)
+    jacobian_floor: float = eqx.field(static=True)
+    fold_weight: float = eqx.field(static=True)
 
     def __init__(self, velocity: Callable, nu: float = 0.0, diffusion: Literal["physical", "label"] = "physical",
-                 characteristic_weight: float = 1.0, state_weight: float = 1.0):
+                 characteristic_weight: float = 1.0, state_weight: float = 1.0, jacobian_floor: float = 0.0,
+                 fold_weight: float = 1.0):
         if diffusion not in ("physical", "label"):
             raise ConfigError(f"LagrangianLoss: diffusion must be 'physical' or 'label', got {diffusion!r}")
         if nu < 0:
             raise ConfigError(f"LagrangianLoss: expected nu >= 0, got {nu}")
+        if not 0 <= jacobian_floor < 1:
+            raise ConfigError(f"LagrangianLoss: expected 0 <= jacobian_floor < 1 (J = 1 at t = 0), got {jacobian_floor}")
         self.velocity = velocity
         self.nu = float(nu)
         self.diffusion = diffusion
         self.characteristic_weight = float(characteristic_weight)
         self.state_weight = float(state_weight)
+        self.jacobian_floor = float(jacobian_floor)
+        self.fold_weight = float(fold_weight)
 
     def residuals(self, model: LagrangianPINN, p: Float[Array, " 2"]) -> tuple[Array, Array, Array]:
         """(R_x, R_u, J) at one label point."""
@@ -197,7 +209,8 @@ class LagrangianLoss(eqx.Module):
         d_xx = derivative(model, p, (1, 1))
         jacobian = d_x[0]
         if self.diffusion == "physical":
-            u_xx = (d_xx[1] * jacobian - d_x[1] * d_xx[0]) / jacobian**3
+            safe = jacobian if self.jacobian_floor == 0.0 else jnp.maximum(jacobian, self.jacobian_floor)
+            u_xx = (d_xx[1] * safe - d_x[1] * d_xx[0]) / safe**3
         else:
             u_xx = d_xx[1]
         return r_x, d_t[1] - self.nu * u_xx, jacobian
@@ -208,6 +221,9 @@ class LagrangianLoss(eqx.Module):
         r_x, r_u, jacobian = jax.vmap(lambda p: self.residuals(model, p))(points)
         terms = {"characteristic": jnp.mean(r_x**2), "state": jnp.mean(r_u**2)}
         total = self.characteristic_weight * terms["characteristic"] + self.state_weight * terms["state"]
+        if self.jacobian_floor > 0.0:
+            terms["fold"] = jnp.mean(jax.nn.relu(self.jacobian_floor - jacobian) ** 2)
+            total = total + self.fold_weight * terms["fold"]
         return total, {**terms, "min_jacobian": jnp.min(jacobian)}
 
 

@@ -42,6 +42,7 @@ from sciml.pde import (
 )
 from sciml.pinn._loss import PINNLoss
 from sciml.pinn._model import PINN, HardConstraint
+from sciml.pinn._recipes import RecipeLoss, ResidualAdaptiveResampling
 from sciml.solvers import nonlinear_diffusion_2d, periodic_convection_diffusion
 from sciml.train import LBFGS, AbstractSampler, Evaluation, fit
 
@@ -208,6 +209,17 @@ def poisson_lshape_reference() -> xr.Dataset:
                     attrs={"equation": "-Laplace u = 1 on [-1, 1]^2 minus [0, 1]^2, u = 0 on the boundary",
                            "source": ref.attrs.get("source", "deepxde")})
     return ds
+
+
+def lshape_distance(p: Float[Array, " 2"]) -> Float[Array, ""]:
+    """A smooth function that vanishes on the L-shape's boundary and is positive inside.
+
+    ``(1 - x^2)(1 - y^2)`` for the outer square times the R-function disjunction ``r - x - y`` (r = |p|) of the
+    half-planes x < 0 and y < 0, which vanishes on the two re-entrant segments and is smooth away from the corner.
+    """
+    x, y = p[0], p[1]
+    radius = jnp.sqrt(x * x + y * y + 1e-12)
+    return (1 - x * x) * (1 - y * y) * (radius - x - y)
 
 
 class LShapePoints(AbstractSampler):
@@ -398,6 +410,8 @@ class PointwiseConfig:
     embedding: ``"gaussian"`` (PIG: `GaussianFeatures` + small MLP) or ``"none"`` (MLP PINN). The Gaussian knobs
     (n_gaussians, channels, sigma, covariance) only act with ``"gaussian"``. Adam with exponential decay
     (learning_rate x decay_rate every decay_steps) for `steps`, then `lbfgs_steps` of L-BFGS in float64.
+    adaptive_points > 0 adds that many residual points drawn by residual-based adaptive resampling (RAD) from
+    `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
     """
 
     seed: int = 0
@@ -415,6 +429,9 @@ class PointwiseConfig:
     decay_steps: int = 200
     decay_rate: float = 0.9
     lbfgs_steps: int = 0
+    adaptive_points: int = 0
+    adaptive_candidates: int = 8192
+    adaptive_every: int = 25
     chunk: int = 100
 
     def __post_init__(self):
@@ -441,13 +458,18 @@ def train_pointwise(problem, transform, reference: xr.Dataset, config, run: RunD
                     extra: dict | None = None) -> dict[str, float]:
     """Build the (PIG or MLP) PINN, train it with Adam (+ L-BFGS) through `fit`, score the final iterate, report.
 
-    Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk and the model knobs
-    of `pointwise_model`.
+    Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk, the adaptive-point
+    knobs and the model knobs of `pointwise_model`.
     """
 
     key = jax.random.key(config.seed)
     model = pointwise_model(problem, transform, config, key=jax.random.fold_in(key, 0))
-    loss = PINNLoss(problem, weights=weights)
+    if config.adaptive_points:
+        resampling = ResidualAdaptiveResampling(config.adaptive_points, config.adaptive_candidates)
+        loss = RecipeLoss(problem, weights, resampling=resampling, update_every=config.adaptive_every,
+                          key=jax.random.fold_in(key, 2))
+    else:
+        loss = PINNLoss(problem, weights=weights)
     grid = reference_grid(reference)
     exact = reference.reference.values
 
