@@ -3,7 +3,8 @@
 The characteristic branch X(t, x0) and the state branch U(t, x0) carry the initial condition exactly; the loss is
 the characteristic residual X_t - beta and the state residual U_t - nu U_XX (U_XX through the Jacobian of X).
 Adam on resampled uniform label points, then full-batch L-BFGS in float64. The prediction is the scattered
-(X, U) interpolated back onto the grid.
+(X, U) interpolated back onto the grid. With nu > 0 the diffusion divides by max(J, jacobian_floor) (J = 1 exactly here);
+`clip_norm` > 0 clips the gradients' global norm.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Config:
     decay_rate: float = 0.8
     lbfgs_steps: int = 500
     width: int = 50
+    jacobian_floor: float = 0.1
+    clip_norm: float = 0.0
     chunk: int = 500
 
     def __post_init__(self):
@@ -48,12 +51,12 @@ def main(config: Config, run: RunDir) -> dict:
     model = LagrangianPINN(suite.convection_domain(), jnp.sin, speed=config.beta, characteristic_width=config.width,
                            state_width=config.width, key=jax.random.fold_in(key, 0))
     beta = config.beta
-    loss = LagrangianLoss(lambda u: beta, nu=config.nu)
+    loss = LagrangianLoss(lambda u: beta, nu=config.nu, jacobian_floor=config.jacobian_floor)
 
     def evaluate(m):
         return {"rel_l2": float(np.linalg.norm(np.asarray(m.eulerian(t, x)) - exact) / np.linalg.norm(exact))}
 
-    schedule = suite.Schedule(config.learning_rate, config.decay_steps, config.decay_rate)
+    schedule = suite.Schedule(config.learning_rate, config.decay_steps, config.decay_rate, config.clip_norm)
     result = fit(model, loss, label_sampler(model, config.n_points), schedule.optimizer(), config.adam_steps,
                  key=jax.random.fold_in(key, 1), lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None,
                  chunk=config.chunk, evaluations=[Evaluation(evaluate, config.chunk)], out_dir=run.path,

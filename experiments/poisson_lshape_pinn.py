@@ -1,8 +1,10 @@
 """Poisson -Laplace u = 1 on the L-shape [-1, 1]^2 minus [0, 1]^2, u = 0 on the boundary, with a PINN.
 
-Scored against DeepXDE's reference (deepxde_Poisson_Lshape.npz, 25921 nodes). Points are drawn uniformly on the
-three quadrants and the six boundary segments; Adam, then L-BFGS in float64. `boundary="hard"` (the default) builds
-u = 0 in with `suite.lshape_distance` (an R-function that vanishes on all six segments); `"soft"` penalises it.
+Scored at the 19521 L-shape nodes of DeepXDE's file (deepxde_Poisson_Lshape.npz) against our converged P2 finite-element
+solution; the file's own values, about 9% off it, are scored beside (`rel_l2_vs_deepxde_file`). Points are drawn
+uniformly on the three quadrants and the six boundary segments; Adam, then L-BFGS in float64. `boundary="soft"` (the
+default) penalises u = 0 on the boundary; `"hard"` builds it in with `suite.lshape_distance` (an R-function that
+vanishes on all six segments), whose Laplacian is singular at the re-entrant corner: it trains worse.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ class Config:
     depth: int = 4
     n_points: int = 2048
     n_boundary: int = 512
-    boundary: str = "hard"
+    boundary: str = "soft"
     boundary_weight: float = 10.0
     steps: int = 3000
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-3
     decay_steps: int = 500
     decay_rate: float = 0.8
     lbfgs_steps: int = 500
@@ -64,4 +66,6 @@ def main(config: Config, run: RunDir) -> dict:
                  lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None, chunk=config.chunk,
                  evaluations=[Evaluation(evaluate, config.chunk * max(1, config.steps // (10 * config.chunk)))],
                  out_dir=run.path, meta={"config": dataclasses.asdict(config)})
-    return suite.report(reference, suite.predict(result.model, grid), run, method="PINN", extra=suite.fit_summary(result))
+    return suite.report(reference, suite.predict(result.model, grid), run, method="PINN",
+                        extra={**suite.fit_summary(result), "rel_l2_vs_deepxde_file": metrics.relative_l2(
+                            suite.predict(result.model, grid), reference.deepxde_reference.values)})

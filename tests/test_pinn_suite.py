@@ -52,7 +52,12 @@ def test_references_are_consistent():
     ref = suite.convection_reference(30.0, nu=0.1, nt=5, nx=32)
     t, x = ref.t.values[:, None], ref.x.values[None, :]
     assert_close(ref.reference.values, np.exp(-0.1 * t) * np.sin(x - 30 * t), rtol=0, atol=1e-10, what="spectral")
-    assert suite.poisson_lshape_reference().reference.dims == ("node",)
+    poisson = suite.poisson_lshape_reference()
+    assert poisson.reference.dims == ("node",)
+    points = np.stack([poisson.x.values, poisson.y.values], axis=1)
+    coarse = suite.poisson_lshape_fem(points, refinements=4)
+    assert metrics.relative_l2(coarse, poisson.reference.values) < 3e-3  # converged under refinement
+    assert 0.14 < poisson.reference.max() < 0.16
 
 
 def test_inverted_domain_bounds_are_refused():

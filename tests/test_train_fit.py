@@ -90,6 +90,18 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_parameters(tmp_path):
     assert meta["step"] == 60 and "jax" in meta["versions"]
 
 
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    data = _regression_data()
+    kwargs = dict(key=jax.random.key(3), chunk=10, out_dir=tmp_path)
+    fit(_linear(), mse, data, optax.adam(1e-2), 20, meta={"config": {"lr": 0.01, "width": 4}}, **kwargs)
+    again = fit(_linear(), mse, data, optax.adam(1e-2), 30, meta={"config": {"lr": 0.01, "width": 4}}, **kwargs)
+    assert again.resumed_from == 20
+    with pytest.raises(ConfigError, match=r"lr: 0.01 -> 0.1.*resume=False"):
+        fit(_linear(), mse, data, optax.adam(1e-1), 40, meta={"config": {"lr": 0.1, "width": 4}}, **kwargs)
+    fresh = fit(_linear(), mse, data, optax.adam(1e-1), 10, meta={"config": {"lr": 0.1}}, resume=False, **kwargs)
+    assert fresh.resumed_from is None
+
+
 def test_resume_inside_the_lbfgs_stage(tmp_path):
     data = _regression_data()
     kwargs = dict(key=jax.random.key(1), chunk=5)

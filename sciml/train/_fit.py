@@ -243,6 +243,7 @@ def fit(
     checkpoint = latest_checkpoint(ckpt_dir) if (resume and ckpt_dir is not None) else None
     if checkpoint is not None:
         checkpoint_meta = json.loads((checkpoint / "meta.json").read_text())
+        _check_same_meta(checkpoint, checkpoint_meta.get("meta", {}), meta)
         resumed_from = checkpoint_meta["step"]
         if checkpoint_meta["phase"] == "adam":
             state, _ = load_checkpoint(checkpoint, state)
@@ -364,6 +365,23 @@ def fit(
 def _float_dtype(tree):
     leaves = [x.dtype for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
     return leaves[0] if leaves else jnp.float32
+
+
+def _check_same_meta(checkpoint: Path, stored: dict, meta: dict | None) -> None:
+    """Refuse to resume a checkpoint written with other metadata (e.g. another config) than this call's."""
+    current = json.loads(json.dumps(meta or {}, default=str))
+    if stored == current:
+        return
+    stored_config, current_config = stored.get("config", stored), current.get("config", current)
+    if isinstance(stored_config, dict) and isinstance(current_config, dict):
+        keys = sorted(k for k in set(stored_config) | set(current_config) if stored_config.get(k) != current_config.get(k))
+        what = ", ".join(f"{k}: {stored_config.get(k)!r} -> {current_config.get(k)!r}" for k in keys)
+    else:
+        what = f"{stored!r} -> {current!r}"
+    raise ConfigError(
+        f"fit: the checkpoint {checkpoint} was written by a run with other settings ({what}); expected the same "
+        "meta to resume. Use a new out_dir, delete the old checkpoints, or pass resume=False to start afresh."
+    )
 
 
 def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_dir, checkpoint, meta, keep, logger, bar,
