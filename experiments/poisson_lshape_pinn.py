@@ -66,6 +66,7 @@ def main(config: Config, run: RunDir) -> dict:
                  lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None, chunk=config.chunk,
                  evaluations=[Evaluation(evaluate, config.chunk * max(1, config.steps // (10 * config.chunk)))],
                  out_dir=run.path, meta={"config": dataclasses.asdict(config)})
-    return suite.report(reference, suite.predict(result.model, grid), run, method="PINN",
+    prediction = suite.predict(result.model, grid)
+    return suite.report(reference, prediction, run, method="PINN",
                         extra={**suite.fit_summary(result), "rel_l2_vs_deepxde_file": metrics.relative_l2(
-                            suite.predict(result.model, grid), reference.deepxde_reference.values)})
+                            prediction, reference.deepxde_reference.values)})
