@@ -43,7 +43,7 @@ from sciml.pde import (
 from sciml.pinn._loss import PINNLoss
 from sciml.pinn._model import PINN, HardConstraint
 from sciml.pinn._recipes import RecipeLoss, ResidualAdaptiveResampling
-from sciml.solvers import nonlinear_diffusion_2d, periodic_convection_diffusion
+from sciml.solvers import nonlinear_diffusion_2d, periodic_convection_diffusion, poisson_lshape_fem
 from sciml.train import LBFGS, AbstractSampler, Evaluation, fit
 
 # Papers' numbers (relative L2), see the pinn_family notes, section 2.
@@ -201,17 +201,6 @@ def nonlinear_diffusion_reference(alpha: float = 0.05, n_solver: int = 201, nt: 
 
 
 # ---- Poisson on the L-shape -------------------------------------------------------------------------------------
-
-def poisson_lshape_fem(points: np.ndarray, refinements: int = 5) -> np.ndarray:
-    """-Laplace u = 1 on the L-shape, u = 0 on the boundary, by P2 finite elements (scikit-fem), at (n, 2) points."""
-    from skfem import Basis, ElementTriP2, MeshTri, condense, solve
-    from skfem.models.poisson import laplace, unit_load
-
-    mesh = MeshTri.init_lshaped().refined(refinements)  # [-1, 1]^2 minus (0, 1]^2, as here
-    basis = Basis(mesh, ElementTriP2())
-    u = solve(*condense(laplace.assemble(basis), unit_load.assemble(basis), D=basis.get_dofs()))
-    return basis.probes(np.asarray(points, dtype=np.float64).T.copy()) @ u
-
 
 def poisson_lshape_reference() -> xr.Dataset:
     """Our P2 finite-element solution at the nodes of DeepXDE's file, beside the file's own values.

@@ -11,10 +11,11 @@ from sciml.solvers._lorenz96 import (
     spin_up_state,
 )
 from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
+from sciml.solvers._poisson import poisson_lshape_fem
 from sciml.solvers._porous_medium import nonlinear_diffusion_2d
 from sciml.solvers._spectral import periodic_convection_diffusion
 
-__all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion"]
+__all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion", "poisson_lshape_fem"]
 __all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
 __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_samples", "simulate_one_scale",
             "simulate_two_scale", "slow_tendency", "spin_up_state"]
