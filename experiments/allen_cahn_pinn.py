@@ -41,6 +41,7 @@ class Config:
     balancing: str = "fixed"
     lbfgs_steps: int = 3000
     chunk: int = 100
+    time_budget_s: float = 0.0  # > 0: Adam stops after this many seconds of training (then L-BFGS)
 
 
 def main(config: Config, run: RunDir) -> dict:
@@ -67,7 +68,8 @@ def main(config: Config, run: RunDir) -> dict:
     result = fit(model, loss, problem.sampler(), schedule.optimizer(), config.steps, key=jax.random.fold_in(key, 1),
                  lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None, chunk=config.chunk,
                  evaluations=[Evaluation(evaluate, config.chunk * max(1, config.steps // (10 * config.chunk)))],
-                 out_dir=run.path, meta={"config": dataclasses.asdict(config)})
+                 out_dir=run.path, meta={"config": dataclasses.asdict(config)},
+                 time_budget_s=config.time_budget_s or None)
     return suite.report(reference, suite.predict(result.model, grid), run, method="PINN (periodic, RWF, causal)",
                         extra={**suite.fit_summary(result), "jaxpi_rel_l2": JAXPI_REL_L2,
                                "paper_pig_rel_l2": suite.PIG_PAPER["allen-cahn"], "target_rel_l2": 5e-3})

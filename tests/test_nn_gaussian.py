@@ -56,6 +56,15 @@ def test_blocked_and_nearest_evaluation(key):
     assert_close(nearest(x), full, rtol=0, atol=1e-4, what="cutoff at 16 nearest")
 
 
+def test_per_axis_initial_scales(key):
+    features = GaussianFeatures(3, 4, channels=2, sigma=(0.1, 0.5, 0.25), weight_std=1.0, key=key)
+    assert_close(features.scales, np.broadcast_to([0.1, 0.5, 0.25], (2, 4, 3)), rtol=1e-6, what="initial scales")
+    x = np.asarray([0.1, -0.2, 0.3], np.float32)
+    assert_close(features(jnp.asarray(x)), numpy_features(features, x), rtol=1e-5, what="anisotropic sum")
+    with pytest.raises(ConfigError, match=r"one per axis \(3\), got sigma=\[0.1, 0.5\]"):
+        GaussianFeatures(3, 4, sigma=(0.1, 0.5), key=key)
+
+
 def test_scales_stay_positive_and_derivatives_are_analytic(key):
     features = GaussianFeatures(1, 1, channels=1, sigma=0.3, weight_std=1.0, key=key)
     collapsed = eqx.tree_at(lambda f: f.raw_scales, features, jnp.full_like(features.raw_scales, -50.0))

@@ -35,9 +35,24 @@ def test_exact_solutions_solve_the_suite_problems():
 
 def test_klein_gordon_conditions_vanish_on_the_exact_solution():
     problem, _ = suite.klein_gordon_problem(8, 16)
+    assert {"initial", "initial_rate"} <= set(problem.constraints)
     batch = problem.sampler()(jax.random.key(1), jnp.asarray(0))
     terms = problem.terms(suite.klein_gordon_exact, batch)
     assert all(float(v) < 1e-8 for k, v in terms.items() if k != "residual"), terms
+
+
+def test_klein_gordon_built_in_initial_value_and_rate():
+    problem, transform = suite.klein_gordon_problem(8, 16, hard_initial=True)
+    assert not {"initial", "initial_rate"} & set(problem.constraints)
+
+    def model(p):  # any network output: the transform must still meet u0 and u_t(0)
+        return transform(p, jnp.sin(3 * p[0] + p[1]) * p[2] + 2.0)
+
+    for x, y in [(0.3, -0.7), (-1.0, 0.5), (0.9, 0.9)]:
+        p = jnp.asarray([0.0, x, y])
+        assert_close(model(p), suite.klein_gordon_exact(p), rtol=1e-6, what="u(0)")
+        rate = jax.jvp(model, (p,), (jnp.asarray([1.0, 0.0, 0.0]),))[1]
+        assert_close(rate, 2.0 * x * y, rtol=1e-5, atol=1e-6, what="u_t(0)")
 
 
 def test_lshape_samplers_stay_on_the_lshape():

@@ -112,6 +112,21 @@ def test_resume_inside_the_lbfgs_stage(tmp_path):
     assert_close(_params(resumed.model), _params(straight.model), rtol=1e-6, what="resumed L-BFGS parameters")
 
 
+def test_time_budget_stops_adam_at_a_chunk_then_runs_lbfgs_and_resumes(tmp_path):
+    data = _regression_data()
+    kwargs = dict(key=jax.random.key(2), chunk=5, out_dir=tmp_path)
+    # A budget of zero seconds: Adam stops after its first chunk, checkpoints there, and L-BFGS still runs.
+    cut = fit(_linear(), mse, data, optax.adam(0.01), 40, lbfgs=LBFGS(10), time_budget_s=0.0, **kwargs)
+    assert cut.step == 5 + 10
+    assert [h["step"] for h in cut.history] == [5, 10, 15]
+    assert [h["phase"] for h in cut.history] == ["adam", "lbfgs", "lbfgs"]
+    # Resuming inside the L-BFGS stage of a budget-stopped run continues that stage, not a new one at step 40.
+    more = fit(_linear(), mse, data, optax.adam(0.01), 40, lbfgs=LBFGS(15), time_budget_s=0.0, **kwargs)
+    assert more.resumed_from == 15 and more.step == 20
+    straight = fit(_linear(), mse, data, optax.adam(0.01), 5, lbfgs=LBFGS(15), key=jax.random.key(2), chunk=5)
+    assert_close(_params(more.model), _params(straight.model), rtol=1e-6, what="budget-stopped then resumed run")
+
+
 class Scale(eqx.Module):
     w: jax.Array
 

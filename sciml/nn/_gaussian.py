@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
 
 
-def _inverse_softplus(y: float) -> float:
-    return float(jnp.log(jnp.expm1(y)))
+def _inverse_softplus(y: np.ndarray) -> np.ndarray:
+    return np.log(np.expm1(y))
 
 
 class GaussianFeatures(eqx.Module):
@@ -28,7 +30,7 @@ class GaussianFeatures(eqx.Module):
         channels: feature channels k (the embedding's `out_size`).
         covariance: ``"diagonal"`` (per-axis scales) or ``"full"`` (a lower-triangular precision factor P per
             Gaussian: positive diagonal through softplus, free off-diagonal).
-        sigma: initial scale of every Gaussian (in scaled units).
+        sigma: initial scale of every Gaussian (in scaled units): one number, or one per input axis (shape (d,)).
         weight_std: standard deviation of the initial weights.
         min_sigma: floor on the scales.
         block_size: evaluate the Gaussians in blocks of this many (lax.scan), bounding memory for large N.
@@ -52,7 +54,7 @@ class GaussianFeatures(eqx.Module):
         n_gaussians: int,
         channels: int = 4,
         covariance: Literal["diagonal", "full"] = "diagonal",
-        sigma: float = 0.1,
+        sigma: float | Sequence[float] = 0.1,
         weight_std: float = 0.01,
         min_sigma: float = 1e-3,
         block_size: int | None = None,
@@ -69,8 +71,13 @@ class GaussianFeatures(eqx.Module):
             raise ConfigError(f"GaussianFeatures: expected channels >= 1 and in_size >= 1, got {channels}, {in_size}")
         if covariance not in ("diagonal", "full"):
             raise ConfigError(f"GaussianFeatures: covariance must be 'diagonal' or 'full', got {covariance!r}")
-        if not sigma > min_sigma:
-            raise ConfigError(f"GaussianFeatures: expected sigma > min_sigma={min_sigma}, got sigma={sigma}")
+        given, sigma = sigma, np.asarray(sigma, np.float64)
+        sigma = np.full((in_size,), sigma) if sigma.ndim == 0 else sigma
+        if sigma.shape != (in_size,) or not np.all(sigma > min_sigma):
+            raise ConfigError(
+                f"GaussianFeatures: expected sigma > min_sigma={min_sigma}, one number or one per axis ({in_size}), "
+                f"got sigma={np.atleast_1d(given).tolist()}"
+            )
         if block_size is not None and (block_size < 1 or n_gaussians % block_size):
             raise ConfigError(
                 f"GaussianFeatures: block_size={block_size} must be positive and divide n_gaussians={n_gaussians}"
@@ -80,7 +87,7 @@ class GaussianFeatures(eqx.Module):
         mean_key, weight_key = jax.random.split(key)
         shape = (channels, n_gaussians, in_size)
         self.means = jax.random.uniform(mean_key, shape, minval=-1.0, maxval=1.0)
-        self.raw_scales = jnp.full(shape, _inverse_softplus(sigma - min_sigma))
+        self.raw_scales = jnp.broadcast_to(jnp.asarray(_inverse_softplus(sigma - min_sigma), jnp.float32), shape)
         self.off_diagonal = jnp.zeros((channels, n_gaussians, in_size, in_size)) if covariance == "full" else None
         self.weights = weight_std * jax.random.normal(weight_key, (channels, n_gaussians))
         self.covariance = covariance

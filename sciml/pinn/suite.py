@@ -366,8 +366,14 @@ def helmholtz_problem(n_points: int, every: int = 1):
     return problem, transform
 
 
-def klein_gordon_problem(n_points: int, n_condition: int, every: int = 1, k: float = 2.0):
-    """Klein-Gordon on t in [0, 10] x [-1, 1]^2: soft initial value, initial rate and Dirichlet faces."""
+def klein_gordon_problem(n_points: int, n_condition: int, every: int = 1, k: float = 2.0,
+                         hard_initial: bool = False):
+    """Klein-Gordon on t in [0, 10] x [-1, 1]^2 with soft Dirichlet faces.
+
+    hard_initial builds the initial value u0 and rate v0 in: ``u = u0 + v0 t e^-t + (1 - e^-t)^2 N`` (value and
+    t-derivative of the last term vanish at t = 0, and every term stays O(1) over t in [0, 10]); otherwise both are
+    soft constraints (and the returned transform is None).
+    """
 
     domain = time_space(0.0, 10.0, unit_square())
 
@@ -375,17 +381,27 @@ def klein_gordon_problem(n_points: int, n_condition: int, every: int = 1, k: flo
         u = klein_gordon_exact(p, k)
         return u * u - k * k * u
 
+    def initial_value(p):
+        return klein_gordon_exact(p.at[0].set(0.0), k)
+
+    def initial_rate(p):
+        return k * p[1] * p[2]
+
     space = unit_square()
-    initial = FacePoints(UniformPoints(space, n_condition, every), 0, 0.0)
-    constraints = {
-        "initial": InitialCondition(initial, lambda p: klein_gordon_exact(p, k)),
-        "initial_rate": DerivativeCondition(initial, 0, lambda p: k * p[1] * p[2]),
-    }
+    constraints = {}
+    transform = None
+    if hard_initial:
+        transform = HardConstraint(lambda p: initial_value(p) + initial_rate(p) * p[0] * jnp.exp(-p[0]),
+                                   lambda p: (1 - jnp.exp(-p[0])) ** 2)
+    else:
+        initial = FacePoints(UniformPoints(space, n_condition, every), 0, 0.0)
+        constraints["initial"] = InitialCondition(initial, initial_value)
+        constraints["initial_rate"] = DerivativeCondition(initial, 0, initial_rate)
     for name, sampler in box_faces(domain, n_condition, (1, 2), every).items():
         constraints[name] = Dirichlet(sampler, lambda p: klein_gordon_exact(p, k))
     problem = Problem(domain, residual=lambda u: u.tt - u.xx - u.yy + u.value**2 - forcing(u.point),
                       interior=UniformPoints(domain, n_points, every), constraints=constraints)
-    return problem, None
+    return problem, transform
 
 
 def flow_mixing_problem(n_points: int, n_condition: int, every: int = 1):
@@ -420,10 +436,13 @@ class PointwiseConfig:
     """The knobs of the PIG / MLP-PINN experiments; each experiment's `Config` subclasses it with its own defaults.
 
     embedding: ``"gaussian"`` (PIG: `GaussianFeatures` + small MLP) or ``"none"`` (MLP PINN). The Gaussian knobs
-    (n_gaussians, channels, sigma, covariance) only act with ``"gaussian"``. Adam with exponential decay
+    (n_gaussians, channels, sigma, covariance, neighbours: the cutoff of `GaussianFeatures`, 0 for none) only act
+    with ``"gaussian"``. sigma_units ``"scaled"`` reads sigma in the model's [-1, 1] units on every axis;
+    ``"physical"`` reads it in the domain's units (as PIG's scripts give it), i.e. per axis sigma / half-width. Adam with exponential decay
     (learning_rate x decay_rate every decay_steps) for `steps`, then `lbfgs_steps` of L-BFGS in float64.
     adaptive_points > 0 adds that many residual points drawn by residual-based adaptive resampling (RAD) from
     `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
+    time_budget_s > 0 stops Adam after that many seconds of training (then L-BFGS runs); 0 means no budget.
     """
 
     seed: int = 0
@@ -432,6 +451,8 @@ class PointwiseConfig:
     channels: int = 4
     sigma: float = 0.1
     covariance: str = "diagonal"
+    sigma_units: str = "scaled"
+    neighbours: int = 0
     width: int = 16
     depth: int = 1
     n_points: int = 2048
@@ -445,23 +466,32 @@ class PointwiseConfig:
     adaptive_candidates: int = 8192
     adaptive_every: int = 25
     chunk: int = 100
+    time_budget_s: float = 0.0
 
     def __post_init__(self):
         if self.embedding not in ("gaussian", "none"):
             raise ValueError(f"embedding must be 'gaussian' (PIG) or 'none' (MLP PINN), got {self.embedding!r}")
+        if self.sigma_units not in ("scaled", "physical"):
+            raise ValueError(f"sigma_units must be 'scaled' or 'physical', got {self.sigma_units!r}")
 
 
 def pointwise_model(problem, transform, config, *, key: jax.Array):
     """A PINN on the problem's domain; ``config.embedding == "gaussian"`` makes it a PIG (GaussianFeatures + small MLP).
 
-    Reads from `config`: embedding, width, depth, and for PIG n_gaussians, channels, sigma, covariance.
+    Reads from `config`: embedding, width, depth, and for PIG n_gaussians, channels, sigma, sigma_units, covariance,
+    neighbours.
     """
 
     embed_key, net_key = jax.random.split(key)
     embedding = None
     if config.embedding == "gaussian":
+        sigma = config.sigma
+        if config.sigma_units == "physical":
+            domain = problem.domain
+            sigma = tuple(2 * config.sigma / (hi - lo) for lo, hi in zip(domain.lower, domain.upper, strict=True))
         embedding = GaussianFeatures(problem.domain.ndim, config.n_gaussians, config.channels,
-                                     covariance=config.covariance, sigma=config.sigma, key=embed_key)
+                                     covariance=config.covariance, sigma=sigma,
+                                     neighbours=config.neighbours or None, key=embed_key)
     return PINN(problem.domain, "scalar", config.width, config.depth, embedding=embedding, transform=transform,
                 key=net_key)
 
@@ -492,7 +522,8 @@ def train_pointwise(problem, transform, reference: xr.Dataset, config, run: RunD
     result = fit(model, loss, problem.sampler(), schedule.optimizer(), config.steps, key=jax.random.fold_in(key, 1),
                  lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None, chunk=config.chunk,
                  evaluations=[Evaluation(evaluate, config.chunk * max(1, config.steps // (2 * config.chunk)))],
-                 out_dir=run.path, meta={"config": dataclasses.asdict(config)})
+                 out_dir=run.path, meta={"config": dataclasses.asdict(config)},
+                 time_budget_s=config.time_budget_s or None)
     method = "PIG" if config.embedding == "gaussian" else "PINN"
     return report(reference, predict(result.model, grid), run, method=method,
                   extra={**fit_summary(result), **(extra or {})})

@@ -198,6 +198,7 @@ def fit(
     trainable: Callable[[Any], bool] = eqx.is_inexact_array,
     progress: bool | None = None,
     meta: dict | None = None,
+    time_budget_s: float | None = None,
 ) -> FitResult:
     """Train `model` for `steps` optimizer steps (then `lbfgs.steps` L-BFGS steps) and return a `FitResult`.
 
@@ -219,6 +220,8 @@ def fit(
         trainable: filter choosing the trained leaves.
         progress: show a progress bar (default: when stderr is a terminal).
         meta: extra JSON-able metadata stored in every checkpoint (e.g. the run's config).
+        time_budget_s: wall-clock budget of the first-order stage (compilation excluded): it stops at the first chunk
+            boundary past the budget, checkpoints, and goes on to L-BFGS; `FitResult.step` says where it stopped.
     """
     _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs)
     out_dir = Path(out_dir) if out_dir is not None else None
@@ -249,7 +252,7 @@ def fit(
             state, _ = load_checkpoint(checkpoint, state)
             start = resumed_from
         else:
-            start, lbfgs_checkpoint = steps, checkpoint
+            start, lbfgs_checkpoint = checkpoint_meta.get("first_order_steps", steps), checkpoint
     # Donated buffers must be distinct; initialisers may share constant buffers, so start from copies.
     state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if eqx.is_array(x) else x, state)
     logger = _Logger(out_dir / "metrics.jsonl" if out_dir is not None else None, resumed_from)
@@ -322,7 +325,8 @@ def fit(
         return compiled[n](state, sampler_arrays, steps_idx, host)
 
     step = start
-    while step < steps:
+    out_of_time = False
+    while step < steps and not out_of_time and lbfgs_checkpoint is None:
         n = min(chunk, steps - step)
         t0, compile_before = time.perf_counter(), compile_time
         state, bad, first_bad, metrics = call_chunk(state, step, n)
@@ -339,27 +343,31 @@ def fit(
         history.append(record)
         bar.update(n)
         bar.set_postfix(loss=f"{record['loss']:.3e}")
-        if ckpt_dir is not None and (checkpoint_every and step % checkpoint_every == 0 or step == steps):
+        out_of_time = time_budget_s is not None and time.perf_counter() - train_start - compile_time >= time_budget_s
+        if ckpt_dir is not None and (checkpoint_every and step % checkpoint_every == 0 or step == steps or out_of_time):
             save_checkpoint(ckpt_dir, step, state, {"phase": "adam", **meta}, keep=keep_checkpoints)
 
     model = eqx.combine(state.params, static)
+    first_order_steps = step  # `steps`, or fewer when the time budget ran out
     if lbfgs is not None and lbfgs.steps > 0:
         if isinstance(lbfgs_data, AbstractSampler):
-            fixed = lbfgs_data(sample_key, jnp.asarray(steps))
+            fixed = lbfgs_data(sample_key, jnp.asarray(first_order_steps))
         elif lbfgs_data is not None:
             fixed = jax.tree_util.tree_map(jnp.asarray, lbfgs_data)
         elif host_data is not None:
-            fixed = host_data(steps)
+            fixed = host_data(first_order_steps)
         else:
-            fixed = batch_of(sampler_arrays, jnp.asarray(steps))
+            fixed = batch_of(sampler_arrays, jnp.asarray(first_order_steps))
         model, lbfgs_history, lbfgs_compile = _lbfgs_stage(
-            model, eqx.combine(state.loss_state, loss_static), fixed, lbfgs, steps, key, chunk, trainable,
+            model, eqx.combine(state.loss_state, loss_static), fixed, lbfgs, first_order_steps, key, chunk, trainable,
             ckpt_dir, lbfgs_checkpoint, meta, keep_checkpoints, logger, bar, evaluations, mesh,
         )
         history.extend(lbfgs_history)
         compile_time += lbfgs_compile
     bar.close()
-    return FitResult(model, total, history, compile_time, time.perf_counter() - train_start - compile_time, resumed_from)
+    final_step = first_order_steps + (lbfgs.steps if lbfgs else 0)
+    return FitResult(model, final_step, history, compile_time, time.perf_counter() - train_start - compile_time,
+                     resumed_from)
 
 
 def _float_dtype(tree):
@@ -448,7 +456,8 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
             bar.update(n)
             bar.set_postfix(loss=f"{record['loss']:.3e}")
             if ckpt_dir is not None:
-                save_checkpoint(ckpt_dir, step, (params, opt_state), {"phase": "lbfgs", **meta}, keep=keep)
+                save_checkpoint(ckpt_dir, step, (params, opt_state), {"phase": "lbfgs", "first_order_steps": step0, **meta},
+                                keep=keep)
             if bool(bad):
                 # A non-finite value met in the line search: the kept state is the last good one; the stage ends.
                 logger.write({"step": step, "phase": "lbfgs", "non_finite": "loss"})
