@@ -104,10 +104,12 @@ def test_lshape_distance_vanishes_on_the_boundary_only():
 
 def test_pig_run_with_adaptive_points_writes_a_recomputable_contract(tmp_path):
     overrides = {"steps": "20", "chunk": "10", "n_gaussians": "16", "n_points": "64", "adaptive_points": "32",
-                 "adaptive_candidates": "256", "adaptive_every": "10", "n_condition": "16"}
+                 "adaptive_candidates": "256", "adaptive_every": "10", "n_condition": "16", "causal_chunks": "4"}
     out = run_experiment("flow-mixing-pig", overrides, tmp_path / "run")
     with xr.open_dataset(out / "predictions.nc") as ds:
         recomputed = metrics.relative_l2(ds.prediction.values, ds.reference.values)
     summary = json.loads((out / "summary.json").read_text())
     assert_close(summary["metrics"]["rel_l2"], recomputed, rtol=1e-6, what="rel. L2 from predictions.nc")
     assert summary["metrics"]["steps"] == 20
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 < r["causal_min_weight"] <= 1 for r in logged if r.get("phase") == "adam")

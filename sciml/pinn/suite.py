@@ -42,7 +42,7 @@ from sciml.pde import (
 )
 from sciml.pinn._loss import PINNLoss
 from sciml.pinn._model import PINN, HardConstraint
-from sciml.pinn._recipes import RecipeLoss, ResidualAdaptiveResampling
+from sciml.pinn._recipes import CausalWeighting, RecipeLoss, ResidualAdaptiveResampling
 from sciml.solvers import nonlinear_diffusion_2d, periodic_convection_diffusion, poisson_lshape_fem
 from sciml.train import LBFGS, AbstractSampler, Evaluation, fit
 
@@ -442,6 +442,8 @@ class PointwiseConfig:
     (learning_rate x decay_rate every decay_steps) for `steps`, then `lbfgs_steps` of L-BFGS in float64.
     adaptive_points > 0 adds that many residual points drawn by residual-based adaptive resampling (RAD) from
     `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
+    causal_chunks > 0 weights the residual causally over that many time bins (time is axis 0; `CausalWeighting`
+    with `causal_tolerance`).
     time_budget_s > 0 stops Adam after that many seconds of training (then L-BFGS runs); 0 means no budget.
     """
 
@@ -465,6 +467,8 @@ class PointwiseConfig:
     adaptive_points: int = 0
     adaptive_candidates: int = 8192
     adaptive_every: int = 25
+    causal_chunks: int = 0
+    causal_tolerance: float = 1.0
     chunk: int = 100
     time_budget_s: float = 0.0
 
@@ -500,15 +504,21 @@ def train_pointwise(problem, transform, reference: xr.Dataset, config, run: RunD
                     extra: dict | None = None) -> dict[str, float]:
     """Build the (PIG or MLP) PINN, train it with Adam (+ L-BFGS) through `fit`, score the final iterate, report.
 
-    Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk, the adaptive-point
-    knobs and the model knobs of `pointwise_model`.
+    Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk, time_budget_s, the
+    adaptive-point and causal knobs and the model knobs of `pointwise_model`.
     """
 
     key = jax.random.key(config.seed)
     model = pointwise_model(problem, transform, config, key=jax.random.fold_in(key, 0))
-    if config.adaptive_points:
-        resampling = ResidualAdaptiveResampling(config.adaptive_points, config.adaptive_candidates)
-        loss = RecipeLoss(problem, weights, resampling=resampling, update_every=config.adaptive_every,
+    if config.adaptive_points or config.causal_chunks:
+        resampling = None
+        if config.adaptive_points:
+            resampling = ResidualAdaptiveResampling(config.adaptive_points, config.adaptive_candidates)
+        causal = None
+        if config.causal_chunks:
+            causal = CausalWeighting(problem.domain.lower[0], problem.domain.upper[0], config.causal_chunks,
+                                     config.causal_tolerance)
+        loss = RecipeLoss(problem, weights, causal=causal, resampling=resampling, update_every=config.adaptive_every,
                           key=jax.random.fold_in(key, 2))
     else:
         loss = PINNLoss(problem, weights=weights)
