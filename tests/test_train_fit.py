@@ -127,6 +127,14 @@ def test_time_budget_stops_adam_at_a_chunk_then_runs_lbfgs_and_resumes(tmp_path)
     assert_close(_params(more.model), _params(straight.model), rtol=1e-6, what="budget-stopped then resumed run")
 
 
+def test_unrolled_chunks_give_the_same_training():
+    data = _regression_data()
+    kwargs = dict(key=jax.random.key(4), chunk=5)
+    looped = fit(_linear(), mse, data, optax.adam(0.05), 15, **kwargs)
+    unrolled = fit(_linear(), mse, data, optax.adam(0.05), 15, unroll=True, **kwargs)
+    assert_close(_params(unrolled.model), _params(looped.model), rtol=1e-6, what="unrolled vs looped chunks")
+
+
 class Scale(eqx.Module):
     w: jax.Array
 

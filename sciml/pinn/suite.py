@@ -438,8 +438,9 @@ class PointwiseConfig:
     embedding: ``"gaussian"`` (PIG: `GaussianFeatures` + small MLP) or ``"none"`` (MLP PINN). The Gaussian knobs
     (n_gaussians, channels, sigma, covariance, neighbours: the cutoff of `GaussianFeatures`, 0 for none) only act
     with ``"gaussian"``. sigma_units ``"scaled"`` reads sigma in the model's [-1, 1] units on every axis;
-    ``"physical"`` reads it in the domain's units (as PIG's scripts give it), i.e. per axis sigma / half-width. Adam with exponential decay
-    (learning_rate x decay_rate every decay_steps) for `steps`, then `lbfgs_steps` of L-BFGS in float64.
+    ``"physical"`` reads it in the domain's units (as PIG's scripts give it), i.e. per axis sigma / half-width.
+    Adam with exponential decay (learning_rate x decay_rate every decay_steps) for `steps`, then `lbfgs_steps` of
+    L-BFGS in float64.
     adaptive_points > 0 adds that many residual points drawn by residual-based adaptive resampling (RAD) from
     `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
     causal_chunks > 0 weights the residual causally over that many time bins (time is axis 0; `CausalWeighting`
@@ -504,8 +505,8 @@ def train_pointwise(problem, transform, reference: xr.Dataset, config, run: RunD
                     extra: dict | None = None) -> dict[str, float]:
     """Build the (PIG or MLP) PINN, train it with Adam (+ L-BFGS) through `fit`, score the final iterate, report.
 
-    Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk, time_budget_s, the
-    adaptive-point and causal knobs and the model knobs of `pointwise_model`.
+    Reads from `config`: seed, steps, learning_rate, decay_steps, decay_rate, lbfgs_steps, chunk, time_budget_s,
+    the adaptive-point and causal knobs and the model knobs of `pointwise_model`.
     """
 
     key = jax.random.key(config.seed)
