@@ -52,7 +52,8 @@ def test_curriculum_rollout_feeds_back_only_the_first_steps():
     assert_close(rollout(solver, window[0], jnp.zeros(1), 4)[:, 0, 0], [2.0, 4.0, 8.0, 16.0], rtol=0, what="rollout")
 
 
-def test_curriculum_never_recompiles_across_epochs(key, monkeypatch):
+@pytest.mark.parametrize("unroll", [1, True])
+def test_curriculum_never_recompiles_across_epochs(key, monkeypatch, unroll):
     traces = []
     original = RolloutLoss.__call__
 
@@ -65,7 +66,7 @@ def test_curriculum_never_recompiles_across_epochs(key, monkeypatch):
     sampler = WindowSampler(u, jnp.ones((6, 1)), batch_size=4, horizon=8)
     model = neural_solver("fno", "none", channels=1, n_params=1, ndim=1, size=4, modes=2, depth=1, key=key)
     loss = RolloutLoss(steps_per_epoch=5, epochs=6, schedule="curriculum")
-    result = fit(model, loss, sampler, optax.adam(1e-3), 30, key=key, chunk=5)
+    result = fit(model, loss, sampler, optax.adam(1e-3), 30, key=key, chunk=5, unroll=unroll)
     schedule = [record["n_autoregressive"] for record in result.history]
     # One chunk per epoch: the autoregressive steps follow the schedule (1 -> 7 of 8) while the loss was traced once.
     expected = [int(tanh_curriculum(jnp.asarray(e), epochs=6, horizon=8)) for e in range(6)]

@@ -40,7 +40,8 @@ class NeuralSolverConfig:
     `excluded_values` are dropped altogether (e.g. members of a family on which the metric is ill-conditioned).
     `parameter_scale` and `parameter_clip` are `Normalization.fit`'s (``scale`` and ``clip``); `initial_window_fraction` the share of training windows that start at
     the initial condition (`WindowSampler`); `cape_pool` and `cape_normalize` shape the CAPE module; `warmup_epochs` train
-    the CAPE module alone first.
+    the CAPE module alone first. `unroll` unrolls each chunk of `chunk` steps (`fit`'s ``unroll=True``): FFT models
+    train about 2.5x faster on CPU that way; pair it with a short chunk (compilation grows with it).
     """
 
     seed: int = 0
@@ -80,6 +81,7 @@ class NeuralSolverConfig:
     loader: str = "device"
     devices: int = 1
     chunk: int = 100
+    unroll: bool = False
     max_eval_samples: int = 32
 
     def __post_init__(self):
@@ -160,7 +162,7 @@ def train_and_evaluate(config: NeuralSolverConfig, out_dir=None) -> tuple[dict, 
     schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps)
     result = fit(
         model, loss, data, optax.adamw(schedule, weight_decay=config.weight_decay), config.steps,
-        key=jax.random.fold_in(key, 1), chunk=config.chunk, out_dir=out_dir,
+        key=jax.random.fold_in(key, 1), chunk=config.chunk, unroll=True if config.unroll else 1, out_dir=out_dir,
         mesh=data_mesh(config.devices) if config.devices > 1 else None,
         meta={"config": dataclasses.asdict(config)},
     )
