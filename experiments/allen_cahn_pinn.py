@@ -32,14 +32,14 @@ class Config:
     depth: int = 4
     harmonics: int = 2
     n_points: int = 2048
-    steps: int = 12000
+    steps: int = 10000
     learning_rate: float = 1e-3
     decay_steps: int = 1000
     decay_rate: float = 0.9
     causal_chunks: int = 16
     causal_tolerance: float = 10.0
     balancing: str = "fixed"
-    lbfgs_steps: int = 3000
+    lbfgs_steps: int = 14000
     chunk: int = 100
     time_budget_s: float = 0.0  # > 0: Adam stops after this many seconds of training (then L-BFGS)
 
