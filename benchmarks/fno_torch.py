@@ -3,9 +3,11 @@
 Same problem (one-step prediction on 1D Burgers trajectories at 1024 points, nu = 0.01, residual update
 ``u + fno(u)``, mean-squared error, Adam 1e-3), same width, modes, depth, batch and float32; torch uses `--threads`
 threads, which must match what XLA uses (all cores by default; 1 under
-``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"``, the setting for a shared machine). The two alternate (JAX, torch, JAX, torch, ...) after a warm-up; each repeat times
-`steps` training steps; JAX's compile time is reported apart; the ratio is taken pair by pair and its median
-reported. Writes `benchmarks/results/fno_torch.json` and `docs/results/fno_torch.md`.
+``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"``, the setting for a shared machine).
+Each repeat runs, after a warm-up, sciml with its chunk loop (``unroll=1``), sciml with unrolled chunks
+(``unroll=True``) and torch, for `steps` training steps each; JAX's compile time is reported apart; the ratios to
+torch are taken repeat by repeat and their medians reported. Writes `benchmarks/results/fno_torch.json` and
+`docs/results/fno_torch.md`.
 
     .venv/bin/python benchmarks/fno_torch.py [--quick] [--threads N]
 """
