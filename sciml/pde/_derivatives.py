@@ -1,7 +1,8 @@
 """Forward-mode partial derivatives of a pointwise field, and `Field`, which lets residuals read like equations.
 
-All derivatives are taken at one point with nested `jax.jvp` (forward mode: one tangent per order), and the
-residual is vectorised over collocation points with `jax.vmap`, the hot path of every PINN.
+All derivatives are taken at one point: higher orders with nested `jax.jvp` (forward mode: one tangent per order),
+a scalar field's first order with one reverse pass; the residual is vectorised over collocation points with
+`jax.vmap`, the hot path of every PINN.
 """
 
 from __future__ import annotations
@@ -100,8 +101,16 @@ class Field:
         return jnp.zeros_like(self._point).at[axis].set(1.0)
 
     def _first_order(self, a: int) -> None:
-        """One jvp gives u and du/da."""
-        self._cache[()], self._cache[(a,)] = jax.jvp(self._fn, (self._point,), (self._unit(a),))
+        """A scalar field's value and whole gradient come from one reverse pass; otherwise one jvp gives u and du/da.
+
+        Reverse mode costs one evaluation and its transpose for all d partials, where d jvps cost d tangent passes.
+        """
+        if jax.eval_shape(self._fn, self._point).shape == ():
+            u, gradient = jax.value_and_grad(self._fn)(self._point)
+            self._cache[()] = u
+            self._cache.update({(i,): gradient[i] for i in range(self._point.shape[0]) if (i,) not in self._cache})
+        else:
+            self._cache[()], self._cache[(a,)] = jax.jvp(self._fn, (self._point,), (self._unit(a),))
 
     def _second_order(self, a: int, b: int) -> None:
         """A jvp of a jvp gives u, du/da, du/db and d2u/dadb in one pass."""
