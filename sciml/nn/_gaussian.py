@@ -117,7 +117,7 @@ class GaussianFeatures(eqx.Module):
         """``|P (x - mu)|^2 = x.A x - 2 x.A mu + mu.A mu`` with ``A = P^T P``, for a block of Gaussians.
 
         Expanded so that, vectorised over points, the terms in x are matrix products with the (k b, d) or
-        (k b, d d) parameters rather than (points, k, b, d) differences (`benchmarks/pig_step.py` times both).
+        (k b, d d) parameters rather than (points, k, b, d) differences.
         """
         scales = self.min_sigma + jax.nn.softplus(raw_scales)
         if off_diagonal is None:
