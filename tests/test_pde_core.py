@@ -49,6 +49,9 @@ def test_derivatives_match_closed_forms():
     planned = Field(wave, p, ("t", "x"), plan=[(1, 1), (0,)])
     assert_close([planned.t, planned.x, planned.xx], [expected[(0,)], expected[(1,)], expected[(1, 1)]], rtol=1e-6,
                  what="planned Field")
+    # A vector field takes its first derivatives by forward mode (a scalar one by one reverse pass): same values.
+    pair = Field(lambda q: jnp.stack([wave(q), q[0] * q[1]]), p, ("t", "x"))
+    assert_close([pair.t, pair.x], [[expected[(0,)], x], [expected[(1,)], t]], rtol=1e-5, what="vector Field")
 
 
 def test_field_rejects_unknown_coordinates():
