@@ -113,3 +113,13 @@ def test_pig_run_with_adaptive_points_writes_a_recomputable_contract(tmp_path):
     assert summary["metrics"]["steps"] == 20
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(0 < r["causal_min_weight"] <= 1 for r in logged if r.get("phase") == "adam")
+
+
+def test_physical_widths_convert_by_the_domain_half_widths():
+    problem, transform = suite.klein_gordon_problem(8, 8)  # t in [0, 10], (x, y) in [-1, 1]^2
+    assert problem.domain.half_widths == (5.0, 1.0, 1.0)
+    assert_close(problem.domain.normalise(jnp.asarray([10.0, -1.0, 0.5])), [1.0, -1.0, 0.5], rtol=1e-6,
+                 what="box corner and midpoint in scaled units")
+    config = suite.PointwiseConfig(n_gaussians=3, sigma=0.5, sigma_units="physical")
+    model = suite.pointwise_model(problem, transform, config, key=jax.random.key(0))
+    assert_close(model.embedding.scales[0, 0], [0.1, 0.5, 0.5], rtol=1e-5, what="0.5 in t, x, y units, scaled")

@@ -58,10 +58,15 @@ class Box(eqx.Module):
         lo, hi = jnp.asarray(self.lower)[None, :], jnp.asarray(self.upper)[None, :]
         return lo + unit * (hi - lo)
 
+    @property
+    def half_widths(self) -> tuple[float, ...]:
+        """Half the box's extent per axis: a length in the box's units over this is a length in `normalise`'s."""
+        return tuple((hi - lo) / 2 for lo, hi in zip(self.lower, self.upper, strict=True))
+
     def normalise(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
         """Map a point of the box to ``[-1, 1]^d`` (the usual network input scaling)."""
-        lo, hi = jnp.asarray(self.lower, x.dtype), jnp.asarray(self.upper, x.dtype)
-        return 2 * (x - lo) / (hi - lo) - 1
+        lo, half = jnp.asarray(self.lower, x.dtype), jnp.asarray(self.half_widths, x.dtype)
+        return (x - lo) / half - 1
 
     def uniform(self, key: jax.Array, n: int) -> Float[Array, "n d"]:
         """`n` independent uniform points in the box."""

@@ -492,8 +492,7 @@ def pointwise_model(problem, transform, config, *, key: jax.Array):
     if config.embedding == "gaussian":
         sigma = config.sigma
         if config.sigma_units == "physical":
-            domain = problem.domain
-            sigma = tuple(2 * config.sigma / (hi - lo) for lo, hi in zip(domain.lower, domain.upper, strict=True))
+            sigma = tuple(config.sigma / half for half in problem.domain.half_widths)
         embedding = GaussianFeatures(problem.domain.ndim, config.n_gaussians, config.channels,
                                      covariance=config.covariance, sigma=sigma,
                                      neighbours=config.neighbours or None, key=embed_key)
