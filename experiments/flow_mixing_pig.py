@@ -23,8 +23,8 @@ class Config(suite.PointwiseConfig):
     adaptive_points: int = 1024
     n_condition: int = 256
     residual_weight: float = 10.0
-    steps: int = 3000
-    decay_steps: int = 1000
+    steps: int = 15000
+    decay_steps: int = 1500
 
 
 def main(config: Config, run: RunDir) -> dict:
