@@ -1,4 +1,4 @@
-"""Forward-mode partial derivatives of a pointwise field, and `Field`, which lets residuals read like equations.
+"""Partial derivatives of a pointwise field, and `Field`, which lets residuals read like equations.
 
 All derivatives are taken at one point: higher orders with nested `jax.jvp` (forward mode: one tangent per order),
 a scalar field's first order with one reverse pass; the residual is vectorised over collocation points with
