@@ -23,7 +23,7 @@ class Config(suite.PointwiseConfig):
     adaptive_points: int = 1024
     n_condition: int = 256
     residual_weight: float = 10.0
-    steps: int = 15000
+    steps: int = 18000
     decay_steps: int = 1500
 
 
