@@ -1,7 +1,7 @@
 """PIG training step: sciml's evaluation against the direct formulation, on the flow-mixing problem.
 
-Same model (flow-mixing-pig's defaults: 4 x 400 Gaussians, a 16-unit MLP), same points (one batch of the case's
-residual and face points), same loss and Adam step, float32. The two differ only in how they evaluate:
+Same model (flow-mixing-pig's defaults: 4 x 400 Gaussians, a 16-unit MLP), same points (as many residual points
+as the case uses, its uniform and adaptive ones, here all uniform; its face points), same loss and Adam step, float32. The two differ only in how they evaluate:
 
 - sciml: the Gaussians' exponent expanded into matrix products (`GaussianFeatures`) and a scalar field's first
   derivatives from one reverse pass (`sciml.pde.Field`);
@@ -43,8 +43,10 @@ class DirectGaussianFeatures(eqx.Module):
         return jnp.sum(f.weights * jnp.exp(-0.5 * jnp.sum(z * z, axis=-1)), axis=-1)
 
 
-def flow_mixing_setup(n_gaussians: int):
-    config = load_experiment("flow-mixing-pig").config_type(n_gaussians=n_gaussians)
+def flow_mixing_setup(n_gaussians: int | None):
+    """flow-mixing-pig's config (with `n_gaussians` if given), problem, PIG model and one batch of points."""
+    config_type = load_experiment("flow-mixing-pig").config_type
+    config = config_type() if n_gaussians is None else config_type(n_gaussians=n_gaussians)
     problem, transform = suite.flow_mixing_problem(config.n_points + config.adaptive_points, config.n_condition)
     model = suite.pointwise_model(problem, transform, config, key=jax.random.key(0))
     batch = problem.sampler()(jax.random.key(1), 0)
@@ -105,7 +107,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 Gaussians, short repeats: a smoke run")
     args = parser.parse_args()
     n_gaussians, steps, repeats = (40, 5, 2) if args.quick else (None, 20, 5)
-    config, problem, model, batch = flow_mixing_setup(n_gaussians or load_experiment("flow-mixing-pig").config_type().n_gaussians)
+    config, problem, model, batch = flow_mixing_setup(n_gaussians)
     weights = {"residual": config.residual_weight}
     sciml_loss = PINNLoss(problem, weights=weights)
     peer_loss = direct_loss(problem, weights)
@@ -118,8 +120,7 @@ def main() -> None:
     ratios = [s / d for s, d in zip(rates["sciml"], rates["direct"])]
     result = {
         "machine": machine_info(),
-        "setting": {"n_gaussians": config.n_gaussians if n_gaussians is None else n_gaussians,
-                    "channels": config.channels, "points": int(batch["residual"].shape[0]),
+        "setting": {"n_gaussians": config.n_gaussians, "channels": config.channels, "points": int(batch["residual"].shape[0]),
                     "face_points": int(sum(v.shape[0] for k, v in batch.items() if k != "residual")),
                     "steps_per_repeat": steps, "repeats": repeats},
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
