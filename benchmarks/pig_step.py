@@ -1,14 +1,16 @@
 """PIG training step: sciml's evaluation against the direct formulation, on the flow-mixing problem.
 
 Same model (flow-mixing-pig's defaults: 4 x 400 Gaussians, a 16-unit MLP), same points (as many residual points
-as the case uses, its uniform and adaptive ones, here all uniform; its face points), same loss and Adam step, float32. The two differ only in how they evaluate:
+as the case uses, its uniform and adaptive ones, here all uniform, redrawn each step; its face points), same loss,
+Adam through `sciml.train.fit`, float32. The two differ only in how they evaluate:
 
 - sciml: the Gaussians' exponent expanded into matrix products (`GaussianFeatures`) and a scalar field's first
   derivatives from one reverse pass (`sciml.pde.Field`);
 - direct: the exponent from the (k, N, d) differences |(x - mu) / sigma|^2 and one forward-mode pass per coordinate
   (`sciml.pde.derivative`), as the PIG paper's formulas read.
 
-Timed in one process, interleaved after warm-up; the ratio is taken pair by pair and its median reported.
+Timed in one process, interleaved after warm-up, compilation left out; the ratio is taken pair by pair and its
+median reported.
 
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" python benchmarks/pig_step.py [--quick]
 """
@@ -30,6 +32,7 @@ from sciml.experiment import load_experiment
 from sciml.nn import GaussianFeatures
 from sciml.pde import derivative
 from sciml.pinn import PINNLoss, suite
+from sciml.train import fit
 
 
 class DirectGaussianFeatures(eqx.Module):
@@ -59,9 +62,9 @@ def direct_model(model):
 
 
 def direct_loss(problem, weights):
-    """The flow-mixing loss with one forward-mode pass per coordinate for u_t, u_x, u_y."""
+    """The flow-mixing loss with one forward-mode pass per coordinate for u_t, u_x, u_y (`fit`'s loss signature)."""
 
-    def loss(model, batch):
+    def loss(model, batch, key):
         def residual(p):
             u_t, u_x, u_y = (derivative(model, p, (axis,)) for axis in range(3))
             a, b = suite.flow_mixing_velocity(p)
@@ -70,34 +73,19 @@ def direct_loss(problem, weights):
         total = weights["residual"] * jnp.mean(jnp.square(jax.vmap(residual)(batch["residual"])))
         for name, constraint in problem.constraints.items():
             total = total + constraint.loss(model, batch[name])
-        return total
+        return total, {}
 
     return loss
 
 
-def stepper(model, loss_fn, steps: int):
-    """A jitted run of `steps` Adam steps (lax.scan); returns a callable giving steps/s."""
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    optimizer = optax.adam(1e-3)
-
-    @jax.jit
-    def run(params, state):
-        def body(carry, _):
-            params, state = carry
-            value, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static)))(params)
-            updates, state = optimizer.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), value
-
-        return jax.lax.scan(body, (params, state), None, length=steps)
-
-    carry = (params, optimizer.init(params))
+def fit_rate(model, loss, sampler, steps: int):
+    """A callable giving the steps/s of `steps` Adam steps through `sciml.train.fit` (compilation left out)."""
 
     def rate() -> float:
-        nonlocal carry
         start = time.perf_counter()
-        carry, values = run(*carry)
-        jax.block_until_ready(values)
-        return steps / (time.perf_counter() - start)
+        result = fit(model, loss, sampler, optax.adam(1e-3), steps, key=jax.random.key(0), chunk=steps, progress=False)
+        jax.block_until_ready(eqx.filter(result.model, eqx.is_array))
+        return steps / (time.perf_counter() - start - result.compile_time_s)
 
     return rate
 
@@ -111,11 +99,11 @@ def main() -> None:
     weights = {"residual": config.residual_weight}
     sciml_loss = PINNLoss(problem, weights=weights)
     peer_loss = direct_loss(problem, weights)
-    values = {"sciml": float(sciml_loss(model, batch, None)[0]), "direct": float(peer_loss(direct_model(model), batch))}
+    values = {"sciml": float(sciml_loss(model, batch, None)[0]), "direct": float(peer_loss(direct_model(model), batch, None)[0])}
     np.testing.assert_allclose(values["sciml"], values["direct"], rtol=1e-4, err_msg="the two forms disagree")
     rates = interleaved_rates({
-        "sciml": stepper(model, lambda m: sciml_loss(m, batch, None)[0], steps),
-        "direct": stepper(direct_model(model), lambda m: peer_loss(m, batch), steps),
+        "sciml": fit_rate(model, sciml_loss, problem.sampler(), steps),
+        "direct": fit_rate(direct_model(model), peer_loss, problem.sampler(), steps),
     }, repeats)
     ratios = [s / d for s, d in zip(rates["sciml"], rates["direct"])]
     result = {
