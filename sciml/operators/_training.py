@@ -41,7 +41,8 @@ class NeuralSolverConfig:
     `parameter_scale` and `parameter_clip` are `Normalization.fit`'s (``scale`` and ``clip``); `initial_window_fraction` the share of training windows that start at
     the initial condition (`WindowSampler`); `cape_pool` and `cape_normalize` shape the CAPE module; `warmup_epochs` train
     the CAPE module alone first. `unroll` unrolls each chunk of `chunk` steps (`fit`'s ``unroll=True``): FFT models
-    train about 2.5x faster on CPU that way; pair it with a short chunk (compilation grows with it).
+    train much faster on CPU that way (`docs/results/fno_torch.md` times both); pair it with a short chunk
+    (compilation grows with it).
     """
 
     seed: int = 0

@@ -224,7 +224,7 @@ def fit(
         time_budget_s: wall-clock budget of the first-order stage (compilation excluded): it stops at the first chunk
             boundary past the budget, checkpoints, and goes on to L-BFGS; `FitResult.step` says where it stopped.
         unroll: first-order steps unrolled per iteration of the compiled chunk loop (`lax.scan`'s `unroll`; True:
-            the whole chunk, no loop left). Results are the same. XLA:CPU runs an FNO step 2.5x slower inside a loop
+            the whole chunk, no loop left). Results are the same. XLA:CPU runs an FNO step much slower inside a loop
             than in straight-line code (partial unrolling keeps the loop and does not help; a PIG step gains
             nothing), so for FFT models on CPU use ``unroll=True`` with a short chunk, at the price of compile time.
     """
