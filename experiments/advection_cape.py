@@ -4,7 +4,8 @@ Trained on beta in {0.2, 0.4, 0.7, 2, 4} (PDEBench's advection family, generated
 grid (every 4th of 256), windows of 5 steps with CAPE's tanh curriculum; evaluated by full 40-step rollouts. beta
 enters the equation linearly (the update is about -beta dt u_x), so it is standardised on a linear scale. Parameters
 outside the trained range are clipped to it (beta = 0.1 is seen as 0.2, beta = 7 as 4): the conditioned models'
-rollouts blow up when fed a speed beyond the largest trained one (already at 4.19, 5% of the range past it).
+rollouts blow up when fed a speed beyond the largest trained one. Both choices are checked on validation splits
+without the held-out speeds by `benchmarks/cape_validation.py`.
 `--set base=fno|unet --set conditioning=none|channels|cape`.
 """
 
