@@ -44,6 +44,7 @@ MODELS = {
 }
 REPORTED = ("seen_nrmse", "held_out_nrmse", "held_out_crmse", "held_out_frmse_high", "parameter_count",
             "train_time_s", "held_out_inference_ms_per_step")
+QUICK = dict(small=True, steps=20, epochs=2, chunk=10, spatial_stride=1, max_eval_samples=8)  # --quick overrides
 SETTINGS = ("steps", "batch_size", "horizon", "epochs", "spatial_stride", "learning_rate", "size", "modes", "depth",
             "cape_width", "cape_modes", "cape_pool", "cape_normalize", "cape_weight", "parameter_scale",
             "parameter_clip", "initial_window_fraction", "excluded_values")
@@ -53,7 +54,7 @@ def config_for(family: str, model: str, seed: int, quick: bool) -> NeuralSolverC
     """The family's experiment configuration with the model's base and conditioning (U-Net sizes) and `seed`."""
     values = {**MODELS[model], "seed": seed}
     if quick:
-        values.update(small=True, steps=20, epochs=2, chunk=10, spatial_stride=1, max_eval_samples=8)
+        values.update(QUICK)
     return load_experiment(FAMILIES[family]).config_type(**values)
 
 
