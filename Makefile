@@ -1,16 +1,20 @@
 # Two entry points do everything, set-up included: `make run` (train the Burgers PINN, print its summary) and
 # `make test`. Both create .venv and install sciml from pyproject with the CPU torch wheel pinned (constraints.txt).
+# Each set of extras has its own stamp, so `make docs` / `make bench` install theirs even after `make run`.
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 EXTRAS ?= test
+comma := ,
+HASH := $(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+STAMP = $(VENV)/.installed-$(HASH)-$(subst $(comma),+,$(EXTRAS))
 
 .PHONY: run test bench docs setup
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '.installed-$(HASH)-*' -delete
+	touch $(STAMP)
 
 setup: $(STAMP)
 
@@ -18,6 +22,7 @@ run: $(STAMP)
 	$(VENV)/bin/sciml run burgers-pinn --out runs/burgers-pinn
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check sciml experiments benchmarks tests
 	$(VENV)/bin/python -m pytest -n 2 --durations=15 -q
 
 bench:

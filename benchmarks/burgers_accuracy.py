@@ -1,6 +1,6 @@
 """Burgers PINN accuracy: the default `burgers-pinn` config over 3 seeds, final iterate, with wall time.
 
-Each seed is a full `sciml run burgers-pinn --set seed=S` (so the figures are recomputable from each run's
+Each seed is a full `sciml run burgers-pinn --set train.seed=S` (so the figures are recomputable from each run's
 predictions.nc); the table reports mean +- std of the relative L2 error on the full 100 x 256 reference grid beside
 the published numbers.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sciml.benchmarking import machine_info, mean_std, write_report
-from sciml.experiment import parse_overrides
+from sciml.studies import parse_overrides
 
 PUBLISHED = [
     ("Raissi et al. 2019, PINN 9x20 tanh, L-BFGS, 10k points", 6.7e-4),
@@ -43,9 +43,10 @@ def main() -> None:
 
     def run_seed(seed: int) -> dict:
         out = args.out / f"seed{seed}"
-        sets = [f"--set={key}={value}" for key, value in {**overrides, "seed": seed}.items()]
+        sets = [f"--set={key}={value}" for key, value in {**overrides, "train.seed": seed}.items()]
         if not args.collect:
-            subprocess.run([sys.executable, "-m", "sciml.cli", "run", "burgers-pinn", *sets, "--out", str(out)], check=True)
+            subprocess.run([sys.executable, "-m", "sciml.cli", "run", "burgers-pinn", *sets, "--out", str(out)],
+                           check=True)
         summary = json.loads((out / "summary.json").read_text())
         return {"seed": seed, "output": str(out), "wall_time_s": summary["wall_time_s"], **summary["metrics"]}
 
@@ -54,17 +55,19 @@ def main() -> None:
     errors = [r["rel_l2"] for r in runs]
     walls = [r["wall_time_s"] for r in runs]
     config = json.loads((Path(runs[0]["output"]) / "config.json").read_text())["config"]
-    result = {"benchmark": "burgers_accuracy", "machine": machine_info(), "config": config, "jobs": args.jobs, "runs": runs,
-              "rel_l2_mean": float(np.mean(errors)), "rel_l2_std": float(np.std(errors)),
+    training = config["train"]
+    result = {"benchmark": "burgers_accuracy", "machine": machine_info(), "config": config, "jobs": args.jobs,
+              "runs": runs, "rel_l2_mean": float(np.mean(errors)), "rel_l2_std": float(np.std(errors)),
               "wall_time_s_max": float(np.max(walls))}
     lines = [
-        f"Default config: MLP {config['depth']}x{config['width']} tanh with hard IC/BC, Adam {config['adam_steps']} steps "
+        f"Default config: MLP {config['depth']}x{config['width']} tanh with hard IC/BC, Adam {training['steps']} steps "
         f"on {config['n_residual']} Sobol points (resampled every {config['resample_every']}), then L-BFGS "
-        f"{config['lbfgs_steps']} steps in {config['lbfgs_precision']} on {config['n_residual_lbfgs']} points.",
+        f"{training['lbfgs_steps']} steps in {training['lbfgs_dtype']} on {config['n_residual_lbfgs']} points.",
         "",
         "| method | rel. L2 (final iterate) | seeds | wall time per run |",
         "|---|---|---|---|",
-        f"| sciml `burgers-pinn` | {mean_std(errors)} | {len(errors)} | {np.mean(walls):.0f} s (max {np.max(walls):.0f} s) |",
+        f"| sciml `burgers-pinn` | {mean_std(errors)} | {len(errors)} | {np.mean(walls):.0f} s "
+        f"(max {np.max(walls):.0f} s) |",
         *[f"| {name} | {value:.2e} | (published) | |" for name, value in PUBLISHED],
         "",
         "Per seed: " + ", ".join(f"seed {r['seed']}: {r['rel_l2']:.2e} in {r['wall_time_s']:.0f} s" for r in runs)

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from sciml import enable_compilation_cache
-from sciml.experiment import device_description, load_experiment, package_versions, write_json
-from sciml.operators import NeuralSolverConfig, train_and_evaluate
+from sciml.provenance import device_description, package_versions
+from sciml.studies import load_experiment, resolve_config, write_json
+from sciml.studies.neural_solvers import NeuralSolverConfig, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cape.json"
@@ -44,7 +45,8 @@ MODELS = {
 }
 REPORTED = ("seen_nrmse", "held_out_nrmse", "held_out_crmse", "held_out_frmse_high", "parameter_count",
             "train_time_s", "held_out_inference_ms_per_step")
-QUICK = dict(small=True, steps=20, epochs=2, chunk=10, spatial_stride=1, max_eval_samples=8)  # --quick overrides
+QUICK = {"small": True, "train.steps": 20, "epochs": 2, "train.chunk": 10, "spatial_stride": 1,  # --quick overrides
+         "max_eval_samples": 8}
 SETTINGS = ("steps", "batch_size", "horizon", "epochs", "spatial_stride", "learning_rate", "size", "modes", "depth",
             "cape_width", "cape_modes", "cape_pool", "cape_normalize", "cape_weight", "parameter_scale",
             "parameter_clip", "initial_window_fraction", "excluded_values")
@@ -52,10 +54,10 @@ SETTINGS = ("steps", "batch_size", "horizon", "epochs", "spatial_stride", "learn
 
 def config_for(family: str, model: str, seed: int, quick: bool) -> NeuralSolverConfig:
     """The family's experiment configuration with the model's base and conditioning (U-Net sizes) and `seed`."""
-    values = {**MODELS[model], "seed": seed}
+    values = {**MODELS[model], "train.seed": seed}
     if quick:
         values.update(QUICK)
-    return load_experiment(FAMILIES[family]).config_type(**values)
+    return resolve_config(load_experiment(FAMILIES[family]).config_type, values)
 
 
 def aggregate(runs: list[dict]) -> dict:
@@ -70,7 +72,8 @@ def aggregate(runs: list[dict]) -> dict:
             per_value = sorted({k for s in summaries for k in s if k.startswith("held_out_nrmse_")})
             for key in (*REPORTED, *per_value):
                 values = np.asarray([s[key] for s in summaries if key in s], dtype=float)
-                stats[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if values.size > 1 else 0.0}
+                stats[key] = {"mean": float(values.mean()),
+                              "std": float(values.std(ddof=1)) if values.size > 1 else 0.0}
             out.setdefault(family, {})[model] = stats
     return out
 
@@ -85,7 +88,8 @@ def acceptance(stats: dict, runs: list[dict]) -> dict:
             ratios[family] = models["FNO + CAPE"]["held_out_nrmse"]["mean"] / models["FNO"]["held_out_nrmse"]["mean"]
             by_seed = {(r["model"], r["seed"]): r["summary"]["held_out_nrmse"] for r in runs if r["family"] == family}
             per_seed[family] = {seed: by_seed[("FNO + CAPE", seed)] / by_seed[("FNO", seed)]
-                                for model, seed in sorted(by_seed) if model == "FNO" and ("FNO + CAPE", seed) in by_seed}
+                                for model, seed in sorted(by_seed)
+                                if model == "FNO" and ("FNO + CAPE", seed) in by_seed}
     one_d = {f: r for f, r in ratios.items() if f != "ns2d"}
     return {"ratio_cape_over_fno": ratios, "per_seed_ratio": per_seed,
             "median_per_seed_ratio": {f: float(np.median(list(r.values()))) for f, r in per_seed.items()},
@@ -98,6 +102,7 @@ def _family_setup(runs: list[dict], family: str) -> str:
     mine = [r for r in runs if r["family"] == family]
     devices = sorted({f"{r['device']['backend']} ({', '.join(sorted(set(r['device']['devices'])))})" for r in mine})
     config = next((r["config"] for r in mine if r["model"] == "FNO + CAPE"), mine[0]["config"])
+    config = {**config.get("train", {}), **config}  # training knobs sit in `train` (flat in runs before the move)
     settings = ", ".join(f"{k}={config[k]}" for k in SETTINGS if k in config)
     return f"Ran on {' and '.join(devices)}. Settings: {settings}."
 
@@ -125,7 +130,7 @@ def markdown(payload: dict) -> str:
                   + " | cRMSE held-out | fRMSE high held-out | parameters | train time (s) | inference (ms/step) |",
                   "|---|---|---|---|" + "---|" * len(per_value) + "---|---|---|---|---|"]
         for model, s in models.items():
-            def cell(key, fmt="{:.3g}"):
+            def cell(key, fmt="{:.3g}", s=s):
                 if key not in s:
                     return "-"
                 return f"{fmt.format(s[key]['mean'])} +- {fmt.format(s[key]['std'])}"

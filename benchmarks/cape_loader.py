@@ -1,6 +1,7 @@
 """Loader throughput: windowed batches streamed from netCDF and zarr vs the samples/s of the training step they feed.
 
-The loader (`sciml.data.WindowLoader`, host side, buffered reads of a few trajectories at a time from the file) and the training step (FNO + CAPE, the `advection-cape` defaults, through `sciml.train.fit`) run on the same
+The loader (`sciml.data.WindowLoader`, host side, buffered reads of a few trajectories at a time from the file) and
+the training step (FNO + CAPE, the `advection-cape` defaults, through `sciml.train.fit`) run on the same
 batch size. Target: the loader delivers at least 5x the samples/s the step consumes. Alternates loader and training
 measurements (repeats, median). Writes `benchmarks/results/cape_loader.json` and `docs/results/cape_loader.md`.
 
@@ -19,8 +20,10 @@ import numpy as np
 import optax
 
 from sciml.data import Normalization, WindowLoader, ensure_dataset, open_dataset, trajectory_arrays
-from sciml.experiment import device_description, package_versions, write_json
-from sciml.operators import NeuralSolverConfig, RolloutLoss, build_solver
+from sciml.operators import RolloutLoss
+from sciml.provenance import device_description, package_versions
+from sciml.studies import write_json
+from sciml.studies.neural_solvers import NeuralSolverConfig, build_solver
 from sciml.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +44,8 @@ def main() -> None:
     repeats, batches, chunk = (2, 10, 10) if args.quick else (5, 40, 20)
     path = ensure_dataset(config.dataset, small=config.small)
     stores = {"netcdf": path, "zarr": path.with_suffix(".zarr")}
-    u, params = trajectory_arrays(open_dataset(path), parameters=config.parameters, spatial_stride=config.spatial_stride)
+    u, params = trajectory_arrays(open_dataset(path), parameters=config.parameters,
+                                  spatial_stride=config.spatial_stride)
     normalization = Normalization.fit(u, params)
     loaders = {name: WindowLoader(source, parameters=config.parameters, normalization=normalization,
                                   batch_size=config.batch_size, horizon=config.horizon,
@@ -53,7 +57,8 @@ def main() -> None:
     for repeat in range(repeats):
         record = {name: loader_samples_per_s(loader, batches, repeat * batches) for name, loader in loaders.items()}
         result = fit(model, loss, batch, optax.adam(1e-3), 3 * chunk, key=jax.random.key(repeat), chunk=chunk)
-        record["train_samples_per_s"] = float(np.median([h["steps_per_s"] for h in result.history[1:]])) * config.batch_size
+        rate = float(np.median([h["steps_per_s"] for h in result.history[1:]]))
+        record["train_samples_per_s"] = rate * config.batch_size
         records.append(record)
         print(record, flush=True)
     summary = {key: float(np.median([r[key] for r in records])) for key in records[0]}

@@ -26,9 +26,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-
 from cape import QUICK  # benchmarks/cape.py, beside this script
-from sciml.experiment import device_description, load_experiment, package_versions, write_json
+
+from sciml.provenance import device_description, package_versions
+from sciml.studies import load_experiment, resolve_config, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEEDS = (0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0, 7.0)  # the advection family's beta values
@@ -52,16 +53,16 @@ VARIANTS = {
 
 
 def config_for(split: str, variant: str, seed: int, quick: bool):
-    values = {"base": "fno", **SPLITS[split], **VARIANTS[split][variant], "seed": seed}
+    values = {"base": "fno", **SPLITS[split], **VARIANTS[split][variant], "train.seed": seed}
     if quick:
         values.update(QUICK)
-    return load_experiment("advection-cape").config_type(**values)
+    return resolve_config(load_experiment("advection-cape").config_type, values)
 
 
 def run_one(split: str, variant: str, seed: int, quick: bool) -> dict:
     """One training run (in its own process); returns its record."""
     from sciml import enable_compilation_cache
-    from sciml.operators import train_and_evaluate
+    from sciml.studies.neural_solvers import train_and_evaluate
 
     enable_compilation_cache()
     config = config_for(split, variant, seed, quick)
@@ -95,7 +96,7 @@ def markdown(payload: dict) -> str:
             if not summaries:
                 continue
 
-            def cell(key):
+            def cell(key, summaries=summaries):
                 x = np.asarray([s[key] for s in summaries], dtype=float)
                 return f"{x.mean():.3g} +- {x.std(ddof=1) if x.size > 1 else 0.0:.2g}"
 

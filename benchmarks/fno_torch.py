@@ -26,9 +26,10 @@ import optax
 import torch
 
 from sciml.data import WindowSampler
-from sciml.experiment import device_description, package_versions, write_json
 from sciml.nn import FNO, Unconditioned, parameter_count
+from sciml.provenance import device_description, package_versions
 from sciml.solvers import burgers_trajectories, pdebench_initial_conditions
+from sciml.studies import write_json
 from sciml.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]

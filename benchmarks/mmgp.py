@@ -29,9 +29,9 @@ import time
 import numpy as np
 
 from sciml.benchmarking import machine_info, mean_std, write_report
-from sciml.experiment import load_experiment
 from sciml.gp import GroupedExactGP, MeshMorphingGP, field_relative_rmse, scalar_relative_rmse
 from sciml.solvers._elasticity import PLATE_CORNERS, SCALAR_OUTPUT_NAMES
+from sciml.studies import load_experiment
 
 REPORTED_FIELDS = ("sigma22", "von_mises")
 
@@ -51,7 +51,7 @@ def sklearn_stage(inputs, targets: list[np.ndarray], *, restarts: int, seed: int
     def predict(x):
         return [(gp.predict(x).reshape(len(x), -1), None) for gp in models]
 
-    return predict, float(np.mean([-gp.log_marginal_likelihood_value_ / t.size for gp, t in zip(models, targets)]))
+    return predict, float(np.mean([-gp.log_marginal_likelihood_value_ / t.size for gp, t in zip(models, targets, strict=True)]))
 
 
 def mlp_stage(inputs, targets: list[np.ndarray], *, seed: int, steps: int, width: int, depth: int):
@@ -94,7 +94,7 @@ def nearest_neighbour_stage(inputs, targets: list[np.ndarray]):
 def scores(model: MeshMorphingGP, predictions, back, test_fields, test_outputs) -> dict[str, float]:
     """Relative RMSE of every output after decoding the predicted targets onto each test mesh."""
     out = {}
-    for name, (mean, _) in zip(model.train_targets_, predictions):
+    for name, (mean, _) in zip(model.train_targets_, predictions, strict=True):
         if name in model.field_pca_:
             decoded = [model.decode_field(name, mean[i], op) for i, op in enumerate(back)]
             out[name] = field_relative_rmse(decoded, test_fields[name])
@@ -121,11 +121,11 @@ def truncation_floors(model: MeshMorphingGP, test_meshes, back, test_fields) -> 
     to_common = model.to_common(test_meshes)
     floors = {}
     for name in REPORTED_FIELDS:
-        on_common = [p @ np.asarray(u, np.float64) for p, u in zip(to_common, test_fields[name])]
+        on_common = [p @ np.asarray(u, np.float64) for p, u in zip(to_common, test_fields[name], strict=True)]
         pca = model.field_pca_[name]
         projected = [pca.inverse_transform(pca.transform(c[None, :, None]))[0, :, 0] for c in on_common]
-        floors[f"{name}_transfer"] = field_relative_rmse([q @ c for q, c in zip(back, on_common)], test_fields[name])
-        floors[f"{name}_transfer_and_pca"] = field_relative_rmse([q @ c for q, c in zip(back, projected)], test_fields[name])
+        floors[f"{name}_transfer"] = field_relative_rmse([q @ c for q, c in zip(back, on_common, strict=True)], test_fields[name])
+        floors[f"{name}_transfer_and_pca"] = field_relative_rmse([q @ c for q, c in zip(back, projected, strict=True)], test_fields[name])
     return floors
 
 
@@ -186,7 +186,7 @@ def main() -> None:
                                                  **scores(other, gp.predict(a_test), a_back, test_fields, test_outputs)}
         print(ablations, flush=True)
 
-    ratio = [s["fit_time_s"] / g["fit_time_s"] for g, s in zip(runs["gpytorch"], runs["sklearn"])]
+    ratio = [s["fit_time_s"] / g["fit_time_s"] for g, s in zip(runs["gpytorch"], runs["sklearn"], strict=True)]
     outputs = [*REPORTED_FIELDS, *SCALAR_OUTPUT_NAMES]
     result = {
         "benchmark": "mmgp",

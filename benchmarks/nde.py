@@ -35,7 +35,8 @@ import torchdiffeq  # noqa: E402
 import torchsde  # noqa: E402
 
 from sciml.dynamics import DiagonalDiffusion, MLPVectorField, NeuralODE, NeuralSDE, path_mmd, trajectory_mse  # noqa: E402
-from sciml.experiment import device_description, package_versions, write_json  # noqa: E402
+from sciml.provenance import device_description, package_versions  # noqa: E402
+from sciml.studies import write_json  # noqa: E402
 from sciml.train import Evaluation, fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ MMD_SCALES = (0.1, 0.3, 1.0, 3.0)
 
 def torch_mlp(sizes):
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [torch.nn.Linear(n_in, n_out), torch.nn.Softplus()]
     return torch.nn.Sequential(*layers[:-1])
 

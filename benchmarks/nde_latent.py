@@ -1,8 +1,8 @@
 """Latent ODE interpolation vs linear interpolation: `latent-ode-interp` at its defaults over 3 seeds.
 
-Each seed is a full `sciml run latent-ode-interp --set seed=S`; the errors are recomputed here from each run's
-predictions.nc (hidden points = NaN in `observations`; `prediction` and `linear_interpolation` against the clean
-`reference`), never read from the summaries.
+Each seed is a full `sciml run latent-ode-interp --set train.seed=S`; the errors are recomputed here from each
+run's predictions.nc (hidden points = NaN in `observations`; `prediction` and `linear_interpolation` against the
+clean `reference`), never read from the summaries.
 
     python benchmarks/nde_latent.py [--seeds 0 1 2] [--collect]
 """
@@ -47,20 +47,20 @@ def main() -> None:
     for seed in args.seeds:
         out = args.out / f"seed{seed}"
         if not args.collect:
-            subprocess.run([sys.executable, "-m", "sciml.cli", "run", CASE, f"--set=seed={seed}", "--out", str(out)],
-                           check=True)
+            subprocess.run([sys.executable, "-m", "sciml.cli", "run", CASE, f"--set=train.seed={seed}", "--out",
+                            str(out)], check=True)
         summary = json.loads((out / "summary.json").read_text())
         runs.append({"seed": seed, "output": str(out), "wall_time_s": summary["wall_time_s"],
                      **interpolation_errors(open_dataset(out / "predictions.nc"))})
     config = json.loads((Path(runs[0]["output"]) / "config.json").read_text())["config"]
     latent = [r["latent_ode_hidden_mse"] for r in runs]
     linear = [r["linear_interpolation_hidden_mse"] for r in runs]
-    ratio = [a / b for a, b in zip(latent, linear)]
+    ratio = [a / b for a, b in zip(latent, linear, strict=True)]
     lines = [
         f"Decaying 2-D oscillators, {config['length']} times on [0, {config['t1']}], {config['observed_fraction']:.0%} "
         f"of the points observed (noise {config['noise']}); {config['n_train']} training series, {config['n_test']} "
-        f"test series; latent size {config['latent_size']}, {config['steps']} Adam steps. Error on the hidden points "
-        "of the test series against the clean truth.",
+        f"test series; latent size {config['latent_size']}, {config['train']['steps']} Adam steps. Error on the hidden "
+        "points of the test series against the clean truth.",
         "",
         "| method | hidden-point MSE (mean ± std over seeds) | worst seed |",
         "|---|---|---|",

@@ -1,9 +1,10 @@
 """Neural SDE accuracy: stationary statistics of `ou-sde` and `stochastic-lorenz-sde` over 3 seeds (final iterate).
 
-Each seed is a full `sciml run NAME --set seed=S`; the statistics are recomputed here from each run's predictions.nc
-(generated paths `prediction` after the burn-in against the exact OU law, or against the `reference` ensemble of the
-true stochastic Lorenz system), never read from the summaries. The table gives mean +- std over seeds, the worst
-seed, the tolerance of issue 5 and the standard error of one run's estimate (the statistical noise of the check).
+Each seed is a full `sciml run NAME --set train.seed=S`; the statistics are recomputed here from each run's
+predictions.nc (generated paths `prediction` after the burn-in against the exact OU law, or against the `reference`
+ensemble of the true stochastic Lorenz system), never read from the summaries. The table gives mean +- std over seeds,
+the worst seed, the tolerance of issue 5 and the standard error of one run's estimate (the statistical noise of the
+check).
 
     python benchmarks/nde_sde.py [--cases ou-sde stochastic-lorenz-sde] [--seeds 0 1 2] [--collect]
 """
@@ -99,7 +100,7 @@ def main() -> None:
         for seed in args.seeds:
             out = args.out / case / f"seed{seed}"
             if not args.collect:
-                subprocess.run([sys.executable, "-m", "sciml.cli", "run", case, f"--set=seed={seed}", "--out",
+                subprocess.run([sys.executable, "-m", "sciml.cli", "run", case, f"--set=train.seed={seed}", "--out",
                                 str(out)], check=True)
             summary = json.loads((out / "summary.json").read_text())
             runs.append({"seed": seed, "output": str(out), "wall_time_s": summary["wall_time_s"],
@@ -127,7 +128,8 @@ def main() -> None:
     lines.append("")
     for case, data in cases.items():
         c = data["config"]
-        lines.append(f"- `{case}`: {len(data['runs'])} seeds, {c['steps']} Adam steps, batch {c['batch_size']} "
+        lines.append(f"- `{case}`: {len(data['runs'])} seeds, {c['train']['steps']} Adam steps, "
+                     f"batch {c['batch_size']} "
                      f"windows of {c['window']} time units x {c['samples_per_window']} generated paths each "
                      "(energy score), "
                      f"dt0 {c['dt0']}, evaluation {c['eval_paths']} paths over {c['eval_horizon']} time units; "

@@ -12,7 +12,8 @@ Adam through `sciml.train.fit`, float32. The two differ only in how they evaluat
 Timed in one process, interleaved after warm-up, compilation left out; the ratio is taken pair by pair and its
 median reported.
 
-    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" python benchmarks/pig_step.py [--quick]
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
+        python benchmarks/pig_step.py [--quick]
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import numpy as np
 import optax
 
 from sciml.benchmarking import interleaved_rates, machine_info, write_report
-from sciml.experiment import load_experiment
 from sciml.nn import GaussianFeatures
 from sciml.pde import derivative
-from sciml.pinn import PINNLoss, suite
+from sciml.pinn import PINNLoss
+from sciml.studies import load_experiment
+from sciml.studies.cases import FlowMixing
+from sciml.studies.pinn import pointwise_model
 from sciml.train import fit
 
 
@@ -50,8 +53,8 @@ def flow_mixing_setup(n_gaussians: int | None):
     """flow-mixing-pig's config (with `n_gaussians` if given), problem, PIG model and one batch of points."""
     config_type = load_experiment("flow-mixing-pig").config_type
     config = config_type() if n_gaussians is None else config_type(n_gaussians=n_gaussians)
-    problem, transform = suite.flow_mixing_problem(config.n_points + config.adaptive_points, config.n_condition)
-    model = suite.pointwise_model(problem, transform, config, key=jax.random.key(0))
+    problem, transform = FlowMixing().problem(config.n_points + config.adaptive_points, config.n_condition)
+    model = pointwise_model(problem, transform, config, key=jax.random.key(0))
     batch = problem.sampler()(jax.random.key(1), 0)
     return config, problem, model, batch
 
@@ -67,7 +70,7 @@ def direct_loss(problem, weights):
     def loss(model, batch, key):
         def residual(p):
             u_t, u_x, u_y = (derivative(model, p, (axis,)) for axis in range(3))
-            a, b = suite.flow_mixing_velocity(p)
+            a, b = FlowMixing.velocity(p)
             return u_t + a * u_x + b * u_y
 
         total = weights["residual"] * jnp.mean(jnp.square(jax.vmap(residual)(batch["residual"])))
@@ -99,16 +102,18 @@ def main() -> None:
     weights = {"residual": config.residual_weight}
     sciml_loss = PINNLoss(problem, weights=weights)
     peer_loss = direct_loss(problem, weights)
-    values = {"sciml": float(sciml_loss(model, batch, None)[0]), "direct": float(peer_loss(direct_model(model), batch, None)[0])}
+    values = {"sciml": float(sciml_loss(model, batch, None)[0]),
+              "direct": float(peer_loss(direct_model(model), batch, None)[0])}
     np.testing.assert_allclose(values["sciml"], values["direct"], rtol=1e-4, err_msg="the two forms disagree")
     rates = interleaved_rates({
         "sciml": fit_rate(model, sciml_loss, problem.sampler(), steps),
         "direct": fit_rate(direct_model(model), peer_loss, problem.sampler(), steps),
     }, repeats)
-    ratios = [s / d for s, d in zip(rates["sciml"], rates["direct"])]
+    ratios = [s / d for s, d in zip(rates["sciml"], rates["direct"], strict=True)]
     result = {
         "machine": machine_info(),
-        "setting": {"n_gaussians": config.n_gaussians, "channels": config.channels, "points": int(batch["residual"].shape[0]),
+        "setting": {"n_gaussians": config.n_gaussians, "channels": config.channels,
+                    "points": int(batch["residual"].shape[0]),
                     "face_points": int(sum(v.shape[0] for k, v in batch.items() if k != "residual")),
                     "steps_per_repeat": steps, "repeats": repeats},
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -119,8 +124,8 @@ def main() -> None:
     s = result["setting"]
     lines = [
         f"Flow mixing, {s['channels']} x {s['n_gaussians']} Gaussians, {s['points']} residual points and "
-        f"{s['face_points']} face points per step; {repeats} interleaved repeats of {steps} Adam steps. Both forms give "
-        f"the same loss (sciml {values['sciml']:.6e}, direct {values['direct']:.6e}). "
+        f"{s['face_points']} face points per step; {repeats} interleaved repeats of {steps} Adam steps. Both forms "
+        f"give the same loss (sciml {values['sciml']:.6e}, direct {values['direct']:.6e}). "
         f"XLA_FLAGS: `{result['xla_flags'] or '(none)'}`.",
         "",
         "| evaluation | steps/s (median) | ratio to direct |",

@@ -1,6 +1,6 @@
 """PINN-family suite: every case x {PINN, LPINN, PIG} x seeds at a fixed budget per case, final-iterate errors.
 
-Runs each experiment through `sciml.experiment.run_experiment` with the budget overrides below, collects the final
+Runs each experiment through `sciml.studies.run_experiment` with the budget overrides below, collects the final
 relative L2 error, steps, wall time and device from each run's summary.json, and writes
 `benchmarks/results/pinn_suite.json` (raw per-seed records, merged with earlier records of other cases) and the
 table `docs/results/pinn_suite.md` (mean +- std over seeds beside the papers' numbers).
@@ -14,7 +14,6 @@ JSON under a file lock.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import fcntl
 import json
@@ -29,72 +28,71 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sciml.experiment import (  # noqa: E402
-    device_description,
-    load_experiment,
-    package_versions,
-    run_experiment,
-    write_json,
-)
+from sciml.provenance import device_description, package_versions  # noqa: E402
+from sciml.studies import run_experiment, write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "pinn_suite.json"
 TABLE = ROOT / "docs" / "results" / "pinn_suite.md"
 
 # The MLP PINN baseline of a PIG case: same problem, points and steps, the usual 4 x 64 tanh MLP.
-MLP_PINN = {"embedding": "none", "width": "64", "depth": "4", "learning_rate": "1e-3"}
+MLP_PINN = {"embedding": "none", "width": "64", "depth": "4", "train.learning_rate": "1e-3"}
 # case label -> (experiment, method, overrides at the suite's budget, paper's number, paper's source)
 CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "convection-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30"}, None, "target <= 5e-3"),
     "convection-b50-lpinn": ("convection-lpinn", "LPINN", {"beta": "50"}, None, "target <= 1e-2"),
     "convection-b50-pinn": ("convection-pinn", "PINN", {"beta": "50"}, 0.84, "PINNsFormer's PINN rRMSE [R]"),
     "convection-b30-pinn": ("convection-pinn", "PINN", {"beta": "30"}, 0.9, "Krishnapriyan et al. [R]"),
-    "convection-diffusion-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30", "nu": "0.05", "clip_norm": "1"}, None, ""),
-    "burgers-shock-lpinn": ("burgers-shock-lpinn", "LPINN", {"adam_steps": "1500", "lbfgs_steps": "200", "n_points": "1024"}, None, ""),
-    "helmholtz-pig": ("helmholtz-pig", "PIG", {"steps": "2000", "lbfgs_steps": "1000"}, 4.13e-5, "PIG Table 1"),
-    "helmholtz-pinn": ("helmholtz-pinn", "PINN", {"steps": "2000", "lbfgs_steps": "1000"}, 4.02e-1, "PIG Table 1 (PINN)"),
-    "klein-gordon-pig": ("klein-gordon-pig", "PIG", {"steps": "5000", "lbfgs_steps": "500"}, 2.76e-3, "PIG Table 1"),
-    "klein-gordon-pinn": ("klein-gordon-pig", "PINN", {"steps": "5000", "lbfgs_steps": "500", **MLP_PINN}, 3.43e-2,
-                          "PIG Table 1 (PINN)"),
-    "flow-mixing-pig": ("flow-mixing-pig", "PIG", {"steps": "18000"}, 4.51e-4, "PIG Table 1"),
-    "flow-mixing-pinn": ("flow-mixing-pig", "PINN", {"steps": "18000", **MLP_PINN}, None, ""),
-    "nonlinear-diffusion-pig": ("nonlinear-diffusion-pig", "PIG", {"steps": "3000"}, 2.69e-3, "PIG Table 1"),
-    "nonlinear-diffusion-pinn": ("nonlinear-diffusion-pig", "PINN", {"steps": "3000", **MLP_PINN}, 9.50e-3,
+    "convection-diffusion-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30", "nu": "0.05", "train.clip_norm": "1"},
+                                       None, ""),
+    "burgers-shock-lpinn": ("burgers-shock-lpinn", "LPINN",
+                            {"train.steps": "1500", "train.lbfgs_steps": "200", "n_points": "1024"}, None, ""),
+    "helmholtz-pig": ("helmholtz-pig", "PIG", {"train.steps": "2000", "train.lbfgs_steps": "1000"}, 4.13e-5,
+                      "PIG Table 1"),
+    "helmholtz-pinn": ("helmholtz-pinn", "PINN", {"train.steps": "2000", "train.lbfgs_steps": "1000"}, 4.02e-1,
+                       "PIG Table 1 (PINN)"),
+    "klein-gordon-pig": ("klein-gordon-pig", "PIG", {"train.steps": "5000", "train.lbfgs_steps": "500"}, 2.76e-3,
+                         "PIG Table 1"),
+    "klein-gordon-pinn": ("klein-gordon-pig", "PINN", {"train.steps": "5000", "train.lbfgs_steps": "500", **MLP_PINN},
+                          3.43e-2, "PIG Table 1 (PINN)"),
+    "flow-mixing-pig": ("flow-mixing-pig", "PIG", {"train.steps": "18000"}, 4.51e-4, "PIG Table 1"),
+    "flow-mixing-pinn": ("flow-mixing-pig", "PINN", {"train.steps": "18000", **MLP_PINN}, None, ""),
+    "nonlinear-diffusion-pig": ("nonlinear-diffusion-pig", "PIG", {"train.steps": "3000"}, 2.69e-3, "PIG Table 1"),
+    "nonlinear-diffusion-pinn": ("nonlinear-diffusion-pig", "PINN", {"train.steps": "3000", **MLP_PINN}, 9.50e-3,
                                  "PIG Table 1 (PINN)"),
     "allen-cahn-pinn": ("allen-cahn-pinn", "PINN+recipes", {}, 5.37e-5, "jaxpi [V]"),
-    "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"steps": "3000", "lbfgs_steps": "500"}, None,
+    "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"train.steps": "3000", "train.lbfgs_steps": "500"}, None,
                             "reference: our P2 FEM (DeepXDE file 9% off)"),
 }
 # The papers' budgets (PIG's scripts; jaxpi's 300k steps for Allen-Cahn), for a GPU: Adam stops at the step count or
 # after PAPER_BUDGET_S seconds of training, whichever comes first; the steps reached are recorded.
 PAPER_BUDGET_S = "300"
-PAPER_SCHEDULE = {"learning_rate": "1e-2", "decay_steps": "2000", "decay_rate": "0.9", "lbfgs_steps": "0",
-                  "time_budget_s": PAPER_BUDGET_S}
+PAPER_SCHEDULE = {"train.learning_rate": "1e-2", "train.decay_steps": "2000", "train.decay_rate": "0.9",
+                  "train.lbfgs_steps": "0", "train.time_budget_s": PAPER_BUDGET_S}
 CASES.update({
     "helmholtz-pig-paper": ("helmholtz-pig", "PIG", {**PAPER_SCHEDULE, "n_gaussians": "800", "sigma": "0.1",
-                                                       "depth": "2", "n_points": "10000", "steps": "60000"},
+                                                       "depth": "2", "n_points": "10000", "train.steps": "60000"},
                             4.13e-5, "PIG Table 1 (60k Adam steps)"),
     "klein-gordon-pig-paper": ("klein-gordon-pig", "PIG", {**PAPER_SCHEDULE, "n_gaussians": "100", "sigma": "0.5",
-                                                             "n_points": "4096", "steps": "50000"},
+                                                             "n_points": "4096", "train.steps": "50000"},
                                2.76e-3, "PIG Table 1 (50k steps)"),
     "flow-mixing-pig-paper": ("flow-mixing-pig", "PIG", {**PAPER_SCHEDULE, "n_gaussians": "4000", "sigma": "0.1",
                                                            "sigma_units": "physical", "n_points": "27000",
-                                                           "steps": "50000"},
+                                                           "train.steps": "50000"},
                               4.51e-4, "PIG Table 1 (50k steps)"),
     "nonlinear-diffusion-pig-paper": ("nonlinear-diffusion-pig", "PIG",
-                                      {**PAPER_SCHEDULE, "learning_rate": "1e-3", "n_gaussians": "4000",
-                                       "n_points": "8192", "steps": "100000"},
+                                      {**PAPER_SCHEDULE, "train.learning_rate": "1e-3", "n_gaussians": "4000",
+                                       "n_points": "8192", "train.steps": "100000"},
                                       2.69e-3, "PIG Table 1 (100k steps)"),
-    "allen-cahn-pinn-paper": ("allen-cahn-pinn", "PINN+recipes", {"steps": "300000", "time_budget_s": PAPER_BUDGET_S},
+    "allen-cahn-pinn-paper": ("allen-cahn-pinn", "PINN+recipes",
+                              {"train.steps": "300000", "train.time_budget_s": PAPER_BUDGET_S},
                               5.37e-5, "jaxpi [V] (300k steps)"),
 })
-QUICK = {"adam_steps": "100", "steps": "100", "lbfgs_steps": "0", "chunk": "50", "time_budget_s": "0"}
+QUICK = {"train.steps": "100", "train.lbfgs_steps": "0", "train.chunk": "50", "train.time_budget_s": "0"}
 
 
 def case_overrides(label: str, seed: int, quick: bool) -> dict[str, str]:
-    """The config overrides of one run: the case's budget, the seed, and with `quick` the QUICK keys its config has."""
-    experiment, _, overrides, _, _ = CASES[label]
-    fields = {f.name for f in dataclasses.fields(load_experiment(experiment).config_type)}
-    return {**overrides, "seed": str(seed), **({k: v for k, v in QUICK.items() if k in fields} if quick else {})}
+    """The config overrides of one run: the case's budget, the seed, and with `quick` the QUICK training keys."""
+    return {**CASES[label][2], "train.seed": str(seed), **(QUICK if quick else {})}
 
 
 def run_case(label: str, seed: int, quick: bool, out_root: Path) -> dict:

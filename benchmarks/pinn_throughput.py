@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from sciml.benchmarking import interleaved_rates, machine_info, write_report  # noqa: E402
+from sciml.nn import MLP  # noqa: E402
 from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space  # noqa: E402
 from sciml.pinn import PINN, HardConstraint, PINNLoss  # noqa: E402
 from sciml.train import fit  # noqa: E402
@@ -35,7 +36,7 @@ WIDTH, DEPTH, N_POINTS, LR = 64, 4, 8192, 1e-3
 def sciml_problem(points: np.ndarray):
     domain = time_space(0.0, 1.0, interval(-1.0, 1.0))
     transform = HardConstraint(lambda p: -jnp.sin(jnp.pi * p[1]), lambda p: p[0] * (1 - p[1] ** 2))
-    model = PINN(domain, "scalar", WIDTH, DEPTH, transform=transform, key=jax.random.key(0))
+    model = PINN(domain, MLP(domain.ndim, "scalar", WIDTH, DEPTH, key=jax.random.key(0)), transform=transform)
     problem = Problem(domain, lambda u: u.t + u.value * u.x - NU * u.xx, FixedPoints(jnp.asarray(points)), {})
     return model, PINNLoss(problem)
 

@@ -6,22 +6,25 @@ enters the equation linearly (the update is about -beta dt u_x), so it is standa
 outside the trained range are clipped to it (beta = 0.1 is seen as 0.2, beta = 7 as 4): the conditioned models'
 rollouts blow up when fed a speed beyond the largest trained one. Both choices are checked on validation splits
 without the held-out speeds by `benchmarks/cape_validation.py`.
-`--set base=fno|unet --set conditioning=none|channels|cape`.
+`--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.operators import NeuralSolverConfig
-from sciml.operators._report import run_neural_solver_experiment
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.neural_solvers import NeuralSolverConfig, run_neural_solver_experiment
 
 NAME = "advection-cape"
+SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,
+         "cape_width": 8, "cape_modes": 4, "max_eval_samples": 2}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(NeuralSolverConfig):
+    train: TrainConfig = TrainConfig(steps=2000, optimizer="adamw", learning_rate=3e-3, schedule="cosine",
+                                     final_fraction=0.0, weight_decay=1e-4, chunk=100)
     dataset: str = "pdebench-advection"
     parameters: tuple[str, ...] = ("beta",)
     held_out_parameter: str = "beta"

@@ -14,25 +14,27 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sciml.battery import SPMSurrogate, SurrogateSetup, TrainingConfig, calibrate, solver_data, train_surrogate
-from sciml.experiment import RunDir
+from sciml.battery import SPMSurrogate, SurrogateSetup, calibrate, solver_data
 from sciml.solvers import SPM
+from sciml.studies import RunDir, TrainConfig, fit_summary
+from sciml.studies.battery import SurrogateConfig, train_surrogate
 from sciml.train import Evaluation
 
 NAME = "battery-spm"
 PUBLISHED_SPM_TEST_ERROR_MV = 2.0  # Hassanaly et al. 2024, Part II abstract: SPM surrogate test error ~2 mV
+SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 16, "depth": 2, "n_residual": 128,
+         "n_surface": 32, "n_shells": 10, "n_train_diffusivities": 2, "n_test": 2, "n_eval_times": 31,
+         "calibrate": False}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    train: TrainConfig = TrainConfig(steps=5000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
+                                     decay_rate=0.6, lbfgs_steps=300, lbfgs_dtype="float64", chunk=250)
     current: float = 5.0
     t_end: float = 3000.0
     n_shells: int = 40
@@ -42,9 +44,8 @@ class Config:
     width: int = 32
     depth: int = 3
     n_residual: int = 1024
-    adam_steps: int = 5000
-    learning_rate: float = 2e-3
-    lbfgs_steps: int = 300
+    n_surface: int = 256
+    data_weight: float = 1e4
     calibrate: bool = True
     calibrate_with_solver: bool = True
     true_i0_scale: float = 1.7
@@ -63,7 +64,7 @@ class Config:
 
 def held_out_parameters(config: Config, setup: SurrogateSetup) -> np.ndarray:
     """Held-out (i0_scale, diffusivity_scale) pairs: uniform in i0, log-uniform in D, drawn from the seed."""
-    rng = np.random.default_rng(10_000 + config.seed)
+    rng = np.random.default_rng(10_000 + config.train.seed)
     i0 = rng.uniform(*setup.i0_range, config.n_test)
     log_d = rng.uniform(*np.log(setup.diffusivity_range), config.n_test)
     return np.stack([i0, np.exp(log_d)], axis=1)
@@ -74,7 +75,7 @@ def train_and_score(config: Config, run: RunDir | None):
     setup = SurrogateSetup(current=config.current, t_end=config.t_end)
     solver = SPM(setup.parameters, n_shells=config.n_shells)
     train_scales = np.geomspace(*setup.diffusivity_range, config.n_train_diffusivities)
-    data = solver_data(setup, train_scales, solver=solver, seed=config.seed)
+    data = solver_data(setup, train_scales, solver=solver, seed=config.train.seed)
     t = np.linspace(0.0, config.t_end, config.n_eval_times)
     cases = held_out_parameters(config, setup)
     with jax.enable_x64(True):
@@ -86,20 +87,14 @@ def train_and_score(config: Config, run: RunDir | None):
         rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
         return {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max())}
 
-    training = TrainingConfig(width=config.width, depth=config.depth, n_residual=config.n_residual,
-                              adam_steps=config.adam_steps, learning_rate=config.learning_rate,
-                              lbfgs_steps=config.lbfgs_steps)
-    surrogate, result = train_surrogate(
-        setup, data, training, key=jax.random.key(config.seed), out_dir=run.path if run else None,
-        evaluations=[Evaluation(evaluate, 1000)] if config.adam_steps % 1000 == 0 else [],
-    )
+    training = SurrogateConfig(config.train, width=config.width, depth=config.depth, n_residual=config.n_residual,
+                               n_surface=config.n_surface, data_weight=config.data_weight)
+    every = 1000  # held-out scores during training, where the steps and the chunk allow
+    evaluations = [Evaluation(evaluate, every)] if config.train.steps % every == 0 == every % config.train.chunk else []
+    surrogate, result = train_surrogate(setup, data, training, run, evaluations=evaluations)
     predicted = np.stack([surrogate.voltage(t, i0, d) for i0, d in cases])
     rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
-    scores = {
-        "test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max()),
-        "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
-        "adam_steps_per_s": result.steps_per_s, "final_loss": result.history[-1]["loss"],
-    }
+    scores = {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max()), **fit_summary(result)}
     return surrogate, solver, (t, cases, predicted, reference, rmse, train_scales), scores
 
 
@@ -111,8 +106,8 @@ def calibrate_both(config: Config, surrogate: SPMSurrogate, solver: SPM, surroga
     noise = config.noise_mv * 1e-3
     with jax.enable_x64(True):
         clean = solver.solve(config.current, t_obs, truth["i0_scale"], truth["diffusivity_scale"]).voltage
-    observed = clean + noise * np.random.default_rng(20_000 + config.seed).normal(size=clean.shape)
-    key = jax.random.key(30_000 + config.seed)
+    observed = clean + noise * np.random.default_rng(20_000 + config.train.seed).normal(size=clean.shape)
+    key = jax.random.key(30_000 + config.train.seed)
     t32 = jnp.asarray(t_obs, jnp.float32)
     # the surrogate's own error (held-out RMSE) is added to the noise in the likelihood
     sigma_surrogate = float(np.hypot(noise, surrogate_rmse_mv * 1e-3))
@@ -146,7 +141,8 @@ def main(config: Config, run: RunDir) -> dict:
         coords.update({"t_obs": t_obs, "sampler": samplers, "draw": np.arange(config.num_samples)})
         data_vars["observed_voltage"] = (("t_obs",), observed)
         for name in ("i0_scale", "diffusivity_scale"):
-            data_vars[f"posterior_{name}"] = (("sampler", "draw"), np.stack([results[s].samples[name] for s in samplers]))
+            data_vars[f"posterior_{name}"] = (("sampler", "draw"),
+                                              np.stack([results[s].samples[name] for s in samplers]))
         for sampler, result in results.items():
             for name in ("i0_scale", "diffusivity_scale"):
                 low, high = result.interval(name)

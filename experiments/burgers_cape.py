@@ -5,22 +5,25 @@ u_t + (u^2/2)_x = (nu/pi) u_xx; trained on nu in {0.001, 0.004, 0.01, 0.04}, hel
 nu >= 0.1 are left out of training and evaluation: under nu/pi diffusion their states decay to a few percent of
 their initial norm or less within the 2 time units (to ~1e-11 at nu = 4), where PDEBench's per-frame nRMSE divides
 by ~0 and measures nothing.
-`--set base=fno|unet --set conditioning=none|channels|cape`.
+`--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.operators import NeuralSolverConfig
-from sciml.operators._report import run_neural_solver_experiment
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.neural_solvers import NeuralSolverConfig, run_neural_solver_experiment
 
 NAME = "burgers-cape"
+SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,
+         "cape_width": 8, "cape_modes": 4, "max_eval_samples": 2}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(NeuralSolverConfig):
+    train: TrainConfig = TrainConfig(steps=2000, optimizer="adamw", learning_rate=3e-3, schedule="cosine",
+                                     final_fraction=0.0, weight_decay=1e-4, chunk=100)
     dataset: str = "pdebench-burgers"
     parameters: tuple[str, ...] = ("nu",)
     held_out_parameter: str = "nu"

@@ -11,46 +11,35 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 import xarray as xr
 
 from sciml import metrics
 from sciml.data import load_reference
-from sciml.experiment import RunDir
+from sciml.nn import MLP
 from sciml.pde import PointSets, Problem, SobolPoints, interval, time_space
 from sciml.pinn import PINN, HardConstraint, PINNLoss
-from sciml.train import LBFGS, Evaluation, fit
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.train import Evaluation
 
 NAME = "burgers-pinn"
 PUBLISHED_REL_L2 = 6.7e-4  # Raissi et al., J. Comput. Phys. 378 (2019), continuous-time Burgers
+SMOKE = {"train.steps": 40, "train.lbfgs_steps": 10, "n_residual": 256, "n_residual_lbfgs": 256, "width": 16,
+         "depth": 2, "train.chunk": 10, "train.checkpoint_every": 20}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    train: TrainConfig = TrainConfig(steps=2000, learning_rate=1e-3, schedule="exponential", decay_steps=1000,
+                                     decay_rate=0.9, lbfgs_steps=4000, lbfgs_dtype="float64", chunk=250,
+                                     checkpoint_every=1000)
     width: int = 20
     depth: int = 8
     n_residual: int = 4096
     resample_every: int = 100
-    adam_steps: int = 2000
-    learning_rate: float = 1e-3
-    decay_rate: float = 0.9
-    decay_steps: int = 1000
-    lbfgs_steps: int = 4000
     n_residual_lbfgs: int = 8192
-    lbfgs_precision: str = "float64"
     nu: float = 0.01 / np.pi
-    chunk: int = 250
-    checkpoint_every: int = 1000
-
-    def __post_init__(self):
-        if self.lbfgs_precision not in ("float32", "float64"):
-            raise ValueError(f"lbfgs_precision must be 'float32' or 'float64', got {self.lbfgs_precision!r}")
 
 
 def build(config: Config, key: jax.Array):
@@ -60,12 +49,12 @@ def build(config: Config, key: jax.Array):
         particular=lambda p: -jnp.sin(jnp.pi * p[1]),
         distance=lambda p: p[0] * (1 - p[1] ** 2),
     )
-    model = PINN(domain, "scalar", config.width, config.depth, transform=transform, key=key)
+    model = PINN(domain, MLP(domain.ndim, "scalar", config.width, config.depth, key=key), transform=transform)
     nu = config.nu
     problem = Problem(
         domain,
         residual=lambda u: u.t + u.value * u.x - nu * u.xx,
-        interior=SobolPoints(domain, config.n_residual, every=config.resample_every, seed=config.seed),
+        interior=SobolPoints(domain, config.n_residual, every=config.resample_every, seed=config.train.seed),
         constraints={},
     )
     return model, PINNLoss(problem)
@@ -80,21 +69,11 @@ def main(config: Config, run: RunDir) -> dict:
     def evaluate(model):
         return {"rel_l2": metrics.relative_l2(np.asarray(model.on_grid(grid)).reshape(exact.shape), exact)}
 
-    key = jax.random.key(config.seed)
-    model, loss = build(config, jax.random.fold_in(key, 0))
-    lbfgs_points = SobolPoints(loss.problem.domain, config.n_residual_lbfgs, seed=config.seed + 1)
-    schedule = optax.exponential_decay(config.learning_rate, config.decay_steps, config.decay_rate)
-    result = fit(
-        model, loss, loss.problem.sampler(), optax.adam(schedule), config.adam_steps,
-        key=jax.random.fold_in(key, 1),
-        lbfgs=LBFGS(config.lbfgs_steps, dtype=config.lbfgs_precision) if config.lbfgs_steps else None,
-        lbfgs_data=PointSets({"residual": lbfgs_points}),
-        chunk=config.chunk,
-        evaluations=[Evaluation(evaluate, config.checkpoint_every)],
-        out_dir=run.path,
-        checkpoint_every=config.checkpoint_every,
-        meta={"config": dataclasses.asdict(config)},
-    )
+    model, loss = build(config, config.train.key(0))
+    lbfgs_points = SobolPoints(loss.problem.domain, config.n_residual_lbfgs, seed=config.train.seed + 1)
+    result = train(model, loss, loss.problem.sampler(), config.train, run,
+                   lbfgs_data=PointSets({"residual": lbfgs_points}),
+                   evaluations=[Evaluation(evaluate, config.train.checkpoint_every or config.train.chunk)])
     prediction = np.asarray(result.model.on_grid(grid)).reshape(exact.shape)
     predictions = xr.Dataset(
         {"prediction": (("t", "x"), prediction), "reference": (("t", "x"), exact)},
@@ -107,11 +86,7 @@ def main(config: Config, run: RunDir) -> dict:
         "rel_l2": metrics.relative_l2(prediction, exact),
         "max_abs_error": metrics.max_abs_error(prediction, exact),
         "published_rel_l2": PUBLISHED_REL_L2,
-        "final_loss": result.history[-1]["loss"],
-        "steps": result.step,
-        "train_time_s": result.train_time_s,
-        "compile_time_s": result.compile_time_s,
-        "adam_steps_per_s": result.steps_per_s,
+        **fit_summary(result),
     }
 
 
@@ -122,13 +97,13 @@ def plot(predictions: xr.Dataset, run: RunDir) -> None:
     for ax, (title, field, cmap) in zip(
         axes, [("prediction", predictions.prediction, "RdBu_r"), ("reference", predictions.reference, "RdBu_r"),
                ("|error|", error, "magma")]
-    ):
+    , strict=True):
         mesh = ax.pcolormesh(predictions.t, predictions.x, np.asarray(field).T, cmap=cmap, shading="auto")
         ax.set(title=title, xlabel="t", ylabel="x")
         fig.colorbar(mesh, ax=ax)
     run.save_figure(fig, "fields")
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.5), constrained_layout=True)
-    for ax, t in zip(axes, (0.25, 0.5, 0.75)):
+    for ax, t in zip(axes, (0.25, 0.5, 0.75), strict=True):
         ax.plot(predictions.x, predictions.reference.sel(t=t, method="nearest"), "k-", label="reference")
         ax.plot(predictions.x, predictions.prediction.sel(t=t, method="nearest"), "r--", label="PINN")
         ax.set(title=f"t = {t}", xlabel="x", ylabel="u")

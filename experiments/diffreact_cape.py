@@ -4,22 +4,25 @@ u_t = nu u_xx + rho u (1 - u) over nu in {0.5, 1, 2, 5} x rho in {1, 2, 5, 10}; 
 out (interpolation in the reaction rate); 64-point grid, 20-step rollouts. A quarter of the training windows start
 at the initial condition: the rollout's error is set by its first step off the rough initial state, which uniform
 window starts would show in only one window of 16.
-`--set base=fno|unet --set conditioning=none|channels|cape`.
+`--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.operators import NeuralSolverConfig
-from sciml.operators._report import run_neural_solver_experiment
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.neural_solvers import NeuralSolverConfig, run_neural_solver_experiment
 
 NAME = "diffreact-cape"
+SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,
+         "cape_width": 8, "cape_modes": 4, "max_eval_samples": 2}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(NeuralSolverConfig):
+    train: TrainConfig = TrainConfig(steps=2000, optimizer="adamw", learning_rate=3e-3, schedule="cosine",
+                                     final_fraction=0.0, weight_decay=1e-4, chunk=100)
     dataset: str = "pdebench-diffreact"
     parameters: tuple[str, ...] = ("nu", "rho")
     held_out_parameter: str = "rho"

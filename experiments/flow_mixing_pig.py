@@ -1,4 +1,4 @@
-"""(2+1)D flow mixing u_t + a u_x + b u_y = 0 (a rotating vortex), exact solution known, with Physics-Informed Gaussians.
+"""(2+1)D flow mixing u_t + a u_x + b u_y = 0 (a rotating vortex), exact u known, with Physics-Informed Gaussians.
 
 t in [0, 4], (x, y) in [-4, 4]^2; the initial value is built in (u = u0 + (t/4) N), the side faces are soft
 Dirichlet terms. PIG's script: 4000 Gaussians per channel, sigma0 0.1, lr 1e-2, 50k steps, residual weight 10:
@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.pinn import suite
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.cases import FlowMixing
+from sciml.studies.pinn import PointwiseConfig, train_pointwise
 
 NAME = "flow-mixing-pig"
+SMOKE = {"train.steps": 20, "train.chunk": 10, "n_gaussians": 16, "n_points": 64, "adaptive_points": 32,
+         "adaptive_candidates": 256, "adaptive_every": 10, "n_condition": 16}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(suite.PointwiseConfig):
-    """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
+class Config(PointwiseConfig):
+    """Defaults of this case (the knobs: `sciml.studies.pinn.PointwiseConfig`)."""
 
+    train: TrainConfig = TrainConfig(steps=18000, learning_rate=0.01, schedule="exponential", decay_steps=1500,
+                                     decay_rate=0.9, chunk=100)
     n_gaussians: int = 400
     n_points: int = 1024
     adaptive_points: int = 1024
     n_condition: int = 256
     residual_weight: float = 10.0
-    steps: int = 18000
-    decay_steps: int = 1500
 
 
 def main(config: Config, run: RunDir) -> dict:
-    problem, transform = suite.flow_mixing_problem(config.n_points, config.n_condition, config.resample_every)
-    return suite.train_pointwise(problem, transform, suite.flow_mixing_reference(), config, run,
-                                 weights={"residual": config.residual_weight},
-                                 extra={"paper_pig_rel_l2": suite.PIG_PAPER["flow-mixing"]})
+    case = FlowMixing()
+    problem, transform = case.problem(config.n_points, config.n_condition, config.resample_every)
+    return train_pointwise(case, problem, transform, config, run, weights={"residual": config.residual_weight})

@@ -7,24 +7,26 @@ from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.pinn import suite
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.cases import Helmholtz
+from sciml.studies.pinn import PointwiseConfig, train_pointwise
 
 NAME = "helmholtz-pinn"
+SMOKE = {"train.steps": 20, "train.chunk": 10, "width": 16, "depth": 2, "n_points": 128}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(suite.PointwiseConfig):
-    """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
+class Config(PointwiseConfig):
+    """Defaults of this case (the knobs: `sciml.studies.pinn.PointwiseConfig`)."""
 
+    train: TrainConfig = TrainConfig(steps=4000, learning_rate=1e-3, schedule="exponential", decay_steps=200,
+                                     decay_rate=0.9, chunk=100)
     embedding: str = "none"
     width: int = 64
     depth: int = 4
-    learning_rate: float = 0.001
 
 
 def main(config: Config, run: RunDir) -> dict:
-    problem, transform = suite.helmholtz_problem(config.n_points, config.resample_every)
-    return suite.train_pointwise(problem, transform, suite.helmholtz_reference(), config, run,
-                                 extra={"paper_pig_rel_l2": suite.PIG_PAPER["helmholtz"],
-                                        "paper_pinn_rel_l2": suite.PINN_PAPER["helmholtz"]})
+    case = Helmholtz()
+    problem, transform = case.problem(config.n_points, config.resample_every)
+    return train_pointwise(case, problem, transform, config, run)

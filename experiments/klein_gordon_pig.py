@@ -1,7 +1,7 @@
-"""(2+1)D Klein-Gordon u_tt - Laplace u + u^2 = f, exact u = (x + y) cos 2t + x y sin 2t, with Physics-Informed Gaussians.
+"""(2+1)D Klein-Gordon u_tt - Laplace u + u^2 = f, exact u = (x+y) cos 2t + x y sin 2t, with Physics-Informed Gaussians.
 
 t in [0, 10], (x, y) in [-1, 1]^2; initial value, initial rate and the four side faces are soft constraints
-(`--set hard_initial=true` builds the initial value and rate into the model, see `suite.klein_gordon_problem`). PIG's
+(`--set hard_initial=true` builds the initial value and rate into the model, see `KleinGordon.problem`). PIG's
 script: 100 Gaussians per channel, sigma0 0.5, Adam lr 1e-2 (x0.9 every 2000) for 50k steps: 2.76e-3.
 `--set embedding=none` (with width/depth of an MLP) gives the PINN baseline."""
 
@@ -9,32 +9,32 @@ from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.pinn import suite
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.cases import KleinGordon
+from sciml.studies.pinn import PointwiseConfig, train_pointwise
 
 NAME = "klein-gordon-pig"
+SMOKE = {"train.steps": 20, "train.chunk": 10, "train.lbfgs_steps": 0, "n_gaussians": 16, "n_points": 128,
+         "n_condition": 16}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(suite.PointwiseConfig):
-    """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
+class Config(PointwiseConfig):
+    """Defaults of this case (the knobs: `sciml.studies.pinn.PointwiseConfig`)."""
 
+    train: TrainConfig = TrainConfig(steps=5000, learning_rate=0.01, schedule="exponential", decay_steps=500,
+                                     decay_rate=0.8, lbfgs_steps=500, chunk=100)
     n_gaussians: int = 100
     sigma: float = 0.5
     sigma_units: str = "physical"  # as PIG's script: 0.5 in t units is 0.1 of the scaled t axis, 0.5 in x and y
     n_condition: int = 256
     condition_weight: float = 10.0
-    steps: int = 5000
-    decay_steps: int = 500
-    decay_rate: float = 0.8
-    lbfgs_steps: int = 500
     hard_initial: bool = False
 
 
 def main(config: Config, run: RunDir) -> dict:
-    problem, transform = suite.klein_gordon_problem(config.n_points, config.n_condition, config.resample_every,
-                                                        hard_initial=config.hard_initial)
+    case = KleinGordon()
+    problem, transform = case.problem(config.n_points, config.n_condition, config.resample_every,
+                                      hard_initial=config.hard_initial)
     weights = {name: config.condition_weight for name in problem.constraints}
-    return suite.train_pointwise(problem, transform, suite.klein_gordon_reference(), config, run, weights=weights,
-                                 extra={"paper_pig_rel_l2": suite.PIG_PAPER["klein-gordon"],
-                                        "paper_pinn_rel_l2": suite.PINN_PAPER["klein-gordon"]})
+    return train_pointwise(case, problem, transform, config, run, weights=weights)

@@ -13,25 +13,22 @@ import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 import xarray as xr
 
 from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset
 from sciml.dynamics import LatentODE, elbo_loss
-from sciml.experiment import RunDir
-from sciml.train import fit
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
 
 NAME = "latent-ode-interp"
+SMOKE = {"train.steps": 20, "train.chunk": 10, "n_train": 64, "n_test": 8, "latent_size": 2, "hidden_size": 8,
+         "width": 16, "batch_size": 16, "posterior_samples": 4}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    train: TrainConfig = TrainConfig(steps=5000, learning_rate=3e-3, schedule="cosine", final_fraction=0.05, chunk=500)
     n_train: int = 2048
     n_test: int = 64
     length: int = 40
@@ -44,9 +41,6 @@ class Config:
     depth: int = 2
     obs_std: float = 0.05
     batch_size: int = 64
-    steps: int = 5000
-    learning_rate: float = 3e-3
-    chunk: int = 500
     posterior_samples: int = 32
 
 
@@ -72,8 +66,8 @@ def linear_interpolation(t, values, mask):
 
 
 def main(config: Config, run: RunDir) -> dict:
-    rng = np.random.default_rng(config.seed)
-    key = jax.random.key(config.seed)
+    seed = config.train.seed
+    rng = np.random.default_rng(seed)
     t = np.linspace(0.0, config.t1, config.length)
     clean_train, clean_test = oscillators(config.n_train, t, rng), oscillators(config.n_test, t, rng)
 
@@ -82,14 +76,13 @@ def main(config: Config, run: RunDir) -> dict:
         return series_arrays(drop_observations(series_dataset(t, noisy, ["y1", "y2"]), 1 - config.observed_fraction,
                                                seed=seed))
 
-    train, test = observed(clean_train, config.seed), observed(clean_test, config.seed + 1)
+    observed_train, test = observed(clean_train, seed), observed(clean_test, seed + 1)
     model = LatentODE(2, config.latent_size, config.hidden_size, config.width, config.depth, config.obs_std,
-                      key=jax.random.fold_in(key, 0))
-    sampler = MinibatchSampler({"ts": train["ts"], "values": np.nan_to_num(train["values"]), "mask": train["mask"]},
+                      key=config.train.key(0))
+    sampler = MinibatchSampler({"ts": observed_train["ts"], "values": np.nan_to_num(observed_train["values"]),
+                                "mask": observed_train["mask"]},
                                config.batch_size, shared=("ts",))
-    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.05)
-    result = fit(model, elbo_loss, sampler, optax.adam(schedule), config.steps, key=jax.random.fold_in(key, 1),
-                 chunk=config.chunk, out_dir=run.path, meta={"config": dataclasses.asdict(config)})
+    result = train(model, elbo_loss, sampler, config.train, run)
 
     ts = jnp.asarray(t, jnp.float32)
     values, mask = jnp.asarray(np.nan_to_num(test["values"])), jnp.asarray(test["mask"])
@@ -100,7 +93,7 @@ def main(config: Config, run: RunDir) -> dict:
         one = lambda v, m: jax.vmap(lambda kk: model(ts, v, m, ts, key=kk))(keys)  # noqa: E731
         return jax.vmap(one)(values, mask), jax.vmap(lambda v, m: model(ts, v, m, ts))(values, mask)
 
-    samples, mean_path = (np.asarray(x) for x in posterior(result.model, jax.random.fold_in(key, 2)))
+    samples, mean_path = (np.asarray(x) for x in posterior(result.model, config.train.key(2)))
     hidden = ~test["mask"]
     baseline = linear_interpolation(t, test["values"], test["mask"])
     mse_hidden = float(np.mean((mean_path - clean_test)[hidden] ** 2))
@@ -128,9 +121,7 @@ def main(config: Config, run: RunDir) -> dict:
         "linear_interpolation_mse": baseline_mse,
         "observed_points_mse": float(np.mean((mean_path - clean_test)[~hidden] ** 2)),
         "band_coverage_hidden": float(np.mean(((clean_test >= lower) & (clean_test <= upper))[hidden])),
-        "final_loss": result.history[-1]["loss"],
-        "train_time_s": result.train_time_s,
-        "compile_time_s": result.compile_time_s,
+        **fit_summary(result),
     }
 
 

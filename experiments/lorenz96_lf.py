@@ -2,27 +2,26 @@
 
 Baseline of the MF-RPN study: RPN members trained on the one-scale cubic-closure model at every forcing only.
 Test: independent two-scale runs at F = 18, 20 (historical) and 24 (warmer); online: the one-scale model coupled
-to the closure against the two-scale truth (protocol and knobs: sciml.uq.Lorenz96Config). See docs/guides/mfrpn.md.
+to the closure against the two-scale truth (protocol and knobs: sciml.studies.lorenz96.Lorenz96Config).
+See docs/guides/mfrpn.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from sciml.experiment import RunDir
-from sciml.uq import Lorenz96Config, run_lorenz96_experiment
+from sciml.studies import RunDir
+from sciml.studies.lorenz96 import Lorenz96Config, run_lorenz96
 
 NAME = "lorenz96-lf"
+SMOKE = {"train.steps": 200, "train.decay_steps": 50, "train.chunk": 200, "members": 4, "width": 16, "depth": 2,
+         "small": True, "online_duration": 2.0, "online_runs": 2, "online_forcings": (20.0,)}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(Lorenz96Config):
-    """Every knob and its default: the base class (sciml.uq)."""
+    """Every knob and its default: the base class (sciml.studies.lorenz96)."""
 
 
 def main(config: Config, run: RunDir) -> dict:
-    return run_lorenz96_experiment("lf", config, run)
+    return run_lorenz96("lf", config, run)

@@ -3,8 +3,9 @@
 dx/dt = alpha x - beta x y,  dy/dt = delta x y - gamma y.  The model keeps `alpha x` and `-gamma y` exactly and learns
 the interaction `(-beta x y, delta x y)` with an MLP (a universal differential equation). Training is windowed
 (multiple shooting with each window started from its first observation): short windows keep the untrained model,
-whose prey grows exponentially, from blowing up over the full horizon; L-BFGS in float64 polishes the fit. Scored on the learned interaction against the truth over the states the
-data visit, and on a forecast to twice the training horizon.
+whose prey grows exponentially, from blowing up over the full horizon; L-BFGS in float64 polishes the fit. Scored on
+the learned interaction against the truth over the states the data visit, and on a forecast to twice the training
+horizon.
 """
 
 from __future__ import annotations
@@ -15,27 +16,25 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 import xarray as xr
 
 from sciml import metrics
 from sciml.data import series_arrays, series_dataset, windows
 from sciml.dynamics import HybridVectorField, MLPVectorField, NeuralODE, trajectory_mse
-from sciml.experiment import RunDir
-from sciml.train import LBFGS, fit
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.studies.dynamics import rollout
 
 NAME = "lotka-volterra-hybrid"
 SPECIES = ("prey", "predator")
+SMOKE = {"train.steps": 20, "train.lbfgs_steps": 0, "train.chunk": 10, "width": 16}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    train: TrainConfig = TrainConfig(steps=2000, learning_rate=3e-3, schedule="cosine", final_fraction=0.05,
+                                     lbfgs_steps=300, lbfgs_dtype="float64", chunk=250)
     alpha: float = 1.3
     beta: float = 0.9
     delta: float = 0.8
@@ -47,10 +46,6 @@ class Config:
     width: int = 32
     depth: int = 2
     window: int = 6
-    steps: int = 2000
-    learning_rate: float = 3e-3
-    lbfgs_steps: int = 300
-    chunk: int = 250
 
 
 class KnownTerms(eqx.Module):
@@ -85,8 +80,7 @@ def true_interaction(config: Config, states):
 
 
 def main(config: Config, run: RunDir) -> dict:
-    key = jax.random.key(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.train.seed)
     y0s = np.asarray(config.initial_states, dtype=np.float64).reshape(-1, 2)
     with jax.enable_x64(True):
         dense_t = np.linspace(0.0, 2 * config.horizon, 401)
@@ -99,21 +93,14 @@ def main(config: Config, run: RunDir) -> dict:
     data = series_dataset(obs_t, noisy, SPECIES, attrs={"system": "Lotka-Volterra", "noise": config.noise})
     arrays = series_arrays(data)
 
-    correction = MLPVectorField(2, config.width, config.depth, jax.nn.gelu, key=jax.random.fold_in(key, 0))
+    correction = MLPVectorField(2, config.width, config.depth, jax.nn.gelu, key=config.train.key(0))
     correction = eqx.tree_at(lambda c: c.mlp.layers[-1].weight, correction,
                              correction.mlp.layers[-1].weight * 0.01)
     model = NeuralODE(HybridVectorField(KnownTerms(config.alpha, config.gamma), correction))
     batch = {k: jnp.asarray(v) for k, v in
              windows(arrays["ts"], arrays["values"], config.window, mask=arrays["mask"]).items()}
-    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.05)
-    result = fit(
-        model, trajectory_mse, batch, optax.adam(schedule), config.steps,
-        key=jax.random.fold_in(key, 1), chunk=config.chunk, out_dir=run.path,
-        lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None,
-        meta={"config": dataclasses.asdict(config)},
-    )
+    result = train(model, trajectory_mse, batch, config.train, run)
     learned_field = result.model.vector_field
-    dense = jnp.asarray(dense_t, jnp.float32)
 
     train_window = dense_t <= config.horizon
     visited = truth[:, train_window].reshape(-1, 2)
@@ -121,7 +108,7 @@ def main(config: Config, run: RunDir) -> dict:
                                                                                                        jnp.float32)))
     interaction_error = metrics.relative_l2(learned_interaction, true_interaction(config, visited))
 
-    forecast = np.asarray(jax.vmap(result.model, in_axes=(None, 0))(dense, jnp.asarray(y0s, jnp.float32)))
+    forecast = rollout(result.model, dense_t, y0s)
     extrapolation = dense_t > config.horizon
     predictions = xr.Dataset(
         {
@@ -145,9 +132,7 @@ def main(config: Config, run: RunDir) -> dict:
         "interaction_rel_l2": interaction_error,
         "forecast_rel_l2_2x_horizon": metrics.relative_l2(forecast, truth),
         "extrapolation_rel_l2": metrics.relative_l2(forecast[:, extrapolation], truth[:, extrapolation]),
-        "final_loss": result.history[-1]["loss"],
-        "train_time_s": result.train_time_s,
-        "compile_time_s": result.compile_time_s,
+        **fit_summary(result),
     }
 
 
@@ -157,7 +142,7 @@ def plot(predictions: xr.Dataset, run: RunDir) -> None:
     fig, axes = plt.subplots(n, 1, figsize=(9, 2.6 * n), constrained_layout=True, squeeze=False)
     horizon = predictions.attrs["training_horizon"]
     for i, ax in enumerate(axes[:, 0]):
-        for j, (name, color) in enumerate(zip(SPECIES, ("tab:blue", "tab:red"))):
+        for j, (name, color) in enumerate(zip(SPECIES, ("tab:blue", "tab:red"), strict=True)):
             ax.plot(predictions.t, predictions.reference[i, :, j], color=color, lw=1, label=f"{name} truth")
             ax.plot(predictions.t, predictions.prediction[i, :, j], "--", color="k", lw=1)
             ax.plot(predictions.t_obs, predictions.observations[i, :, j], "o", ms=3, color=color)
@@ -166,7 +151,7 @@ def plot(predictions: xr.Dataset, run: RunDir) -> None:
     axes[0, 0].legend(loc="upper right")
     run.save_figure(fig, "trajectories")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for j, (ax, label) in enumerate(zip(axes, ("-beta x y (prey)", "delta x y (predator)"))):
+    for j, (ax, label) in enumerate(zip(axes, ("-beta x y (prey)", "delta x y (predator)"), strict=True)):
         ax.scatter(predictions.interaction_reference[:, j], predictions.interaction_prediction[:, j], s=4)
         lo = float(predictions.interaction_reference[:, j].min())
         hi = float(predictions.interaction_reference[:, j].max())

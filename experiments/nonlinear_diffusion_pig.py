@@ -1,4 +1,4 @@
-"""(2+1)D nonlinear diffusion u_t = 0.05 (|grad u|^2 + u Laplace u), u = 0 on the boundary, with Physics-Informed Gaussians.
+"""(2+1)D nonlinear diffusion u_t = 0.05 (|grad u|^2 + u Laplace u), Dirichlet u = 0, with Physics-Informed Gaussians.
 
 t in [0, 1], (x, y) in [-1, 1]^2, u0 three Gaussian bumps (built in: u = u0 + t N); zero Dirichlet faces are soft.
 The reference is our finite-difference solution (201^2 points, RK4). PIG's script: 4000 Gaussians, lr 1e-3,
@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.pinn import suite
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.cases import NonlinearDiffusion
+from sciml.studies.pinn import PointwiseConfig, train_pointwise
 
 NAME = "nonlinear-diffusion-pig"
+SMOKE = {"train.steps": 20, "train.chunk": 10, "n_gaussians": 16, "n_points": 128, "n_condition": 16}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(suite.PointwiseConfig):
-    """Defaults of this case (the knobs: `suite.PointwiseConfig`)."""
+class Config(PointwiseConfig):
+    """Defaults of this case (the knobs: `sciml.studies.pinn.PointwiseConfig`)."""
 
+    train: TrainConfig = TrainConfig(steps=3000, learning_rate=1e-3, schedule="exponential", decay_steps=1000,
+                                     decay_rate=0.9, chunk=100)
     n_gaussians: int = 300
     n_points: int = 1024
     n_condition: int = 256
-    learning_rate: float = 1e-3
-    steps: int = 3000
-    decay_steps: int = 1000
 
 
 def main(config: Config, run: RunDir) -> dict:
-    problem, transform = suite.nonlinear_diffusion_problem(config.n_points, config.n_condition, config.resample_every)
-    return suite.train_pointwise(problem, transform, suite.nonlinear_diffusion_reference(), config, run,
-                                 extra={"paper_pig_rel_l2": suite.PIG_PAPER["nonlinear-diffusion"],
-                                        "paper_pinn_rel_l2": suite.PINN_PAPER["nonlinear-diffusion"]})
+    case = NonlinearDiffusion()
+    problem, transform = case.problem(config.n_points, config.n_condition, config.resample_every)
+    return train_pointwise(case, problem, transform, config, run)

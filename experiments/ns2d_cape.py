@@ -1,22 +1,25 @@
 """2D incompressible Navier-Stokes (vorticity, 64x64): FNO / U-Net surrogates with CAPE conditioning on viscosity.
 
 Decaying turbulence over nu in {2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2}; nu in {5e-4, 5e-3} held out; 32x32 grid
-(every 2nd point), 20-step rollouts. `--set base=fno|unet --set conditioning=none|channels|cape`.
+(every 2nd point), 20-step rollouts. `--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from sciml.experiment import RunDir
-from sciml.operators import NeuralSolverConfig
-from sciml.operators._report import run_neural_solver_experiment
+from sciml.studies import RunDir, TrainConfig
+from sciml.studies.neural_solvers import NeuralSolverConfig, run_neural_solver_experiment
 
 NAME = "ns2d-cape"
+SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,
+         "cape_width": 8, "cape_modes": 4, "max_eval_samples": 2, "spatial_stride": 1, "batch_size": 4}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(NeuralSolverConfig):
+    train: TrainConfig = TrainConfig(steps=400, optimizer="adamw", learning_rate=3e-3, schedule="cosine",
+                                     final_fraction=0.0, weight_decay=1e-4, chunk=100)
     dataset: str = "ns2d-vorticity"
     parameters: tuple[str, ...] = ("nu",)
     held_out_parameter: str = "nu"
@@ -29,7 +32,6 @@ class Config(NeuralSolverConfig):
     cape_modes: int = 4
     batch_size: int = 8
     horizon: int = 4
-    steps: int = 400
 
 
 def main(config: Config, run: RunDir) -> dict:

@@ -12,27 +12,25 @@ import dataclasses
 import diffrax
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 import xarray as xr
 
 from sciml import metrics
 from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows
 from sciml.dynamics import MLPVectorField, NeuralODE, trajectory_mse
-from sciml.experiment import RunDir
-from sciml.train import fit
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.studies.dynamics import rollout
 
 NAME = "pendulum-node"
 STATE = ("theta", "omega")
+SMOKE = {"train.steps": 20, "train.chunk": 10, "n_trajectories": 2, "n_observations": 21, "width": 16,
+         "batch_size": 8}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    train: TrainConfig = TrainConfig(steps=4000, learning_rate=3e-3, schedule="cosine", final_fraction=0.05, chunk=250)
     omega0: float = 2.0
     damping: float = 0.15
     n_trajectories: int = 8
@@ -43,9 +41,6 @@ class Config:
     width: int = 64
     depth: int = 2
     batch_size: int = 64
-    steps: int = 4000
-    learning_rate: float = 3e-3
-    chunk: int = 250
 
 
 def exact(config: Config, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
@@ -64,8 +59,7 @@ def exact(config: Config, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
 
 
 def main(config: Config, run: RunDir) -> dict:
-    rng = np.random.default_rng(config.seed)
-    key = jax.random.key(config.seed)
+    rng = np.random.default_rng(config.train.seed)
     y0s = np.stack([rng.uniform(-2.0, 2.0, config.n_trajectories), rng.uniform(-1.0, 1.0, config.n_trajectories)], 1)
     dense_t = np.linspace(0.0, 2 * config.horizon, 2 * (config.n_observations - 1) + 1)
     truth = exact(config, dense_t, y0s)
@@ -75,17 +69,14 @@ def main(config: Config, run: RunDir) -> dict:
     arrays = series_arrays(series_dataset(obs_t, noisy, STATE, attrs={"system": "damped pendulum"}))
     pieces = windows(arrays["ts"], arrays["values"], config.window, stride=(config.window - 1) // 2,
                      mask=arrays["mask"])
-    model = NeuralODE(MLPVectorField(2, config.width, config.depth, key=jax.random.fold_in(key, 0)))
+    model = NeuralODE(MLPVectorField(2, config.width, config.depth, key=config.train.key(0)))
     sampler = MinibatchSampler(pieces, min(config.batch_size, pieces["values"].shape[0]))
-    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.05)
-    result = fit(model, trajectory_mse, sampler, optax.adam(schedule), config.steps, key=jax.random.fold_in(key, 1),
-                 chunk=config.chunk, out_dir=run.path, meta={"config": dataclasses.asdict(config)})
-    rollout = np.asarray(jax.vmap(result.model, in_axes=(None, 0))(jnp.asarray(dense_t, jnp.float32),
-                                                                    jnp.asarray(y0s, jnp.float32)))
-    train = dense_t <= config.horizon
+    result = train(model, trajectory_mse, sampler, config.train, run)
+    prediction = rollout(result.model, dense_t, y0s)
+    seen = dense_t <= config.horizon
     predictions = xr.Dataset(
         {
-            "prediction": (("sample", "t", "state"), rollout),
+            "prediction": (("sample", "t", "state"), prediction),
             "reference": (("sample", "t", "state"), truth),
             "observations": (("sample", "t_obs", "state"), noisy),
         },
@@ -96,12 +87,10 @@ def main(config: Config, run: RunDir) -> dict:
     run.write_predictions(predictions)
     plot(predictions, run)
     return {
-        "train_window_rel_l2": metrics.relative_l2(rollout[:, train], truth[:, train]),
-        "extrapolation_rel_l2": metrics.relative_l2(rollout[:, ~train], truth[:, ~train]),
-        "full_rel_l2": metrics.relative_l2(rollout, truth),
-        "final_loss": result.history[-1]["loss"],
-        "train_time_s": result.train_time_s,
-        "compile_time_s": result.compile_time_s,
+        "train_window_rel_l2": metrics.relative_l2(prediction[:, seen], truth[:, seen]),
+        "extrapolation_rel_l2": metrics.relative_l2(prediction[:, ~seen], truth[:, ~seen]),
+        "full_rel_l2": metrics.relative_l2(prediction, truth),
+        **fit_summary(result),
     }
 
 
@@ -109,7 +98,7 @@ def plot(predictions: xr.Dataset, run: RunDir) -> None:
     """Angle over time (truth, data, rollout) for four trajectories, and the phase portrait."""
     horizon = predictions.attrs["training_horizon"]
     fig, axes = plt.subplots(2, 2, figsize=(12, 6), constrained_layout=True)
-    for i, ax in zip(range(predictions.sizes["sample"]), axes.ravel()):
+    for i, ax in zip(range(predictions.sizes["sample"]), axes.ravel(), strict=False):
         ax.plot(predictions.t, predictions.reference[i, :, 0], "k", lw=1, label="exact")
         ax.plot(predictions.t_obs, predictions.observations[i, :, 0], ".", ms=2, color="grey", label="data")
         ax.plot(predictions.t, predictions.prediction[i, :, 0], "--", color="tab:red", lw=1, label="neural ODE")

@@ -12,9 +12,6 @@ import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
@@ -22,15 +19,17 @@ import xarray as xr
 
 from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset
 from sciml.dynamics import NeuralCDE, cde_coefficients
-from sciml.experiment import RunDir
-from sciml.train import Evaluation, fit
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.train import Evaluation
 
 NAME = "spirals-cde"
+SMOKE = {"train.steps": 20, "train.chunk": 10, "n_train": 32, "n_test": 16, "length": 32, "width": 16,
+         "batch_size": 8}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    train: TrainConfig = TrainConfig(steps=300, learning_rate=1e-2, schedule="constant", chunk=50)
     n_train: int = 256
     n_test: int = 256
     length: int = 64
@@ -40,9 +39,6 @@ class Config:
     width: int = 32
     depth: int = 2
     batch_size: int = 32
-    steps: int = 300
-    learning_rate: float = 1e-2
-    chunk: int = 50
 
 
 def spirals(n: int, length: int, noise: float, rng: np.random.Generator):
@@ -75,13 +71,13 @@ def bce_loss(model, batch, key=None):
 
 
 def main(config: Config, run: RunDir) -> dict:
-    rng = np.random.default_rng(config.seed)
-    key = jax.random.key(config.seed)
+    seed = config.train.seed
+    rng = np.random.default_rng(seed)
     t, train_values, train_labels = spirals(config.n_train, config.length, config.noise, rng)
     _, test_values, test_labels = spirals(config.n_test, config.length, config.noise, rng)
-    _, ts, train_coeffs = prepare(t, train_values, train_labels, config, config.seed)
-    test_data, _, test_coeffs = prepare(t, test_values, test_labels, config, config.seed + 1)
-    model = NeuralCDE(3, config.hidden_size, 1, config.width, config.depth, key=jax.random.fold_in(key, 0))
+    _, ts, train_coeffs = prepare(t, train_values, train_labels, config, seed)
+    test_data, _, test_coeffs = prepare(t, test_values, test_labels, config, seed + 1)
+    model = NeuralCDE(3, config.hidden_size, 1, config.width, config.depth, key=config.train.key(0))
     sampler = MinibatchSampler({"ts": ts, "coeffs": train_coeffs, "labels": jnp.asarray(train_labels, jnp.float32)},
                                config.batch_size, shared=("ts",))
     predict = eqx.filter_jit(lambda m, c: jax.vmap(lambda one: m(ts, one)[0])(c))
@@ -89,10 +85,8 @@ def main(config: Config, run: RunDir) -> dict:
     def test_accuracy(model):
         return {"test_accuracy": float(np.mean((np.asarray(predict(model, test_coeffs)) > 0) == (test_labels == 1)))}
 
-    result = fit(model, bce_loss, sampler, optax.adam(config.learning_rate), config.steps,
-                 key=jax.random.fold_in(key, 1), chunk=config.chunk, out_dir=run.path,
-                 evaluations=[Evaluation(test_accuracy, config.steps)],
-                 meta={"config": dataclasses.asdict(config)})
+    result = train(model, bce_loss, sampler, config.train, run,
+                   evaluations=[Evaluation(test_accuracy, config.train.steps)])
     probability = np.asarray(jax.nn.sigmoid(predict(result.model, test_coeffs)))
     predictions = xr.Dataset(
         {
@@ -109,11 +103,9 @@ def main(config: Config, run: RunDir) -> dict:
     return {
         "test_accuracy": float(np.mean((probability > 0.5) == (test_labels == 1))),
         "train_accuracy_last_batch": result.history[-1]["accuracy"],
-        "final_loss": result.history[-1]["loss"],
         "dropped_fraction": config.drop_fraction,
         "published_accuracy_diffrax_example": 1.0,
-        "train_time_s": result.train_time_s,
-        "compile_time_s": result.compile_time_s,
+        **fit_summary(result),
     }
 
 

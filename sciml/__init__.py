@@ -30,4 +30,11 @@ def enable_compilation_cache(path: str | _os.PathLike | None = None) -> _Path:
     return folder
 
 
-__all__ = ["ConfigError", "DataError", "enable_compilation_cache", "set_precision"]
+def load(run_dir: str | _os.PathLike):
+    """A finished run folder back as its trained model, config and `predict` (see `sciml.studies.load`)."""
+    from sciml.studies import load as load_run
+
+    return load_run(run_dir)
+
+
+__all__ = ["ConfigError", "DataError", "enable_compilation_cache", "load", "set_precision"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sciml.experiment import device_description, package_versions, write_json
+from sciml.provenance import device_description, package_versions
+from sciml.studies import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"

@@ -1,4 +1,8 @@
-"""Command line: `sciml list | run | data | bench`."""
+"""Command line: `sciml list | run | data | bench`.
+
+Exit codes: 0 done; 2 bad input (config key or value, data, output folder); 3 training diverged (non-finite loss or
+a failed solve; the last good state is kept); 130 interrupted (finished work is kept; the same command resumes).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sciml._errors import ConfigError, DataError
 
 
 def _cmd_list(args) -> int:
-    from sciml.experiment import list_experiments, load_experiment
+    from sciml.studies import list_experiments, load_experiment
 
     for name in list_experiments():
         print(f"{name:28s} {load_experiment(name).description}")
@@ -22,11 +26,22 @@ def _cmd_run(args) -> int:
     import jax
 
     from sciml import enable_compilation_cache
-    from sciml.experiment import parse_overrides, run_experiment
+    from sciml.studies import default_run_dir, parse_overrides, run_experiment
+    from sciml.train import NonFiniteLossError
 
     if not jax.config.jax_compilation_cache_dir:  # keep a cache the caller set up
         enable_compilation_cache()
-    out = run_experiment(args.name, parse_overrides(args.set or []), args.out)
+    out = args.out if args.out is not None else default_run_dir(args.name)
+    try:
+        run_experiment(args.name, parse_overrides(args.set or []), out, fresh=args.fresh)
+    except KeyboardInterrupt:
+        print(f"sciml: interrupted; the checkpoints written so far are kept in {out}. Resume with: sciml run "
+              f"{args.name} {' '.join('--set ' + s for s in args.set or [])} --out {out}".replace("  ", " "),
+              file=sys.stderr)
+        return 130
+    except NonFiniteLossError as err:
+        print(f"sciml: training diverged: {err}\nThe last good state is kept in {out}/checkpoints.", file=sys.stderr)
+        return 3
     summary = json.loads((out / "summary.json").read_text())
     print(json.dumps({"output": str(out), **summary["metrics"], "wall_time_s": summary["wall_time_s"]}, indent=2))
     return 0
@@ -50,10 +65,11 @@ def _cmd_bench(args) -> int:
     import runpy
 
     benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
-    script = benchmarks / f"{args.name.replace('-', '_')}.py"
-    if not script.exists():
-        names = sorted(p.stem for p in benchmarks.glob("*.py") if not p.stem.startswith("_"))
-        raise ConfigError(f"unknown benchmark {args.name!r}; expected one of {names}")
+    names = sorted(p.stem for p in benchmarks.glob("*.py") if not p.stem.startswith("_"))
+    stem = args.name.replace("-", "_")
+    if stem not in names:
+        raise ConfigError(f"unknown benchmark {args.name!r}; expected one of {names} (a name, not a path)")
+    script = benchmarks / f"{stem}.py"
     sys.argv = [str(script), *args.args]
     runpy.run_path(str(script), run_name="__main__")
     return 0
@@ -67,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name", help="experiment name (see `sciml list`)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     run.add_argument("--out", type=Path, default=None, help="output directory (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--fresh", action="store_true",
+                     help="start over in a folder holding another run (the old one is moved aside, not deleted)")
     run.set_defaults(func=_cmd_run)
     data = sub.add_parser("data", help="list or generate datasets")
     data.add_argument("action", choices=["list", "generate"])
@@ -88,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, DataError) as err:
         print(f"sciml: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"sciml: error: {err.strerror or err} ({err.filename or 'no file named'}); check the path and its "
+              "permissions and space, then rerun the same command.", file=sys.stderr)
         return 2
 
 

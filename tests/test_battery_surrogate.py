@@ -11,13 +11,15 @@ from sciml.battery import (
     ExtrapolationWarning,
     SPMSurrogate,
     SurrogateSetup,
-    TrainingConfig,
     TrainingData,
+    build_network,
     calibrate,
-    train_surrogate,
+    surrogate_loss,
 )
-from sciml.battery._surrogate import SurfaceFlux, build_network, diffusion_residual
+from sciml.battery._surrogate import SurfaceFlux, diffusion_residual
 from sciml.pde import Field, FixedPoints
+from sciml.studies import TrainConfig
+from sciml.studies.battery import SurrogateConfig, train_surrogate
 
 SETUP = SurrogateSetup()
 
@@ -81,17 +83,19 @@ def test_bad_setup_and_data():
     with pytest.raises(ConfigError, match="i0_range must be"):
         SurrogateSetup(i0_range=(4.0, 0.5))
     with pytest.raises(ConfigError, match=r"points \(n, 4\) and values \(n, 2\)"):
-        train_surrogate(SETUP, TrainingData(np.zeros((5, 3)), np.zeros((5, 2))), key=jax.random.key(0))
+        surrogate_loss(SETUP, TrainingData(np.zeros((5, 3)), np.zeros((5, 2))))
 
 
 def test_training_fits_the_exact_solution_data():
-    """A few hundred steps through `fit` on data from the exact long-time solution at least halve the loss."""
+    """A few hundred steps through `sciml.studies.train` on data from the exact long-time solution at least halve
+    the loss."""
     rng = np.random.default_rng(1)
     points = rng.uniform([0.5, 0, 0.5, 1], [1, 1, 4, 10], (256, 4)).astype(np.float32)
     values = np.asarray(jax.vmap(steady_drift_solution)(jnp.asarray(points)))
-    config = TrainingConfig(width=16, depth=2, n_residual=128, n_surface=32, adam_steps=300, lbfgs_steps=0,
-                            chunk=100, learning_rate=5e-3)
-    surrogate, result = train_surrogate(SETUP, TrainingData(points, values), config, key=jax.random.key(2))
+    train = TrainConfig(seed=2, steps=300, learning_rate=5e-3, schedule="exponential", decay_steps=1000,
+                        decay_rate=0.6, chunk=100)
+    config = SurrogateConfig(train, width=16, depth=2, n_residual=128, n_surface=32)
+    surrogate, result = train_surrogate(SETUP, TrainingData(points, values), config)
     first, last = result.history[0], result.history[-1]
     assert last["loss"] < 0.5 * first["loss"], (first["loss"], last["loss"])
     assert np.isfinite(surrogate.voltage(np.linspace(0, 3000, 7), 1.0, 2.0)).all()

@@ -99,7 +99,7 @@ def test_series_encoder_reads_the_gaps_between_observations(key):
     dense_values = jnp.zeros((7, 2)).at[jnp.array([0, 2, 4, 6])].set(values)
     dense_mask = jnp.zeros((7, 2), bool).at[jnp.array([0, 2, 4, 6])].set(True)
     sparse, dense = encoder(ts, values, mask), encoder(dense_ts, dense_values, dense_mask)
-    for a, b, what in zip(sparse, dense, ("mean", "std", "context")):
+    for a, b, what in zip(sparse, dense, ("mean", "std", "context"), strict=True):
         assert_close(a, b, rtol=1e-5, atol=1e-6, what=f"encoder {what} with masked grid points")
     moved = encoder(ts.at[1].set(0.7), values, mask)[0]
     assert float(jnp.max(jnp.abs(moved - sparse[0]))) > 1e-4

@@ -6,11 +6,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import assert_close
-
 from scipy.stats import norm
 
-from sciml.dynamics import (GridBrownianPath, NeuralSDE, energy_score, path_mmd, sde_energy_loss,
-                            stationary_standard_errors, stationary_statistics)
+from sciml.dynamics import (
+    GridBrownianPath,
+    NeuralSDE,
+    energy_score,
+    path_mmd,
+    sde_energy_loss,
+    stationary_standard_errors,
+    stationary_statistics,
+)
 
 
 class Affine(eqx.Module):

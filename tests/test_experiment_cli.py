@@ -9,8 +9,8 @@ import pytest
 from sciml import ConfigError, enable_compilation_cache
 from sciml.cli import main as cli
 from sciml.data import open_dataset
-from sciml.experiment import load_experiment, parse_overrides, resolve_config, run_experiment
 from sciml.metrics import relative_l2
+from sciml.studies import load_experiment, parse_overrides, resolve_config, run_experiment
 
 
 def test_unknown_experiment_suggests_the_closest_name(capsys):
@@ -25,17 +25,35 @@ def test_config_keys_and_values_are_checked():
     with pytest.raises(ConfigError, match="unknown config key 'widht'.*Did you mean 'width'"):
         resolve_config(config_type, {"widht": "32"})
     with pytest.raises(ConfigError, match="expected a value of type int, got 'many'"):
-        resolve_config(config_type, {"adam_steps": "many"})
+        resolve_config(config_type, {"train.steps": "many"})
     with pytest.raises(ConfigError, match="expects key=value"):
-        parse_overrides(["adam_steps"])
-    config = resolve_config(config_type, {"adam_steps": "20", "learning_rate": "3e-3", "lbfgs_precision": "float32"})
-    assert (config.adam_steps, config.learning_rate, config.lbfgs_precision) == (20, 3e-3, "float32")
+        parse_overrides(["train.steps"])
+    config = resolve_config(config_type, {"train.steps": "20", "train.learning_rate": "3e-3",
+                                          "train.lbfgs_dtype": "float32"})
+    assert (config.train.steps, config.train.learning_rate, config.train.lbfgs_dtype) == (20, 3e-3, "float32")
+    assert config.train.decay_steps == 1000, "a section override keeps the experiment's other training defaults"
+
+
+@pytest.mark.parametrize(("key", "new"), [("adam_steps", "train.steps"), ("learning_rate", "train.learning_rate"),
+                                          ("seed", "train.seed"), ("lbfgs_precision", "train.lbfgs_dtype")])
+def test_flat_training_keys_name_their_new_place(key, new):
+    config_type = load_experiment("burgers-pinn").config_type
+    with pytest.raises(ConfigError, match=f"'{key}' is now '{new}'"):
+        resolve_config(config_type, {key: "1"})
+
+
+def test_train_section_checks_its_values():
+    config_type = load_experiment("burgers-pinn").config_type
+    with pytest.raises(ConfigError, match=r"train.schedule must be one of .*got 'linear'"):
+        resolve_config(config_type, {"train.schedule": "linear"})
+    with pytest.raises(ConfigError, match="train is a section"):
+        resolve_config(config_type, {"train": "3"})
+    with pytest.raises(ConfigError, match="unknown config key 'train.stepz'.*Did you mean 'train.steps'"):
+        resolve_config(config_type, {"train.stepz": "3"})
 
 
 def test_burgers_run_writes_the_output_contract(tmp_path):
-    overrides = {"adam_steps": "40", "lbfgs_steps": "10", "n_residual": "256", "n_residual_lbfgs": "256",
-                 "width": "16", "depth": "2", "chunk": "10", "checkpoint_every": "20"}
-    out = run_experiment("burgers-pinn", overrides, tmp_path / "run")
+    out = run_experiment("burgers-pinn", load_experiment("burgers-pinn").smoke, tmp_path / "run")
     for name in ("config.json", "metrics.jsonl", "summary.json", "predictions.nc", "figures/fields.png",
                  "figures/slices.png"):
         assert (out / name).exists(), name
@@ -48,7 +66,7 @@ def test_burgers_run_writes_the_output_contract(tmp_path):
     recomputed = relative_l2(predictions.prediction, predictions.reference)
     assert recomputed == pytest.approx(summary["metrics"]["rel_l2"], rel=1e-6)
     config = json.loads((out / "config.json").read_text())
-    assert config["config"]["adam_steps"] == 40
+    assert config["config"]["train"]["steps"] == 40
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [10, 20, 30, 40, 50] and np.isfinite(records[-1]["loss"])
 
@@ -62,3 +80,11 @@ def test_compilation_cache_folder_from_the_environment(tmp_path, monkeypatch):
         assert jax.config.jax_compilation_cache_dir == str(folder)
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)
+
+
+def test_a_renamed_key_names_the_new_key_of_this_config():
+    cape = load_experiment("advection-cape").config_type
+    with pytest.raises(ConfigError, match="'schedule' is now 'curriculum'"):
+        resolve_config(cape, {"schedule": "curriculum"})
+    with pytest.raises(ConfigError, match="'schedule' is now 'train.schedule'"):
+        resolve_config(load_experiment("burgers-pinn").config_type, {"schedule": "cosine"})

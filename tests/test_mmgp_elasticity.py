@@ -26,7 +26,8 @@ def test_notched_plate_mesh_is_valid_and_converges():
     """Triangle meshes are disk-like and CCW; max von Mises and compliance agree between two resolutions."""
     plate = NotchedPlate.random(np.random.default_rng(3))
     results = []
-    for resolution in (dict(h_edge=0.06, h_notch=0.012, max_area=1.5e-3), dict(h_edge=0.03, h_notch=0.006, max_area=4e-4)):
+    for resolution in (dict(h_edge=0.06, h_notch=0.012, max_area=1.5e-3),
+                       dict(h_edge=0.03, h_notch=0.006, max_area=4e-4)):
         points, triangles = mesh_plate(plate, **resolution)
         mesh = TriangleMesh(points, triangles)
         assert len(mesh.boundary_loop) < mesh.n_points
@@ -47,7 +48,7 @@ def test_tensile2d_layout_round_trips(tmp_path):
     meshes = meshes_from_dataset(ds)
     assert len({m.n_points for m in meshes}) > 1, "every sample has its own mesh"
     sigma = nodal_values(ds, "sigma22")
-    for mesh, values, peak in zip(meshes, nodal_values(ds, "von_mises"), ds.max_von_mises.values):
+    for _mesh, values, peak in zip(meshes, nodal_values(ds, "von_mises"), ds.max_von_mises.values, strict=True):
         assert_close(values.max(), peak, rtol=1e-12, what="max_von_mises is the nodal maximum")
     import meshio
 

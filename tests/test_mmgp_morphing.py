@@ -1,11 +1,19 @@
-"""Tutte/Floater morphing, P1 transfer operators, mass matrix and mass-weighted PCA, checked against exact properties."""
+"""Tutte/Floater morphing, P1 transfer operators, mass matrix and mass-weighted PCA, checked against exact
+properties."""
 
 import numpy as np
 import scipy.linalg
 from conftest import assert_close
 from skfem import MeshTri
 
-from sciml.gp import MassWeightedPCA, TriangleMesh, interpolation_operator, mass_matrix, morph_to_disk, neighbour_weights
+from sciml.gp import (
+    MassWeightedPCA,
+    TriangleMesh,
+    interpolation_operator,
+    mass_matrix,
+    morph_to_disk,
+    neighbour_weights,
+)
 from sciml.solvers import NotchedPlate, mesh_plate
 
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
@@ -27,7 +35,8 @@ def test_morph_puts_boundary_on_circle_landmarks_at_their_angles_and_interior_at
     assert_close(np.linalg.norm(disk[loop], axis=1), 1.0, rtol=1e-12, what="boundary on the unit circle")
     for k, corner in enumerate(CORNERS):
         index = np.argmin(np.linalg.norm(mesh.points - corner, axis=1))
-        assert_close(disk[index], [np.cos(k * np.pi / 2), np.sin(k * np.pi / 2)], rtol=0, atol=1e-12, what=f"landmark {k}")
+        assert_close(disk[index], [np.cos(k * np.pi / 2), np.sin(k * np.pi / 2)], rtol=0, atol=1e-12,
+                     what=f"landmark {k}")
     edges = {tuple(sorted(e)) for t in mesh.triangles for e in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))}
     neighbours = {i: [] for i in range(mesh.n_points)}
     for a, b in edges:
@@ -71,7 +80,8 @@ def test_interpolation_reproduces_linear_functions_and_mass_integrates_area():
     linear = 0.3 + 2.0 * coarse_disk[:, 0] - 1.5 * coarse_disk[:, 1]
     inside = np.linalg.norm(fine_disk, axis=1) < 0.9
     expected = 0.3 + 2.0 * fine_disk[:, 0] - 1.5 * fine_disk[:, 1]
-    assert_close((operator @ linear)[inside], expected[inside], rtol=1e-10, what="P1 interpolation of a linear function")
+    assert_close((operator @ linear)[inside], expected[inside], rtol=1e-10,
+                 what="P1 interpolation of a linear function")
     mass = mass_matrix(fine)
     assert_close(mass.sum(), 1.0, rtol=1e-12, what="mass matrix integrates the unit square's area")
 
@@ -89,9 +99,11 @@ def test_mass_weighted_pca_matches_weighted_svd():
     centred = snapshots[:, :, 0] - snapshots[:, :, 0].mean(axis=0)
     singular = np.linalg.svd(centred @ cholesky, compute_uv=False)
     coefficients = pca.transform(snapshots)
-    assert_close(np.linalg.norm(coefficients, axis=0), singular[:4], rtol=1e-10, what="coefficient norms = singular values")
+    assert_close(np.linalg.norm(coefficients, axis=0), singular[:4], rtol=1e-10,
+                 what="coefficient norms = singular values")
     full = MassWeightedPCA(11, mass).fit(snapshots)
-    assert_close(full.inverse_transform(full.transform(snapshots)), snapshots, rtol=0, atol=1e-10, what="full-rank round trip")
+    assert_close(full.inverse_transform(full.transform(snapshots)), snapshots, rtol=0, atol=1e-10,
+                 what="full-rank round trip")
 
 
 def test_reconstruction_noise_vanishes_for_an_exact_pipeline_and_widens_intervals_otherwise():
@@ -105,7 +117,8 @@ def test_reconstruction_noise_vanishes_for_an_exact_pipeline_and_widens_interval
     fields = [np.sin(3 * mesh.points[:, 0] * (1 + s)) + s * mesh.points[:, 1] ** 2 for s in scalars[:, 0]]
 
     def model(modes: int, noise: bool = True):
-        settings = dict(n_shape_modes=1, n_field_modes=modes, restarts=1, max_iter=5, n_samples=4000, reconstruction_noise=noise)
+        settings = dict(n_shape_modes=1, n_field_modes=modes, restarts=1, max_iter=5, n_samples=4000,
+                        reconstruction_noise=noise)
         return MeshMorphingGP(CORNERS, **settings).fit([mesh] * 6, scalars, {"f": fields})
 
     exact = model(5)
@@ -113,7 +126,8 @@ def test_reconstruction_noise_vanishes_for_an_exact_pipeline_and_widens_interval
     truncated = model(1)
     snapshots = np.stack(fields)[:, :, None]
     residual = snapshots - truncated.field_pca_["f"].inverse_transform(truncated.field_pca_["f"].transform(snapshots))
-    assert_close(truncated.reconstruction_variance_["f"], np.mean(residual[:, :, 0] ** 2, axis=0), rtol=1e-6, atol=1e-14, what="variance")
+    assert_close(truncated.reconstruction_variance_["f"], np.mean(residual[:, :, 0] ** 2, axis=0), rtol=1e-6,
+                 atol=1e-14, what="variance")
     with_noise = truncated.predict([mesh], scalars[:1])["f"].std[0]
     without = model(1, noise=False).predict([mesh], scalars[:1])["f"].std[0]
     expected = np.sqrt(without**2 + truncated.reconstruction_variance_["f"])

@@ -7,19 +7,20 @@ import pytest
 from conftest import assert_close
 
 from sciml.data import open_dataset
-from sciml.experiment import load_experiment, run_experiment
+from sciml.studies import load_experiment, run_experiment
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tensile2d-mmgp")
-    overrides = {"small": "true", "restarts": "1", "max_iter": "25", "n_samples": "100"}
+    overrides = {"small": "true", "restarts": "1", "train.lbfgs_steps": "25", "n_samples": "100"}
     return run_experiment("tensile2d-mmgp", overrides, out=out)
 
 
 def test_output_contract_and_metrics(run_dir):
     ds = open_dataset(run_dir / "predictions.nc")
-    for name in ("prediction", "reference", "prediction_std", "prediction_lower", "prediction_upper", "scalar_prediction"):
+    for name in ("prediction", "reference", "prediction_std", "prediction_lower", "prediction_upper",
+                 "scalar_prediction"):
         assert name in ds, name
     assert ds.prediction.dims == ("field", "node") and ds.prediction_lower.attrs["interval"] == 0.95
     assert (ds.prediction_lower <= ds.prediction_upper).all()

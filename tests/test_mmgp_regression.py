@@ -27,7 +27,8 @@ def fitted(problem):
 def sklearn_gp(gp, g, inputs, targets, optimize: bool):
     kernel = ConstantKernel(gp.outputscale_[g], (1e-4, 1e4)) * Matern(gp.lengthscale_[g], (1e-2, 1e4), nu=2.5)
     kernel += WhiteKernel(gp.noise_[g], (1e-8, 1.0))
-    return GaussianProcessRegressor(kernel, alpha=0.0, optimizer="fmin_l_bfgs_b" if optimize else None).fit(inputs, targets)
+    return GaussianProcessRegressor(kernel, alpha=0.0,
+                                    optimizer="fmin_l_bfgs_b" if optimize else None).fit(inputs, targets)
 
 
 def test_posterior_matches_sklearn_at_the_same_hyperparameters(problem, fitted):

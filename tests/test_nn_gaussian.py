@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_close
 
 from sciml import ConfigError
-from sciml.nn import GaussianFeatures
+from sciml.nn import MLP, GaussianFeatures
 from sciml.pde import derivative, rectangle
 from sciml.pinn import PINN
 
@@ -71,7 +71,10 @@ def test_scales_stay_positive_and_derivatives_are_analytic(key):
     assert float(collapsed.scales.min()) >= features.min_sigma
     mu, s, w = float(features.means[0, 0, 0]), float(features.scales[0, 0, 0]), float(features.weights[0, 0])
     x = 0.1
-    f = lambda p: features(p)[0]
+
+    def f(p):
+        return features(p)[0]
+
     second = derivative(f, jnp.asarray([x]), (0, 0))
     expected = w * np.exp(-0.5 * ((x - mu) / s) ** 2) * (((x - mu) / s**2) ** 2 - 1 / s**2)
     assert_close(second, expected, rtol=1e-4, what="d2/dx2 of a Gaussian")
@@ -79,7 +82,8 @@ def test_scales_stay_positive_and_derivatives_are_analytic(key):
 
 def test_pig_as_pinn_embedding_trains(key):
     domain = rectangle((-1.0, -1.0), (1.0, 1.0))
-    model = PINN(domain, "scalar", width=16, depth=1, embedding=GaussianFeatures(2, 32, key=key), key=key)
+    features = GaussianFeatures(2, 32, key=key)
+    model = PINN(domain, MLP(features.out_size, "scalar", 16, 1, key=key), embedding=features)
     points = jax.random.uniform(key, (16, 2), minval=-1, maxval=1)
     grads = eqx.filter_grad(lambda m: jnp.mean(jax.vmap(m)(points) ** 2))(model)
     assert np.all(np.isfinite(np.asarray(grads.embedding.means)))

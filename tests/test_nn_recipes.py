@@ -2,7 +2,6 @@
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from conftest import assert_close
 
@@ -16,7 +15,7 @@ def test_periodic_embedding_makes_the_pinn_periodic(key):
     domain = time_space(0.0, 1.0, interval(-1.0, 1.0))
     embedding = PeriodicEmbedding(2, axes=(1,), harmonics=2)
     assert embedding.out_size == 5
-    model = PINN(domain, "scalar", 16, 2, embedding=embedding, key=key)
+    model = PINN(domain, MLP(embedding.out_size, "scalar", 16, 2, key=key), embedding=embedding)
     left, right = jnp.asarray([0.3, -1.0]), jnp.asarray([0.3, 1.0])
     assert_close(model(left), model(right), rtol=1e-5, what="u(t, -1) = u(t, 1)")
     assert_close(derivative(model, left, (1,)), derivative(model, right, (1,)), rtol=1e-4, atol=1e-6, what="u_x")

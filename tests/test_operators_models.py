@@ -8,7 +8,20 @@ import pytest
 from conftest import assert_close
 
 from sciml import DataError
-from sciml.nn import FNO, CAPEBlock, SpectralConv, UNet, neural_solver, parameter_count
+from sciml.nn import (
+    FNO,
+    CAPEBlock,
+    CAPEConditioned,
+    CAPEConditioning,
+    Conditioning,
+    FNOBase,
+    NoConditioning,
+    ParameterChannelConditioning,
+    SpectralConv,
+    UNet,
+    UNetBase,
+    parameter_count,
+)
 from sciml.nn._cape import matched_size
 
 
@@ -49,15 +62,15 @@ def test_models_reject_wrong_spatial_shapes(key):
 
 def test_cape_guess_depends_on_parameters_and_baselines_do_not(key):
     u = jnp.sin(2 * jnp.pi * jnp.arange(32) / 32)[None]
-    cape = neural_solver("fno", "cape", channels=1, n_params=1, ndim=1, size=4, modes=4, depth=1, cape_width=8,
-                         cape_modes=2, key=key)
+    base = FNOBase(size=4, modes=4, depth=1)
+    cape = CAPEConditioning(width=8, modes=2)(base, channels=1, n_params=1, ndim=1, key=key)
     call = eqx.filter_jit(lambda model, p: model(u, p))
-    (next_a, guess_a), (next_b, guess_b) = call(cape, jnp.array([0.0])), call(cape, jnp.array([2.0]))
+    (next_a, guess_a), (_, guess_b) = call(cape, jnp.array([0.0])), call(cape, jnp.array([2.0]))
     assert guess_a.shape == (1, 32) and next_a.shape == (1, 32)
     assert float(jnp.max(jnp.abs(guess_a - guess_b))) > 1e-4
-    plain = neural_solver("fno", "none", channels=1, n_params=1, ndim=1, size=4, modes=4, depth=1, key=key)
+    plain = NoConditioning()(base, channels=1, n_params=1, ndim=1, key=key)
     assert_close(call(plain, jnp.array([0.0]))[0], call(plain, jnp.array([2.0]))[0], rtol=0, what="unconditioned")
-    channels = neural_solver("fno", "channels", channels=1, n_params=2, ndim=1, size=4, modes=4, depth=1, key=key)
+    channels = ParameterChannelConditioning()(base, channels=1, n_params=2, ndim=1, key=key)
     with pytest.raises(DataError, match=r"params of shape \(2,\)"):
         eqx.filter_eval_shape(channels, u, jnp.array([0.0]))
 
@@ -71,10 +84,12 @@ def test_cape_block_2d_multiplicative_residual_is_identity_at_zero_head(key):
 
 
 def test_parameter_matched_baseline_is_within_five_percent(key):
-    common = dict(channels=1, n_params=1, ndim=1, modes=8, depth=4, cape_width=32, cape_modes=8, key=key)
-    target = parameter_count(eqx.filter_eval_shape(lambda: neural_solver("fno", "cape", size=16, **common)))
-    size = matched_size(target, lambda s: neural_solver("fno", "none", size=s, **common), range(16, 40))
-    matched = parameter_count(eqx.filter_eval_shape(lambda: neural_solver("fno", "none", size=size, **common)))
+    common = dict(channels=1, n_params=1, ndim=1, key=key)
+    cape = CAPEConditioning(width=32, modes=8)
+    target = parameter_count(eqx.filter_eval_shape(lambda: cape(FNOBase(16, modes=8, depth=4), **common)))
+    build = lambda s: NoConditioning()(FNOBase(s, modes=8, depth=4), **common)  # noqa: E731
+    size = matched_size(target, build, range(16, 40))
+    matched = parameter_count(eqx.filter_eval_shape(build, size))
     assert abs(matched - target) / target < 0.05
 
 
@@ -92,3 +107,46 @@ def test_cape_normalisation_fixes_the_size_of_the_update(key, normalize):
     else:
         assert block.norm is None
         assert_close(update_doubled, 2 * update, rtol=1e-5, what="unnormalised update")
+
+
+@pytest.mark.parametrize("make_base", [lambda: FNOBase(size=4, modes=2, depth=1), lambda: UNetBase(size=4, depth=2)])
+def test_conditionings_build_their_base_from_the_first_of_three_keys(key, make_base):
+    """Every conditioning gives the base network the weights it had under the former string API (split(key, 3)[0])."""
+    base = make_base()
+    k_base, k_cape, _ = jax.random.split(key, 3)
+    leaves = lambda m: jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_array))  # noqa: E731
+    plain = NoConditioning()(base, channels=1, n_params=2, ndim=1, key=key)
+    for a, b in zip(leaves(plain.base), leaves(base(1, 1, ndim=1, key=k_base)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    channels = ParameterChannelConditioning()(base, channels=1, n_params=2, ndim=1, key=key)
+    for a, b in zip(leaves(channels.base), leaves(base(3, 1, ndim=1, key=k_base)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    cape = CAPEConditioning(width=8, modes=2, pool=1)(base, channels=1, n_params=2, ndim=1, key=key)
+    assert isinstance(cape, CAPEConditioned)
+    block = CAPEBlock(1, 2, width=8, modes=2, pool=1, key=k_cape)
+    for a, b in zip(leaves(cape.cape), leaves(block), strict=True):
+        np.testing.assert_array_equal(a, b)
+    u = jnp.sin(2 * jnp.pi * jnp.arange(16) / 16)[None]
+    for model in (plain, channels, cape):
+        assert eqx.filter_eval_shape(model, u, jnp.zeros(2))[0].shape == (1, 16)
+
+
+def test_a_user_defined_conditioning_plugs_into_the_same_call(key):
+    class Scaled(Conditioning):
+        """next = u + p[0] * base(u): the parameter scales the update."""
+
+        def __call__(self, base, *, channels, n_params, ndim, key):
+            return _ScaledSolver(base(channels, channels, ndim=ndim, key=key))
+
+    model = Scaled()(FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1, ndim=1, key=key)
+    u = jnp.sin(2 * jnp.pi * jnp.arange(16) / 16)[None]
+    assert_close(model(u, jnp.zeros(1))[0], u, rtol=0, what="zero update at p = 0")
+    with pytest.raises(TypeError, match="abstract"):
+        Conditioning()
+
+
+class _ScaledSolver(eqx.Module):
+    base: eqx.Module
+
+    def __call__(self, u, params):
+        return u + params[0] * self.base(u), None

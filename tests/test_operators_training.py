@@ -1,5 +1,7 @@
-"""Rollout, tanh curriculum (traced: no recompilation across epochs), trajectory loaders and the data solvers."""
+"""Rollout, curricula (traced: no recompilation across epochs), trajectory loaders, the PDE families and their solvers,
+and the neural-solver study."""
 
+import dataclasses
 import math
 
 import equinox as eqx
@@ -13,13 +15,26 @@ from conftest import assert_close
 
 from sciml import ConfigError, DataError
 from sciml.data import Normalization, WindowLoader, WindowSampler, split_by_parameter, write_dataset
-from sciml.nn import neural_solver
-from sciml.operators import RolloutLoss, curriculum_rollout, rollout, tanh_curriculum
+from sciml.nn import CAPEConditioning, FNOBase, NoConditioning
+from sciml.operators import (
+    Autoregressive,
+    Curriculum,
+    RolloutLoss,
+    TanhCurriculum,
+    TeacherForcing,
+    curriculum_rollout,
+    rollout,
+)
 from sciml.solvers import (
+    FAMILIES,
+    AdvectionFamily,
+    PDEFamily,
     advection_trajectories,
     burgers_trajectories,
+    family_dataset,
     fisher_kpp_trajectories,
     navier_stokes_vorticity_trajectories,
+    pdebench_initial_conditions,
 )
 from sciml.train import fit
 
@@ -36,7 +51,7 @@ class _Scale(eqx.Module):
 def test_tanh_curriculum_matches_the_worked_schedule():
     # 100 epochs, 3 warm-up epochs, 41 steps: the autoregressive steps at epochs 0..90 (CAPE's schedule by hand).
     epochs = jnp.array([0, 20, 30, 40, 50, 60, 70, 80, 90, 99])
-    n_ar = jax.vmap(lambda e: tanh_curriculum(e, epochs=100, horizon=41, warmup=3))(epochs)
+    n_ar = jax.vmap(lambda e: TanhCurriculum()(e, epochs=100, horizon=41, warmup=3))(epochs)
     np.testing.assert_array_equal(np.asarray(n_ar), [1, 1, 4, 9, 18, 28, 35, 38, 40, 40])
 
 
@@ -64,12 +79,12 @@ def test_curriculum_never_recompiles_across_epochs(key, monkeypatch, unroll):
     monkeypatch.setattr(RolloutLoss, "__call__", counted)
     u = jax.random.normal(key, (6, 9, 1, 16))
     sampler = WindowSampler(u, jnp.ones((6, 1)), batch_size=4, horizon=8)
-    model = neural_solver("fno", "none", channels=1, n_params=1, ndim=1, size=4, modes=2, depth=1, key=key)
-    loss = RolloutLoss(steps_per_epoch=5, epochs=6, schedule="curriculum")
+    model = NoConditioning()(FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1, ndim=1, key=key)
+    loss = RolloutLoss(steps_per_epoch=5, epochs=6, curriculum=TanhCurriculum())
     result = fit(model, loss, sampler, optax.adam(1e-3), 30, key=key, chunk=5, unroll=unroll)
     schedule = [record["n_autoregressive"] for record in result.history]
     # One chunk per epoch: the autoregressive steps follow the schedule (1 -> 7 of 8) while the loss was traced once.
-    expected = [int(tanh_curriculum(jnp.asarray(e), epochs=6, horizon=8)) for e in range(6)]
+    expected = [int(TanhCurriculum()(jnp.asarray(e), epochs=6, horizon=8)) for e in range(6)]
     assert schedule == expected and expected[0] == 1 and expected[-1] == 7 and len(set(expected)) >= 4
     assert len(traces) == 1
 
@@ -79,7 +94,7 @@ def test_rollout_loss_is_relative_l2_floored_at_an_rms(key):
     true = jax.random.normal(key, (3, 3, 1, 16))
     true = true.at[:, 2].set(0.0)  # a state that decayed to zero
     model = _Scale(1.5)
-    loss = RolloutLoss(steps_per_epoch=1, epochs=1, schedule="teacher_forcing", rms_floor=0.1)
+    loss = RolloutLoss(steps_per_epoch=1, epochs=1, curriculum=TeacherForcing(), rms_floor=0.1)
     value, _ = loss(model, {"u": true, "params": jnp.zeros((3, 1))}, key)
     pred = 1.5 * np.asarray(true[:, :2])
     target = np.asarray(true[:, 1:])
@@ -130,7 +145,7 @@ def test_streaming_loader_reads_consecutive_windows_deterministically(family, su
     np.testing.assert_array_equal(loader(7)["u"], batch["u"])
     np.testing.assert_array_equal(make()(7)["u"], batch["u"])  # a resumed run sees the same batch
     physical = norm.fields_inverse(batch["u"])[:, :, 0]
-    for window, p in zip(physical, batch["params"][:, 0]):
+    for window, p in zip(physical, batch["params"][:, 0], strict=True):
         match = [i for i in range(12) for s in range(3) if np.allclose(u[i, s : s + 4, 0], window, atol=1e-5)]
         assert match, "every window is 4 consecutive frames of one trajectory"
         assert_close(norm.params(ds.beta.values[match[0]][None])[0], p, rtol=1e-6, what="parameter of the window")
@@ -175,9 +190,13 @@ def test_taylor_green_vorticity_decays_exactly():
 
 
 def test_experiment_outputs_recompute_the_error_table(tmp_path):
-    from sciml.experiment import RunDir
-    from sciml.operators import NeuralSolverConfig
-    from sciml.operators._report import error_by_parameter, plot_error_by_parameter, plot_rollout
+    from sciml.studies import RunDir
+    from sciml.studies.neural_solvers import (
+        NeuralSolverConfig,
+        error_by_parameter,
+        plot_error_by_parameter,
+        plot_rollout,
+    )
 
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(4, 3, 8))
@@ -225,7 +244,8 @@ def test_initial_window_fraction_starts_windows_at_the_initial_condition(key, fa
     first = lambda batch: np.asarray(batch["u"][:, 0, 0, 0]) % 7  # noqa: E731
     all_initial = WindowSampler(u, jnp.zeros((3, 1)), batch_size=64, horizon=2, initial_fraction=1.0)
     assert (first(all_initial(key, jnp.asarray(0))) == 0).all()
-    half = first(WindowSampler(u, jnp.zeros((3, 1)), batch_size=512, horizon=2, initial_fraction=0.5)(key, jnp.asarray(0)))
+    half = first(WindowSampler(u, jnp.zeros((3, 1)), batch_size=512, horizon=2,
+                               initial_fraction=0.5)(key, jnp.asarray(0)))
     uniform = first(WindowSampler(u, jnp.zeros((3, 1)), batch_size=512, horizon=2)(key, jnp.asarray(0)))
     # P(start = 0) = 0.5 + 0.5 / 5 = 0.6 with the fraction, 1 / 5 without (5 possible starts).
     assert abs((half == 0).mean() - 0.6) < 0.07 and abs((uniform == 0).mean() - 0.2) < 0.06
@@ -241,10 +261,10 @@ def test_initial_window_fraction_starts_windows_at_the_initial_condition(key, fa
 
 
 def test_cape_warmup_trains_the_cape_module_alone(key):
-    model = neural_solver("fno", "cape", channels=1, n_params=1, ndim=1, size=4, modes=2, depth=1, cape_width=8,
-                          cape_modes=2, cape_pool=1, key=key)
+    model = CAPEConditioning(width=8, modes=2, pool=1)(FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1,
+                                                       ndim=1, key=key)
     batch = {"u": jax.random.normal(key, (2, 3, 1, 16)), "params": jnp.zeros((2, 1))}
-    at = lambda loss, epoch: eqx.tree_at(lambda l: l.epoch, loss, jnp.asarray(epoch, jnp.int32))  # noqa: E731
+    at = lambda loss, epoch: eqx.tree_at(lambda obj: obj.epoch, loss, jnp.asarray(epoch, jnp.int32))  # noqa: E731
     evaluate = eqx.filter_jit(lambda loss, m: loss(m, batch, key))
     loss = RolloutLoss(steps_per_epoch=1, epochs=4, warmup=2, cape_weight=0.5)
     main_only, _ = evaluate(at(RolloutLoss(steps_per_epoch=1, epochs=4, warmup=2, cape_weight=0.0), 2), model)
@@ -254,3 +274,87 @@ def test_cape_warmup_trains_the_cape_module_alone(key):
         assert_close(value, expected, rtol=1e-5, what=f"loss at epoch {epoch}")
     grads = eqx.filter_jit(eqx.filter_grad(lambda m: loss(m, batch, key)[0]))(model)  # epoch -1: warm-up
     assert float(jnp.abs(grads.base.lift.weight).max()) == 0.0 and float(jnp.abs(grads.cape.head.weight).max()) > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _EveryOtherEpoch(Curriculum):
+    """A user's curriculum: full rollouts on odd epochs, teacher forcing on even ones."""
+
+    def __call__(self, epoch, *, epochs, horizon, warmup=0):
+        return jnp.where(epoch % 2 == 1, horizon, 1).astype(jnp.int32)
+
+
+def test_a_user_defined_curriculum_drives_the_rollout_loss(key):
+    u = jax.random.normal(key, (6, 5, 1, 16))
+    sampler = WindowSampler(u, jnp.ones((6, 1)), batch_size=4, horizon=4)
+    model = NoConditioning()(FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1, ndim=1, key=key)
+    loss = RolloutLoss(steps_per_epoch=2, epochs=4, curriculum=_EveryOtherEpoch())
+    result = fit(model, loss, sampler, optax.adam(1e-3), 8, key=key, chunk=2)
+    assert [record["n_autoregressive"] for record in result.history] == [1, 4, 1, 4]
+    full = RolloutLoss(steps_per_epoch=1, epochs=1, curriculum=Autoregressive())
+    assert int(full.n_autoregressive(7)) == 7 and int(TeacherForcing()(jnp.asarray(3), epochs=4, horizon=7)) == 1
+    with pytest.raises((ConfigError, TypeError), match="curriculum"):  # TypeError: the runtime type checker's
+        RolloutLoss(steps_per_epoch=1, epochs=1, curriculum="teacher_forcing")
+
+
+def test_family_registry_builds_the_trajectories_of_its_solver_calls():
+    """`family_dataset` = the family's initial conditions from fold_in(key(seed), i) and its solver, per parameter."""
+    ds = family_dataset("advection", n_per_value=2, num_points=16, seed=5)
+    betas = FAMILIES["advection"].parameters["beta"]
+    assert ds.sizes == {"sample": 2 * len(betas), "t": 41, "x": 16} and ds.attrs["family"] == "advection"
+    for index in (0, 3):
+        u0 = pdebench_initial_conditions(jax.random.fold_in(jax.random.key(5), index), 2, 16)
+        expected = advection_trajectories(betas[index], u0, t_end=2.0, n_frames=41)
+        np.testing.assert_array_equal(ds.u.values[2 * index : 2 * index + 2], expected)
+        assert (ds.beta.values[2 * index : 2 * index + 2] == betas[index]).all()
+    fine = family_dataset(AdvectionFamily(parameters={"beta": (0.5,)}), n_per_value=1, num_points=8,
+                          solver_points=16, seed=5)
+    u0 = pdebench_initial_conditions(jax.random.fold_in(jax.random.key(5), 0), 1, 16)
+    np.testing.assert_array_equal(fine.u.values, advection_trajectories(0.5, u0, t_end=2.0, n_frames=41)[:, :, ::2])
+    assert fine.sizes["x"] == 8 and fine.attrs["family"] == "AdvectionFamily"
+    with pytest.raises(ConfigError, match="unknown PDE family 'heat'"):
+        family_dataset("heat", n_per_value=1, num_points=8)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decay(PDEFamily):
+    """A user's family: u_t = -k u from constant states (exact)."""
+
+    parameters: dict = dataclasses.field(default_factory=lambda: {"k": (1.0, 2.0)})
+    t_end: float = 1.0
+    n_frames: int = 3
+    equation = "u_t = -k u"
+
+    def initial_conditions(self, key, n, num_points):
+        return jnp.ones((n, num_points)) * jax.random.uniform(key, (n, 1))
+
+    def solve(self, values, u0):
+        t = np.linspace(0.0, self.t_end, self.n_frames)
+        return np.asarray(u0)[:, None] * np.exp(-values["k"] * t)[None, :, None]
+
+
+def test_a_user_defined_family_registers_and_generates(monkeypatch):
+    monkeypatch.setitem(FAMILIES, "decay", _Decay())
+    ds = family_dataset("decay", n_per_value=2, num_points=4)
+    assert ds.attrs["family"] == "decay" and ds.attrs["equation"] == "u_t = -k u"
+    u = ds.u.values
+    assert_close(u[:, -1], u[:, 0] * np.exp(-ds.k.values)[:, None], rtol=1e-6, what="exact decay")
+
+
+def test_neural_solver_config_checks_the_training_steps():
+    from sciml.studies import TrainConfig, resolve_config
+    from sciml.studies.neural_solvers import CURRICULA, NeuralSolverConfig, build_solver
+
+    config = resolve_config(NeuralSolverConfig, {"train.steps": "40", "train.chunk": "20", "epochs": "2"})
+    assert config.train.steps == 40 and config.train.optimizer == "adamw" and config.train.schedule == "cosine"
+    with pytest.raises(ValueError, match="multiple of train.chunk"):
+        NeuralSolverConfig(train=TrainConfig(steps=30, chunk=20))
+    with pytest.raises(ValueError, match="curriculum must be one of"):
+        NeuralSolverConfig(curriculum="curriculum")
+    assert set(CURRICULA) == {"tanh", "teacher_forcing", "autoregressive"}
+    key = jax.random.key(0)
+    plain = NeuralSolverConfig(conditioning="none", size=4, modes=2, depth=1, cape_width=8, cape_modes=2)
+    model, size = build_solver(plain, channels=1, ndim=1, key=key)
+    assert size > 4  # widened to the CAPE model's parameter count
+    _, cape_size = build_solver(dataclasses.replace(plain, conditioning="cape"), channels=1, ndim=1, key=key)
+    assert cape_size == 4

@@ -10,6 +10,7 @@ from sciml import ConfigError, DataError
 from sciml.pde import (
     Box,
     DataConstraint,
+    DerivativeCondition,
     FacePoints,
     Field,
     LatinHypercube,
@@ -17,6 +18,7 @@ from sciml.pde import (
     Problem,
     SobolPoints,
     UniformPoints,
+    box_faces,
     derivative,
     interval,
     rectangle,
@@ -44,7 +46,8 @@ def test_derivatives_match_closed_forms():
     for axes, value in expected.items():
         assert_close(derivative(wave, p, axes), value, rtol=1e-5, atol=1e-6, what=f"derivative {axes}")
     u = Field(wave, p, ("t", "x"))
-    assert_close([u.value, u.t, u.x, u.xx, u.tx, u.xt, u.xxx], [expected[k] for k in [(), (0,), (1,), (1, 1), (0, 1), (0, 1), (1, 1, 1)]],
+    assert_close([u.value, u.t, u.x, u.xx, u.tx, u.xt, u.xxx],
+                 [expected[k] for k in [(), (0,), (1,), (1, 1), (0, 1), (0, 1), (1, 1, 1)]],
                  rtol=1e-5, atol=1e-6, what="Field attributes")
     planned = Field(wave, p, ("t", "x"), plan=[(1, 1), (0,)])
     assert_close([planned.t, planned.x, planned.xx], [expected[(0,)], expected[(1,)], expected[(1, 1)]], rtol=1e-6,
@@ -57,7 +60,7 @@ def test_derivatives_match_closed_forms():
 def test_field_rejects_unknown_coordinates():
     u = Field(wave, jnp.zeros(2), ("t", "x"))
     with pytest.raises(AttributeError, match="derivatives are named by coordinates"):
-        u.y
+        _ = u.y
     with pytest.raises(ConfigError, match="no coordinate 'y'"):
         u.d("y")
 
@@ -132,3 +135,18 @@ def test_data_constraint_rejects_nan_observations():
         DataConstraint(np.zeros((3, 2)), np.array([1.0, np.nan, 2.0]))
     with pytest.raises(DataError, match="expected points"):
         DataConstraint(np.zeros((3, 2)), np.zeros(4))
+
+
+def test_box_faces_lie_on_the_faces_and_a_derivative_condition_reads_the_rate():
+    domain = time_space(0.0, 2.0, Box((-1.0, 0.0), (1.0, 3.0), ("x", "y")))
+    faces = box_faces(domain, 16, (1, 2))
+    assert set(faces) == {"x_lower", "x_upper", "y_lower", "y_upper"}
+    for name, sampler in faces.items():
+        points = np.asarray(sampler(jax.random.key(0), jnp.asarray(0)))
+        axis = domain.names.index(name[0])
+        value = domain.lower[axis] if name.endswith("lower") else domain.upper[axis]
+        assert points.shape == (16, 3) and np.all(points[:, axis] == value), name
+    condition = DerivativeCondition(faces["x_lower"], 0, lambda p: 2.0 * p[2])
+    points = faces["x_lower"](jax.random.key(1), jnp.asarray(0))
+    assert float(condition.loss(lambda p: 2.0 * p[0] * p[2] + p[1], points)) < 1e-10
+    assert_close(condition.loss(lambda p: p[0] * p[2], points), jnp.mean(points[:, 2] ** 2), rtol=1e-5, what="loss")

@@ -20,7 +20,8 @@ def exact_transport(model: LagrangianPINN) -> LagrangianPINN:
     """Set the branches to the exact transport solution: N_X = 1 (X = x0 + speed t), N_U = 0."""
     def last_layer(net, bias):
         layer = net.layers[-1]
-        return eqx.tree_at(lambda l: (l.weight, l.bias), layer, (jnp.zeros_like(layer.weight), jnp.full_like(layer.bias, bias)))
+        return eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer,
+                           (jnp.zeros_like(layer.weight), jnp.full_like(layer.bias, bias)))
 
     model = eqx.tree_at(lambda m: m.characteristic.layers[-1], model, last_layer(model.characteristic, 1.0))
     return eqx.tree_at(lambda m: m.state.layers[-1], model, last_layer(model.state, 0.0))

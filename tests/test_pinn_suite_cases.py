@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sciml.experiment import load_experiment, resolve_config
+from sciml.studies import load_experiment, resolve_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import pinn_suite  # noqa: E402
@@ -16,6 +16,5 @@ import pinn_suite  # noqa: E402
 def test_case_overrides_resolve(label, quick):
     experiment = pinn_suite.CASES[label][0]
     config = resolve_config(load_experiment(experiment).config_type, pinn_suite.case_overrides(label, 2, quick))
-    assert config.seed == 2
-    steps = getattr(config, "steps", getattr(config, "adam_steps", None))
-    assert steps is not None and (steps == 100) == quick
+    assert config.train.seed == 2
+    assert (config.train.steps == 100) == quick

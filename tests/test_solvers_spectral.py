@@ -43,7 +43,8 @@ def test_nonlinear_diffusion_converges_at_second_order():
     u21, u41, u81 = solve(21), solve(41), solve(81)
     error_coarse = np.abs(u21 - u81[::4, ::4]).max()
     error_fine = np.abs(u41[::2, ::2] - u81[::4, ::4]).max()
-    assert 3.0 < error_coarse / error_fine < 6.0, f"order ratio {error_coarse / error_fine:.2f}, expected ~4 (+ Richardson)"
+    assert 3.0 < error_coarse / error_fine < 6.0, (f"order ratio {error_coarse / error_fine:.2f}, expected ~4 "
+                                                   "(+ Richardson)")
     assert u81[[0, -1], :].max() == 0.0 and u81[:, [0, -1]].max() == 0.0
 
 

@@ -9,6 +9,7 @@ import pytest
 from conftest import assert_close
 
 from sciml import ConfigError
+from sciml.nn import MLP
 from sciml.pde import Problem, UniformPoints, interval, time_space
 from sciml.pinn import PINN, PINNLoss
 from sciml.train import data_mesh, fit, shard_batch
@@ -17,7 +18,7 @@ from sciml.train import data_mesh, fit, shard_batch
 def _burgers_like():
     domain = time_space(0.0, 1.0, interval(-1.0, 1.0))
     problem = Problem(domain, lambda u: u.t + u.value * u.x - 0.01 * u.xx, UniformPoints(domain, 64), {})
-    model = PINN(domain, "scalar", 16, 2, key=jax.random.key(0))
+    model = PINN(domain, MLP(2, "scalar", 16, 2, key=jax.random.key(0)))
     return model, PINNLoss(problem)
 
 

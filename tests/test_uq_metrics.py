@@ -39,7 +39,7 @@ def test_crps_ensemble_equals_integral_of_empirical_cdf():
         cdf = lambda z: np.mean(members <= z)  # noqa: E731
         points = np.sort(np.concatenate([members, [y, -10.0, 10.0]]))
         expected = 0.0
-        for a, b in zip(points[:-1], points[1:]):
+        for a, b in zip(points[:-1], points[1:], strict=True):
             mid = 0.5 * (a + b)
             expected += (cdf(mid) - (mid >= y)) ** 2 * (b - a)
         assert_close(crps_ensemble(members[:, None], np.array([y]))[0], expected, rtol=1e-12, what=f"CRPS y={y}")
@@ -55,7 +55,9 @@ def test_crps_ensemble_fair_hand_computation():
 
 def test_crps_gaussian_closed_form_and_large_ensemble():
     for mean, std, y in [(0.0, 1.0, 0.3), (2.0, 0.5, -1.0)]:
-        cdf = lambda z: stats.norm.cdf(z, mean, std)  # noqa: E731
+        def cdf(z, mean=mean, std=std):
+            return stats.norm.cdf(z, mean, std)
+
         assert_close(crps_gaussian(mean, std, y), _crps_by_integration(cdf, y, mean - 12 * std, mean + 12 * std),
                      rtol=1e-7, what="Gaussian CRPS vs integral")
     rng = np.random.default_rng(1)

@@ -9,6 +9,7 @@ from conftest import assert_close
 
 from sciml import ConfigError
 from sciml.solvers import CubicClosure, TwoScaleLorenz96, simulate_one_scale
+from sciml.studies import TrainConfig, train
 from sciml.uq import (
     CouplingNoise,
     autocorrelation,
@@ -19,7 +20,8 @@ from sciml.uq import (
     online_metrics,
     online_runs,
     online_runs_of,
-    train_parametrization,
+    parametrization_training,
+    trainable_filter,
     wavenumber_spectrum,
     with_online_runs,
 )
@@ -33,7 +35,7 @@ def test_hellinger_distance_closed_forms():
     m1, s1, m2, s2 = 0.0, 1.0, 1.0, 1.5
     b = rng.normal(m2, s2, 400_000)
     exact = np.sqrt(1 - np.sqrt(2 * s1 * s2 / (s1**2 + s2**2)) * np.exp(-((m1 - m2) ** 2) / (4 * (s1**2 + s2**2))))
-    assert_close(hellinger_distance(a, b, bins=80, value_range=(-8, 9)), exact, rtol=0.03,
+    assert_close(hellinger_distance(a, b, bins=80, value_range=(-8.0, 9.0)), exact, rtol=0.03,
                  what="Hellinger of two Gaussians")
 
 
@@ -56,8 +58,10 @@ def test_learned_closure_members_noise_and_coupling(key):
     rng = np.random.default_rng(2)
     x = rng.normal(3.0, 4.0, size=(64, 8)).astype(np.float32)
     u = (-0.8 * x + rng.normal(0, 0.5, size=x.shape)).astype(np.float32)
-    model, result = train_parametrization("rpn", None, (x, u), key=key, members=2, width=8, depth=1, steps=50,
-                                          half_width=1, chunk=50)
+    training = parametrization_training("rpn", None, (x, u), key=key, members=2, width=8, depth=1, half_width=1)
+    result = train(training.ensemble, training.loss, training.sampler, TrainConfig(steps=50, chunk=50),
+                   trainable=trainable_filter(training.ensemble))
+    model = training.closure(result.model)
     state = jnp.asarray(x[0])
     features = model.inputs.normalize(local_stencil(state, 1))
     manual = model.outputs.denormalize(ensemble_predict(model.ensemble, features)[..., 0])

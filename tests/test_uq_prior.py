@@ -58,12 +58,14 @@ def test_ensemble_in_one_program_equals_members_trained_alone(key):
     together = fit(ensemble, loss, {"data": (x, y)}, optax.adam(1e-2), steps, key=key, chunk=25,
                    trainable=trainable_filter(ensemble), progress=False).model
     for m in range(members):
-        alone_init = jax.tree_util.tree_map(lambda a: a[m:m + 1] if eqx.is_array(a) else a, ensemble)
+        alone_init = jax.tree_util.tree_map(lambda a, m=m: a[m:m + 1] if eqx.is_array(a) else a, ensemble)
         alone = fit(alone_init, loss, {"data": (x[m:m + 1], y[m:m + 1])}, optax.adam(1e-2), steps, key=key,
                     chunk=25, trainable=trainable_filter(alone_init), progress=False).model
-        for a, b in zip(jax.tree_util.tree_leaves(member(together, m)), jax.tree_util.tree_leaves(member(alone, 0))):
+        for a, b in zip(jax.tree_util.tree_leaves(member(together, m)), jax.tree_util.tree_leaves(member(alone, 0)),
+                        strict=True):
             assert_close(a, b, rtol=2e-5, atol=1e-6, what=f"member {m} parameters")
-    for before, after in zip(jax.tree_util.tree_leaves(ensemble.prior), jax.tree_util.tree_leaves(together.prior)):
+    for before, after in zip(jax.tree_util.tree_leaves(ensemble.prior), jax.tree_util.tree_leaves(together.prior),
+                             strict=True):
         assert_close(after, before, rtol=0, what="frozen prior")
     assert float(jnp.abs(together.trainable.layers[0].weight - ensemble.trainable.layers[0].weight).max()) > 0
 

@@ -5,10 +5,10 @@ from sciml.battery._surrogate import (
     ExtrapolationWarning,
     SPMSurrogate,
     SurrogateSetup,
-    TrainingConfig,
     TrainingData,
+    build_network,
     solver_data,
-    train_surrogate,
+    surrogate_loss,
 )
 
 __all__ = [
@@ -16,10 +16,10 @@ __all__ = [
     "ExtrapolationWarning",
     "SPMSurrogate",
     "SurrogateSetup",
-    "TrainingConfig",
     "TrainingData",
+    "build_network",
     "calibrate",
     "solver_data",
-    "train_surrogate",
+    "surrogate_loss",
     "voltage_model",
 ]

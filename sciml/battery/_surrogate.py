@@ -14,6 +14,8 @@ the coordinates ``s = sqrt(t / t_end)`` and ``rho = r / R``:
   does not satisfy it);
 - solver solutions at a few training diffusivities form a data term (the papers' "low-data" setting).
 
+`build_network` and `surrogate_loss` give the model and loss; `sciml.studies.battery` trains them.
+
 The terminal voltage follows from the two surface stoichiometries with the exact Butler-Volmer inversion, so the
 exchange-current scale enters the voltage analytically.
 """
@@ -28,16 +30,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.nn import MLP
 from sciml.pde import Box, DataConstraint, FacePoints, Problem, SobolPoints
 from sciml.pde._constraints import AbstractConstraint
 from sciml.pde._derivatives import derivative
 from sciml.pinn import PINN, HardConstraint, PINNLoss
 from sciml.solvers._spm import SPM, SPMParameters, terminal_voltage
-from sciml.train import LBFGS, fit
+from sciml.train import AbstractSampler
 
 COORDINATES = ("s", "rho", "i0_scale", "diffusivity_scale")
 
@@ -91,19 +93,19 @@ class SurrogateSetup:
             ))
         return out
 
-    def initial(self) -> Float[Array, "2"]:
+    def initial(self) -> Float[Array, " 2"]:
         return jnp.asarray([c[0] for c in self._electrode_constants()])
 
-    def drift(self) -> Float[Array, "2"]:
+    def drift(self) -> Float[Array, " 2"]:
         return jnp.asarray([c[1] for c in self._electrode_constants()])
 
-    def surface_gradient(self, diffusivity_scale) -> Float[Array, "2"]:
+    def surface_gradient(self, diffusivity_scale) -> Float[Array, " 2"]:
         """``dx/drho`` at the surface for each electrode (only the cathode's depends on the scale)."""
         (_, _, g_n, _), (_, _, g_p, _) = self._electrode_constants()
         scale = jnp.asarray(diffusivity_scale)
         return jnp.stack([jnp.full_like(scale, g_n), g_p / scale])
 
-    def diffusion_number(self, diffusivity_scale) -> Float[Array, "2"]:
+    def diffusion_number(self, diffusivity_scale) -> Float[Array, " 2"]:
         """``k = D t_end / R^2`` per electrode."""
         (_, _, _, k_n), (_, _, _, k_p) = self._electrode_constants()
         scale = jnp.asarray(diffusivity_scale)
@@ -127,7 +129,7 @@ class SPMFeatures(eqx.Module):
 class SurfaceFlux(AbstractConstraint):
     """``s * (dx/drho - g(theta)) / g(theta) = 0`` at rho = 1 for both particles (the gated flux condition)."""
 
-    sampler: FacePoints
+    sampler: AbstractSampler
     setup: SurrogateSetup = eqx.field(static=True)
 
     def loss(self, u, points):
@@ -163,8 +165,8 @@ def build_network(setup: SurrogateSetup, width: int, depth: int, *, key: jax.Arr
 
     low, high = setup.diffusivity_range
     features = SPMFeatures(math.log(low), math.log(high))
-    return PINN(setup.domain, 2, width, depth, embedding=features,
-                transform=HardConstraint(particular, distance), key=key)
+    return PINN(setup.domain, MLP(features.out_size, 2, width, depth, key=key), embedding=features,
+                transform=HardConstraint(particular, distance))
 
 
 class SPMSurrogate(eqx.Module):
@@ -177,7 +179,7 @@ class SPMSurrogate(eqx.Module):
     network: PINN
     setup: SurrogateSetup = eqx.field(static=True)
 
-    def stoichiometry(self, t, rho, i0_scale, diffusivity_scale) -> Float[Array, "2"]:
+    def stoichiometry(self, t, rho, i0_scale, diffusivity_scale) -> Float[Array, " 2"]:
         """``(x_negative, x_positive)`` at time t [s], radius fraction rho = r/R, and the two scales."""
         s = jnp.sqrt(jnp.clip(t / self.setup.t_end, 0.0, None))
         return self.network(jnp.stack([s, jnp.asarray(rho, s.dtype), i0_scale, diffusivity_scale]))
@@ -256,51 +258,25 @@ def solver_data(setup: SurrogateSetup, diffusivity_scales, n_times: int = 31, n_
     return TrainingData(np.concatenate(points).astype(np.float32), np.concatenate(values).astype(np.float32))
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    """Knobs of `train_surrogate`."""
-
-    width: int = 48
-    depth: int = 4
-    n_residual: int = 1024
-    n_surface: int = 256
-    adam_steps: int = 6000
-    learning_rate: float = 2e-3
-    decay_steps: int = 1000
-    decay_rate: float = 0.6
-    lbfgs_steps: int = 1000
-    data_weight: float = 1e4
-    chunk: int = 250
-
-
-def train_surrogate(setup: SurrogateSetup, data: TrainingData, config: TrainingConfig = TrainingConfig(), *,
-                    key: jax.Array, out_dir=None, evaluations=()):
-    """Train the surrogate through `sciml.train.fit` (Adam then float64 L-BFGS). Returns (SPMSurrogate, FitResult)."""
+def surrogate_loss(setup: SurrogateSetup, data: TrainingData, *, n_residual: int = 1024, n_surface: int = 256,
+                   data_weight: float = 1e4, seed: int = 0) -> PINNLoss:
+    """The surrogate's PINN loss: the diffusion residual on `n_residual` Sobol points of the box, the gated surface
+    flux on `n_surface` points of the face rho = 1 (Sobol seeds `seed` and `seed + 1`), and the solver data weighted
+    by `data_weight`. Its problem's `sampler()` draws the points."""
     if data.points.ndim != 2 or data.points.shape[1] != 4 or data.values.shape != (data.points.shape[0], 2):
-        raise ConfigError(f"train_surrogate: data must be points (n, 4) and values (n, 2), got "
+        raise ConfigError(f"surrogate_loss: data must be points (n, 4) and values (n, 2), got "
                           f"{data.points.shape} and {data.values.shape}")
-    net_key, sobol_seed, fit_key = jax.random.fold_in(key, 0), int(jax.random.randint(key, (), 0, 2**30)), \
-        jax.random.fold_in(key, 1)
-    network = build_network(setup, config.width, config.depth, key=net_key)
     domain = setup.domain
     face = Box([domain.lower[i] for i in (0, 2, 3)], [domain.upper[i] for i in (0, 2, 3)],
                ("s", "i0_scale", "diffusivity_scale"))
     problem = Problem(
         domain,
         residual=diffusion_residual(setup),
-        interior=SobolPoints(domain, config.n_residual, seed=sobol_seed),
+        interior=SobolPoints(domain, n_residual, seed=seed),
         constraints={
-            "surface_flux": SurfaceFlux(FacePoints(SobolPoints(face, config.n_surface, seed=sobol_seed + 1), axis=1,
-                                                   value=1.0), setup),
-            "data": DataConstraint(data.points, data.values),
+            "surface_flux": SurfaceFlux(FacePoints(SobolPoints(face, n_surface, seed=seed + 1), axis=1, value=1.0),
+                                        setup),
+            "data": DataConstraint(jnp.asarray(data.points), jnp.asarray(data.values)),
         },
     )
-    loss = PINNLoss(problem, weights={"data": config.data_weight})
-    schedule = optax.exponential_decay(config.learning_rate, config.decay_steps, config.decay_rate)
-    result = fit(
-        network, loss, problem.sampler(), optax.adam(schedule), config.adam_steps, key=fit_key,
-        lbfgs=LBFGS(config.lbfgs_steps, dtype="float64") if config.lbfgs_steps else None,
-        chunk=config.chunk, evaluations=evaluations, out_dir=out_dir,
-        meta={"training": dataclasses.asdict(config)},
-    )
-    return SPMSurrogate(result.model, setup), result
+    return PINNLoss(problem, weights={"data": data_weight})

@@ -30,7 +30,8 @@ def open_dataset(path: str | os.PathLike, *, chunks: dict | None = None) -> xr.D
     """Open a netCDF (h5netcdf engine) or zarr store as an `xarray.Dataset`, lazily when `chunks` is given."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no dataset at {str(path)!r}; generate it with `sciml data generate NAME` or check the path")
+        raise FileNotFoundError(f"no dataset at {str(path)!r}; generate it with `sciml data generate NAME` or check "
+                                "the path")
     if _format_of(path) == "zarr":
         return xr.open_zarr(path, chunks=chunks)
     return xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
@@ -68,8 +69,9 @@ def check_finite(ds: xr.Dataset | xr.DataArray, *, what: str = "data") -> None:
         bad = ~np.isfinite(values)
         if bad.any():
             first = np.unravel_index(int(np.argmax(bad)), values.shape)
-            where = {dim: var[dim].values[i].item() if dim in var.coords else int(i) for dim, i in zip(var.dims, first)}
+            where = {dim: var[dim].values[i].item() if dim in var.coords else int(i)
+                     for dim, i in zip(var.dims, first, strict=True)}
             raise DataError(
-                f"{what}: variable {name!r} holds {int(bad.sum())} non-finite values (first at {where}); expected finite "
-                "numbers. Drop or mask those entries (e.g. `ds.dropna(...)`, or pass a mask) before training."
+                f"{what}: variable {name!r} holds {int(bad.sum())} non-finite values (first at {where}); expected "
+                "finite numbers. Drop or mask those entries (e.g. `ds.dropna(...)`, or pass a mask) before training."
             )

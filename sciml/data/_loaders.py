@@ -53,7 +53,8 @@ def split_by_parameter(
             hit = np.isclose(present, value, rtol=rtol, atol=0.0)
             if not hit.any():
                 raise DataError(
-                    f"held-out {name}={value} does not occur in the dataset; its values are {sorted(set(present.tolist()))}"
+                    f"held-out {name}={value} does not occur in the dataset; its values are "
+                    f"{sorted(set(present.tolist()))}"
                 )
             mask |= hit
     if mask.all():

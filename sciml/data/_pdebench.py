@@ -48,7 +48,8 @@ def _parameters(attrs, n: int) -> dict[str, tuple[str, np.ndarray]]:
 def _times(f, n_t: int) -> np.ndarray:
     t = np.asarray(f["t-coordinate"][...], dtype=np.float64)
     if t.shape[0] < n_t:
-        raise DataError(f"'t-coordinate' has {t.shape[0]} entries but the data has {n_t} frames; expected at least {n_t}")
+        raise DataError(f"'t-coordinate' has {t.shape[0]} entries but the data has {n_t} frames; expected at least "
+                        f"{n_t}")
     return t[:n_t]
 
 
@@ -138,7 +139,8 @@ def _file_parameters(ds: xr.Dataset, names: dict[str, str]) -> dict[str, float]:
 
 
 def write_pdebench(ds: xr.Dataset, path: str | os.PathLike, *, parameters: dict[str, str] | None = None) -> Path:
-    """Write `ds` (dims sample, t, x(, y), variable ``u``) in PDEBench's layout: 1D scalar for 1D, per-seed groups for 2D.
+    """Write `ds` (dims sample, t, x(, y), variable ``u``) in PDEBench's layout: 1D scalar for 1D, per-seed groups
+    for 2D.
 
     Args:
         parameters: map from a coordinate of `ds` to the HDF5 attribute name (e.g. ``{"nu": "Nu"}``); each must be
@@ -190,13 +192,14 @@ def write_family(ds: xr.Dataset, out_dir: str | os.PathLike, name: str) -> Path:
     combos = sorted({tuple(float(ds[n].values[i]) for n in names) for i in range(ds.sizes["sample"])})
     for combo in combos:
         mask = np.ones(ds.sizes["sample"], dtype=bool)
-        for n, value in zip(names, combo):
+        for n, value in zip(names, combo, strict=True):
             mask &= np.asarray(ds[n].values) == value
         part = ds.isel(sample=np.flatnonzero(mask))
-        label = "_".join(f"{PDEBENCH_ATTRIBUTES.get(n, n)}{v:g}" for n, v in zip(names, combo))
+        label = "_".join(f"{PDEBENCH_ATTRIBUTES.get(n, n)}{v:g}" for n, v in zip(names, combo, strict=True))
         write_pdebench(part, out_dir / "pdebench" / f"{name}_Sols_{label}.hdf5",
                        parameters={n: PDEBENCH_ATTRIBUTES.get(n, n) for n in names})
     # One chunk per trajectory: a batch of random windows then reads only the trajectories it draws.
     fields = [v for v in ds.data_vars if ds[v].dims[:1] == ("sample",) and ds[v].ndim > 1]
     write_dataset(ds, out_dir / f"{name}.zarr", encoding={v: {"chunks": (1, *ds[v].shape[1:])} for v in fields})
-    return write_dataset(ds, out_dir / f"{name}.nc", encoding={v: {"chunksizes": (1, *ds[v].shape[1:])} for v in fields})
+    return write_dataset(ds, out_dir / f"{name}.nc",
+                         encoding={v: {"chunksizes": (1, *ds[v].shape[1:])} for v in fields})

@@ -150,7 +150,7 @@ class MinibatchSampler(AbstractSampler):
             raise DataError(f"MinibatchSampler: batch_size must be in [1, {n}], got {batch_size}")
         self.batch_size = batch_size
 
-    def __call__(self, key: jax.Array, step: jax.Array) -> dict:
+    def __call__(self, key: jax.Array, step: int | jax.Array) -> dict:
         n = jax.tree_util.tree_leaves({k: v for k, v in self.arrays.items() if k not in self.shared})[0].shape[0]
         index = jax.random.choice(jax.random.fold_in(key, step), n, (self.batch_size,), replace=False)
         return {k: v if k in self.shared else jax.tree_util.tree_map(lambda x: x[index], v)

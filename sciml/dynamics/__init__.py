@@ -3,8 +3,17 @@
 from sciml.dynamics._cde import NeuralCDE, cde_coefficients
 from sciml.dynamics._latent import LatentODE, LatentSDE, SeriesEncoder, elbo_loss
 from sciml.dynamics._ode import HybridVectorField, MLPVectorField, NeuralODE, trajectory_mse
-from sciml.dynamics._sde import (DiagonalDiffusion, GridBrownianPath, NeuralSDE, energy_score, path_mmd,
-                                 sde_energy_loss, sde_mmd_loss, stationary_standard_errors, stationary_statistics)
+from sciml.dynamics._sde import (
+                                 DiagonalDiffusion,
+                                 GridBrownianPath,
+                                 NeuralSDE,
+                                 energy_score,
+                                 path_mmd,
+                                 sde_energy_loss,
+                                 sde_mmd_loss,
+                                 stationary_standard_errors,
+                                 stationary_statistics,
+)
 
 __all__ = [
     "DiagonalDiffusion",

@@ -23,7 +23,8 @@ def cde_coefficients(ts: Float[Array, " time"], values: Float[Array, "time chann
     """
     ts = check_save_times(ts)
     if values.ndim != 2 or values.shape[0] != ts.shape[0]:
-        raise ValueError(f"cde_coefficients: expected values of shape (time={ts.shape[0]}, channel), got {values.shape}")
+        raise ValueError(f"cde_coefficients: expected values of shape (time={ts.shape[0]}, channel), "
+                         f"got {values.shape}")
     path = jnp.concatenate([ts[:, None].astype(values.dtype), values], axis=1)
     observed = ~jnp.isnan(path)
     first = jnp.argmax(observed, axis=0)

@@ -101,8 +101,9 @@ class LatentODE(eqx.Module):
         self.decoder = eqx.nn.Linear(latent_size, channels, key=k_dec)
         self.obs_std = obs_std
 
-    def __call__(self, ts: Float[Array, " time"], values: Float[Array, "time channel"], mask: Bool[Array, "time channel"],
-                 query_ts: Float[Array, " query"], *, key: jax.Array | None = None) -> Float[Array, "query channel"]:
+    def __call__(self, ts: Float[Array, " time"], values: Float[Array, "time channel"],
+                 mask: Bool[Array, "time channel"], query_ts: Float[Array, " query"], *,
+                 key: jax.Array | None = None) -> Float[Array, "query channel"]:
         """Decode at `query_ts` (which must start at `ts[0]`) from the observed entries of `(ts, values, mask)`.
 
         With `key`, `z0` is sampled from the posterior; without, its mean is used.

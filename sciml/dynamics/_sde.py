@@ -138,7 +138,7 @@ class NeuralSDE(eqx.Module):
         return solution.ys
 
 
-def path_mmd(generated: Float[Array, "n time channel"], observed: Float[Array, "m time channel"],
+def path_mmd(generated: Float[Array, "n time channel"], observed: Float[Array, "m _time _channel"],
              scales: Sequence[float] = (0.1, 0.3, 1.0, 3.0)) -> jax.Array:
     """Unbiased squared maximum mean discrepancy between two sets of sample paths.
 
@@ -222,7 +222,7 @@ def sde_energy_loss(model: NeuralSDE, batch, key: jax.Array, samples: int = 8
     return score, {"energy_score": score}
 
 
-def stationary_statistics(paths, dt: float, lags: Sequence[float]) -> dict[str, np.ndarray]:
+def stationary_statistics(paths, dt: float, lags: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:
     """Mean, variance and autocorrelation of stationary paths, pooled over samples and times.
 
     Args:
@@ -244,7 +244,8 @@ def stationary_statistics(paths, dt: float, lags: Sequence[float]) -> dict[str, 
     return {"mean": mean, "variance": variance, "autocorrelation": np.asarray(correlations)}
 
 
-def stationary_standard_errors(paths, dt: float, lags: Sequence[float], groups: int = 10) -> dict[str, np.ndarray]:
+def stationary_standard_errors(paths, dt: float, lags: Sequence[float] | np.ndarray, groups: int = 10
+                               ) -> dict[str, np.ndarray]:
     """Standard errors of `stationary_statistics`, from its spread over `groups` disjoint groups of samples.
 
     The samples (independent paths) are split into `groups` equal groups; the standard error of each statistic is

@@ -1,4 +1,5 @@
-"""Mesh-morphing Gaussian-process regression (MMGP) over meshes of varying geometry; NumPy/SciPy, scikit-fem, gpytorch."""
+"""Mesh-morphing Gaussian-process regression (MMGP) over meshes of varying geometry; NumPy/SciPy, scikit-fem,
+gpytorch."""
 
 from sciml.gp._mesh import TriangleMesh, meshes_from_dataset, meshes_to_dataset, nodal_values, to_meshio
 from sciml.gp._metrics import field_relative_rmse, interval_coverage, scalar_relative_rmse

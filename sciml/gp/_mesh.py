@@ -37,10 +37,12 @@ class TriangleMesh:
         if not np.isfinite(points).all():
             raise DataError("mesh points contain NaN or Inf; check the mesher output")
         if triangles.min() < 0 or triangles.max() >= len(points):
-            raise DataError(f"mesh triangles index vertices outside [0, {len(points)}): range [{triangles.min()}, {triangles.max()}]")
+            raise DataError(f"mesh triangles index vertices outside [0, {len(points)}): range [{triangles.min()}, "
+                            f"{triangles.max()}]")
         unused = np.setdiff1d(np.arange(len(points)), triangles)
         if unused.size:
-            raise DataError(f"mesh vertices {unused[:5].tolist()} (of {unused.size}) belong to no triangle; remove them")
+            raise DataError(f"mesh vertices {unused[:5].tolist()} (of {unused.size}) belong to no triangle; remove "
+                            "them")
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "triangles", triangles.astype(np.int64))
         area = self.signed_areas
@@ -49,16 +51,17 @@ class TriangleMesh:
         if inverted.size:
             raise DataError(
                 f"mesh has {inverted.size} inverted or degenerate triangle(s), first #{inverted[0]} with vertices "
-                f"{self.triangles[inverted[0]].tolist()} and signed area {area[inverted[0]]:.3g}; expected every triangle "
-                "counter-clockwise with positive area. Fix: swap two vertices of clockwise triangles, drop flat ones."
+                f"{self.triangles[inverted[0]].tolist()} and signed area {area[inverted[0]]:.3g}; expected every "
+                "triangle counter-clockwise with positive area. Fix: swap two vertices of clockwise triangles, drop "
+                "flat ones."
             )
         loops = self._boundary_loops()
         euler = len(points) - self._n_edges + len(self.triangles)
         if len(loops) != 1 or euler != 1:
             raise DataError(
-                f"mesh topology is not a disk: {len(loops)} boundary loop(s) and Euler characteristic {euler}; expected "
-                "1 and 1 (a simply connected plate). An extra hole or a detached piece cannot be morphed onto the unit "
-                "disk; mesh every sample with the same topology as the training meshes."
+                f"mesh topology is not a disk: {len(loops)} boundary loop(s) and Euler characteristic {euler}; "
+                "expected 1 and 1 (a simply connected plate). An extra hole or a detached piece cannot be morphed "
+                "onto the unit disk; mesh every sample with the same topology as the training meshes."
             )
         object.__setattr__(self, "_loop", loops[0])
 
@@ -87,12 +90,13 @@ class TriangleMesh:
         unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         if counts.max() > 2:
             edge = unique[np.argmax(counts)]
-            raise DataError(f"mesh edge {[edge // n, edge % n]} is shared by {counts.max()} triangles; expected at most 2 (a manifold mesh)")
+            raise DataError(f"mesh edge {[edge // n, edge % n]} is shared by {counts.max()} triangles; expected at "
+                            "most 2 (a manifold mesh)")
         object.__setattr__(self, "_n_edges", len(unique))
         boundary = directed[counts[inverse] == 1]
         if len(np.unique(boundary[:, 0])) < len(boundary):
             raise DataError("mesh boundary touches itself at a vertex; expected a simple boundary loop")
-        following = dict(zip(boundary[:, 0].tolist(), boundary[:, 1].tolist()))
+        following = dict(zip(boundary[:, 0].tolist(), boundary[:, 1].tolist(), strict=True))
         loops, seen = [], set()
         for start in following:
             if start in seen:
@@ -105,7 +109,8 @@ class TriangleMesh:
             loops.append(np.array(loop, dtype=np.int64))
         return loops
 
-    def landmark_positions(self, landmarks: Float[np.ndarray, "l 2"], *, tolerance: float = 1e-6) -> Int[np.ndarray, " l"]:
+    def landmark_positions(self, landmarks: Float[np.ndarray, "l 2"], *,
+                           tolerance: float = 1e-6) -> Int[np.ndarray, " l"]:
         """Positions in `boundary_loop` of the boundary vertices at `landmarks`, in counter-clockwise order.
 
         Raises `DataError` when a landmark has no boundary vertex within `tolerance` or the landmarks are out of order.
@@ -118,18 +123,20 @@ class TriangleMesh:
             if distance[k, pos] > tolerance:
                 raise DataError(
                     f"landmark {k} at {landmarks[k].tolist()} has no boundary vertex within {tolerance:g} (closest at "
-                    f"distance {distance[k, pos]:.3g}); mesh each sample so that its boundary passes through every landmark"
+                    f"distance {distance[k, pos]:.3g}); mesh each sample so that its boundary passes through every "
+                    "landmark"
                 )
         shifted = (positions - positions[0]) % len(boundary)
         if np.any(np.diff(shifted) <= 0):
             raise DataError(
-                f"landmarks are not in counter-clockwise order along the boundary (loop positions {positions.tolist()}); "
-                "list them counter-clockwise"
+                "landmarks are not in counter-clockwise order along the boundary (loop positions "
+                f"{positions.tolist()}); list them counter-clockwise"
             )
         return positions
 
 
-def meshes_to_dataset(meshes: Sequence[TriangleMesh], fields: dict[str, Sequence[np.ndarray]] | None = None) -> xr.Dataset:
+def meshes_to_dataset(meshes: Sequence[TriangleMesh],
+                      fields: dict[str, Sequence[np.ndarray]] | None = None) -> xr.Dataset:
     """Pack meshes (and nodal fields) into one dataset with flat `node` and `triangle` dims and per-sample offsets."""
     node_count = np.array([m.n_points for m in meshes])
     triangle_count = np.array([len(m.triangles) for m in meshes])
@@ -156,7 +163,8 @@ def meshes_from_dataset(ds: xr.Dataset) -> list[TriangleMesh]:
             raise DataError(f"mesh dataset lacks variable {name!r}; expected the layout written by meshes_to_dataset")
     x, y, triangles = ds.x.values, ds.y.values, ds.triangles.values
     meshes = []
-    for ns, nc, ts, tc in zip(ds.node_start.values, ds.node_count.values, ds.triangle_start.values, ds.triangle_count.values):
+    for ns, nc, ts, tc in zip(ds.node_start.values, ds.node_count.values, ds.triangle_start.values,
+                              ds.triangle_count.values, strict=True):
         meshes.append(TriangleMesh(np.stack([x[ns : ns + nc], y[ns : ns + nc]], axis=1), triangles[ts : ts + tc]))
     return meshes
 
@@ -164,7 +172,7 @@ def meshes_from_dataset(ds: xr.Dataset) -> list[TriangleMesh]:
 def nodal_values(ds: xr.Dataset, name: str) -> list[np.ndarray]:
     """Split the flat nodal variable `name` into one array per sample."""
     values = ds[name].values
-    return [values[s : s + c] for s, c in zip(ds.node_start.values, ds.node_count.values)]
+    return [values[s : s + c] for s, c in zip(ds.node_start.values, ds.node_count.values, strict=True)]
 
 
 def to_meshio(mesh: TriangleMesh, point_data: dict[str, np.ndarray] | None = None):

@@ -12,7 +12,7 @@ def field_relative_rmse(predictions: Sequence[np.ndarray], references: Sequence[
     if len(predictions) != len(references):
         raise ValueError(f"field_relative_rmse: {len(predictions)} predictions for {len(references)} references")
     terms = []
-    for p, r in zip(predictions, references):
+    for p, r in zip(predictions, references, strict=True):
         p, r = np.asarray(p, np.float64), np.asarray(r, np.float64)
         if p.shape != r.shape:
             raise ValueError(f"field_relative_rmse: prediction {p.shape} and reference {r.shape} differ in shape")
@@ -28,6 +28,7 @@ def scalar_relative_rmse(prediction: np.ndarray, reference: np.ndarray) -> float
 
 def interval_coverage(references, lower, upper) -> float:
     """Fraction of reference values inside [lower, upper] (arrays, or lists of per-sample arrays pooled over nodes)."""
-    flat = [np.concatenate([np.ravel(a) for a in x]) if isinstance(x, (list, tuple)) else np.ravel(x) for x in (references, lower, upper)]
+    flat = [np.concatenate([np.ravel(a) for a in x]) if isinstance(x, (list, tuple)) else np.ravel(x)
+            for x in (references, lower, upper)]
     reference, low, high = flat
     return float(np.mean((reference >= low) & (reference <= high)))

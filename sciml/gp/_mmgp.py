@@ -39,7 +39,7 @@ class Prediction:
 class _Morphed:
     mesh: TriangleMesh
     disk: np.ndarray
-    to_common: sp.csr_matrix
+    to_common: sp.csr_matrix | None
 
 
 def _as_mesh(mesh) -> TriangleMesh:
@@ -104,9 +104,10 @@ class MeshMorphingGP:
         for name, values in (fields or {}).items():
             if len(values) != len(morphed):
                 raise DataError(f"field {name!r}: expected one array per mesh ({len(morphed)}), got {len(values)}")
-            for i, (value, m) in enumerate(zip(values, morphed)):
+            for i, (value, m) in enumerate(zip(values, morphed, strict=True)):
                 if np.shape(value) != (m.mesh.n_points,):
-                    raise DataError(f"field {name!r} of sample {i}: expected ({m.mesh.n_points},) nodal values, got {np.shape(value)}")
+                    raise DataError(f"field {name!r} of sample {i}: expected ({m.mesh.n_points},) nodal values, got "
+                                    f"{np.shape(value)}")
         return scalars
 
     def encode_inputs(self, meshes, scalars: Float[np.ndarray, "s p"]) -> Float[np.ndarray, "s d"]:
@@ -135,7 +136,8 @@ class MeshMorphingGP:
         morphed = self._morph(meshes)
         common_index = len(morphed) // 2
         self.common_, self.common_disk_ = morphed[common_index].mesh, morphed[common_index].disk
-        morphed = [dataclasses.replace(m, to_common=interpolation_operator(m.mesh, m.disk, self.common_disk_)) for m in morphed]
+        morphed = [dataclasses.replace(m, to_common=interpolation_operator(m.mesh, m.disk, self.common_disk_))
+                   for m in morphed]
         scalars = self._check(morphed, scalars, fields)
         self.n_scalar_inputs_ = scalars.shape[1]
         self.mass_ = mass_matrix(self.common_, self.common_disk_)
@@ -144,21 +146,26 @@ class MeshMorphingGP:
         self.shape_pca_ = MassWeightedPCA(self.n_shape_modes, self.mass_).fit(coordinates)
         raw = np.concatenate([self.shape_pca_.transform(coordinates), scalars], axis=1)
         spread = raw.std(axis=0)
-        self.input_mean_, self.input_scale_ = raw.mean(axis=0), np.where(spread > 1e-12, spread, 1.0)  # constant inputs stay 0
+        # constant inputs stay 0
+        self.input_mean_, self.input_scale_ = raw.mean(axis=0), np.where(spread > 1e-12, spread, 1.0)
         self.train_inputs_ = (raw - self.input_mean_) / self.input_scale_
 
         self.field_pca_, self.train_targets_, self.target_scale_, self.reconstruction_variance_ = {}, {}, {}, {}
-        back = [interpolation_operator(self.common_, self.common_disk_, m.disk) for m in morphed] if self.reconstruction_noise else []
+        back = ([interpolation_operator(self.common_, self.common_disk_, m.disk) for m in morphed]
+                if self.reconstruction_noise else [])
         for name, values in fields.items():
-            snapshots = np.stack([m.to_common @ np.asarray(v, np.float64) for m, v in zip(morphed, values)])[:, :, None]
+            snapshots = np.stack([m.to_common @ np.asarray(v, np.float64)
+                                  for m, v in zip(morphed, values, strict=True)])[:, :, None]
             pca = MassWeightedPCA(self.n_field_modes, self.mass_).fit(snapshots)
             coefficients = pca.transform(snapshots)
             self.field_pca_[name] = pca
-            self.target_scale_[name] = (np.zeros(coefficients.shape[1]), np.full(coefficients.shape[1], coefficients[:, 0].std()))
+            self.target_scale_[name] = (np.zeros(coefficients.shape[1]),
+                                        np.full(coefficients.shape[1], coefficients[:, 0].std()))
             self.train_targets_[name] = coefficients / self.target_scale_[name][1]
             if self.reconstruction_noise:
                 reconstructed = pca.inverse_transform(coefficients)[:, :, 0]
-                errors = [m.to_common @ (np.asarray(v, np.float64) - q @ r) for m, v, q, r in zip(morphed, values, back, reconstructed)]
+                errors = [m.to_common @ (np.asarray(v, np.float64) - q @ r)
+                          for m, v, q, r in zip(morphed, values, back, reconstructed, strict=True)]
                 self.reconstruction_variance_[name] = np.mean(np.square(errors), axis=0)
         for name, values in (scalar_outputs or {}).items():
             values = np.asarray(values, np.float64).reshape(len(morphed), 1)
@@ -194,7 +201,7 @@ class MeshMorphingGP:
         rng = np.random.default_rng(self.seed)
         alpha = (1 - self.interval) / 2
         results = {}
-        for name, (mean, variance) in zip(self.train_targets_, self.gp_.predict(inputs)):
+        for name, (mean, variance) in zip(self.train_targets_, self.gp_.predict(inputs), strict=True):
             if name in self.field_pca_:
                 fields = {"mean": [], "std": [], "lower": [], "upper": []}
                 for i, operator in enumerate(back):
@@ -211,7 +218,8 @@ class MeshMorphingGP:
                 results[name] = Prediction(**fields)
             else:
                 offset, scale = self.target_scale_[name]
-                samples = (mean[:, 0] + rng.standard_normal((self.n_samples, len(mean))) * np.sqrt(variance)) * scale + offset
+                samples = ((mean[:, 0] + rng.standard_normal((self.n_samples, len(mean))) * np.sqrt(variance)) * scale
+                           + offset)
                 low, high = np.quantile(samples, [alpha, 1 - alpha], axis=0)
                 results[name] = Prediction(mean[:, 0] * scale + offset, samples.std(axis=0), low, high)
         return results

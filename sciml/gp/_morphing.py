@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from jaxtyping import Float
+from scipy.spatial import cKDTree
 
 from sciml._errors import DataError
 from sciml.gp._mesh import TriangleMesh
@@ -94,7 +95,8 @@ def neighbour_weights(mesh: TriangleMesh, kind: str = "mean_value") -> sp.csr_ma
     ).tocsr()
 
 
-def _clamp_into_polygon(points: Float[np.ndarray, "p 2"], polygon: Float[np.ndarray, "b 2"]) -> Float[np.ndarray, "p 2"]:
+def _clamp_into_polygon(points: Float[np.ndarray, "p 2"],
+                        polygon: Float[np.ndarray, "b 2"]) -> Float[np.ndarray, "p 2"]:
     """Move points outside a convex polygon inscribed in the unit circle (vertices CCW) just inside its boundary."""
     vertex_angle = np.arctan2(polygon[:, 1], polygon[:, 0])
     start = np.argmin(vertex_angle)
@@ -112,29 +114,12 @@ def _clamp_into_polygon(points: Float[np.ndarray, "p 2"], polygon: Float[np.ndar
     return clamped
 
 
-def interpolation_operator(
-    source: TriangleMesh, source_morphed: Float[np.ndarray, "n 2"], target_morphed: Float[np.ndarray, "p 2"]
-) -> sp.csr_matrix:
-    """Sparse P1 interpolation (p, n): nodal values on `source` -> values at the morphed target points.
-
-    Each target point is located in the morphed source mesh (matplotlib's trapezoid-map point location) and gets the
-    barycentric coordinates of its triangle, which are the P1 basis functions there. Target points outside the
-    source's inscribed polygon (near the unit circle) are first clamped onto its boundary.
-    """
-    from matplotlib.tri import Triangulation
-
-    triangulation = Triangulation(source_morphed[:, 0], source_morphed[:, 1], source.triangles)
-    points = _clamp_into_polygon(target_morphed, source_morphed[source.boundary_loop])
-    cells = triangulation.get_trifinder()(points[:, 0], points[:, 1])
-    lost = cells < 0
-    if lost.any():
-        centroids = source_morphed[source.triangles].mean(axis=1)
-        distance = np.linalg.norm(points[lost, None, :] - centroids[None, :, :], axis=2)
-        cells[lost] = distance.argmin(axis=1)
-    a, b, c = (source_morphed[source.triangles[cells, k]] for k in range(3))
+def _barycentric(points: Float[np.ndarray, "p 2"], corners: Float[np.ndarray, "p 3 2"]) -> Float[np.ndarray, "p 3"]:
+    """Barycentric coordinates of each point in its triangle (signed: negative outside)."""
+    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
     area = (b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]
     pa, pb, pc = a - points, b - points, c - points
-    weights = np.stack(
+    return np.stack(
         [
             pb[:, 0] * pc[:, 1] - pb[:, 1] * pc[:, 0],
             pc[:, 0] * pa[:, 1] - pc[:, 1] * pa[:, 0],
@@ -142,6 +127,39 @@ def interpolation_operator(
         ],
         axis=1,
     ) / area[:, None]
+
+
+def _locate(points: Float[np.ndarray, "p 2"], vertices: Float[np.ndarray, "n 2"], triangles,
+            *, candidates: int = 16, tolerance: float = 1e-10) -> np.ndarray:
+    """The index of a triangle holding each point (p,): among the triangles with the nearest centroids first, then
+    among all; a point in none gets the triangle of the nearest centroid."""
+    centroids = vertices[triangles].mean(axis=1)
+    tree = cKDTree(centroids)
+    _, near = tree.query(points, k=min(candidates, len(triangles)))
+    near = near.reshape(len(points), -1)
+    cells = np.full(len(points), -1)
+    for column in near.T[::-1]:  # the nearest candidate that holds the point wins
+        inside = _barycentric(points, vertices[triangles[column]]).min(axis=1) >= -tolerance
+        cells[inside] = column[inside]
+    for i in np.flatnonzero(cells < 0):
+        inside = np.flatnonzero(_barycentric(np.broadcast_to(points[i], (len(triangles), 2)),
+                                             vertices[triangles]).min(axis=1) >= -tolerance)
+        cells[i] = inside[0] if inside.size else tree.query(points[i])[1]
+    return cells
+
+
+def interpolation_operator(
+    source: TriangleMesh, source_morphed: Float[np.ndarray, "n 2"], target_morphed: Float[np.ndarray, "p 2"]
+) -> sp.csr_matrix:
+    """Sparse P1 interpolation (p, n): nodal values on `source` -> values at the morphed target points.
+
+    Each target point is located in the morphed source mesh and gets the barycentric coordinates of its triangle,
+    which are the P1 basis functions there. Target points outside the source's inscribed polygon (near the unit
+    circle) are first clamped onto its boundary.
+    """
+    points = _clamp_into_polygon(target_morphed, source_morphed[source.boundary_loop])
+    cells = _locate(points, source_morphed, source.triangles)
+    weights = _barycentric(points, source_morphed[source.triangles[cells]])
     weights = np.clip(weights, 0.0, None)
     weights /= weights.sum(axis=1, keepdims=True)
     rows = np.repeat(np.arange(len(points)), 3)

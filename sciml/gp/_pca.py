@@ -29,9 +29,11 @@ class MassWeightedPCA:
 
     def fit(self, snapshots: Float[np.ndarray, "s n c"]) -> MassWeightedPCA:
         if snapshots.ndim != 3 or snapshots.shape[1] != self.mass.shape[0]:
-            raise DataError(f"PCA snapshots: expected shape (samples, {self.mass.shape[0]}, components), got {snapshots.shape}")
+            raise DataError(f"PCA snapshots: expected shape (samples, {self.mass.shape[0]}, components), got "
+                            f"{snapshots.shape}")
         if self.n_components > len(snapshots) - 1:
-            raise DataError(f"PCA: {self.n_components} modes need at least {self.n_components + 1} snapshots, got {len(snapshots)}")
+            raise DataError(f"PCA: {self.n_components} modes need at least {self.n_components + 1} snapshots, got "
+                            f"{len(snapshots)}")
         self.mean_ = snapshots.mean(axis=0)
         centred = snapshots - self.mean_
         eigenvalues, eigenvectors = np.linalg.eigh(self._inner(centred, centred))

@@ -107,7 +107,7 @@ class GroupedExactGP:
             )
         self.restarts, self.max_iter, self.seed, self.threads = restarts, max_iter, seed, threads
 
-    def fit(self, inputs: Float[np.ndarray, "n d"], targets: Sequence[Float[np.ndarray, "n m"]]) -> GroupedExactGP:
+    def fit(self, inputs: Float[np.ndarray, "n d"], targets: Sequence[Float[np.ndarray, "_n _m"]]) -> GroupedExactGP:
         with _torch_threads(self.threads):
             return self._fit(inputs, targets)
 
@@ -173,12 +173,15 @@ class GroupedExactGP:
         self._kernel.base_kernel.lengthscale = torch.as_tensor(self.lengthscale_)[:, None]
         self._kernel.outputscale = torch.as_tensor(self.outputscale_)
         with torch.no_grad():
-            noisy = self._kernel(x).to_dense() + torch.as_tensor(self.noise_)[:, None, None] * torch.eye(n, dtype=torch.float64)
+            noisy = (self._kernel(x).to_dense()
+                     + torch.as_tensor(self.noise_)[:, None, None] * torch.eye(n, dtype=torch.float64))
             self._cholesky = torch.linalg.cholesky(noisy)
             self._weights = torch.cholesky_solve(torch.as_tensor(padded), self._cholesky)
         return self
 
-    def predict(self, inputs: Float[np.ndarray, "t d"]) -> list[tuple[Float[np.ndarray, "t m"], Float[np.ndarray, " t"]]]:
+    def predict(
+        self, inputs: Float[np.ndarray, "t d"]
+    ) -> list[tuple[Float[np.ndarray, "t m"], Float[np.ndarray, " t"]]]:
         """Per group: posterior predictive mean (t, m_g) and variance (t,) (latent variance plus noise)."""
         import torch
 

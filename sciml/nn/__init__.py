@@ -15,9 +15,21 @@ __all__ = [
     "PeriodicEmbedding",
 ]
 
-from sciml.nn._cape import CAPEBlock, CAPEConditioned, ParameterChannels, Unconditioned, neural_solver  # noqa: E402
+from sciml.nn._cape import (  # noqa: E402
+    CAPEBlock,
+    CAPEConditioned,
+    CAPEConditioning,
+    Conditioning,
+    FNOBase,
+    NoConditioning,
+    ParameterChannelConditioning,
+    ParameterChannels,
+    Unconditioned,
+    UNetBase,
+)
 from sciml.nn._fno import FNO, SpectralConv, parameter_count  # noqa: E402
 from sciml.nn._unet import UNet  # noqa: E402
 
-__all__ += ["CAPEBlock", "CAPEConditioned", "FNO", "ParameterChannels", "SpectralConv", "UNet", "Unconditioned",
-            "neural_solver", "parameter_count"]
+__all__ += ["CAPEBlock", "CAPEConditioned", "CAPEConditioning", "Conditioning", "FNO", "FNOBase", "NoConditioning",
+            "ParameterChannelConditioning", "ParameterChannels", "SpectralConv", "UNet", "UNetBase", "Unconditioned",
+            "parameter_count"]

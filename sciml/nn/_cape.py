@@ -5,10 +5,15 @@ makes a cheap first guess of the next state from the current state and the PDE p
 (FNO, U-Net, ...) sees the current state and that guess as input channels (`CAPEConditioned`). The baselines are the
 base model alone (`Unconditioned`) and the base model with the parameters as constant input channels
 (`ParameterChannels`). All three share one call signature, ``solver(u, params) -> (next_state, guess)``, with
-``guess`` the CAPE first guess (or None), so training and rollout code treat them alike.
+``guess`` the CAPE first guess (or None), so training and rollout code treat them alike. The conditioning objects
+(`NoConditioning`, `ParameterChannelConditioning`, `CAPEConditioning`) build each around a base network maker
+(`FNOBase`, `UNetBase`).
 """
 
 from __future__ import annotations
+
+import abc
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -90,7 +95,7 @@ class CAPEBlock(eqx.Module):
         self.channels, self.n_params, self.ndim = channels, n_params, ndim
         self.pool, self.modes, self.horizon, self.residual = pool, modes, horizon, residual
 
-    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]) -> Float[Array, "cl *space"]:
+    def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]) -> Float[Array, " cl *space"]:
         check_spatial_shape(u, self.channels, self.ndim, minimum=2 * self.modes * self.pool, who="CAPEBlock")
         if any(n % self.pool for n in u.shape[1:]):
             raise DataError(f"CAPEBlock pools by {self.pool}: spatial sizes must be multiples of it, got {u.shape[1:]}")
@@ -113,7 +118,7 @@ class Unconditioned(eqx.Module):
 
     base: eqx.Module
 
-    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]):
+    def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
         return u + self.base(u), None
 
 
@@ -123,7 +128,7 @@ class ParameterChannels(eqx.Module):
     base: eqx.Module
     n_params: int = eqx.field(static=True)
 
-    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]):
+    def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
         if params.shape != (self.n_params,):
             raise DataError(f"ParameterChannels expects params of shape ({self.n_params},), got {params.shape}")
         constant = jnp.broadcast_to(params.reshape((-1,) + (1,) * (u.ndim - 1)), (self.n_params, *u.shape[1:]))
@@ -140,41 +145,83 @@ class CAPEConditioned(eqx.Module):
     base: eqx.Module
     mix: eqx.nn.Conv
 
-    def __call__(self, u: Float[Array, "c *space"], params: Float[Array, " p"]):
+    def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
         guess = self.cape(u, params)
         return u + self.mix(self.base(jnp.concatenate([u, guess]))), guess
 
 
-def _base(kind: str, channels_in: int, channels_out: int, ndim: int, size: int, modes: int, depth: int, key):
-    if kind == "fno":
-        return FNO(channels_in, channels_out, width=size, modes=modes, depth=depth, ndim=ndim, key=key)
-    if kind == "unet":
-        return UNet(channels_in, channels_out, features=size, levels=depth, ndim=ndim, key=key)
-    raise ConfigError(f"unknown base model {kind!r}; expected 'fno' or 'unet'")
+@dataclasses.dataclass(frozen=True)
+class FNOBase:
+    """The base network of a neural solver: an `FNO` of width `size`, `modes` Fourier modes and `depth` layers."""
+
+    size: int = 16
+    modes: int = 12
+    depth: int = 4
+
+    def __call__(self, channels_in: int, channels_out: int, *, ndim: int, key: jax.Array) -> FNO:
+        return FNO(channels_in, channels_out, width=self.size, modes=self.modes, depth=self.depth, ndim=ndim, key=key)
 
 
-def neural_solver(base: str, conditioning: str, *, channels: int, n_params: int, ndim: int, size: int,
-                  modes: int = 12, depth: int = 4, cape_width: int = 64, cape_modes: int | None = None,
-                  cape_residual: str = "add", cape_pool: int = 4, cape_normalize: bool = True,
-                  key: jax.Array) -> eqx.Module:
-    """Build ``base`` ("fno" | "unet") with ``conditioning`` ("none" | "channels" | "cape").
+@dataclasses.dataclass(frozen=True)
+class UNetBase:
+    """The base network of a neural solver: a `UNet` with `size` first-stage features and `depth` levels."""
 
-    `size` is the FNO width or the U-Net's first-stage features; `depth` the FNO layers or U-Net levels;
-    `cape_pool` the CAPE spectral branch's pooling factor (4 in the paper, at 128 points; coarser grids need less);
-    `cape_normalize` whether CAPE normalises its update (`CAPEBlock`).
+    size: int = 16
+    depth: int = 4
+
+    def __call__(self, channels_in: int, channels_out: int, *, ndim: int, key: jax.Array) -> UNet:
+        return UNet(channels_in, channels_out, features=self.size, levels=self.depth, ndim=ndim, key=key)
+
+
+class Conditioning(abc.ABC):
+    """How the PDE parameters reach a neural solver: builds the solver (``solver(u, params) -> (next, guess)``)
+    around a base network maker ``base(channels_in, channels_out, *, ndim, key)`` (`FNOBase`, `UNetBase`, ...).
+
+    Every conditioning splits `key` into (base, CAPE, mix) keys, so the base gets the same weights under each.
     """
-    k_base, k_cape, k_mix = jax.random.split(key, 3)
-    if conditioning == "none":
-        return Unconditioned(_base(base, channels, channels, ndim, size, modes, depth, k_base))
-    if conditioning == "channels":
-        return ParameterChannels(_base(base, channels + n_params, channels, ndim, size, modes, depth, k_base), n_params)
-    if conditioning == "cape":
-        cape = CAPEBlock(channels, n_params, ndim=ndim, width=cape_width, modes=cape_modes, pool=cape_pool,
-                         residual=cape_residual, normalize=cape_normalize, key=k_cape)
+
+    @abc.abstractmethod
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> eqx.Module:
+        """The conditioned solver for fields of `channels` channels on `ndim`-D grids and `n_params` parameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConditioning(Conditioning):
+    """The base model alone (`Unconditioned`): the parameters are ignored."""
+
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> Unconditioned:
+        k_base, _, _ = jax.random.split(key, 3)
+        return Unconditioned(base(channels, channels, ndim=ndim, key=k_base))
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterChannelConditioning(Conditioning):
+    """The parameters as constant input channels of the base model (`ParameterChannels`)."""
+
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> ParameterChannels:
+        k_base, _, _ = jax.random.split(key, 3)
+        return ParameterChannels(base(channels + n_params, channels, ndim=ndim, key=k_base), n_params)
+
+
+@dataclasses.dataclass(frozen=True)
+class CAPEConditioning(Conditioning):
+    """CAPE (`CAPEConditioned`): a `CAPEBlock` of `width` channels and `modes` Fourier modes (None: 16 in 1D, 8 in
+    2D) on a `pool`-times pooled grid (4 in the paper, at 128 points; coarser grids need less), with its `residual`
+    ("add" | "multiply") and update normalisation (`normalize`), feeds its first guess to the base model."""
+
+    width: int = 64
+    modes: int | None = None
+    pool: int = 4
+    residual: str = "add"
+    normalize: bool = True
+
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> CAPEConditioned:
+        k_base, k_cape, k_mix = jax.random.split(key, 3)
+        cape = CAPEBlock(channels, n_params, ndim=ndim, width=self.width, modes=self.modes, pool=self.pool,
+                         residual=self.residual, normalize=self.normalize, key=k_cape)
         wide = channels * (cape.horizon + 1)
-        return CAPEConditioned(cape, _base(base, wide, wide, ndim, size, modes, depth, k_base),
+        return CAPEConditioned(cape, base(wide, wide, ndim=ndim, key=k_base),
                                eqx.nn.Conv(ndim, wide, channels, 1, key=k_mix))
-    raise ConfigError(f"unknown conditioning {conditioning!r}; expected 'none', 'channels' or 'cape'")
 
 
 def matched_size(target: int, build, sizes=range(4, 129)) -> int:

@@ -27,6 +27,6 @@ class FourierFeatures(eqx.Module):
     def out_size(self) -> int:
         return 2 * self.matrix.shape[0]
 
-    def __call__(self, x: Float[Array, " d"]) -> Float[Array, " 2m"]:
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, " f"]:
         projected = 2 * jnp.pi * jax.lax.stop_gradient(self.matrix) @ x
         return jnp.concatenate([jnp.cos(projected), jnp.sin(projected)])

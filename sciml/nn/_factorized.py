@@ -50,7 +50,8 @@ class FactorizedMLP(eqx.Module):
                  activation: Callable = jnp.tanh, mean: float = 1.0, std: float = 0.1, *, key: jax.Array):
         sizes = [in_size] + [width] * depth + [1 if out_size == "scalar" else out_size]
         keys = jax.random.split(key, len(sizes) - 1)
-        self.layers = tuple(FactorizedLinear(a, b, mean, std, key=k) for k, a, b in zip(keys, sizes[:-1], sizes[1:]))
+        self.layers = tuple(FactorizedLinear(a, b, mean, std, key=k)
+                            for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True))
         self.activation = activation
         self.scalar_output = out_size == "scalar"
 

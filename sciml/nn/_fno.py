@@ -44,7 +44,7 @@ class SpectralConv(eqx.Module):
         self.weights_imag = scale * jax.random.uniform(key_imag, shape)
         self.modes, self.ndim = modes, ndim
 
-    def __call__(self, x: Float[Array, "cin *space"]) -> Float[Array, "cout *space"]:
+    def __call__(self, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
         m = self.modes
         weights = self.weights_real + 1j * self.weights_imag
         spatial = x.shape[1:]
@@ -61,7 +61,7 @@ class SpectralConv(eqx.Module):
         return jnp.fft.irfftn(out, s=spatial, axes=axes).astype(x.dtype)
 
 
-def grid_coordinates(spatial: tuple[int, ...], dtype) -> Float[Array, "ndim *space"]:
+def grid_coordinates(spatial: tuple[int, ...], dtype) -> Float[Array, " ndim *space"]:
     """Cell-start coordinates in [0, 1) of a periodic grid, one channel per axis."""
     axes = [jnp.arange(n, dtype=dtype) / n for n in spatial]
     return jnp.stack(jnp.meshgrid(*axes, indexing="ij"))
@@ -99,10 +99,10 @@ class FNO(eqx.Module):
         self.project_out = eqx.nn.Conv(ndim, projection, out_channels, 1, key=keys[-1])
         self.in_channels, self.ndim, self.modes = in_channels, ndim, modes
 
-    def __call__(self, u: Float[Array, "cin *space"]) -> Float[Array, "cout *space"]:
+    def __call__(self, u: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
         check_spatial_shape(u, self.in_channels, self.ndim, minimum=2 * self.modes, who="FNO")
         h = self.lift(jnp.concatenate([u, grid_coordinates(u.shape[1:], u.dtype)]))
-        for index, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
+        for index, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
             h = spectral(h) + pointwise(h)
             if index < len(self.spectral) - 1:
                 h = jax.nn.gelu(h)

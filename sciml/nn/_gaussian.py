@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import equinox as eqx
 import jax
@@ -53,7 +52,7 @@ class GaussianFeatures(eqx.Module):
         in_size: int,
         n_gaussians: int,
         channels: int = 4,
-        covariance: Literal["diagonal", "full"] = "diagonal",
+        covariance: str = "diagonal",
         sigma: float | Sequence[float] = 0.1,
         weight_std: float = 0.01,
         min_sigma: float = 1e-3,
@@ -129,7 +128,8 @@ class GaussianFeatures(eqx.Module):
             factor = jnp.tril(off_diagonal, k=-1) + jax.vmap(jax.vmap(jnp.diag))(1.0 / scales)
             precision = jnp.einsum("kbji,kbjl->kbil", factor, factor)
             weighted_means = jnp.einsum("kbil,kbl->kbi", precision, means)
-            quad = (jnp.einsum("il,kbil->kb", jnp.outer(x, x), precision) - 2 * jnp.einsum("i,kbi->kb", x, weighted_means)
+            quad = (jnp.einsum("il,kbil->kb", jnp.outer(x, x), precision)
+                    - 2 * jnp.einsum("i,kbi->kb", x, weighted_means)
                     + jnp.sum(means * weighted_means, axis=-1))
         return jnp.maximum(quad, 0.0)  # the expansion can round a near-zero distance below zero
 

@@ -41,7 +41,7 @@ class MLP(eqx.Module):
         keys = jax.random.split(key, len(sizes) - 1)
         init = jax.nn.initializers.glorot_normal()
         layers = []
-        for k, (n_in, n_out) in zip(keys, zip(sizes[:-1], sizes[1:])):
+        for k, (n_in, n_out) in zip(keys, zip(sizes[:-1], sizes[1:], strict=True), strict=True):
             layer = eqx.nn.Linear(n_in, n_out, key=k)
             layer = eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer,
                                 (init(k, (n_out, n_in)), jnp.zeros((n_out,))))

@@ -49,7 +49,7 @@ class PeriodicEmbedding(eqx.Module):
         kept = [x[i : i + 1] for i in range(self.in_size) if i not in self.axes]
         m = jnp.arange(1, self.harmonics + 1, dtype=x.dtype)
         waves = []
-        for axis, period in zip(self.axes, self.periods):
+        for axis, period in zip(self.axes, self.periods, strict=True):
             phase = 2 * jnp.pi * m * x[axis] / period
             waves += [jnp.cos(phase), jnp.sin(phase)]
         return jnp.concatenate(kept + waves)

@@ -23,13 +23,15 @@ class _ConvBlock(eqx.Module):
         k1, k2 = jax.random.split(key)
         groups = math.gcd(out_channels, 8)
         self.convs = (
-            eqx.nn.Conv(ndim, in_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR", use_bias=False, key=k1),
-            eqx.nn.Conv(ndim, out_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR", use_bias=False, key=k2),
+            eqx.nn.Conv(ndim, in_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR", use_bias=False,
+                        key=k1),
+            eqx.nn.Conv(ndim, out_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR", use_bias=False,
+                        key=k2),
         )
         self.norms = (eqx.nn.GroupNorm(groups, out_channels), eqx.nn.GroupNorm(groups, out_channels))
 
     def __call__(self, x):
-        for conv, norm in zip(self.convs, self.norms):
+        for conv, norm in zip(self.convs, self.norms, strict=True):
             x = jax.nn.gelu(norm(conv(x)))
         return x
 
@@ -72,18 +74,19 @@ class UNet(eqx.Module):
             encoders.append(_ConvBlock(ndim, channels, width, key=next(keys)))
             channels = width
         self.bottleneck = _ConvBlock(ndim, widths[-2], widths[-1], key=next(keys))
-        for deeper, width in zip(widths[:0:-1], widths[-2::-1]):
+        for deeper, width in zip(widths[:0:-1], widths[-2::-1], strict=True):
             upsamplers.append(eqx.nn.ConvTranspose(ndim, deeper, width, 2, stride=2, key=next(keys)))
             decoders.append(_ConvBlock(ndim, 2 * width, width, key=next(keys)))
         self.encoders, self.upsamplers, self.decoders = tuple(encoders), tuple(upsamplers), tuple(decoders)
         self.head = eqx.nn.Conv(ndim, features, out_channels, 1, key=next(keys))
         self.in_channels, self.ndim, self.levels = in_channels, ndim, levels
 
-    def __call__(self, u: Float[Array, "cin *space"]) -> Float[Array, "cout *space"]:
+    def __call__(self, u: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
         step = 2**self.levels
         check_spatial_shape(u, self.in_channels, self.ndim, minimum=step, who="UNet")
         if any(n % step for n in u.shape[1:]):
-            raise DataError(f"UNet with {self.levels} levels needs spatial sizes divisible by {step}, got {u.shape[1:]}")
+            raise DataError(f"UNet with {self.levels} levels needs spatial sizes divisible by {step}, got "
+                            f"{u.shape[1:]}")
         skips = []
         h = u
         for encoder in self.encoders:
@@ -91,6 +94,6 @@ class UNet(eqx.Module):
             skips.append(h)
             h = _pool(h, self.ndim)
         h = self.bottleneck(h)
-        for upsample, decoder, skip in zip(self.upsamplers, self.decoders, reversed(skips)):
+        for upsample, decoder, skip in zip(self.upsamplers, self.decoders, reversed(skips), strict=True):
             h = decoder(jnp.concatenate([upsample(h), skip]))
         return self.head(h)

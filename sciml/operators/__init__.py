@@ -1,7 +1,14 @@
-"""Neural PDE solvers: autoregressive rollout, the tanh curriculum, the rollout loss, CAPE training runs."""
+"""Neural PDE solvers: autoregressive rollout, curricula and the rollout loss (CAPE-style training)."""
 
-from sciml.operators._rollout import RolloutLoss, curriculum_rollout, rollout, tanh_curriculum
-from sciml.operators._training import NeuralSolverConfig, build_solver, train_and_evaluate
+from sciml.operators._rollout import (
+    Autoregressive,
+    Curriculum,
+    RolloutLoss,
+    TanhCurriculum,
+    TeacherForcing,
+    curriculum_rollout,
+    rollout,
+)
 
-__all__ = ["NeuralSolverConfig", "RolloutLoss", "build_solver", "curriculum_rollout", "rollout", "tanh_curriculum",
-           "train_and_evaluate"]
+__all__ = ["Autoregressive", "Curriculum", "RolloutLoss", "TanhCurriculum", "TeacherForcing", "curriculum_rollout",
+           "rollout"]

@@ -1,10 +1,13 @@
-"""Autoregressive rollout, the tanh curriculum (teacher forcing -> autoregressive) and the rollout loss.
+"""Autoregressive rollout, curricula (teacher forcing -> autoregressive) and the rollout loss.
 
 A neural solver is any callable ``solver(u, params) -> (next_state, guess)`` on one example (see
 `sciml.nn.CAPEConditioned`, `ParameterChannels`, `Unconditioned`); ``guess`` is CAPE's first guess or None.
 """
 
 from __future__ import annotations
+
+import abc
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -15,7 +18,8 @@ from sciml._errors import ConfigError
 from sciml.train import AbstractAdaptiveLoss
 
 
-def rollout(solver, u0: Float[Array, "c *space"], params: Float[Array, " p"], steps: int) -> Float[Array, "steps c *space"]:
+def rollout(solver, u0: Float[Array, " c *space"], params: Float[Array, " p"],
+            steps: int) -> Float[Array, "steps c *space"]:
     """Feed the solver its own output `steps` times (lax.scan); returns the predicted frames 1..steps."""
 
     def step(u, _):
@@ -48,12 +52,46 @@ def curriculum_rollout(solver, window: Float[Array, "t1 c *space"], params: Floa
     return predictions, guesses
 
 
-def tanh_curriculum(epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup: int = 0) -> Int[Array, ""]:
-    """Autoregressive steps at `epoch`: ``clip(floor(T s), 1, T)``, ``s = (1 + tanh((e - 1/2) / 0.2)) / 2``,
-    ``e = (epoch - warmup) / (epochs - warmup)`` (CAPE's schedule; a smooth move from teacher forcing to rollout)."""
-    progress = (jnp.asarray(epoch, jnp.float32) - warmup) / max(epochs - warmup, 1)
-    share = 0.5 * (1 + jnp.tanh((progress - 0.5) / 0.2))
-    return jnp.clip(jnp.floor(horizon * share), 1, horizon).astype(jnp.int32)
+class Curriculum(abc.ABC):
+    """How many steps of a training window feed the model its own output, against the epoch.
+
+    Call: ``curriculum(epoch, epochs=..., horizon=..., warmup=...)`` with `epoch` traced (an int32 scalar, so moving
+    it never recompiles) -> the autoregressive steps in ``1..horizon`` (1: teacher forcing). Subclasses must be
+    hashable (frozen dataclasses): `RolloutLoss` keeps its curriculum as static.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup: int) -> Int[Array, ""]:
+        """Autoregressive steps at `epoch` of `epochs` (the first `warmup` epochs train CAPE alone)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TanhCurriculum(Curriculum):
+    """CAPE's schedule, a smooth move from teacher forcing to rollout: ``clip(floor(T s), 1, T)`` with
+    ``s = (1 + tanh((e - 1/2) / steepness)) / 2``, ``e = (epoch - warmup) / (epochs - warmup)``."""
+
+    steepness: float = 0.2
+
+    def __call__(self, epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup: int = 0) -> Int[Array, ""]:
+        progress = (jnp.asarray(epoch, jnp.float32) - warmup) / max(epochs - warmup, 1)
+        share = 0.5 * (1 + jnp.tanh((progress - 0.5) / self.steepness))
+        return jnp.clip(jnp.floor(horizon * share), 1, horizon).astype(jnp.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherForcing(Curriculum):
+    """Every step gets the ground truth as input (one autoregressive step)."""
+
+    def __call__(self, epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup: int = 0) -> Int[Array, ""]:
+        return jnp.asarray(1, jnp.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Autoregressive(Curriculum):
+    """Every step gets the model's own output (a full rollout of the window) from the start."""
+
+    def __call__(self, epoch: Int[Array, ""], *, epochs: int, horizon: int, warmup: int = 0) -> Int[Array, ""]:
+        return jnp.asarray(horizon, jnp.int32)
 
 
 def _relative_l2(prediction, target, floor: float):
@@ -69,11 +107,11 @@ class RolloutLoss(AbstractAdaptiveLoss):
     """Sum over the window's steps of the batch-mean relative L2 error (CAPE's loss), plus CAPE's auxiliary loss.
 
     The curriculum state is the epoch counter `epoch` (an array leaf): the engine calls `update` every
-    `update_every` steps (one epoch), which advances it; the number of autoregressive steps follows
-    `schedule` ("curriculum": `tanh_curriculum`; "teacher_forcing"; "autoregressive"). Relative errors divide by
-    at least an RMS of `rms_floor` (in the normalised units of the batch), so windows whose state has decayed to ~0
-    do not dominate the loss. For a CAPE model, the first `warmup` epochs train on the auxiliary loss alone (the
-    paper's warm-up of the CAPE module), and the curriculum starts after them.
+    `update_every` steps (one epoch), which advances it; the number of autoregressive steps follows the
+    `curriculum` (a `Curriculum`: `TanhCurriculum`, `TeacherForcing`, `Autoregressive` or your own). Relative errors
+    divide by at least an RMS of `rms_floor` (in the normalised units of the batch), so windows whose state has
+    decayed to ~0 do not dominate the loss. For a CAPE model, the first `warmup` epochs train on the auxiliary loss
+    alone (the paper's warm-up of the CAPE module), and the curriculum starts after them.
 
     Batches are ``{"u": (batch, T + 1, c, *space), "params": (batch, p)}``.
     """
@@ -81,34 +119,28 @@ class RolloutLoss(AbstractAdaptiveLoss):
     epoch: Int[Array, ""]
     update_every: int = eqx.field(static=True)
     epochs: int = eqx.field(static=True)
-    schedule: str = eqx.field(static=True)
+    curriculum: Curriculum = eqx.field(static=True)
     warmup: int = eqx.field(static=True)
     cape_weight: float = eqx.field(static=True)
     input_noise: float = eqx.field(static=True)
     pushforward: bool = eqx.field(static=True)
     rms_floor: float = eqx.field(static=True)
 
-    def __init__(self, *, steps_per_epoch: int, epochs: int, schedule: str = "curriculum", warmup: int = 0,
-                 cape_weight: float = 1e-2, input_noise: float = 0.0, pushforward: bool = False,
+    def __init__(self, *, steps_per_epoch: int, epochs: int, curriculum: Curriculum = TanhCurriculum(),
+                 warmup: int = 0, cape_weight: float = 1e-2, input_noise: float = 0.0, pushforward: bool = False,
                  rms_floor: float = 1e-2):
-        if schedule not in ("curriculum", "teacher_forcing", "autoregressive"):
-            raise ConfigError(
-                f"schedule must be 'curriculum', 'teacher_forcing' or 'autoregressive', got {schedule!r}"
-            )
+        if not isinstance(curriculum, Curriculum):
+            raise ConfigError(f"curriculum must be a Curriculum (e.g. TanhCurriculum()), got {curriculum!r}")
         if steps_per_epoch < 1 or epochs < 1:
             raise ConfigError(f"need steps_per_epoch >= 1 and epochs >= 1, got {steps_per_epoch}, {epochs}")
         self.epoch = jnp.asarray(-1, jnp.int32)
-        self.update_every, self.epochs, self.schedule, self.warmup = steps_per_epoch, epochs, schedule, warmup
+        self.update_every, self.epochs, self.curriculum, self.warmup = steps_per_epoch, epochs, curriculum, warmup
         self.cape_weight, self.input_noise, self.pushforward = cape_weight, input_noise, pushforward
         self.rms_floor = rms_floor
 
     def n_autoregressive(self, horizon: int) -> Int[Array, ""]:
         """Autoregressive steps in a window of `horizon` steps at the current epoch."""
-        if self.schedule == "teacher_forcing":
-            return jnp.asarray(1, jnp.int32)
-        if self.schedule == "autoregressive":
-            return jnp.asarray(horizon, jnp.int32)
-        return tanh_curriculum(jnp.maximum(self.epoch, 0), epochs=self.epochs, horizon=horizon, warmup=self.warmup)
+        return self.curriculum(jnp.maximum(self.epoch, 0), epochs=self.epochs, horizon=horizon, warmup=self.warmup)
 
     def __call__(self, model, batch, key):
         u, params = batch["u"], batch["params"]

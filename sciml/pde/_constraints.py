@@ -1,4 +1,4 @@
-"""Soft constraints: initial, Dirichlet, periodic and data terms, each with its own point sampler."""
+"""Soft constraints: initial, Dirichlet, periodic, derivative and data terms, each with its own point sampler."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from sciml._errors import DataError
+from sciml.pde._derivatives import derivative
 from sciml.pde._samplers import FixedPoints
 from sciml.train import AbstractSampler
 
@@ -70,7 +71,7 @@ class Periodic(AbstractConstraint):
         total = 0.0
         for order in range(self.derivatives + 1):
             axes = (self.axis,) * order
-            f = jax.vmap(lambda p: derivative(u, p, axes))
+            f = jax.vmap(lambda p, axes=axes: derivative(u, p, axes))
             total = total + _mean_square(f(low) - f(high))
         return total
 
@@ -81,7 +82,7 @@ class DataConstraint(AbstractConstraint):
     sampler: FixedPoints
     values: Float[Array, "n ..."]
 
-    def __init__(self, points: Float[Array, "n d"], values: Float[Array, "n ..."]):
+    def __init__(self, points: Float[ArrayLike, "n d"], values: Float[ArrayLike, "m ..."]):  # m = n, checked below
         points, values = np.asarray(points), np.asarray(values)
         if points.ndim != 2 or values.shape[0] != points.shape[0]:
             raise DataError(
@@ -98,3 +99,15 @@ class DataConstraint(AbstractConstraint):
 
     def loss(self, u, points):
         return _mean_square(jax.vmap(u)(points) - self.values)
+
+
+class DerivativeCondition(AbstractConstraint):
+    """``d u / d x_axis = value`` on the sampler's points (e.g. the initial velocity u_t(0, x) of a wave equation)."""
+
+    sampler: AbstractSampler
+    axis: int = eqx.field(static=True)
+    value: Callable = eqx.field(static=True)
+
+    def loss(self, u: Callable, points: Float[Array, "n d"]) -> Array:
+        rate = jax.vmap(lambda p: derivative(u, p, (self.axis,)))(points)
+        return _mean_square(rate - jax.vmap(self.value)(points))

@@ -79,7 +79,8 @@ class Field:
         axes = []
         for name in names:
             if name not in self._names:
-                raise ConfigError(f"no coordinate {name!r} to differentiate by; the field's coordinates are {self._names}")
+                raise ConfigError(f"no coordinate {name!r} to differentiate by; the field's coordinates are "
+                                  f"{self._names}")
             axes.append(self._names.index(name))
         key = tuple(sorted(axes))
         self.requested.add(key)

@@ -24,7 +24,7 @@ class Box(eqx.Module):
     upper: tuple[float, ...] = eqx.field(static=True)
     names: tuple[str, ...] = eqx.field(static=True)
 
-    def __init__(self, lower: Sequence[float], upper: Sequence[float], names: Sequence[str]):
+    def __init__(self, lower: Sequence[float | int], upper: Sequence[float | int], names: Sequence[str]):
         self.lower = tuple(float(v) for v in lower)
         self.upper = tuple(float(v) for v in upper)
         self.names = tuple(names)
@@ -35,7 +35,7 @@ class Box(eqx.Module):
                 f"Box needs as many lower bounds, upper bounds and names; got {len(self.lower)}, {len(self.upper)}, "
                 f"{len(self.names)}"
             )
-        for name, lo, hi in zip(self.names, self.lower, self.upper):
+        for name, lo, hi in zip(self.names, self.lower, self.upper, strict=True):
             if not lo < hi:
                 raise ConfigError(
                     f"Box axis {name!r}: expected lower < upper, got [{lo}, {hi}]; swap the bounds"
@@ -73,16 +73,16 @@ class Box(eqx.Module):
         return self.scale_unit(jax.random.uniform(key, (n, self.ndim)))
 
 
-def interval(lower: float, upper: float, name: str = "x") -> Box:
+def interval(lower: float | int, upper: float | int, name: str = "x") -> Box:
     """The interval ``[lower, upper]`` of coordinate `name`."""
     return Box((lower,), (upper,), (name,))
 
 
-def rectangle(lower: Sequence[float], upper: Sequence[float], names: Sequence[str] = ("x", "y")) -> Box:
+def rectangle(lower: Sequence[float | int], upper: Sequence[float | int], names: Sequence[str] = ("x", "y")) -> Box:
     """A 2D rectangle."""
     return Box(lower, upper, names)
 
 
-def time_space(t0: float, t1: float, space: Box, name: str = "t") -> Box:
+def time_space(t0: float | int, t1: float | int, space: Box, name: str = "t") -> Box:
     """The space-time box ``[t0, t1] x space`` with time as the first coordinate."""
     return Box((t0, *space.lower), (t1, *space.upper), (name, *space.names))

@@ -101,6 +101,18 @@ class FacePoints(AbstractSampler):
         return jnp.concatenate([points[:, : self.axis], fixed, points[:, self.axis :]], axis=1)
 
 
+def box_faces(domain: Box, n: int, axes: tuple[int, ...], every: int = 1) -> dict[str, FacePoints]:
+    """Samplers of `n` uniform points on both faces ``x_a = lower_a`` and ``x_a = upper_a`` for each axis a in `axes`,
+    named ``"<name>_lower"`` and ``"<name>_upper"`` by the axis's name."""
+    faces = {}
+    for axis in axes:
+        keep = [i for i in range(domain.ndim) if i != axis]
+        rest = Box([domain.lower[i] for i in keep], [domain.upper[i] for i in keep], [domain.names[i] for i in keep])
+        for side, value in (("lower", domain.lower[axis]), ("upper", domain.upper[axis])):
+            faces[f"{domain.names[axis]}_{side}"] = FacePoints(UniformPoints(rest, n, every), axis, value)
+    return faces
+
+
 class FixedPoints(AbstractSampler):
     """The same points at every step (e.g. a fixed collocation set or observation sites)."""
 
@@ -121,5 +133,6 @@ class PointSets(AbstractSampler):
 
     def __call__(self, key, step) -> dict[str, Float[Array, "n d"]]:
         return {
-            name: sampler(jax.random.fold_in(key, i), step) for i, (name, sampler) in enumerate(sorted(self.samplers.items()))
+            name: sampler(jax.random.fold_in(key, i), step)
+            for i, (name, sampler) in enumerate(sorted(self.samplers.items()))
         }

@@ -1,5 +1,6 @@
-"""Physics-informed models and their losses."""
+"""Physics-informed models, their losses and the losses' balancing strategies."""
 
+from sciml.pinn._balancing import AbstractBalancing, FixedWeights, GradNormBalancing, NTKBalancing
 from sciml.pinn._lagrangian import LagrangianLoss, LagrangianPINN, label_sampler
 from sciml.pinn._loss import PINNLoss
 from sciml.pinn._model import PINN, HardConstraint
@@ -7,10 +8,14 @@ from sciml.pinn._recipes import CausalWeighting, RecipeLoss, ResidualAdaptiveRes
 
 __all__ = [
     "PINN",
+    "AbstractBalancing",
     "CausalWeighting",
+    "FixedWeights",
+    "GradNormBalancing",
     "HardConstraint",
     "LagrangianLoss",
     "LagrangianPINN",
+    "NTKBalancing",
     "PINNLoss",
     "RecipeLoss",
     "ResidualAdaptiveResampling",

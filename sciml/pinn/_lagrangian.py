@@ -88,7 +88,8 @@ class LagrangianPINN(eqx.Module):
         x_key, u_key = jax.random.split(key)
         self.domain = domain
         n_features = 3 if boundary == "periodic" else 2
-        self.characteristic = MLP(n_features, "scalar", characteristic_width, characteristic_depth, activation, key=x_key)
+        self.characteristic = MLP(n_features, "scalar", characteristic_width, characteristic_depth, activation,
+                                  key=x_key)
         self.state = MLP(n_features, "scalar", state_width, state_depth, activation, key=u_key)
         self.initial = initial
         self.boundary = boundary
@@ -184,7 +185,8 @@ class LagrangianLoss(eqx.Module):
         if nu < 0:
             raise ConfigError(f"LagrangianLoss: expected nu >= 0, got {nu}")
         if not 0 <= jacobian_floor < 1:
-            raise ConfigError(f"LagrangianLoss: expected 0 <= jacobian_floor < 1 (J = 1 at t = 0), got {jacobian_floor}")
+            raise ConfigError(f"LagrangianLoss: expected 0 <= jacobian_floor < 1 (J = 1 at t = 0), got "
+                              f"{jacobian_floor}")
         self.velocity = velocity
         self.nu = float(nu)
         self.diffusion = diffusion
@@ -193,8 +195,8 @@ class LagrangianLoss(eqx.Module):
         self.jacobian_floor = float(jacobian_floor)
         self.fold_weight = float(fold_weight)
 
-    def residuals(self, model: LagrangianPINN, p: Float[Array, " 2"]) -> tuple[Array, Array, Array]:
-        """(R_x, R_u, J) at one label point."""
+    def residuals(self, model: Callable, p: Float[Array, " 2"]) -> tuple[Array, Array, Array]:
+        """(R_x, R_u, J) at one label point of `model` (a `LagrangianPINN`, or any ``(t, x0) -> (X, U)``)."""
         value = model(p)
         d_t = derivative(model, p, (0,))
         speed = self.velocity(value[1])
@@ -215,7 +217,7 @@ class LagrangianLoss(eqx.Module):
             u_xx = d_xx[1]
         return r_x, d_t[1] - self.nu * u_xx, jacobian
 
-    def __call__(self, model, points: Float[Array, "n 2"], key=None):
+    def __call__(self, model, points: Float[Array, "n d"], key=None):  # d = 2, checked below
         if points.ndim != 2 or points.shape[1] != 2:
             raise ConfigError(f"LagrangianLoss expects label points of shape (n, 2) as (t, x0), got {points.shape}")
         r_x, r_u, jacobian = jax.vmap(lambda p: self.residuals(model, p))(points)

@@ -1,4 +1,4 @@
-"""The PINN model: input scaling, optional embedding, an MLP, and an optional hard-constraint output transform."""
+"""The PINN model: input scaling, optional embedding, any network, and an optional hard-constraint output transform."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from sciml.nn import MLP
 from sciml.pde import Box
 
 
@@ -36,37 +35,16 @@ class PINN(eqx.Module):
 
     Args:
         domain: the box whose points the model takes; inputs are scaled to [-1, 1] per axis.
-        out_size: outputs per point, or ``"scalar"``.
-        width, depth: MLP size.
-        activation: hidden nonlinearity.
-        embedding: optional module mapping the scaled point to features (e.g. `FourierFeatures`); it needs an
-            `out_size` attribute.
+        net: any module mapping the (embedded) scaled point ``(f,)`` to the output ``()`` or ``(m,)``: an `MLP`,
+            a `FactorizedMLP`, or a user's own module.
+        embedding: optional module mapping the scaled point ``(d,)`` to features ``(f,)`` (e.g. `FourierFeatures`).
         transform: optional `HardConstraint`.
-        key: PRNG key.
     """
 
     domain: Box
-    net: MLP
-    embedding: eqx.Module | None
-    transform: HardConstraint | None
-
-    def __init__(
-        self,
-        domain: Box,
-        out_size="scalar",
-        width: int = 64,
-        depth: int = 4,
-        activation: Callable = jnp.tanh,
-        embedding: eqx.Module | None = None,
-        transform: HardConstraint | None = None,
-        *,
-        key: jax.Array,
-    ):
-        in_size = embedding.out_size if embedding is not None else domain.ndim
-        self.domain = domain
-        self.net = MLP(in_size, out_size, width, depth, activation, key=key)
-        self.embedding = embedding
-        self.transform = transform
+    net: eqx.Module
+    embedding: eqx.Module | None = None
+    transform: HardConstraint | None = None
 
     def __call__(self, x: Float[Array, " d"]):
         features = self.domain.normalise(x)

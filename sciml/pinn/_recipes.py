@@ -4,8 +4,9 @@
 
 - causal weighting (Wang, Sankaran & Perdikaris, 2024): the residual is binned in time and bin i weighs
   ``exp(-tol sum_{j<i} L_j)`` (no gradient through the weights), so later times train once earlier ones are fitted;
-- loss balancing: ``"grad_norm"`` (every term pulls the parameters equally hard) or ``"ntk"`` (weights from the
-  traces of each term's neural tangent kernel), refreshed every `update_every` steps, smoothed by `momentum`;
+- loss balancing by a strategy object (`FixedWeights`, `GradNormBalancing`: every term pulls the parameters equally
+  hard, `NTKBalancing`: weights from the traces of each term's neural tangent kernel), refreshed every `update_every`
+  steps;
 - residual-based adaptive resampling (RAD, Wu et al., 2023): every `update_every` steps a pool of candidates is
   drawn and `n_points` of them are kept with probability ``|r|^k / mean|r|^k + c``; they join the residual batch.
 
@@ -14,17 +15,18 @@ The engine refreshes the weights and point set inside the compiled scan (`Abstra
 
 from __future__ import annotations
 
-from typing import Literal
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
 from sciml.pde import Problem
+from sciml.pinn._balancing import AbstractBalancing, FixedWeights
+from sciml.pinn._loss import initial_weights
 from sciml.train import AbstractAdaptiveLoss
+
+_FIXED_WEIGHTS = FixedWeights()  # the default balancing (immutable, so one shared instance)
 
 
 class CausalWeighting(eqx.Module):
@@ -83,12 +85,10 @@ class RecipeLoss(AbstractAdaptiveLoss):
     Args:
         problem: the physics-informed problem.
         weights: initial weight per term (missing ones weigh 1).
-        balancing: ``"fixed"``, ``"grad_norm"`` or ``"ntk"``.
+        balancing: the weights' strategy (`FixedWeights`, `GradNormBalancing`, `NTKBalancing`).
         causal: optional `CausalWeighting` of the residual term.
         resampling: optional `ResidualAdaptiveResampling`; its points join `batch["residual"]`.
         update_every: steps between refreshes of the weights and the adaptive points.
-        momentum: EMA factor of the weights.
-        ntk_points: points per term used to estimate NTK traces.
         key: PRNG key of the initial adaptive points (uniform).
 
     Returns (from a call): ``(total, {term: L_k, "w_term": w_k, ["causal_min_weight"]})``.
@@ -97,37 +97,28 @@ class RecipeLoss(AbstractAdaptiveLoss):
     problem: Problem
     weights: dict[str, Array]
     adaptive_points: Array | None
-    balancing: str = eqx.field(static=True)
+    balancing: AbstractBalancing
     causal: CausalWeighting | None
     resampling: ResidualAdaptiveResampling | None
     update_every: int = eqx.field(static=True)
-    momentum: float = eqx.field(static=True)
-    ntk_points: int = eqx.field(static=True)
 
     def __init__(
         self,
         problem: Problem,
         weights: dict[str, float] | None = None,
-        balancing: Literal["fixed", "grad_norm", "ntk"] = "fixed",
+        balancing: AbstractBalancing = _FIXED_WEIGHTS,
         causal: CausalWeighting | None = None,
         resampling: ResidualAdaptiveResampling | None = None,
         update_every: int = 1000,
-        momentum: float = 0.9,
-        ntk_points: int = 128,
         *,
         key: jax.Array | None = None,
     ):
-        names = ["residual", *problem.constraints]
-        weights = dict(weights or {})
-        unknown = set(weights) - set(names)
-        if unknown:
-            raise ConfigError(f"RecipeLoss: weights for unknown terms {sorted(unknown)}; the terms are {names}")
-        if balancing not in ("fixed", "grad_norm", "ntk"):
-            raise ConfigError(f"RecipeLoss: balancing must be 'fixed', 'grad_norm' or 'ntk', got {balancing!r}")
+        if not isinstance(balancing, AbstractBalancing):
+            raise ConfigError(f"RecipeLoss: balancing must be a strategy such as FixedWeights(), got {balancing!r}")
         if update_every < 1:
             raise ConfigError(f"RecipeLoss: update_every must be >= 1, got {update_every}")
         self.problem = problem
-        self.weights = {name: jnp.asarray(weights.get(name, 1.0), jnp.float32) for name in names}
+        self.weights = initial_weights(problem, weights, "RecipeLoss")
         self.balancing = balancing
         self.causal = causal
         self.resampling = resampling
@@ -138,8 +129,6 @@ class RecipeLoss(AbstractAdaptiveLoss):
         else:
             self.adaptive_points = None
         self.update_every = update_every
-        self.momentum = momentum
-        self.ntk_points = ntk_points
 
     def _residual_points(self, batch) -> Float[Array, "n d"]:
         points = batch["residual"]
@@ -161,6 +150,17 @@ class RecipeLoss(AbstractAdaptiveLoss):
             terms[name] = constraint.loss(model, batch[name])
         return terms, extra
 
+    def term_values(self, model, batch) -> dict[str, Array]:
+        """The unweighted terms ``{term: L_k}`` (the residual with the causal weights and adaptive points)."""
+        return self.terms(model, batch)[0]
+
+    def pointwise_terms(self, batch) -> dict:
+        """``{term: (f(model, point), points)}``: the residual on its points (with the adaptive ones), and the model's
+        output at each constraint's points (exact NTK quantity for initial, Dirichlet and data terms)."""
+        terms = {"residual": (lambda m, p: self.problem.pointwise_residual(m, p[None])[0],
+                              self._residual_points(batch))}
+        return {**terms, **{name: (lambda m, p: m(p), batch[name]) for name in self.problem.constraints}}
+
     def __call__(self, model, batch, key):
         terms, extra = self.terms(model, batch)
         total = sum(self.weights[name] * value for name, value in terms.items())
@@ -168,48 +168,12 @@ class RecipeLoss(AbstractAdaptiveLoss):
 
     def update(self, model, batch, key):
         new = self
-        if self.balancing != "fixed":
-            scores = self._grad_norms(model, batch) if self.balancing == "grad_norm" else self._ntk_traces(model, batch)
-            total = sum(scores.values())
-            weights = {
-                name: self.momentum * w + (1 - self.momentum) * total / jnp.maximum(scores[name], 1e-12)
-                for name, w in self.weights.items()
-            }
+        weights = self.balancing(self, model, batch)
+        if weights is not self.weights:
             new = eqx.tree_at(lambda loss: loss.weights, new, weights)
         if self.resampling is not None:
             new = eqx.tree_at(lambda loss: loss.adaptive_points, new, self._resample(model, key))
         return new
-
-    def _grad_norms(self, model, batch) -> dict[str, Array]:
-        params, static = eqx.partition(model, eqx.is_inexact_array)
-
-        def term(name):
-            return lambda p: self.terms(eqx.combine(p, static), batch)[0][name]
-
-        return {name: optax.tree.norm(jax.grad(term(name))(params)) for name in self.weights}
-
-    def _ntk_traces(self, model, batch) -> dict[str, Array]:
-        """Mean squared parameter-gradient norm of each term's pointwise residual (the NTK trace per point).
-
-        For constraints the pointwise quantity is the model output at the constraint's points, exact for
-        initial, Dirichlet and data terms (their targets do not depend on the parameters).
-        """
-        params, static = eqx.partition(model, eqx.is_inexact_array)
-
-        def trace(pointwise, points):
-            def squared_norm(point):
-                grad = jax.grad(lambda p: jnp.sum(pointwise(eqx.combine(p, static), point)))(params)
-                return optax.tree.norm(grad) ** 2
-
-            return jnp.mean(jax.vmap(squared_norm)(points[: self.ntk_points]))
-
-        def residual_at(m, point):
-            return self.problem.pointwise_residual(m, point[None])[0]
-
-        traces = {"residual": trace(residual_at, self._residual_points(batch))}
-        for name in self.problem.constraints:
-            traces[name] = trace(lambda m, point: m(point), batch[name])
-        return traces
 
     def _resample(self, model, key) -> Float[Array, "m d"]:
         settings = self.resampling

@@ -1,5 +1,6 @@
 """Numerical solvers used for data and ground truth."""
 
+from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
 from sciml.solvers._lorenz96 import (
     CubicClosure,
     TwoScaleLorenz96,
@@ -10,7 +11,6 @@ from sciml.solvers._lorenz96 import (
     slow_tendency,
     spin_up_state,
 )
-from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
 from sciml.solvers._poisson import poisson_lshape_fem
 from sciml.solvers._porous_medium import nonlinear_diffusion_2d
 from sciml.solvers._spectral import periodic_convection_diffusion
@@ -22,6 +22,11 @@ __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_sa
 
 from sciml.solvers._pdebench_families import (  # noqa: E402
     FAMILIES,
+    AdvectionFamily,
+    BurgersFamily,
+    DiffusionReactionFamily,
+    NavierStokes2DFamily,
+    PDEFamily,
     advection_trajectories,
     burgers_trajectories,
     family_dataset,
@@ -31,9 +36,9 @@ from sciml.solvers._pdebench_families import (  # noqa: E402
     vorticity_initial_conditions,
 )
 
-__all__ += ["FAMILIES", "advection_trajectories", "burgers_trajectories", "family_dataset",
-            "fisher_kpp_trajectories", "navier_stokes_vorticity_trajectories", "pdebench_initial_conditions",
-            "vorticity_initial_conditions"]
+__all__ += ["FAMILIES", "AdvectionFamily", "BurgersFamily", "DiffusionReactionFamily", "NavierStokes2DFamily",
+            "PDEFamily", "advection_trajectories", "burgers_trajectories", "family_dataset", "fisher_kpp_trajectories",
+            "navier_stokes_vorticity_trajectories", "pdebench_initial_conditions", "vorticity_initial_conditions"]
 
 from sciml.solvers._spm import (  # noqa: E402
     FARADAY,

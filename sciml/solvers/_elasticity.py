@@ -28,14 +28,15 @@ SCALAR_INPUT_NAMES = ("load", "young", "poisson")
 class NotchedPlate:
     """The geometry of one sample: the curve coefficients (r0, a1, b1, a2, b2) of the left and right notch."""
 
-    left: Float[np.ndarray, "5"]
-    right: Float[np.ndarray, "5"]
+    left: Float[np.ndarray, " 5"]
+    right: Float[np.ndarray, " 5"]
 
     def __post_init__(self):
         for side in ("left", "right"):
             coefficients = np.asarray(getattr(self, side), float)
             if coefficients.shape != (5,):
-                raise ValueError(f"NotchedPlate.{side}: expected 5 coefficients {NOTCH_COEFFICIENTS}, got shape {coefficients.shape}")
+                raise ValueError(f"NotchedPlate.{side}: expected 5 coefficients {NOTCH_COEFFICIENTS}, got shape "
+                                 f"{coefficients.shape}")
             phi = np.linspace(0.0, 2 * np.pi, 721)
             radius = notch_radius(phi, coefficients)
             if radius.min() <= 0.02 or radius.max() >= 0.4:
@@ -75,7 +76,7 @@ class NotchedPlate:
         return np.concatenate(pieces)
 
 
-def notch_radius(phi: Float[np.ndarray, " n"], coefficients: Float[np.ndarray, "5"]) -> Float[np.ndarray, " n"]:
+def notch_radius(phi: Float[np.ndarray, " n"], coefficients: Float[np.ndarray, " 5"]) -> Float[np.ndarray, " n"]:
     """``r0 (1 + a1 cos phi + b1 sin phi + a2 cos 2 phi + b2 sin 2 phi)``."""
     r0, a1, b1, a2, b2 = coefficients
     return r0 * (1 + a1 * np.cos(phi) + b1 * np.sin(phi) + a2 * np.cos(2 * phi) + b2 * np.sin(2 * phi))
@@ -89,7 +90,8 @@ def _segment(start, end, h: float) -> Float[np.ndarray, "n 2"]:
 
 
 def _resampled_arc(centre, coefficients, phi_start: float, phi_end: float, h: float) -> Float[np.ndarray, "n 2"]:
-    """The notch curve from `phi_start` to `phi_end`, resampled at equal arc length close to `h` (both ends included)."""
+    """The notch curve from `phi_start` to `phi_end`, resampled at equal arc length close to `h` (both ends
+    included)."""
     phi = np.linspace(phi_start, phi_end, 2001)
     radius = notch_radius(phi, coefficients)
     points = centre + radius[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=1)
@@ -137,7 +139,18 @@ def solve_plane_stress(
     Returns displacement (u1, u2), sigma22 and von Mises stress at the vertices, the largest nodal von Mises stress and
     the compliance (work of the traction, ``integral over the top of load * u2``).
     """
-    from skfem import Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector, FacetBasis, LinearForm, MeshTri, condense, solve
+    from skfem import (
+        Basis,
+        BilinearForm,
+        ElementTriP1,
+        ElementTriP2,
+        ElementVector,
+        FacetBasis,
+        LinearForm,
+        MeshTri,
+        condense,
+        solve,
+    )
     from skfem.helpers import ddot, sym_grad, trace
 
     mesh = MeshTri(points.T.copy(), triangles.T.copy())
@@ -183,7 +196,8 @@ def _tensile2d_sample(args) -> dict:
     rng = np.random.default_rng(seed_sequence)
     plate = NotchedPlate.random(rng)
     load, young, poisson = rng.uniform(8.0, 12.0), rng.uniform(150.0, 250.0), rng.uniform(0.25, 0.35)
-    resolution = dict(h_edge=0.06, h_notch=0.015, max_area=2.5e-3) if small else dict(h_edge=0.04, h_notch=0.008, max_area=6e-4)
+    resolution = (dict(h_edge=0.06, h_notch=0.015, max_area=2.5e-3) if small
+                  else dict(h_edge=0.04, h_notch=0.008, max_area=6e-4))
     points, triangles = mesh_plate(plate, **resolution)
     solution = solve_plane_stress(points, triangles, load=load, young=young, poisson=poisson)
     return {

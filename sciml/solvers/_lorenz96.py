@@ -36,7 +36,8 @@ class TwoScaleLorenz96:
 
     def __post_init__(self):
         if self.K < 4 or self.J < 3:
-            raise ConfigError(f"TwoScaleLorenz96 needs K >= 4 and J >= 3 (periodic stencils), got K={self.K}, J={self.J}")
+            raise ConfigError(f"TwoScaleLorenz96 needs K >= 4 and J >= 3 (periodic stencils), got K={self.K}, "
+                              f"J={self.J}")
 
     @property
     def coupling(self) -> float:
@@ -168,7 +169,7 @@ class CubicClosure(eqx.Module):
     Build it with `CubicClosure.fit(x, u)` from (X, U) pairs of the two-scale truth.
     """
 
-    coefficients: Float[Array, "4"]
+    coefficients: Float[Array, " 4"]
 
     def __call__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         a0, a1, a2, a3 = self.coefficients
@@ -248,17 +249,18 @@ def lorenz96_dataset(
     for i, forcing in enumerate(lf_forcings):
         x0, _ = spin_up_state(system, forcing, key=jax.random.fold_in(root, 1000 + i), dt=dt)
         n = max(1, int(round(lf_duration / interval)))
-        xs = np.asarray(simulate_one_scale(closure, x0, forcing, dt=lf_dt, save_every=max(1, int(round(interval / lf_dt))),
-                                           n_snapshots=n))
+        xs = np.asarray(simulate_one_scale(closure, x0, forcing, dt=lf_dt,
+                                           save_every=max(1, int(round(interval / lf_dt))), n_snapshots=n))
         if not np.all(np.isfinite(xs)):
             raise DataError(f"the one-scale model with the cubic closure blew up at F={forcing}; the closure fitted in "
-                            f"the historical regime is unstable there. Drop F={forcing} from lf_forcings or lower lf_dt.")
+                            f"the historical regime is unstable there. Drop F={forcing} from lf_forcings or lower "
+                            "lf_dt.")
         add(xs, np.asarray(closure(jnp.asarray(xs))), interval * np.arange(1, n + 1), forcing, "low", "train")
     for i, forcing in enumerate(test_forcings):
         xs, us, times = _two_scale_samples(system, forcing, key=jax.random.fold_in(root, 2000 + i),
                                            duration=test_duration, interval=test_interval, dt=dt, spin_up=5.0)
         add(xs, us, times, forcing, "high", "test")
-    x, u, f, t, fid, split = (np.concatenate(column) for column in zip(*parts))
+    x, u, f, t, fid, split = (np.concatenate(column) for column in zip(*parts, strict=True))
     units = {"units": "1"}
     return xr.Dataset(
         {
@@ -289,7 +291,8 @@ def lorenz96_samples(ds, fidelity: str, split: str, forcings=None):
     if forcings is not None:
         mask &= np.isin(ds["F"].values, np.asarray(forcings, np.float64))
     if not mask.any():
-        present = sorted({(a, b, float(c)) for a, b, c in zip(ds["fidelity"].values, ds["split"].values, ds["F"].values)})
+        present = sorted({(a, b, float(c))
+                          for a, b, c in zip(ds["fidelity"].values, ds["split"].values, ds["F"].values, strict=True)})
         raise DataError(f"no samples with fidelity={fidelity!r}, split={split!r}, forcings={forcings}; the dataset "
                         f"holds (fidelity, split, F) = {present}")
     return (np.asarray(ds["X"].values[mask], np.float32), np.asarray(ds["U"].values[mask], np.float32),

@@ -6,13 +6,17 @@
 - 2D incompressible Navier-Stokes in vorticity form  w_t + (v . grad) w = nu lap w, v = curl^-1 w (ETDRK2)
 
 All domains are the unit interval/square, periodic, on grids that exclude the right end (cell starts). Trajectories
-come back as float32 arrays of shape (n_trajectories, n_frames, *space), frame 0 being the initial condition.
+come back as float32 arrays of shape (n_trajectories, n_frames, *space), frame 0 being the initial condition. Each
+family is a `PDEFamily` object (equation, parameter grid, initial conditions, solver call) in the `FAMILIES` registry.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import itertools
 import math
+from typing import ClassVar
 
 import exponax as ex
 import jax
@@ -29,26 +33,29 @@ def pdebench_initial_conditions(
 ) -> Float[Array, "n x"]:
     """PDEBench-like random 1D initial conditions on the unit periodic interval.
 
-    A sum of two sine waves ``a_i sin(2 pi k_i x + phi_i)`` (k_i in 1..max_wavenumber, a_i ~ U(0, 1), phi_i ~ U(0, 2pi));
-    with probability 0.1 the absolute value is taken (and the sign flipped at random), with probability 0.1 a smooth
-    tanh window (random edges, width 0.01) cuts it to a sub-interval. `positive` rescales each to [0, 1] (Fisher-KPP).
+    A sum of two sine waves ``a_i sin(2 pi k_i x + phi_i)`` (k_i in 1..max_wavenumber, a_i ~ U(0, 1),
+    phi_i ~ U(0, 2pi)); with probability 0.1 the absolute value is taken (and the sign flipped at random), with
+    probability 0.1 a smooth tanh window (random edges, width 0.01) cuts it to a sub-interval. `positive` rescales
+    each to [0, 1] (Fisher-KPP).
     """
-    x = jnp.arange(num_points) / num_points
-    keys = jax.random.split(key, 8)
-    k = jax.random.randint(keys[0], (n, 2, 1), 1, max_wavenumber + 1)
-    amplitude = jax.random.uniform(keys[1], (n, 2, 1))
-    phase = jax.random.uniform(keys[2], (n, 2, 1), maxval=2 * math.pi)
-    u = jnp.sum(amplitude * jnp.sin(2 * math.pi * k * x + phase), axis=1)
-    take_abs = jax.random.uniform(keys[3], (n, 1)) < 0.1
-    sign = jnp.where(jax.random.uniform(keys[4], (n, 1)) < 0.5, -1.0, 1.0)
-    u = jnp.where(take_abs, sign * jnp.abs(u), u)
-    edges = jnp.sort(jax.random.uniform(keys[5], (n, 2, 1), minval=0.1, maxval=0.9), axis=1)
-    window = 0.5 * (jnp.tanh((x - edges[:, 0]) / 0.01) - jnp.tanh((x - edges[:, 1]) / 0.01))
-    u = jnp.where(jax.random.uniform(keys[6], (n, 1)) < 0.1, u * window, u)
-    if positive:
-        low, high = u.min(axis=1, keepdims=True), u.max(axis=1, keepdims=True)
-        u = (u - low) / jnp.maximum(high - low, 1e-6)
-    return u
+    # The sampling broadcasts ranks implicitly; allow it here whatever the process setting.
+    with jax.numpy_rank_promotion("allow"):
+        x = jnp.arange(num_points) / num_points
+        keys = jax.random.split(key, 8)
+        k = jax.random.randint(keys[0], (n, 2, 1), 1, max_wavenumber + 1)
+        amplitude = jax.random.uniform(keys[1], (n, 2, 1))
+        phase = jax.random.uniform(keys[2], (n, 2, 1), maxval=2 * math.pi)
+        u = jnp.sum(amplitude * jnp.sin(2 * math.pi * k * x + phase), axis=1)
+        take_abs = jax.random.uniform(keys[3], (n, 1)) < 0.1
+        sign = jnp.where(jax.random.uniform(keys[4], (n, 1)) < 0.5, -1.0, 1.0)
+        u = jnp.where(take_abs, sign * jnp.abs(u), u)
+        edges = jnp.sort(jax.random.uniform(keys[5], (n, 2, 1), minval=0.1, maxval=0.9), axis=1)
+        window = 0.5 * (jnp.tanh((x - edges[:, 0]) / 0.01) - jnp.tanh((x - edges[:, 1]) / 0.01))
+        u = jnp.where(jax.random.uniform(keys[6], (n, 1)) < 0.1, u * window, u)
+        if positive:
+            low, high = u.min(axis=1, keepdims=True), u.max(axis=1, keepdims=True)
+            u = (u - low) / jnp.maximum(high - low, 1e-6)
+        return u
 
 
 def vorticity_initial_conditions(key: jax.Array, n: int, num_points: int, *, cutoff: int = 4) -> Float[Array, "n x y"]:
@@ -59,7 +66,7 @@ def vorticity_initial_conditions(key: jax.Array, n: int, num_points: int, *, cut
     return 2 * math.pi * fields / jnp.max(jnp.abs(fields), axis=(1, 2), keepdims=True)
 
 
-def _rollout(stepper, substeps: int, n_frames: int, u0: Float[Array, "n *space"]) -> np.ndarray:
+def _rollout(stepper, substeps: int, n_frames: int, u0: Float[Array, " n *space"]) -> np.ndarray:
     stepper = ex.RepeatedStepper(stepper, substeps) if substeps > 1 else stepper
     # exponax's Burgers nonlinearity broadcasts ranks implicitly; allow it here whatever the process setting.
     with jax.numpy_rank_promotion("allow"):
@@ -105,7 +112,8 @@ def burgers_trajectories(
 def fisher_kpp_trajectories(
     nu: float, rho: float, u0: Float[Array, "n x"], *, t_end: float = 1.0, n_frames: int = 21, dt: float = 1e-3
 ) -> np.ndarray:
-    """Solve the diffusion-reaction (Fisher-KPP) equation ``u_t = nu u_xx + rho u (1 - u)``; returns (n, n_frames, x)."""
+    """Solve the diffusion-reaction (Fisher-KPP) equation ``u_t = nu u_xx + rho u (1 - u)``; returns
+    (n, n_frames, x)."""
     _check(n_frames, t_end, nu, "nu")
     _check(n_frames, t_end, rho, "rho")
     frame_dt = t_end / (n_frames - 1)
@@ -133,74 +141,149 @@ def navier_stokes_vorticity_trajectories(
     return _rollout(stepper, substeps, n_frames, w0)
 
 
-FAMILIES = {
-    "advection": {"parameters": {"beta": (0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0, 7.0)}, "t_end": 2.0, "n_frames": 41},
-    "burgers": {
-        "parameters": {"nu": (0.001, 0.002, 0.004, 0.01, 0.02, 0.04, 0.1, 0.2, 0.4, 1.0, 2.0, 4.0)},
-        "t_end": 2.0, "n_frames": 41,
-    },
-    "diffreact": {"parameters": {"nu": (0.5, 1.0, 2.0, 5.0), "rho": (1.0, 2.0, 5.0, 10.0)}, "t_end": 1.0, "n_frames": 21},
-    "ns2d": {"parameters": {"nu": (2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)}, "t_end": 1.0, "n_frames": 21},
-}
-EQUATIONS = {
-    "advection": "u_t + beta u_x = 0, x in [0, 1) periodic",
-    "burgers": "u_t + (u^2/2)_x = (nu/pi) u_xx, x in [0, 1) periodic",
-    "diffreact": "u_t = nu u_xx + rho u (1 - u), x in [0, 1) periodic",
-    "ns2d": "w_t + v . grad w = nu lap w, v = (psi_y, -psi_x), lap psi = -w, (x, y) in [0, 1)^2 periodic",
-}
+@dataclasses.dataclass(frozen=True)
+class PDEFamily(abc.ABC):
+    """A parameter family of one PDE: its equation, parameter grid, random initial conditions and solver call.
+
+    `parameters` maps each PDE parameter to its values (the family is their full grid); trajectories run to `t_end`
+    with `n_frames` frames. Subclasses set `equation`, `initial_conditions_note` and `solver_note` and implement
+    `initial_conditions` and `solve`; add one to `FAMILIES` to make it a family of `family_dataset`.
+    """
+
+    parameters: dict[str, tuple[float, ...]]
+    t_end: float
+    n_frames: int
+    equation: ClassVar[str]
+    initial_conditions_note: ClassVar[str] = "PDEBench-like random sine pairs"
+    solver_note: ClassVar[str] = "exponax 0.2 pseudo-spectral (ETDRK2 / exact linear)"
+
+    @abc.abstractmethod
+    def initial_conditions(self, key: jax.Array, n: int, num_points: int) -> Float[Array, " n *space"]:
+        """`n` random initial states on a grid of `num_points` per axis."""
+
+    @abc.abstractmethod
+    def solve(self, values: dict[str, float], u0: Float[Array, " n *space"]) -> np.ndarray:
+        """Trajectories (n, n_frames, *space) from each row of `u0` at the parameter `values` (name -> value)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AdvectionFamily(PDEFamily):
+    """1D advection over the speed beta (exact Fourier-space propagation)."""
+
+    parameters: dict[str, tuple[float, ...]] = dataclasses.field(
+        default_factory=lambda: {"beta": (0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0, 7.0)})
+    t_end: float = 2.0
+    n_frames: int = 41
+    equation: ClassVar[str] = "u_t + beta u_x = 0, x in [0, 1) periodic"
+
+    def initial_conditions(self, key: jax.Array, n: int, num_points: int) -> Float[Array, "n x"]:
+        return pdebench_initial_conditions(key, n, num_points)
+
+    def solve(self, values: dict[str, float], u0: Float[Array, "n x"]) -> np.ndarray:
+        return advection_trajectories(values["beta"], u0, t_end=self.t_end, n_frames=self.n_frames)
+
+
+@dataclasses.dataclass(frozen=True)
+class BurgersFamily(PDEFamily):
+    """PDEBench's 1D Burgers over the viscosity nu (ETDRK2, sub-stepped)."""
+
+    parameters: dict[str, tuple[float, ...]] = dataclasses.field(
+        default_factory=lambda: {"nu": (0.001, 0.002, 0.004, 0.01, 0.02, 0.04, 0.1, 0.2, 0.4, 1.0, 2.0, 4.0)})
+    t_end: float = 2.0
+    n_frames: int = 41
+    equation: ClassVar[str] = "u_t + (u^2/2)_x = (nu/pi) u_xx, x in [0, 1) periodic"
+
+    def initial_conditions(self, key: jax.Array, n: int, num_points: int) -> Float[Array, "n x"]:
+        return pdebench_initial_conditions(key, n, num_points)
+
+    def solve(self, values: dict[str, float], u0: Float[Array, "n x"]) -> np.ndarray:
+        return burgers_trajectories(values["nu"], u0, t_end=self.t_end, n_frames=self.n_frames)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionReactionFamily(PDEFamily):
+    """1D Fisher-KPP over (nu, rho), from initial states rescaled to [0, 1] (ETDRK2, sub-stepped)."""
+
+    parameters: dict[str, tuple[float, ...]] = dataclasses.field(
+        default_factory=lambda: {"nu": (0.5, 1.0, 2.0, 5.0), "rho": (1.0, 2.0, 5.0, 10.0)})
+    t_end: float = 1.0
+    n_frames: int = 21
+    equation: ClassVar[str] = "u_t = nu u_xx + rho u (1 - u), x in [0, 1) periodic"
+
+    def initial_conditions(self, key: jax.Array, n: int, num_points: int) -> Float[Array, "n x"]:
+        return pdebench_initial_conditions(key, n, num_points, positive=True)
+
+    def solve(self, values: dict[str, float], u0: Float[Array, "n x"]) -> np.ndarray:
+        return fisher_kpp_trajectories(values["nu"], values["rho"], u0, t_end=self.t_end, n_frames=self.n_frames)
+
+
+@dataclasses.dataclass(frozen=True)
+class NavierStokes2DFamily(PDEFamily):
+    """Decaying 2D incompressible Navier-Stokes (vorticity) over the viscosity nu (ETDRK2)."""
+
+    parameters: dict[str, tuple[float, ...]] = dataclasses.field(
+        default_factory=lambda: {"nu": (2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)})
+    t_end: float = 1.0
+    n_frames: int = 21
+    equation: ClassVar[str] = (
+        "w_t + v . grad w = nu lap w, v = (psi_y, -psi_x), lap psi = -w, (x, y) in [0, 1)^2 periodic")
+    initial_conditions_note: ClassVar[str] = "random truncated Fourier vorticity"
+
+    def initial_conditions(self, key: jax.Array, n: int, num_points: int) -> Float[Array, "n x y"]:
+        return vorticity_initial_conditions(key, n, num_points)
+
+    def solve(self, values: dict[str, float], u0: Float[Array, "n x y"]) -> np.ndarray:
+        return navier_stokes_vorticity_trajectories(values["nu"], u0, t_end=self.t_end, n_frames=self.n_frames)
+
+
+# The registry of `family_dataset`'s named families; add your own `PDEFamily` under a new name.
+FAMILIES: dict[str, PDEFamily] = {"advection": AdvectionFamily(), "burgers": BurgersFamily(),
+                                  "diffreact": DiffusionReactionFamily(), "ns2d": NavierStokes2DFamily()}
 
 
 def family_dataset(
-    family: str, *, n_per_value: int, num_points: int, seed: int = 0, solver_points: int | None = None
+    family: str | PDEFamily, *, n_per_value: int, num_points: int, seed: int = 0, solver_points: int | None = None
 ) -> xr.Dataset:
-    """Trajectories of one PDE family for every parameter value (a grid over several parameters).
+    """Trajectories of one PDE family (a name in `FAMILIES` or a `PDEFamily`) for every parameter value (a grid over
+    several parameters).
 
     Returns an `xarray.Dataset` with variable ``u`` (sample, t, x(, y)) and each PDE parameter as a coordinate along
     ``sample``. `solver_points` (a multiple of `num_points`) solves on a finer grid and keeps every k-th point, as
-    PDEBench's loaders down-sample its 1024-point files.
+    PDEBench's loaders down-sample its 1024-point files. Parameter combination i draws its initial states from
+    ``fold_in(key(seed), i)``.
     """
-    if family not in FAMILIES:
-        raise ConfigError(f"unknown PDE family {family!r}; expected one of {sorted(FAMILIES)}")
-    spec = FAMILIES[family]
+    if isinstance(family, str):
+        if family not in FAMILIES:
+            raise ConfigError(f"unknown PDE family {family!r}; expected one of {sorted(FAMILIES)}")
+        name, family = family, FAMILIES[family]
+    else:
+        name = next((k for k, v in FAMILIES.items() if v == family), type(family).__name__)
     solver_points = solver_points or num_points
     if solver_points % num_points:
         raise ConfigError(f"solver_points={solver_points} must be a multiple of num_points={num_points}")
     stride = solver_points // num_points
-    names = list(spec["parameters"])
-    grid = list(itertools.product(*spec["parameters"].values()))
+    names = list(family.parameters)
+    grid = list(itertools.product(*family.parameters.values()))
     frames, values = [], []
     for index, combo in enumerate(grid):
         key = jax.random.fold_in(jax.random.key(seed), index)
-        params = dict(zip(names, combo))
-        if family == "ns2d":
-            u0 = vorticity_initial_conditions(key, n_per_value, solver_points)
-            u = navier_stokes_vorticity_trajectories(params["nu"], u0, t_end=spec["t_end"], n_frames=spec["n_frames"])
-            u = u[:, :, ::stride, ::stride]
-        else:
-            u0 = pdebench_initial_conditions(key, n_per_value, solver_points, positive=family == "diffreact")
-            kwargs = {"t_end": spec["t_end"], "n_frames": spec["n_frames"]}
-            if family == "advection":
-                u = advection_trajectories(params["beta"], u0, **kwargs)
-            elif family == "burgers":
-                u = burgers_trajectories(params["nu"], u0, **kwargs)
-            else:
-                u = fisher_kpp_trajectories(params["nu"], params["rho"], u0, **kwargs)
-            u = u[:, :, ::stride]
-        frames.append(u)
+        u0 = family.initial_conditions(key, n_per_value, solver_points)
+        u = family.solve(dict(zip(names, combo, strict=True)), u0)
+        frames.append(u[(slice(None), slice(None)) + (slice(None, None, stride),) * (u.ndim - 2)])
         values.append(np.tile(np.asarray(combo, dtype=np.float64), (n_per_value, 1)))
     u = np.concatenate(frames)
     parameter_values = np.concatenate(values)
     space = ("x", "y")[: u.ndim - 2]
     coords = {axis: np.arange(num_points) / num_points for axis in space}
-    coords["t"] = np.linspace(0.0, spec["t_end"], spec["n_frames"])
-    coords.update({name: ("sample", parameter_values[:, i]) for i, name in enumerate(names)})
+    coords["t"] = np.linspace(0.0, family.t_end, family.n_frames)
+    coords.update({p: ("sample", parameter_values[:, i]) for i, p in enumerate(names)})
     return xr.Dataset(
         {"u": (("sample", "t", *space), u)},
         coords=coords,
         attrs={
-            "family": family, "equation": EQUATIONS[family], "parameters": names,
-            "solver": f"exponax 0.2 pseudo-spectral (ETDRK2 / exact linear), {solver_points} points, kept every {stride}",
-            "initial_conditions": "PDEBench-like random sine pairs" if family != "ns2d" else "random truncated Fourier vorticity",
+            "family": name, "equation": family.equation, "parameters": names,
+            "solver": f"{family.solver_note}, {solver_points} points, kept every {stride}",
+            "initial_conditions": family.initial_conditions_note,
             "seed": seed,
         },
     )

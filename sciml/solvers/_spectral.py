@@ -54,7 +54,8 @@ def periodic_convection_diffusion(
     if times.ndim != 1 or np.any(np.diff(times) <= 0):
         raise ConfigError("periodic_convection_diffusion: times must be a 1-D increasing array")
     if nu < 0 or length <= 0 or dt <= 0:
-        raise ConfigError(f"periodic_convection_diffusion: expected nu >= 0, length > 0, dt > 0; got {nu}, {length}, {dt}")
+        raise ConfigError(f"periodic_convection_diffusion: expected nu >= 0, length > 0, dt > 0; got {nu}, {length}, "
+                          f"{dt}")
     k = 2 * np.pi * np.fft.rfftfreq(n, d=length / n)
     linear = -1j * velocity * k - nu * k**2
     dealias = np.abs(k) < (2 / 3) * np.max(np.abs(k))

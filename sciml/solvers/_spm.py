@@ -76,7 +76,7 @@ class Electrode:
     def surface_per_volume(self) -> float:
         return 3.0 * self.active_fraction / self.radius
 
-    def molar_flux(self, current: float, area: float) -> float:
+    def molar_flux(self, current: float | Array, area: float) -> float | Array:
         """Outward molar flux [mol/(m^2 s)] through the particle surface for a current [A] leaving this electrode."""
         return current / (FARADAY * self.surface_per_volume * self.thickness * area)
 
@@ -123,7 +123,7 @@ class _SphericalDiffusion(eqx.Module):
     def width(self) -> float:
         return 1.0 / self.n
 
-    def rate(self, x: Float[Array, " n"], rate: Array, surface_gradient: Array) -> Float[Array, " n"]:
+    def rate(self, x: Float[Array, " n"], rate: Array | float, surface_gradient: Array) -> Float[Array, " n"]:
         """dx/dt for ``dx/dt = rate * (1/s^2) d/ds (s^2 dx/ds)`` with ``dx/ds = surface_gradient`` at s = 1."""
         edges = np.linspace(0.0, 1.0, self.n + 1)
         volume = (edges[1:] ** 3 - edges[:-1] ** 3) / 3.0
@@ -131,7 +131,8 @@ class _SphericalDiffusion(eqx.Module):
         gradient = jnp.concatenate([jnp.zeros((1,), x.dtype), interior, surface_gradient[None]])
         return rate * (edges[1:] ** 2 * gradient[1:] - edges[:-1] ** 2 * gradient[:-1]) / volume
 
-    def surface(self, x: Float[Array, "n_t n"], surface_gradient, t: Float[Array, " n_t"]) -> Float[Array, " n_t"]:
+    def surface(self, x: Float[Array, "n_t n"], surface_gradient,
+                t: Float[Array | np.ndarray, " n_t"]) -> Float[Array, " n_t"]:
         """Surface value from the last shell and the surface gradient, which acts for t > 0 (at t = 0 the surface
         holds the initial state)."""
         return x[:, -1] + 0.5 * self.width * surface_gradient * (t > 0)
@@ -166,7 +167,7 @@ class SPM(eqx.Module):
         self.atol = atol
         self.mesh = _SphericalDiffusion(n_shells)
 
-    def surface_gradients(self, current, diffusivity_scale) -> tuple[Array, Array]:
+    def surface_gradients(self, current, diffusivity_scale) -> tuple[Array | float, Array | float]:
         """``dx/ds`` at the surface (s = r/R) of the negative and positive particle."""
         p = self.parameters
         neg, pos = p.negative, p.positive
@@ -270,7 +271,8 @@ class SPM(eqx.Module):
             outside = np.flatnonzero((surface <= 0.0) | (surface >= 1.0))
             if outside.size:
                 raise ConfigError(
-                    f"SPM.solve: the surface of the {name} particle is {'emptied' if surface[outside[0]] <= 0 else 'filled'}"
+                    f"SPM.solve: the surface of the {name} particle is "
+                    f"{'emptied' if surface[outside[0]] <= 0 else 'filled'}"
                     f" at t = {t_eval[outside[0]]:.0f} s (diffusion cannot keep up with {current:g} A); lower the "
                     f"current or end the discharge before {t_eval[outside[0]]:.0f} s"
                 )
@@ -284,7 +286,7 @@ class SPM(eqx.Module):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _voltage(model: SPM, scales: Float[Array, "2"], current, t_eval):
+def _voltage(model: SPM, scales: Float[Array, " 2"], current, t_eval):
     return model._voltage_primal(scales, current, t_eval)
 
 

@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import sys
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,10 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
-from tqdm.auto import tqdm
 
 from sciml._errors import ConfigError
+from sciml.provenance import package_versions
 from sciml.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sciml.train._progress import AbstractProgress, progress_display
 from sciml.train._sharding import constrain_batch, replicate, shard_batch
 
 
@@ -106,7 +107,7 @@ class FitResult:
 
     model: Any
     step: int
-    history: list[dict[str, float]]
+    history: list[dict[str, Any]]
     compile_time_s: float
     train_time_s: float
     resumed_from: int | None = None
@@ -154,16 +155,23 @@ def _cast(tree, dtype):
 
 
 class _Logger:
-    """Appends one JSON line per logged chunk to `metrics.jsonl`; on resume drops lines past the resumed step."""
+    """Appends one JSON line per logged chunk to `metrics.jsonl`.
+
+    On resume it keeps the records up to the resumed step (`kept`), dropping later ones and a torn last line, and
+    rewrites the file atomically; a fresh run starts the file anew.
+    """
 
     def __init__(self, path: Path | None, resumed_step: int | None):
         self.path = path
+        self.kept: list[dict] = []
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         if resumed_step is not None and path.exists():
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= resumed_step]
-            path.write_text("".join(f"{line}\n" for line in kept))
+            self.kept = [r for r in _read_records(path) if r.get("step", 0) <= resumed_step and "non_finite" not in r]
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.kept))
+            os.replace(tmp, path)
         elif path.exists():
             path.unlink()
 
@@ -171,6 +179,17 @@ class _Logger:
         if self.path is not None:
             with self.path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
+
+
+def _read_records(path: Path) -> list[dict]:
+    """The JSON records of a metrics log; a line cut short by a crash is skipped."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
 
 
 def _host_stack(data: Callable[[int], Any], start: int, n: int):
@@ -196,7 +215,7 @@ def fit(
     resume: bool = True,
     mesh: Mesh | None = None,
     trainable: Callable[[Any], bool] = eqx.is_inexact_array,
-    progress: bool | None = None,
+    progress: AbstractProgress | bool | None = None,
     meta: dict | None = None,
     time_budget_s: float | None = None,
     unroll: int | bool = 1,
@@ -219,7 +238,8 @@ def fit(
         resume: continue from the newest checkpoint in `out_dir/checkpoints` when there is one.
         mesh: a 1-D device mesh (see `data_mesh`): batches split over it, parameters replicated.
         trainable: filter choosing the trained leaves.
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: an `AbstractProgress` (e.g. `ProgressBar`, `NoProgress`); True / False for a bar or none;
+            None shows a bar when stderr is a terminal.
         meta: extra JSON-able metadata stored in every checkpoint (e.g. the run's config).
         time_budget_s: wall-clock budget of the first-order stage (compilation excluded): it stops at the first chunk
             boundary past the budget, checkpoints, and goes on to L-BFGS; `FitResult.step` says where it stopped.
@@ -247,11 +267,13 @@ def fit(
     sampler_arrays, sampler_static = eqx.partition(sampler, eqx.is_array)
 
     state = _State(params, optimizer.init(params), loss_state)
+    fingerprint = _fingerprint(key, params)
     start, resumed_from, lbfgs_checkpoint = 0, None, None
     checkpoint = latest_checkpoint(ckpt_dir) if (resume and ckpt_dir is not None) else None
     if checkpoint is not None:
         checkpoint_meta = json.loads((checkpoint / "meta.json").read_text())
         _check_same_meta(checkpoint, checkpoint_meta.get("meta", {}), meta)
+        _check_same_fingerprint(checkpoint, checkpoint_meta.get("fingerprint"), fingerprint)
         resumed_from = checkpoint_meta["step"]
         if checkpoint_meta["phase"] == "adam":
             state, _ = load_checkpoint(checkpoint, state)
@@ -261,11 +283,13 @@ def fit(
     # Donated buffers must be distinct; initialisers may share constant buffers, so start from copies.
     state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if eqx.is_array(x) else x, state)
     logger = _Logger(out_dir / "metrics.jsonl" if out_dir is not None else None, resumed_from)
-    meta = {"meta": meta or {}, **_versions()}
-    history: list[dict] = []
+    meta = {"meta": meta or {}, "fingerprint": fingerprint, **_versions()}
+    history: list[dict] = list(logger.kept)
     total = steps + (lbfgs.steps if lbfgs else 0)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=total, initial=start, disable=not show, desc="fit", dynamic_ncols=True)
+    bar = progress_display(progress)
+    bar.start(total, start)
+    if checkpoint is not None:
+        bar.message(f"fit: resumed from step {resumed_from} ({checkpoint})")
 
     sample_key, loss_root = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
@@ -324,9 +348,11 @@ def fit(
             host = _host_stack(host_data, step0, n)
             host = shard_batch(host, mesh, leading=1) if mesh is not None else jax.device_put(host)
         if n not in compiled:
+            bar.stage("compiling")
             t0 = time.perf_counter()
             compiled[n] = jax.jit(run_chunk, donate_argnums=0).lower(state, sampler_arrays, steps_idx, host).compile()
             compile_time += time.perf_counter() - t0
+            bar.stage("adam")
         return compiled[n](state, sampler_arrays, steps_idx, host)
 
     step = start
@@ -339,15 +365,14 @@ def fit(
         elapsed = time.perf_counter() - t0 - (compile_time - compile_before)
         if bad:
             bad_step = int(first_bad)
-            bad_metrics = jax.tree_util.tree_map(lambda m: np.asarray(m)[bad_step - step], metrics)
+            bad_metrics = {k: np.asarray(m)[bad_step - step] for k, m in metrics.items()}
             _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep_checkpoints, bar, logger)
         step += n
         record = {"step": step, "phase": "adam", **_last(metrics), "steps_per_s": n / elapsed}
-        record.update(_evaluate(evaluations, eqx.combine(state.params, static), step))
+        record.update(_evaluate(evaluations, eqx.combine(state.params, static), step, bar, "adam"))
         logger.write(record)
         history.append(record)
-        bar.update(n)
-        bar.set_postfix(loss=f"{record['loss']:.3e}")
+        bar.advance(n, record["loss"])
         out_of_time = time_budget_s is not None and time.perf_counter() - train_start - compile_time >= time_budget_s
         if ckpt_dir is not None and (checkpoint_every and step % checkpoint_every == 0 or step == steps or out_of_time):
             save_checkpoint(ckpt_dir, step, state, {"phase": "adam", **meta}, keep=keep_checkpoints)
@@ -387,13 +412,32 @@ def _check_same_meta(checkpoint: Path, stored: dict, meta: dict | None) -> None:
         return
     stored_config, current_config = stored.get("config", stored), current.get("config", current)
     if isinstance(stored_config, dict) and isinstance(current_config, dict):
-        keys = sorted(k for k in set(stored_config) | set(current_config) if stored_config.get(k) != current_config.get(k))
+        keys = sorted(k for k in set(stored_config) | set(current_config)
+                      if stored_config.get(k) != current_config.get(k))
         what = ", ".join(f"{k}: {stored_config.get(k)!r} -> {current_config.get(k)!r}" for k in keys)
     else:
         what = f"{stored!r} -> {current!r}"
     raise ConfigError(
         f"fit: the checkpoint {checkpoint} was written by a run with other settings ({what}); expected the same "
         "meta to resume. Use a new out_dir, delete the old checkpoints, or pass resume=False to start afresh."
+    )
+
+
+def _fingerprint(key: jax.Array, params) -> dict:
+    """What a resumed run must share with the run that wrote the checkpoint: the root key and the parameter shapes."""
+    leaves = [f"{x.dtype}{list(x.shape)}" for x in jax.tree_util.tree_leaves(params) if eqx.is_array(x)]
+    return {"key": np.asarray(jax.random.key_data(key)).tolist(), "parameters": leaves}
+
+
+def _check_same_fingerprint(checkpoint: Path, stored: dict | None, current: dict) -> None:
+    """Refuse a checkpoint of another seed or model, whatever `meta` says (a call without meta included)."""
+    if stored == current:
+        return
+    same_key = (stored or {}).get("key") == current["key"]
+    what = "parameter shapes (another model)" if same_key else "root key (another seed)"
+    raise ConfigError(
+        f"fit: the checkpoint {checkpoint} was written by a run with another {what}; expected the same to resume. "
+        "Use a new out_dir, delete the old checkpoints, or pass resume=False to start afresh."
     )
 
 
@@ -446,20 +490,21 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
         while step < end:
             n = min(chunk, end - step)
             if n not in compiled:
+                bar.stage("compiling")
                 t0 = time.perf_counter()
                 compiled[n] = jax.jit(run_chunk, static_argnums=2).lower(params, opt_state, n).compile()
                 compile_time += time.perf_counter() - t0
+                bar.stage("lbfgs")
             t0 = time.perf_counter()
             params, opt_state, bad, values, metrics = jax.block_until_ready(compiled[n](params, opt_state))
             elapsed = time.perf_counter() - t0
             step += n
             record = {"step": step, "phase": "lbfgs", "loss": float(values[-1]),
                       **{k: float(v) for k, v in metrics.items()}, "steps_per_s": n / elapsed}
-            record.update(_evaluate(evaluations, eqx.combine(params, static), step))
+            record.update(_evaluate(evaluations, eqx.combine(params, static), step, bar, "lbfgs"))
             logger.write(record)
             history.append(record)
-            bar.update(n)
-            bar.set_postfix(loss=f"{record['loss']:.3e}")
+            bar.advance(n, record["loss"])
             if ckpt_dir is not None:
                 stage_meta = {"phase": "lbfgs", "first_order_steps": step0, **meta}
                 save_checkpoint(ckpt_dir, step, (params, opt_state), stage_meta, keep=keep)
@@ -471,7 +516,8 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
         model = jax.tree_util.tree_map(
             lambda x: np.asarray(x).astype(dtype_in) if eqx.is_inexact_array(x) else x, model
         )
-    return jax.tree_util.tree_map(lambda x: jnp.asarray(x) if isinstance(x, np.ndarray) else x, model), history, compile_time
+    model = jax.tree_util.tree_map(lambda x: jnp.asarray(x) if isinstance(x, np.ndarray) else x, model)
+    return model, history, compile_time
 
 
 def _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep, bar, logger):
@@ -498,17 +544,18 @@ def _last(metrics) -> dict[str, float]:
     return {k: float(np.asarray(v)[-1]) for k, v in metrics.items()}
 
 
-def _evaluate(evaluations, model, step) -> dict[str, float]:
+def _evaluate(evaluations, model, step, bar, phase) -> dict[str, float]:
     record = {}
-    for evaluation in evaluations:
-        if step % evaluation.every == 0:
+    due = [evaluation for evaluation in evaluations if step % evaluation.every == 0]
+    if due:
+        bar.stage("evaluation")
+        for evaluation in due:
             record.update({k: float(v) for k, v in evaluation.fn(model).items()})
+        bar.stage(phase)
     return record
 
 
 def _versions() -> dict:
-    from sciml.experiment import package_versions
-
     return {"versions": package_versions()}
 
 

@@ -16,7 +16,8 @@ def data_mesh(n_devices: int | None = None) -> Mesh:
     devices = jax.devices()
     n = len(devices) if n_devices is None else n_devices
     if not 1 <= n <= len(devices):
-        raise ConfigError(f"data_mesh: asked for {n} devices, {len(devices)} available; pass n_devices <= {len(devices)}")
+        raise ConfigError(f"data_mesh: asked for {n} devices, {len(devices)} available; pass n_devices <= "
+                          f"{len(devices)}")
     return Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
 
 

@@ -1,5 +1,17 @@
 """Uncertainty quantification: randomized-prior ensembles, multi-fidelity stacking, probabilistic metrics."""
 
+from sciml.uq._lorenz96 import (
+    CouplingNoise,
+    coupling_noise,
+    cubic_closure_of,
+    offline_metrics,
+    offline_predictions,
+    online_metrics,
+    online_runs,
+    online_runs_of,
+    regimes,
+    with_online_runs,
+)
 from sciml.uq._metrics import (
     calibration_curve,
     central_interval,
@@ -10,25 +22,15 @@ from sciml.uq._metrics import (
     r2_score,
     spread_skill,
 )
-from sciml.uq._lorenz96 import (
-    CouplingNoise,
-    Lorenz96Config,
-    Lorenz96Data,
-    MultiFidelityConfig,
-    coupling_noise,
-    evaluate_online,
-    offline_metrics,
-    offline_predictions,
-    online_metrics,
-    online_runs,
-    online_runs_of,
-    run_lorenz96_experiment,
-    train_closure,
-    with_online_runs,
-)
 from sciml.uq._multifidelity import MultiFidelity, MultiFidelityLoss
 from sciml.uq._online import autocorrelation, climate_statistics, hellinger_distance, wavenumber_spectrum
-from sciml.uq._parametrization import LearnedParametrization, Standardizer, local_stencil, train_parametrization
+from sciml.uq._parametrization import (
+    LearnedParametrization,
+    ParametrizationTraining,
+    Standardizer,
+    local_stencil,
+    parametrization_training,
+)
 from sciml.uq._prior import (
     BootstrapSampler,
     RandomizedPrior,
@@ -46,15 +48,13 @@ from sciml.uq._prior import (
 
 __all__ = [
     "CouplingNoise",
-    "Lorenz96Config",
-    "Lorenz96Data",
-    "MultiFidelityConfig",
     "coupling_noise",
-    "evaluate_online",
+    "cubic_closure_of",
     "online_runs_of",
-    "train_closure",
+    "regimes",
     "with_online_runs",
     "LearnedParametrization",
+    "ParametrizationTraining",
     "Standardizer",
     "autocorrelation",
     "climate_statistics",
@@ -64,8 +64,7 @@ __all__ = [
     "offline_predictions",
     "online_metrics",
     "online_runs",
-    "run_lorenz96_experiment",
-    "train_parametrization",
+    "parametrization_training",
     "wavenumber_spectrum",
     "BootstrapSampler",
     "MultiFidelity",

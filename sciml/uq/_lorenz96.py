@@ -1,5 +1,5 @@
 """Judging Lorenz-96 parametrizations offline (probabilistic skill on test snapshots) and online (long coupled
-runs of the one-scale model against the two-scale truth), plus the figures of the MF-RPN experiments."""
+runs of the one-scale model against the two-scale truth)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,16 @@ import numpy as np
 import xarray as xr
 
 from sciml._errors import ConfigError
-from sciml.data import ensure_dataset, open_dataset
-from sciml.solvers import (
-    CubicClosure,
-    TwoScaleLorenz96,
-    lorenz96_samples,
-    simulate_one_scale,
-    simulate_two_scale,
-    spin_up_state,
-)
-from sciml.uq._metrics import calibration_curve, coverage, crps_gaussian_mixture, r2_score, spread_skill
+from sciml.solvers import CubicClosure, TwoScaleLorenz96, simulate_one_scale, simulate_two_scale, spin_up_state
+from sciml.uq._metrics import coverage, crps_gaussian_mixture, r2_score, spread_skill
 from sciml.uq._online import climate_statistics, hellinger_distance
-from sciml.uq._parametrization import LearnedParametrization, train_parametrization
+from sciml.uq._parametrization import LearnedParametrization
 from sciml.uq._prior import ensemble_size
 
 INTERVAL_LEVEL = 0.9
 HISTORICAL_MAX_F = 20.0
 WARMER_MIN_F = 24.0
+_DEFAULT_SYSTEM = TwoScaleLorenz96()  # frozen dataclass: one shared default instance
 
 
 def offline_predictions(model: LearnedParametrization, states, tendencies, forcings, *, key: jax.Array,
@@ -126,7 +119,7 @@ def member_slice(ensemble, start: int, stop: int):
 
 def online_runs(closures: Mapping[str, Callable], forcings, *, noise: Mapping[str, CouplingNoise] | None = None,
                 initial_conditions: int = 8, duration: float = 100.0, interval: float = 0.05, key: jax.Array,
-                system: TwoScaleLorenz96 = TwoScaleLorenz96(), dt: float = 0.005) -> xr.Dataset:
+                system: TwoScaleLorenz96 = _DEFAULT_SYSTEM, dt: float = 0.005) -> xr.Dataset:
     """Long runs: the two-scale truth and the one-scale model coupled to each closure, per F, from the same
     `initial_conditions` slow states (each spun up on the two-scale attractor from its own random start).
 
@@ -147,16 +140,17 @@ def online_runs(closures: Mapping[str, Callable], forcings, *, noise: Mapping[st
     runs = {name: [] for name in ("truth", *closures)}
     for i, forcing in enumerate(forcings):
         keys = jax.random.split(jax.random.fold_in(key, i), initial_conditions + 1)
-        x0, y0 = jax.vmap(lambda k: spin_up_state(system, forcing, key=k))(keys[1:])
-        truth = jax.vmap(lambda x, y: simulate_two_scale(system, x, y, forcing, dt=0.001,
-                                                         save_every=int(round(interval / 0.001)), n_snapshots=n)[0])
+        x0, y0 = jax.vmap(lambda k, forcing=forcing: spin_up_state(system, forcing, key=k))(keys[1:])
+        truth = jax.vmap(lambda x, y, forcing=forcing: simulate_two_scale(system, x, y, forcing, dt=0.001,
+                                                                          save_every=int(round(interval / 0.001)),
+                                                                          n_snapshots=n)[0])
         runs["truth"].append(np.asarray(truth(x0, y0)))
         noise_keys = jax.random.split(keys[0], initial_conditions)
         for name, closure in closures.items():
             per_run, axis = _per_run_closures(closure, initial_conditions)
             red = noise.get(name, CouplingNoise(0.0, 1.0))
 
-            def one(c, x, k, red=red):
+            def one(c, x, k, red=red, forcing=forcing):
                 return simulate_one_scale(c, x, forcing, dt=dt, save_every=every, n_snapshots=n, noise_std=red.std,
                                           noise_time=red.time, key=k)
 
@@ -226,195 +220,3 @@ def online_runs_of(predictions: xr.Dataset) -> xr.Dataset:
 def cubic_closure_of(ds: xr.Dataset):
     """The physical (cubic) closure stored with the lorenz96 dataset."""
     return CubicClosure(jnp.asarray(ds.attrs["cubic_closure"], jnp.float32))
-
-
-def plot_tendency(predictions: xr.Dataset, title: str):
-    """Tendency vs local state per regime: truth scatter, binned ensemble mean and 90 % band."""
-    import matplotlib.pyplot as plt
-
-    masks = regimes(predictions)
-    fig, axes = plt.subplots(1, len(masks), figsize=(6 * len(masks), 4), constrained_layout=True, squeeze=False)
-    for ax, (regime, mask) in zip(axes[0], masks.items()):
-        p = predictions.isel(sample=np.flatnonzero(mask))
-        x = p["state"].values.ravel()
-        ax.scatter(x, p["reference"].values.ravel(), s=2, c="0.6", alpha=0.4, label="truth")
-        edges = np.linspace(np.percentile(x, 0.5), np.percentile(x, 99.5), 30)
-        index = np.digitize(x, edges)
-        centres, mean, lower, upper = [], [], [], []
-        for b in range(1, len(edges)):
-            sel = index == b
-            if sel.sum() < 5:
-                continue
-            centres.append(x[sel].mean())
-            mean.append(p["prediction"].values.ravel()[sel].mean())
-            lower.append(p["prediction_lower"].values.ravel()[sel].mean())
-            upper.append(p["prediction_upper"].values.ravel()[sel].mean())
-        ax.plot(centres, mean, "C3-", label="ensemble mean (binned)")
-        ax.fill_between(centres, lower, upper, color="C3", alpha=0.25, label="90 % interval (binned)")
-        forcings = ", ".join(f"{f:g}" for f in np.unique(p["F"].values))
-        ax.set(title=f"{title}: {regime} (F = {forcings})", xlabel="X_k", ylabel="U_k")
-    axes[0][0].legend(loc="upper right")
-    return fig
-
-
-def plot_calibration(predictions: xr.Dataset, title: str, *, key: jax.Array):
-    """Observed vs nominal coverage of central intervals, per regime, from members plus noise draws."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), constrained_layout=True)
-    ax.plot([0, 1], [0, 1], "k:", label="calibrated")
-    noise = predictions.attrs["noise_std"]
-    for regime, mask in regimes(predictions).items():
-        p = predictions.isel(sample=np.flatnonzero(mask))
-        members = p["prediction_members"].values
-        draws = noise * np.asarray(jax.random.normal(key, (8,) + members.shape))
-        samples = (members[None] + draws).reshape((-1,) + members.shape[1:])
-        levels, observed = calibration_curve(samples, p["reference"].values)
-        ax.plot(levels, observed, "o-", label=regime)
-    ax.set(title=f"{title}: calibration", xlabel="nominal central-interval level", ylabel="observed coverage",
-           xlim=(0, 1), ylim=(0, 1))
-    ax.legend()
-    return fig
-
-
-def plot_online_pdfs(runs: xr.Dataset, title: str):
-    """PDF of X in the long runs, per forcing: truth against each coupled model (blown-up runs skipped)."""
-    import matplotlib.pyplot as plt
-
-    forcings = runs["F"].values
-    fig, axes = plt.subplots(1, len(forcings), figsize=(5 * len(forcings), 3.8), constrained_layout=True,
-                             squeeze=False)
-    for ax, forcing in zip(axes[0], forcings):
-        truth = runs["X"].sel(model="truth", F=forcing).values.ravel()
-        edges = np.linspace(truth.min() - 3, truth.max() + 3, 60)
-        for i, name in enumerate(runs["model"].values):
-            values = runs["X"].sel(model=name, F=forcing).values.ravel()  # pooled over runs
-            if not np.all(np.isfinite(values)):
-                ax.plot([], [], f"C{i}", label=f"{name} (blew up)")
-                continue
-            ax.hist(values, bins=edges, density=True, histtype="step", color="k" if name == "truth" else f"C{i}",
-                    lw=2 if name == "truth" else 1.2, label=name)
-        ax.set(title=f"{title}: F = {forcing:g}", xlabel="X", ylabel="PDF")
-    axes[0][0].legend()
-    return fig
-
-
-@dataclasses.dataclass(frozen=True)
-class Lorenz96Config:
-    """Knobs of the Lorenz-96 closure experiments (`lorenz96-lf`, `lorenz96-rpn`; `lorenz96-mfrpn` adds two).
-
-    Ensemble (members, MLP width x depth, prior scale, stencil half-width, 80 % subsets), Adam training (steps,
-    batch, learning rate), the dataset size, and the online protocol: `online_runs` runs of `online_duration`
-    time units per forcing, from initial conditions drawn with `online_seed` (the same for every model and
-    training seed), each learned run coupled to one member plus red noise when `online_stochastic` (the cubic too).
-    """
-
-    seed: int = 0
-    members: int = 16
-    width: int = 64
-    depth: int = 3
-    prior_scale: float = 1.0
-    half_width: int = 2
-    steps: int = 3000
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    subset_fraction: float = 0.8
-    small: bool = False
-    online_duration: float = 100.0
-    online_forcings: tuple[float, ...] = (20.0, 24.0)
-    online_runs: int = 8
-    online_seed: int = 1000
-    online_stochastic: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class MultiFidelityConfig(Lorenz96Config):
-    """`Lorenz96Config` plus the MF-RPN knobs: the HF net also reads the stencil (`use_state`), LF loss weight."""
-
-    use_state: bool = True
-    alpha: float = 1.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Lorenz96Data:
-    """The lorenz96 dataset split for the closure experiments: (X, U) training pairs of each fidelity, the
-    high-fidelity training forcings and snapshot interval (for the coupling noise), test (X, U, F), the cubic."""
-
-    lf: tuple[np.ndarray, np.ndarray]
-    hf: tuple[np.ndarray, np.ndarray]
-    hf_forcings: np.ndarray
-    hf_interval: float
-    test: tuple[np.ndarray, np.ndarray, np.ndarray]
-    cubic: CubicClosure
-
-    @classmethod
-    def load(cls, *, small: bool = False) -> Lorenz96Data:
-        ds = open_dataset(ensure_dataset("lorenz96", small=small)).load()
-        hf_x, hf_u, hf_f = lorenz96_samples(ds, "high", "train")
-        times = ds["time"].values[(ds["fidelity"].values == "high") & (ds["split"].values == "train")]
-        return cls(lorenz96_samples(ds, "low", "train")[:2], (hf_x, hf_u), hf_f, float(np.median(np.diff(times))),
-                   lorenz96_samples(ds, "high", "test"), cubic_closure_of(ds))
-
-    def counts(self) -> dict:
-        """(snapshot, k) pair counts of each part, test per forcing."""
-        test_x, _, test_f = self.test
-        return {"lf_pairs": int(self.lf[0].size), "hf_pairs": int(self.hf[0].size), "test_pairs": int(test_x.size),
-                "test_pairs_per_F": {f"{f:g}": int((test_f == f).sum() * test_x.shape[1]) for f in np.unique(test_f)}}
-
-    def noise(self, closure: Callable) -> CouplingNoise:
-        """`coupling_noise` of a closure on the high-fidelity training snapshots."""
-        return coupling_noise(closure, *self.hf, self.hf_forcings, interval=self.hf_interval)
-
-
-def train_closure(kind: str, config: Lorenz96Config, data: Lorenz96Data, *, key: jax.Array, out_dir=None):
-    """`train_parametrization` of `kind` with the config's knobs (`use_state`, `alpha` where the config has them)."""
-    extra = {name: getattr(config, name) for name in ("use_state", "alpha") if hasattr(config, name)}
-    return train_parametrization(
-        kind, data.lf, data.hf, key=key, members=config.members, width=config.width, depth=config.depth,
-        prior_scale=config.prior_scale, half_width=config.half_width, steps=config.steps,
-        batch_size=config.batch_size, learning_rate=config.learning_rate, subset_fraction=config.subset_fraction,
-        out_dir=out_dir, **extra)
-
-
-def evaluate_online(closures: Mapping[str, Callable], config: Lorenz96Config, data: Lorenz96Data, *,
-                    deterministic_too: bool = False) -> xr.Dataset:
-    """`online_runs` of the cubic (deterministic as `cubic_deterministic`, and as `cubic` with the coupling
-    noise when `config.online_stochastic`) and the given closures under the config's protocol; every closure
-    but the deterministic ones gets its own `Lorenz96Data.noise` when stochastic. `deterministic_too` adds each
-    given closure without noise as `<name>_deterministic` (an ablation of the noise)."""
-    everything = {"cubic_deterministic": data.cubic, "cubic": data.cubic, **closures}
-    if deterministic_too:
-        everything.update({f"{name}_deterministic": closure for name, closure in closures.items()})
-    noise = ({name: data.noise(closure) for name, closure in everything.items()
-              if not name.endswith("_deterministic")} if config.online_stochastic else {})
-    if not config.online_stochastic:
-        del everything["cubic"]
-    return online_runs(everything, config.online_forcings, noise=noise, initial_conditions=config.online_runs,
-                       duration=config.online_duration, key=jax.random.key(config.online_seed))
-
-
-def run_lorenz96_experiment(kind: str, config: Lorenz96Config, run) -> dict:
-    """Train the `kind` closure on the lorenz96 dataset, write the output contract (offline test predictions and
-    the online runs) and the figures, and return the metrics, all computed from what predictions.nc holds."""
-    data = Lorenz96Data.load(small=config.small)
-    key = jax.random.key(config.seed)
-    model, result = train_closure(kind, config, data, key=jax.random.fold_in(key, 0), out_dir=run.path)
-    predictions = offline_predictions(model, *data.test, key=jax.random.fold_in(key, 1))
-    predictions["cubic_prediction"] = (("sample", "k"), np.asarray(data.cubic(jnp.asarray(data.test[0])), np.float64),
-                                       {"long_name": "subgrid tendency of the cubic closure"})
-    predictions = with_online_runs(predictions, evaluate_online({kind: model}, config, data))
-    predictions.attrs.update(kind=kind, config=str(dataclasses.asdict(config)))
-    run.write_predictions(predictions)
-    runs = online_runs_of(predictions)
-    run.save_figure(plot_tendency(predictions, kind), "tendency")
-    run.save_figure(plot_calibration(predictions, kind, key=jax.random.fold_in(key, 3)), "calibration")
-    run.save_figure(plot_online_pdfs(runs, kind), "online_pdfs")
-    metrics = offline_metrics(predictions)
-    for regime, mask in regimes(predictions).items():
-        metrics[f"cubic_r2_{regime}"] = float(r2_score(predictions["cubic_prediction"].values[mask],
-                                                       predictions["reference"].values[mask]))
-    metrics.update(online_metrics(runs))
-    metrics.update(noise_std=float(model.noise_std), train_time_s=result.train_time_s,
-                   compile_time_s=result.compile_time_s, steps_per_s=result.steps_per_s,
-                   **{f"n_{name}": float(value) for name, value in data.counts().items() if name != "test_pairs_per_F"})
-    return metrics

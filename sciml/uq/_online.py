@@ -12,7 +12,8 @@ import numpy as np
 from sciml._errors import ConfigError
 
 
-def hellinger_distance(samples_a, samples_b, *, bins: int = 60, value_range: tuple[float, float] | None = None) -> float:
+def hellinger_distance(samples_a, samples_b, *, bins: int = 60,
+                       value_range: tuple[float, float] | None = None) -> float:
     """Hellinger distance sqrt(1 - sum_i sqrt(p_i q_i)) between the histograms of two sample sets on common bins.
 
     0 for identical distributions, 1 for disjoint supports. `value_range` defaults to the range of both sets.

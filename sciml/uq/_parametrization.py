@@ -9,24 +9,23 @@ network for every k. Three kinds share the code:
 - ``"mfrpn"``: `MultiFidelity` members (LF net on LF data, HF net fed by the detached LF prediction and optionally
   the stencil, trained on HF data), both losses summed as in the MF-RPN paper.
 
-All ensembles train as one compiled program through `sciml.train.fit`, each member on its own 80 % subset. The
-irreducible part of the subgrid tendency (the fast variables are not a function of X) is modelled as Gaussian noise
+`parametrization_training` gives the ensemble, loss and sampler; all members train as one compiled program through
+`sciml.train.fit` (called by the study layer, `sciml.studies.lorenz96`), each on its own 80 % subset. The irreducible
+part of the subgrid tendency (the fast variables are not a function of X) is modelled as Gaussian noise
 whose std is the members' out-of-bag residual RMS; predictive samples are member predictions plus that noise.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
-from sciml.train import FitResult, fit
 from sciml.uq._multifidelity import MultiFidelity, MultiFidelityLoss
 from sciml.uq._prior import (
     BootstrapSampler,
@@ -37,7 +36,6 @@ from sciml.uq._prior import (
     make_ensemble,
     mse_member_loss,
     out_of_bag_mask,
-    trainable_filter,
 )
 
 KINDS = ("rpn", "lf", "mfrpn")
@@ -85,11 +83,11 @@ class LearnedParametrization(eqx.Module):
     def __call__(self, x: Float[Array, " K"]) -> Float[Array, " K"]:
         return jnp.mean(self.members(x), axis=0)
 
-    def predict_members(self, states: Float[Array, "N K"]) -> Float[Array, "M N K"]:
+    def predict_members(self, states: Float[Array | np.ndarray, "N K"]) -> Float[Array, "M N K"]:
         """Member predictions for many states at once."""
         return _predict_members(self, jnp.asarray(states))
 
-    def predictive_samples(self, states: Float[Array, "N K"], draws_per_member: int, *,
+    def predictive_samples(self, states: Float[Array | np.ndarray, "N K"], draws_per_member: int, *,
                            key: jax.Array) -> Float[Array, "S N K"]:
         """Member predictions plus Gaussian noise of `noise_std`: S = M * draws_per_member samples."""
         means = self.predict_members(states)
@@ -112,7 +110,31 @@ def _member_factory(kind, n_features, width, depth, prior_scale, use_state):
     return lambda key: rpn(key, n_features)
 
 
-def train_parametrization(
+class ParametrizationTraining(eqx.Module):
+    """What training a closure needs: the stacked `ensemble`, its `loss` and `sampler` for `sciml.train.fit`, and
+    what turns the trained ensemble into a `LearnedParametrization` (`closure`).
+
+    `key` is the ensemble's own batch key (fit's key in the closures trained before the study layer, which drew the
+    batches from it). `noise_data` holds the (features (N, w), targets (N, 1), subsets (M, n)) whose out-of-bag
+    residuals give the noise std.
+    """
+
+    ensemble: eqx.Module
+    loss: Callable = eqx.field(static=True)
+    sampler: BootstrapSampler
+    key: jax.Array
+    inputs: Standardizer
+    outputs: Standardizer
+    noise_data: tuple
+    half_width: int = eqx.field(static=True)
+
+    def closure(self, ensemble: eqx.Module) -> LearnedParametrization:
+        """The trained `ensemble` as a closure in physical units, its noise from the out-of-bag residuals."""
+        noise = _out_of_bag_noise(ensemble, *self.noise_data) * self.outputs.std
+        return LearnedParametrization(ensemble, self.inputs, self.outputs, noise, self.half_width)
+
+
+def parametrization_training(
     kind: str,
     lf: tuple[np.ndarray, np.ndarray] | None,
     hf: tuple[np.ndarray, np.ndarray] | None,
@@ -125,18 +147,15 @@ def train_parametrization(
     half_width: int = 2,
     use_state: bool = True,
     alpha: float = 1.0,
-    steps: int = 3000,
     batch_size: int = 128,
-    learning_rate: float = 1e-3,
     subset_fraction: float = 0.8,
-    chunk: int = 500,
-    out_dir: str | Path | None = None,
-) -> tuple[LearnedParametrization, FitResult]:
-    """Train one of `KINDS` on slow states X (n, K) and tendencies U (n, K) of the LF and/or HF data.
+) -> ParametrizationTraining:
+    """The ensemble, loss and sampler of one of `KINDS` on slow states X (n, K) and tendencies U (n, K) of the LF
+    and/or HF data.
 
     Every (snapshot, k) pair is a sample. Inputs and outputs are standardized with the statistics of the data the
-    first network sees (LF data for "lf" and "mfrpn", HF data for "rpn"). Adam with a learning rate halved every
-    steps/4 steps. Returns the closure and the `FitResult`.
+    first network sees (LF data for "lf" and "mfrpn", HF data for "rpn"). `key` draws the members, their subsets
+    and (as `ParametrizationTraining.key`) the batches.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown parametrization kind {kind!r}; expected one of {KINDS}")
@@ -147,7 +166,7 @@ def train_parametrization(
             raise ConfigError(f"kind {kind!r} needs {name.upper()} data; pass {name}=(X, U)")
     base = given[needs[0]]
     inputs, outputs = Standardizer.of(base[0]), Standardizer.of(base[1])
-    k_init, k_subsets, k_fit = jax.random.split(key, 3)
+    k_init, k_subsets, k_batches = jax.random.split(key, 3)
 
     def pairs(data):
         x, u = (jnp.asarray(a, jnp.float32) for a in data)
@@ -163,13 +182,9 @@ def train_parametrization(
     factory = _member_factory(kind, 2 * half_width + 1, width, depth, prior_scale, use_state)
     ensemble = make_ensemble(factory, members, key=k_init)
     loss = ensemble_loss(MultiFidelityLoss(alpha) if kind == "mfrpn" else mse_member_loss)
-    schedule = optax.exponential_decay(learning_rate, max(1, steps // 4), 0.5)
-    result = fit(ensemble, loss, BootstrapSampler(sources, batch_size), optax.adam(schedule), steps, key=k_fit,
-                 chunk=min(chunk, max(1, steps)), out_dir=out_dir, trainable=trainable_filter(ensemble),
-                 meta={"kind": kind, "members": members})
     target = "hf" if kind != "lf" else "lf"
-    noise = _out_of_bag_noise(result.model, *prepared[target], subsets[target]) * outputs.std
-    return LearnedParametrization(result.model, inputs, outputs, noise, half_width), result
+    return ParametrizationTraining(ensemble, loss, BootstrapSampler(sources, batch_size), k_batches, inputs, outputs,
+                                   (*prepared[target], subsets[target]), half_width)
 
 
 @eqx.filter_jit

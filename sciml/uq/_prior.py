@@ -70,7 +70,13 @@ def make_ensemble(factory: Callable[[jax.Array], eqx.Module], n_members: int, *,
     """`n_members` independent draws of `factory(key)` stacked into one module (array leaves get a member axis)."""
     if n_members < 1:
         raise ConfigError(f"make_ensemble: n_members must be >= 1, got {n_members}")
-    return eqx.filter_vmap(factory)(jax.random.split(key, n_members))
+    return _draw_members(factory, jax.random.split(key, n_members))
+
+
+@eqx.filter_jit
+def _draw_members(factory, keys):
+    """The members drawn in one compiled program (op-by-op vmap compiles every initialiser op on its own)."""
+    return eqx.filter_vmap(factory)(keys)
 
 
 def ensemble_size(ensemble) -> int:

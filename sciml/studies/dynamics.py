@@ -1,0 +1,41 @@
+"""Shared steps of the neural-DE studies: rollouts of a trained ODE, long SDE ensembles and their bands."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sciml.dynamics import NeuralODE, NeuralSDE
+
+
+def rollout(model: NeuralODE, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
+    """`model` solved in float32 from each initial state in `y0s` (sample, state) on `ts` (time,).
+
+    Returns (sample, time, state).
+    """
+    solve = jax.vmap(model, in_axes=(None, 0))
+    return np.asarray(solve(jnp.asarray(ts, jnp.float32), jnp.asarray(y0s, jnp.float32)))
+
+
+def generate_paths(model: NeuralSDE, ts: jax.Array, starts: jax.Array, key: jax.Array, max_steps: int) -> np.ndarray:
+    """One path of `model` from each start (sample, state) on `ts` (time,), allowing `max_steps` solver steps.
+
+    Path `i` uses the `i`-th of ``jax.random.split(key, sample)``. Returns (sample, time, state).
+    """
+    long_model = dataclasses.replace(model, max_steps=max_steps)
+    generate = jax.jit(jax.vmap(lambda y0, k: long_model(ts, y0, key=k)))
+    return np.asarray(generate(starts, jax.random.split(key, starts.shape[0])))
+
+
+def ensemble_band(paths: np.ndarray, dims: tuple[str, ...], quantiles: tuple[float, float] = (0.05, 0.95)
+                  ) -> dict[str, tuple]:
+    """Mean, std and the `quantiles` band over the first axis of `paths` (sample, *dims), as dataset variables."""
+    return {
+        "prediction_mean": (dims, paths.mean(0)),
+        "prediction_std": (dims, paths.std(0)),
+        "prediction_lower": (dims, np.quantile(paths, quantiles[0], axis=0)),
+        "prediction_upper": (dims, np.quantile(paths, quantiles[1], axis=0)),
+    }

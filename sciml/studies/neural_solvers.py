@@ -1,0 +1,298 @@
+"""Neural-solver studies: one training-and-evaluation run of a (parameter-conditioned) autoregressive neural solver on
+a PDE family, its predictions file, figures and summary (the `*-cape` experiments and `benchmarks/cape.py`).
+
+Load the family, hold out parameter values, train with `RolloutLoss` through `sciml.studies.train`, roll out
+autoregressively from the first frame on unseen trajectories of seen parameters and on held-out parameters, score
+with PDEBench's metrics. The config's strings (`base`, `conditioning`, `curriculum`) name the method objects
+(`FNOBase` / `UNetBase`, `NoConditioning` / `ParameterChannelConditioning` / `CAPEConditioning`, `TanhCurriculum` /
+`TeacherForcing` / `Autoregressive`); this module maps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from sciml import metrics
+from sciml.data import (
+    Normalization,
+    WindowLoader,
+    WindowSampler,
+    ensure_dataset,
+    open_dataset,
+    split_by_parameter,
+    trajectory_arrays,
+)
+from sciml.nn import (
+    CAPEConditioning,
+    Conditioning,
+    FNOBase,
+    NoConditioning,
+    ParameterChannelConditioning,
+    UNetBase,
+    parameter_count,
+)
+from sciml.nn._cape import matched_size
+from sciml.operators import Autoregressive, Curriculum, RolloutLoss, TanhCurriculum, TeacherForcing, rollout
+from sciml.studies._config import TrainConfig
+from sciml.studies._run import RunDir
+from sciml.studies._training import train
+
+CURRICULA: dict[str, Curriculum] = {"tanh": TanhCurriculum(), "teacher_forcing": TeacherForcing(),
+                                    "autoregressive": Autoregressive()}
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralSolverConfig:
+    """Every knob of a neural-solver run (experiments subclass it to change the defaults per PDE family).
+
+    Samples whose `held_out_parameter` is in `held_out_values` are held out (evaluation only); those in
+    `excluded_values` are dropped altogether (e.g. members of a family on which the metric is ill-conditioned).
+    `parameter_scale` and `parameter_clip` are `Normalization.fit`'s (``scale`` and ``clip``);
+    `initial_window_fraction` the share of training windows that start at the initial condition (`WindowSampler`);
+    `base` ("fno" | "unet"), `conditioning` ("none" | "channels" | "cape") and `curriculum` ("tanh" |
+    "teacher_forcing" | "autoregressive") name the method objects; `cape_*` shape the CAPE module (`CAPEConditioning`);
+    `warmup_epochs` train the CAPE module alone first. ``train.unroll`` unrolls each chunk of ``train.chunk`` steps:
+    FFT models train much faster on CPU that way (`docs/results/fno_torch.md` times both); pair it with a short chunk.
+    """
+
+    train: TrainConfig = TrainConfig(steps=2000, optimizer="adamw", learning_rate=3e-3, schedule="cosine",
+                                     final_fraction=0.0, weight_decay=1e-4, chunk=100)
+    dataset: str = "pdebench-advection"
+    small: bool = False
+    parameters: tuple[str, ...] = ("beta",)
+    held_out_parameter: str = "beta"
+    held_out_values: tuple[float, ...] = (0.1, 1.0, 7.0)
+    excluded_values: tuple[float, ...] = ()
+    parameter_scale: str = "auto"
+    parameter_clip: float | None = None
+    seen_test_fraction: float = 0.125
+    base: str = "fno"
+    conditioning: str = "cape"
+    match_parameters: bool = True
+    size: int = 16
+    modes: int = 8
+    depth: int = 4
+    cape_width: int = 32
+    cape_modes: int = 8
+    cape_residual: str = "add"
+    cape_pool: int = 1
+    cape_normalize: bool = False
+    cape_weight: float = 1.0
+    spatial_stride: int = 4
+    horizon: int = 5
+    initial_window_fraction: float = 0.0
+    batch_size: int = 32
+    epochs: int = 20
+    warmup_epochs: int = 0
+    curriculum: str = "tanh"
+    pushforward: bool = False
+    input_noise: float = 1e-3
+    loader: str = "device"
+    max_eval_samples: int = 32
+
+    def __post_init__(self):
+        if self.base not in ("fno", "unet"):
+            raise ValueError(f"base must be 'fno' or 'unet', got {self.base!r}")
+        if self.conditioning not in ("none", "channels", "cape"):
+            raise ValueError(f"conditioning must be 'none', 'channels' or 'cape', got {self.conditioning!r}")
+        if self.curriculum not in CURRICULA:
+            raise ValueError(f"curriculum must be one of {sorted(CURRICULA)}, got {self.curriculum!r}")
+        if self.loader not in ("device", "host"):
+            raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
+        steps, chunk = self.train.steps, self.train.chunk
+        if steps % chunk or steps < self.epochs:
+            raise ValueError(f"train.steps={steps} must be a multiple of train.chunk={chunk} and >= "
+                             f"epochs={self.epochs}")
+
+
+def base_network(config: NeuralSolverConfig, size: int) -> FNOBase | UNetBase:
+    """The base network maker of `config` at width (FNO) or first-stage features (U-Net) `size`."""
+    if config.base == "unet":
+        return UNetBase(size=size, depth=config.depth)
+    return FNOBase(size=size, modes=config.modes, depth=config.depth)
+
+
+def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditioning:
+    """The conditioning object named `name` (default: the config's), with the config's CAPE settings."""
+    name = name or config.conditioning
+    if name == "cape":
+        return CAPEConditioning(width=config.cape_width, modes=config.cape_modes, pool=config.cape_pool,
+                                residual=config.cape_residual, normalize=config.cape_normalize)
+    return ParameterChannelConditioning() if name == "channels" else NoConditioning()
+
+
+def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: jax.Array):
+    """The model of `config` and its base size; baselines are widened to the CAPE model's parameter count if asked."""
+    common = dict(channels=channels, n_params=len(config.parameters), ndim=ndim, key=key)
+    size = config.size
+    if config.conditioning != "cape" and config.match_parameters:
+        target = parameter_count(eqx.filter_eval_shape(
+            lambda: conditioning(config, "cape")(base_network(config, config.size), **common)))
+        size = matched_size(target, lambda s: conditioning(config)(base_network(config, s), **common),
+                            range(config.size, 4 * config.size + 1))
+    return conditioning(config)(base_network(config, size), **common), size
+
+
+def _seen_split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(12345).permutation(n)
+    n_test = max(1, int(round(fraction * n)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def _subsample(ds: xr.Dataset, limit: int) -> xr.Dataset:
+    if ds.sizes["sample"] <= limit:
+        return ds
+    return ds.isel(sample=np.linspace(0, ds.sizes["sample"] - 1, limit).round().astype(int))
+
+
+def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) -> tuple[dict, xr.Dataset]:
+    """Train the configured solver (logging into `run` when given) and evaluate full rollouts; returns (summary
+    metrics, predictions dataset). The field is the dataset's single variable ``u``; rollouts start from frame 0 and
+    run to the last frame. Model initialisation uses ``config.train.key(0)``, training ``key(1)``."""
+    path = ensure_dataset(config.dataset, small=config.small)
+    lazy = open_dataset(path)
+    lazy = lazy.assign_coords(sample_index=("sample", np.arange(lazy.sizes["sample"])))
+    if config.excluded_values:
+        lazy, _ = split_by_parameter(lazy, {config.held_out_parameter: config.excluded_values})
+    seen, held_out = split_by_parameter(lazy, {config.held_out_parameter: config.held_out_values})
+    train_index, seen_test_index = _seen_split(seen.sizes["sample"], config.seen_test_fraction)
+    train_ds = seen.isel(sample=train_index)
+    u_train, p_train = trajectory_arrays(train_ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
+    normalization = Normalization.fit(u_train, p_train, parameter_scale=config.parameter_scale,
+                                      clip=config.parameter_clip)
+    channels, ndim = u_train.shape[2], u_train.ndim - 3
+    model, size = build_solver(config, channels=channels, ndim=ndim, key=config.train.key(0))
+
+    if config.loader == "host":
+        data = WindowLoader(path.with_suffix(".zarr"), parameters=config.parameters, normalization=normalization,
+                            samples=seen.sample_index.values[train_index],
+                            batch_size=config.batch_size, horizon=config.horizon,
+                            spatial_stride=config.spatial_stride, seed=config.train.seed,
+                            initial_fraction=config.initial_window_fraction)
+    else:
+        data = WindowSampler(normalization.fields(u_train), normalization.params(p_train),
+                             batch_size=config.batch_size, horizon=config.horizon,
+                             initial_fraction=config.initial_window_fraction)
+    loss = RolloutLoss(steps_per_epoch=config.train.steps // config.epochs, epochs=config.epochs,
+                       curriculum=CURRICULA[config.curriculum], warmup=config.warmup_epochs,
+                       cape_weight=config.cape_weight, input_noise=config.input_noise, pushforward=config.pushforward)
+    result = train(model, loss, data, config.train, run)
+
+    splits = {"seen": _subsample(seen.isel(sample=seen_test_index), config.max_eval_samples),
+              "held_out": _subsample(held_out, config.max_eval_samples)}
+    parts, summary = [], {}
+    n_eval = min(ds.sizes["sample"] for ds in splits.values())
+    steps = lazy.sizes["t"] - 1
+    batched_rollout = eqx.filter_jit(jax.vmap(lambda x, p: rollout(result.model, x, p, steps)))
+    for name, ds in splits.items():
+        ds = _subsample(ds, n_eval)
+        prediction, reference, seconds_per_step = _rollout_split(batched_rollout, ds, config, normalization)
+        scores = metrics.pdebench_metrics(prediction, reference, spatial_ndim=ndim)
+        summary.update({f"{name}_{k}": v for k, v in scores.items()})
+        values = np.asarray(ds[config.held_out_parameter].values)
+        for value in np.unique(values):
+            rows = np.flatnonzero(values == value)
+            summary[f"{name}_nrmse_{config.held_out_parameter}={value:g}"] = metrics.nrmse(
+                prediction[rows], reference[rows], spatial_ndim=ndim)
+        summary[f"{name}_inference_ms_per_step"] = 1e3 * seconds_per_step
+        parts.append(_predictions(ds, prediction, reference, name, config))
+    summary.update({
+        "parameter_count": parameter_count(result.model), "model_size": size,
+        "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
+        "steps_per_s": result.steps_per_s, "train_samples_per_s": result.steps_per_s * config.batch_size,
+        "final_loss": result.history[-1]["loss"], "n_train_trajectories": int(u_train.shape[0]),
+        "grid_points": int(np.prod(u_train.shape[3:])),
+    })
+    predictions = xr.concat(parts, dim="sample")
+    predictions.attrs.update({"family": str(lazy.attrs.get("family", config.dataset)), "base": config.base,
+                              "conditioning": config.conditioning, "held_out": f"{config.held_out_parameter} in "
+                              f"{list(config.held_out_values)}", "metric_note": "nRMSE etc. from sciml.metrics"})
+    return summary, predictions
+
+
+def _rollout_split(batched, ds: xr.Dataset, config: NeuralSolverConfig, normalization: Normalization):
+    """Roll `batched` (vmapped, jitted rollout) out from frame 0 of every trajectory of `ds`."""
+    u, params = trajectory_arrays(ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
+    steps = u.shape[1] - 1
+    u0 = normalization.fields(u[:, 0])
+    p = normalization.params(params)
+    jax.block_until_ready(batched(u0, p))
+    start = time.perf_counter()
+    prediction = np.asarray(jax.block_until_ready(batched(u0, p)))
+    seconds_per_step = (time.perf_counter() - start) / steps
+    return normalization.fields_inverse(prediction)[:, :, 0], u[:, 1:, 0], seconds_per_step
+
+
+def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: NeuralSolverConfig) -> xr.Dataset:
+    space = list(ds["u"].dims[2:])
+    coords = {d: ds[d].values[:: config.spatial_stride] for d in space}
+    coords["t"] = ds["t"].values[1:]
+    dims = ("sample", "t", *space)
+    sample_coords = {p: ("sample", np.asarray(ds[p].values)) for p in config.parameters}
+    sample_coords["split"] = ("sample", np.asarray([split] * prediction.shape[0]))
+    sample_coords["sample"] = ("sample", np.asarray(ds["sample_index"].values))
+    return xr.Dataset({"prediction": (dims, prediction), "reference": (dims, reference)},
+                      coords={**coords, **sample_coords})
+
+
+def run_neural_solver_experiment(config: NeuralSolverConfig, run: RunDir) -> dict:
+    """Train and evaluate `config`, write ``predictions.nc`` and figures into `run`, return the summary metrics."""
+    summary, predictions = train_and_evaluate(config, run)
+    run.write_predictions(predictions)
+    plot_error_by_parameter(predictions, config, run)
+    plot_rollout(predictions, run)
+    return summary
+
+
+def error_by_parameter(predictions: xr.Dataset, parameter: str) -> dict[str, dict[float, float]]:
+    """Rollout nRMSE per split and per value of `parameter`, recomputed from a predictions dataset."""
+    ndim = predictions.prediction.ndim - 2
+    table: dict[str, dict[float, float]] = {}
+    for split in np.unique(predictions.split.values):
+        part = predictions.where(predictions.split == split, drop=True)
+        for value in np.unique(part[parameter].values):
+            rows = part.where(part[parameter] == value, drop=True)
+            table.setdefault(str(split), {})[float(value)] = metrics.nrmse(
+                rows.prediction.values, rows.reference.values, spatial_ndim=ndim)
+    return table
+
+
+def plot_error_by_parameter(predictions: xr.Dataset, config: NeuralSolverConfig, run: RunDir) -> None:
+    """nRMSE of the full rollout against the held-out parameter, seen and held-out values marked apart."""
+    table = error_by_parameter(predictions, config.held_out_parameter)
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for split, marker in (("seen", "o"), ("held_out", "s")):
+        if split in table:
+            values = sorted(table[split])
+            ax.plot(values, [table[split][v] for v in values], marker, label=split.replace("_", "-"))
+    ax.set(xscale="log", yscale="log", xlabel=config.held_out_parameter, ylabel="rollout nRMSE",
+           title=f"{config.base} + {config.conditioning}")
+    ax.legend()
+    run.save_figure(fig, "nrmse_by_parameter")
+
+
+def plot_rollout(predictions: xr.Dataset, run: RunDir) -> None:
+    """Reference, prediction and error of the first held-out trajectory (space-time for 1D, last frame for 2D)."""
+    sample = predictions.isel(sample=int(np.flatnonzero(predictions.split.values == "held_out")[0]))
+    fields = [("reference", sample.reference), ("prediction", sample.prediction),
+              ("|error|", np.abs(sample.prediction - sample.reference))]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    for ax, (title, field) in zip(axes, fields, strict=True):
+        if field.ndim == 2:
+            mesh = ax.pcolormesh(field.x, field.t, field.values, shading="auto",
+                                 cmap="magma" if title == "|error|" else "RdBu_r")
+            ax.set(xlabel="x", ylabel="t", title=title)
+        else:
+            last = field.isel(t=-1)
+            mesh = ax.pcolormesh(last.x, last.y, last.values.T, shading="auto",
+                                 cmap="magma" if title == "|error|" else "RdBu_r")
+            ax.set(xlabel="x", ylabel="y", title=f"{title}, t = {float(last.t):.2f}")
+        fig.colorbar(mesh, ax=ax)
+    run.save_figure(fig, "rollout_held_out")

@@ -1,0 +1,192 @@
+"""PINN-family studies: the pointwise (PIG / MLP PINN) runner, loss-balancing names, scoring and the output contract.
+
+Experiments take a case of `sciml.studies.cases`, build a model, train it through `sciml.studies.train` and call
+`report` to score the final iterate against the case's reference and write predictions.nc (`prediction` beside
+`reference`) and the figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from jaxtyping import Array, Float
+
+from sciml import metrics
+from sciml.nn import MLP, GaussianFeatures
+from sciml.pde import Problem
+from sciml.pinn import (
+    PINN,
+    AbstractBalancing,
+    CausalWeighting,
+    FixedWeights,
+    GradNormBalancing,
+    HardConstraint,
+    NTKBalancing,
+    PINNLoss,
+    RecipeLoss,
+    ResidualAdaptiveResampling,
+)
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.studies.cases import PDECase, reference_grid
+from sciml.train import Evaluation
+
+__all__ = ["BALANCING", "PointwiseConfig", "balancing", "plot_fields", "pointwise_model", "predict", "report",
+           "train_pointwise"]
+
+# Config names of the loss-balancing strategies.
+BALANCING = {"fixed": FixedWeights, "grad_norm": GradNormBalancing, "ntk": NTKBalancing}
+
+
+def balancing(name: str, **settings) -> AbstractBalancing:
+    """The strategy a config names (``"fixed"``, ``"grad_norm"``, ``"ntk"``), built with `settings` (e.g.
+    momentum)."""
+    if name not in BALANCING:
+        raise ValueError(f"balancing must be one of {tuple(BALANCING)}, got {name!r}")
+    return BALANCING[name](**settings)
+
+
+def predict(model, points: Float[Array, "n d"], batch_size: int = 4096) -> np.ndarray:
+    """Evaluate a pointwise model on many points ``(n, d)`` in batches (host array ``(n, ...)``)."""
+    apply = eqx.filter_jit(lambda m, p: jax.vmap(m)(p))
+    return np.concatenate([np.asarray(apply(model, points[i : i + batch_size]))
+                           for i in range(0, points.shape[0], batch_size)])
+
+
+def report(reference: xr.Dataset, prediction: np.ndarray, run: RunDir, *, method: str, extra: dict | None = None
+           ) -> dict[str, float]:
+    """Write predictions.nc (`prediction` beside `reference`) and the figure; return rel. L2 and max error."""
+    exact = reference.reference.values
+    prediction = np.asarray(prediction, dtype=np.float64).reshape(exact.shape)
+    ds = reference.copy()
+    ds["prediction"] = (reference.reference.dims, prediction)
+    ds.attrs["method"] = method
+    run.write_predictions(ds)
+    plot_fields(ds, run)
+    return {"rel_l2": metrics.relative_l2(prediction, exact), "max_abs_error": metrics.max_abs_error(prediction, exact),
+            **(extra or {})}
+
+
+def plot_fields(ds: xr.Dataset, run: RunDir) -> None:
+    """Prediction, reference and |error| maps (the last slice along the leading dim for 3-D grids)."""
+    fields = [("prediction", ds.prediction, "RdBu_r"), ("reference", ds.reference, "RdBu_r"),
+              ("|error|", np.abs(ds.prediction - ds.reference), "magma")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    for ax, (title, field, cmap) in zip(axes, fields, strict=True):
+        if "node" in field.dims:
+            image = ax.tripcolor(ds.x.values, ds.y.values, np.asarray(field), cmap=cmap, shading="gouraud")
+            ax.set(title=title, xlabel="x", ylabel="y")
+        else:
+            if field.ndim == 3:
+                leading = field.dims[0]
+                field = field.isel({leading: -1})
+                title = f"{title} ({leading} = {float(ds[leading][-1]):g})"
+            first, second = field.dims
+            image = ax.pcolormesh(ds[first].values, ds[second].values, np.asarray(field).T, cmap=cmap, shading="auto")
+            ax.set(title=title, xlabel=first, ylabel=second)
+        fig.colorbar(image, ax=ax)
+    run.save_figure(fig, "fields")
+
+
+@dataclasses.dataclass(frozen=True)
+class PointwiseConfig:
+    """The knobs of the PIG / MLP-PINN experiments; each experiment's `Config` subclasses it with its own defaults.
+
+    train: Adam with exponential decay (learning_rate x decay_rate every decay_steps), then `lbfgs_steps` of L-BFGS
+    in float64; `time_budget_s` > 0 stops Adam after that many seconds of training.
+    embedding: ``"gaussian"`` (PIG: `GaussianFeatures` + small MLP) or ``"none"`` (MLP PINN). The Gaussian knobs
+    (n_gaussians, channels, sigma, covariance, neighbours: the cutoff of `GaussianFeatures`, 0 for none) only act
+    with ``"gaussian"``. sigma_units ``"scaled"`` reads sigma in the model's [-1, 1] units on every axis;
+    ``"physical"`` reads it in the domain's units (as PIG's scripts give it), i.e. per axis sigma / half-width.
+    adaptive_points > 0 adds that many residual points drawn by residual-based adaptive resampling (RAD) from
+    `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
+    causal_chunks > 0 weights the residual causally over that many time bins (time is axis 0; `CausalWeighting`
+    with `causal_tolerance`).
+    """
+
+    train: TrainConfig = TrainConfig(steps=4000, learning_rate=0.01, schedule="exponential", decay_steps=200,
+                                     decay_rate=0.9, chunk=100)
+    embedding: str = "gaussian"
+    n_gaussians: int = 400
+    channels: int = 4
+    sigma: float = 0.1
+    covariance: str = "diagonal"
+    sigma_units: str = "scaled"
+    neighbours: int = 0
+    width: int = 16
+    depth: int = 1
+    n_points: int = 2048
+    resample_every: int = 1
+    adaptive_points: int = 0
+    adaptive_candidates: int = 8192
+    adaptive_every: int = 25
+    causal_chunks: int = 0
+    causal_tolerance: float = 1.0
+
+    def __post_init__(self):
+        if self.embedding not in ("gaussian", "none"):
+            raise ValueError(f"embedding must be 'gaussian' (PIG) or 'none' (MLP PINN), got {self.embedding!r}")
+        if self.sigma_units not in ("scaled", "physical"):
+            raise ValueError(f"sigma_units must be 'scaled' or 'physical', got {self.sigma_units!r}")
+
+
+def pointwise_model(problem: Problem, transform: HardConstraint | None, config: PointwiseConfig, *, key: jax.Array
+                    ) -> PINN:
+    """A PINN on the problem's domain; ``config.embedding == "gaussian"`` makes it a PIG (GaussianFeatures + small MLP).
+
+    Reads from `config`: embedding, width, depth, and for PIG n_gaussians, channels, sigma, sigma_units, covariance,
+    neighbours.
+    """
+    embed_key, net_key = jax.random.split(key)
+    embedding = None
+    if config.embedding == "gaussian":
+        sigma = config.sigma
+        if config.sigma_units == "physical":
+            sigma = tuple(config.sigma / half for half in problem.domain.half_widths)
+        embedding = GaussianFeatures(problem.domain.ndim, config.n_gaussians, config.channels,
+                                     covariance=config.covariance, sigma=sigma,
+                                     neighbours=config.neighbours or None, key=embed_key)
+    in_size = embedding.out_size if embedding is not None else problem.domain.ndim
+    net = MLP(in_size, "scalar", config.width, config.depth, key=net_key)
+    return PINN(problem.domain, net, embedding=embedding, transform=transform)
+
+
+def train_pointwise(case: PDECase, problem: Problem, transform: HardConstraint | None, config: PointwiseConfig,
+                    run: RunDir, *, weights: dict[str, float] | None = None, extra: dict | None = None
+                    ) -> dict[str, float]:
+    """Build the (PIG or MLP) PINN, train it as ``config.train`` says, score the final iterate on the case's
+    reference and report; the summary carries the case's paper numbers as ``paper_<method>_rel_l2``.
+
+    Keys: model ``config.train.key(0)``, training ``key(1)``, initial adaptive points ``key(2)``.
+    """
+    model = pointwise_model(problem, transform, config, key=config.train.key(0))
+    if config.adaptive_points or config.causal_chunks:
+        resampling = None
+        if config.adaptive_points:
+            resampling = ResidualAdaptiveResampling(config.adaptive_points, config.adaptive_candidates)
+        causal = None
+        if config.causal_chunks:
+            causal = CausalWeighting(problem.domain.lower[0], problem.domain.upper[0], config.causal_chunks,
+                                     config.causal_tolerance)
+        loss = RecipeLoss(problem, weights, causal=causal, resampling=resampling, update_every=config.adaptive_every,
+                          key=config.train.key(2))
+    else:
+        loss = PINNLoss(problem, weights=weights)
+    reference = case.reference()
+    grid = reference_grid(reference)
+    exact = reference.reference.values
+
+    def evaluate(m):
+        return {"rel_l2": metrics.relative_l2(predict(m, grid).reshape(exact.shape), exact)}
+
+    steps, chunk = config.train.steps, config.train.chunk
+    result = train(model, loss, problem.sampler(), config.train, run,
+                   evaluations=[Evaluation(evaluate, chunk * max(1, steps // (2 * chunk)))])
+    method = "PIG" if config.embedding == "gaussian" else "PINN"
+    papers = {f"paper_{name}_rel_l2": value for name, value in case.paper.items()}
+    return report(reference, predict(result.model, grid), run, method=method,
+                  extra={**fit_summary(result), **papers, **(extra or {})})

@@ -1,0 +1,57 @@
+"""Every experiment, end to end at its smoke size, through the one output contract; and the shared skeleton."""
+
+import dataclasses
+import inspect
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sciml.data import open_dataset
+from sciml.studies import TrainConfig, list_experiments, load_experiment, run_experiment
+
+EXPERIMENTS = list_experiments()
+
+
+def test_every_experiment_has_the_one_skeleton():
+    for name in EXPERIMENTS:
+        module = load_experiment(name).module
+        assert module.NAME == name and (module.__doc__ or "").strip(), f"{name}: NAME and a docstring"
+        assert dataclasses.is_dataclass(module.Config) and module.Config.__dataclass_params__.frozen, name
+        fields = {f.name: f for f in dataclasses.fields(module.Config)}
+        assert isinstance(fields["train"].default, TrainConfig), f"{name}: Config.train must be a TrainConfig"
+        flat = sorted({f.name for f in dataclasses.fields(TrainConfig)} & fields.keys())
+        assert not flat, f"{name}: training knobs {flat} belong in Config.train"
+        assert list(inspect.signature(module.main).parameters) == ["config", "run"], name
+        assert isinstance(module.SMOKE, dict) and module.SMOKE, f"{name}: SMOKE overrides"
+
+
+def _finite_numbers(tree):
+    if isinstance(tree, dict):
+        return all(_finite_numbers(v) for v in tree.values())
+    if isinstance(tree, list):
+        return all(_finite_numbers(v) for v in tree)
+    return not isinstance(tree, float) or math.isfinite(tree)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_smoke_run_writes_the_output_contract(name, tmp_path):
+    experiment = load_experiment(name)
+    out = run_experiment(name, experiment.smoke, tmp_path / name)
+    config = json.loads((out / "config.json").read_text())
+    assert config["experiment"] == name and "train" in config["config"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"] and _finite_numbers(summary["metrics"]), summary["metrics"]
+    assert summary["seed"] == config["config"]["train"]["seed"] and summary["versions"]["jax"]
+    predictions = open_dataset(out / "predictions.nc")
+    assert "prediction" in predictions and np.isfinite(predictions.prediction.values).all()
+    for variable in ("prediction", "reference"):
+        if variable in predictions:
+            missing = [d for d in predictions[variable].dims if d not in predictions.coords]
+            assert not missing, f"{variable} lacks coordinates {missing}"
+    assert list((out / "figures").glob("*.png")), "at least one figure"
+    metrics_log = out / "metrics.jsonl"
+    if metrics_log.exists():
+        records = [json.loads(line) for line in metrics_log.read_text().splitlines()]
+        assert records and all("step" in r for r in records)
