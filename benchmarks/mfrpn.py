@@ -225,7 +225,8 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
         "",
         "## Offline skill on the subgrid tendency",
         "",
-        "| model | R² hist. | R² warmer | CRPS hist. | CRPS warmer | 90% cov. hist. | 90% cov. warmer | spread/skill hist. | spread/skill warmer |",
+        "| model | R² hist. | R² warmer | CRPS hist. | CRPS warmer | 90% cov. hist. | 90% cov. warmer | "
+        "spread/skill hist. | spread/skill warmer |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     lines.append(f"| {LABELS['cubic']} | {_mean_std([s['cubic']['r2_historical'] for s in seeds])} | "
@@ -244,7 +245,8 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
                   f"{LABELS[name]} {noise[f'noise_std_{name}']:.2f} / {noise[f'noise_time_{name}']:.3f}"
                   for name in ("cubic", *KINDS) if f"noise_std_{name}" in noise) + "); "
               "the deterministic rows couple "
-              "the same closures (one member per run) without noise, as an ablation. Hellinger: X PDF pooled over the runs against the pooled truth; per run: "
+              "the same closures (one member per run) without noise, as an ablation. Hellinger: X PDF pooled over "
+              "the runs against the pooled truth; per run: "
               "the mean (± spread over runs, averaged over seeds) of each run's distance to the pooled truth.", "",
               "| model | F | blow-ups / runs | Hellinger(PDF of X) | per-run Hellinger | autocorr. RMSE | "
               "log-spectrum RMSE |", "|---|---|---|---|---|---|---|"]
@@ -262,8 +264,8 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
                      for stat in ("hellinger", "autocorrelation_rmse", "log_spectrum_rmse")]
             lines.append(f"| {LABELS[name]} | {forcing:g} | {blowups:g} / {config.online_runs * len(seeds)} | "
                          f"{cells[0]} | {per_run} | " + " | ".join(cells[1:]) + " |")
-    lines += ["", "The cubic rows do not depend on the training seed (same states, same noise draws), hence their zero std. "
-              "A model with a blow-up has no climate statistics for that forcing."]
+    lines += ["", "The cubic rows do not depend on the training seed (same states, same noise draws), hence their "
+              "zero std. A model with a blow-up has no climate statistics for that forcing."]
     floors = ", ".join(f"F = {f:g}: {seeds[0]['online'][f'online_hellinger_truth_halves_F{f:g}']:.3f}"
                        for f in config.online_forcings)
     lines += ["", f"Sampling floor: Hellinger distance between the truth's even and odd runs ({floors}); each pooled "
@@ -271,7 +273,8 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
     t = results["throughput"]
     lines += ["", f"## Ensemble throughput ({t['members']} members, {t['steps']} steps, batch {t['batch_size']})", "",
               "| training | member-steps/s | one program is faster by |", "|---|---|---|",
-              f"| one compiled program (`fit`, filter_vmap over members) | {t['one_program_member_steps_per_s']:.0f} | – |",
+              "| one compiled program (`fit`, filter_vmap over members) | "
+              f"{t['one_program_member_steps_per_s']:.0f} | – |",
               f"| Python loop over members, one jitted step per call | {t['python_loop_member_steps_per_s']:.0f} | "
               f"{t['ratio_vs_python_loop']:.1f}x |",
               f"| loop over members of per-member `fit` (scan-fused) | {t['loop_of_fit_member_steps_per_s']:.0f} | "

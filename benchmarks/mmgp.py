@@ -51,7 +51,8 @@ def sklearn_stage(inputs, targets: list[np.ndarray], *, restarts: int, seed: int
     def predict(x):
         return [(gp.predict(x).reshape(len(x), -1), None) for gp in models]
 
-    return predict, float(np.mean([-gp.log_marginal_likelihood_value_ / t.size for gp, t in zip(models, targets, strict=True)]))
+    return predict, float(np.mean([-gp.log_marginal_likelihood_value_ / t.size
+                                    for gp, t in zip(models, targets, strict=True)]))
 
 
 def mlp_stage(inputs, targets: list[np.ndarray], *, seed: int, steps: int, width: int, depth: int):
@@ -108,11 +109,13 @@ ABLATIONS = (("uniform", 8), ("uniform", 16), ("mean_value", 8))
 
 
 def pipeline(train_data, test_meshes, test_inputs, weights: str, shape_modes: int, field_modes: int, threads: int):
-    """MMGP's shared pipeline (no GP fit): the model with its PCAs, GP inputs and targets, test inputs, operators back."""
-    model = MeshMorphingGP(PLATE_CORNERS, n_shape_modes=shape_modes, n_field_modes=field_modes, morphing_weights=weights,
-                           restarts=1, max_iter=1, threads=threads)
+    """MMGP's shared pipeline (no GP fit): the model with its PCAs, GP inputs and targets, test inputs, operators
+    back."""
+    model = MeshMorphingGP(PLATE_CORNERS, n_shape_modes=shape_modes, n_field_modes=field_modes,
+                           morphing_weights=weights, restarts=1, max_iter=1, threads=threads)
     model.fit(*train_data)
-    return model, model.train_inputs_, list(model.train_targets_.values()), model.encode_inputs(test_meshes, test_inputs), model.from_common(test_meshes)
+    return (model, model.train_inputs_, list(model.train_targets_.values()),
+            model.encode_inputs(test_meshes, test_inputs), model.from_common(test_meshes))
 
 
 def truncation_floors(model: MeshMorphingGP, test_meshes, back, test_fields) -> dict[str, float]:
@@ -124,8 +127,10 @@ def truncation_floors(model: MeshMorphingGP, test_meshes, back, test_fields) -> 
         on_common = [p @ np.asarray(u, np.float64) for p, u in zip(to_common, test_fields[name], strict=True)]
         pca = model.field_pca_[name]
         projected = [pca.inverse_transform(pca.transform(c[None, :, None]))[0, :, 0] for c in on_common]
-        floors[f"{name}_transfer"] = field_relative_rmse([q @ c for q, c in zip(back, on_common, strict=True)], test_fields[name])
-        floors[f"{name}_transfer_and_pca"] = field_relative_rmse([q @ c for q, c in zip(back, projected, strict=True)], test_fields[name])
+        floors[f"{name}_transfer"] = field_relative_rmse([q @ c for q, c in zip(back, on_common, strict=True)],
+                                                         test_fields[name])
+        floors[f"{name}_transfer_and_pca"] = field_relative_rmse([q @ c for q, c in zip(back, projected, strict=True)],
+                                                                 test_fields[name])
     return floors
 
 
@@ -145,7 +150,8 @@ def main() -> None:
     threadpool_limits(args.threads)
     experiment = load_experiment("tensile2d-mmgp").module
     config = experiment.Config(small=args.small, n_train=100 if args.quick else 500, n_test=40 if args.quick else 200)
-    (train_meshes, train_inputs, train_fields, train_outputs), (test_meshes, test_inputs, test_fields, test_outputs), _ = experiment.load_split(config)
+    ((train_meshes, train_inputs, train_fields, train_outputs), (test_meshes, test_inputs, test_fields, test_outputs),
+     _) = experiment.load_split(config)
 
     train_data = (train_meshes, train_inputs, {f: train_fields[f] for f in REPORTED_FIELDS}, train_outputs)
     start = time.perf_counter()
@@ -156,14 +162,17 @@ def main() -> None:
     print("floors", floors, flush=True)
 
     warm = slice(0, 40)
-    GroupedExactGP(restarts=args.restarts, max_iter=5, threads=args.threads).fit(x_train[warm], [t[warm] for t in targets])
+    GroupedExactGP(restarts=args.restarts, max_iter=5, threads=args.threads).fit(x_train[warm],
+                                                                              [t[warm] for t in targets])
     sklearn_stage(x_train[warm], [t[warm] for t in targets], restarts=1, seed=0)
     runs = {"gpytorch": [], "sklearn": [], "mlp": []}
     for seed in seeds:
         start = time.perf_counter()
-        gp = GroupedExactGP(restarts=args.restarts, max_iter=args.max_iter, seed=seed, threads=args.threads).fit(x_train, targets)
+        gp = GroupedExactGP(restarts=args.restarts, max_iter=args.max_iter, seed=seed,
+                            threads=args.threads).fit(x_train, targets)
         elapsed = time.perf_counter() - start
-        runs["gpytorch"].append({"seed": seed, "fit_time_s": elapsed, "nll": float(np.mean(gp.negative_log_likelihood_)),
+        runs["gpytorch"].append({"seed": seed, "fit_time_s": elapsed,
+                                 "nll": float(np.mean(gp.negative_log_likelihood_)),
                                  **scores(model, gp.predict(x_test), back, test_fields, test_outputs)})
         start = time.perf_counter()
         predict, nll = sklearn_stage(x_train, targets, restarts=args.restarts, seed=seed)
@@ -176,13 +185,17 @@ def main() -> None:
         predict = mlp_stage(x_train, targets, seed=seed, steps=args.mlp_steps, width=128, depth=3)
         runs["mlp"].append({"seed": seed, "fit_time_s": time.perf_counter() - start,
                             **scores(model, predict(x_test), back, test_fields, test_outputs)})
-    runs["nearest"] = [{"seed": 0, "fit_time_s": 0.0, **scores(model, nearest_neighbour_stage(x_train, targets)(x_test), back, test_fields, test_outputs)}]
+    runs["nearest"] = [{"seed": 0, "fit_time_s": 0.0,
+                        **scores(model, nearest_neighbour_stage(x_train, targets)(x_test), back, test_fields,
+                                 test_outputs)}]
     ablations = {}
     for weights, shape_modes in ABLATIONS:
         other, a_train, a_targets, a_test, a_back = pipeline(train_data, test_meshes, test_inputs, weights, shape_modes,
                                                              config.n_field_modes, args.threads)
-        gp = GroupedExactGP(restarts=args.restarts, max_iter=args.max_iter, seed=seeds[0], threads=args.threads).fit(a_train, a_targets)
-        ablations[f"{weights}-{shape_modes}"] = {"morphing_weights": weights, "n_shape_modes": shape_modes, "seed": seeds[0],
+        gp = GroupedExactGP(restarts=args.restarts, max_iter=args.max_iter, seed=seeds[0],
+                            threads=args.threads).fit(a_train, a_targets)
+        ablations[f"{weights}-{shape_modes}"] = {"morphing_weights": weights, "n_shape_modes": shape_modes,
+                                                 "seed": seeds[0],
                                                  **scores(other, gp.predict(a_test), a_back, test_fields, test_outputs)}
         print(ablations, flush=True)
 
@@ -194,7 +207,8 @@ def main() -> None:
         "config": {**vars(args), "seeds": seeds, "n_train": len(train_meshes), "n_test": len(test_meshes),
                    "n_shape_modes": config.n_shape_modes, "n_field_modes": config.n_field_modes,
                    "morphing_weights": config.morphing_weights,
-                   "fields": list(REPORTED_FIELDS), "pipeline_time_s": pipeline_time, "common_mesh_nodes": model.common_.n_points},
+                   "fields": list(REPORTED_FIELDS), "pipeline_time_s": pipeline_time,
+                   "common_mesh_nodes": model.common_.n_points},
         "runs": runs,
         "ablations": ablations,
         "error_floors": floors,
@@ -214,16 +228,19 @@ def main() -> None:
     ]
     for key, label in labels.items():
         cells = [mean_std([r[o] for r in runs[key]]) for o in outputs]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.median([r['fit_time_s'] for r in runs[key]]):.1f} (median) | {len(runs[key])} |")
+        lines.append(f"| {label} | " + " | ".join(cells)
+                     + f" | {np.median([r['fit_time_s'] for r in runs[key]]):.1f} (median) | {len(runs[key])} |")
     lines += [
         "",
         f"GP stage, gpytorch vs scikit-learn (same model, {args.restarts} restarts, {args.threads} thread(s) each, "
-        f"interleaved pairs after warm-up): gpytorch median {np.median([r['fit_time_s'] for r in runs['gpytorch']]):.1f} s, "
+        "interleaved pairs after warm-up): gpytorch median "
+        f"{np.median([r['fit_time_s'] for r in runs['gpytorch']]):.1f} s, "
         f"scikit-learn median {np.median([r['fit_time_s'] for r in runs['sklearn']]):.1f} s; time ratio scikit-learn / "
         f"gpytorch per pair {', '.join(f'{r:.2f}' for r in ratio)} (median {np.median(ratio):.2f}). Mean negative log "
         f"marginal likelihood per observation: gpytorch {mean_std([r['nll'] for r in runs['gpytorch']])}, scikit-learn "
         f"{mean_std([r['nll'] for r in runs['sklearn']])} (lower is better). sigma22 accuracy ratio scikit-learn / "
-        f"gpytorch: {np.mean([s['sigma22'] for s in runs['sklearn']]) / np.mean([g['sigma22'] for g in runs['gpytorch']]):.3f}.",
+        "gpytorch: "
+        f"{np.mean([s['sigma22'] for s in runs['sklearn']]) / np.mean([g['sigma22'] for g in runs['gpytorch']]):.3f}.",
         "",
         f"Shared pipeline (morphing, transfer, PCA) for the training set: {pipeline_time:.1f} s.",
         "",
@@ -243,7 +260,8 @@ def main() -> None:
         *[f"| {a['morphing_weights']} | {a['n_shape_modes']} | " + " | ".join(f"{a[o]:.2e}" for o in outputs) + " |"
           for a in ablations.values()],
     ]
-    write_report("mmgp-quick" if args.quick or args.small else "mmgp", result, "MMGP on tensile2d: baselines and GP back-ends", lines)
+    write_report("mmgp-quick" if args.quick or args.small else "mmgp", result,
+                 "MMGP on tensile2d: baselines and GP back-ends", lines)
 
 
 if __name__ == "__main__":

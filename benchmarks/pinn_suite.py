@@ -42,8 +42,8 @@ CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "convection-b50-lpinn": ("convection-lpinn", "LPINN", {"beta": "50"}, None, "target <= 1e-2"),
     "convection-b50-pinn": ("convection-pinn", "PINN", {"beta": "50"}, 0.84, "PINNsFormer's PINN rRMSE [R]"),
     "convection-b30-pinn": ("convection-pinn", "PINN", {"beta": "30"}, 0.9, "Krishnapriyan et al. [R]"),
-    "convection-diffusion-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30", "nu": "0.05", "train.clip_norm": "1"},
-                                       None, ""),
+    "convection-diffusion-b30-lpinn": ("convection-lpinn", "LPINN",
+                                       {"beta": "30", "nu": "0.05", "train.clip_norm": "1"}, None, ""),
     "burgers-shock-lpinn": ("burgers-shock-lpinn", "LPINN",
                             {"train.steps": "1500", "train.lbfgs_steps": "200", "n_points": "1024"}, None, ""),
     "helmholtz-pig": ("helmholtz-pig", "PIG", {"train.steps": "2000", "train.lbfgs_steps": "1000"}, 4.13e-5,
@@ -120,10 +120,12 @@ def table(records: list[dict]) -> str:
         "numbers are at their own (much larger) budgets and, for PIG, over 50k-100k steps. On the shared 2-core CPU",
         "other jobs ran beside the suite, and some runs were made with one XLA thread each, two side by side",
         "(XLA_FLAGS in the record), so wall times there are upper bounds of the runs' cost. The `-paper` cases, when",
-        "run, use the papers' model sizes, points and step counts (meant for a GPU), with Adam cut after the wall-clock",
+        "run, use the papers' model sizes, points and step counts (meant for a GPU), with Adam cut after the "
+        "wall-clock",
         "budget given in the script; their steps column says where it stopped.",
         "",
-        "| case | method | seeds | rel. L2 (mean +- std) | steps | wall time per run (s) | device | paper | paper source |",
+        "| case | method | seeds | rel. L2 (mean +- std) | steps | wall time per run (s) | device | paper | "
+        "paper source |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, (_, method, _, paper, source) in CASES.items():
@@ -133,7 +135,8 @@ def table(records: list[dict]) -> str:
         errors = np.array([r["rel_l2"] for r in rows])
         wall = np.mean([r["wall_time_s"] for r in rows])
         device = rows[0]["device"]
-        where = f"{device['backend']} ({device['cpu_count']} cores)" if device["backend"] == "cpu" else device["devices"][0]
+        where = (f"{device['backend']} ({device['cpu_count']} cores)" if device["backend"] == "cpu"
+                 else device["devices"][0])
         paper_text = f"{paper:.3g}" if paper is not None else "-"
         steps = sorted({r["steps"] for r in rows})
         steps_text = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
@@ -158,7 +161,8 @@ def main() -> None:
         for label in args.cases:
             for seed in args.seeds:
                 record = run_case(label, seed, args.quick, out_root)
-                print(json.dumps({k: record[k] for k in ("case", "seed", "rel_l2", "steps", "wall_time_s")}), flush=True)
+                print(json.dumps({k: record[k] for k in ("case", "seed", "rel_l2", "steps", "wall_time_s")}),
+                      flush=True)
                 _merge(record)
 
 
@@ -172,10 +176,12 @@ def _merge(record: dict) -> None:
     with open(RESULTS.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         records = [r for r in _records()
-                   if not (r["case"] == record["case"] and r["seed"] == record["seed"] and r["quick"] == record["quick"])]
+                   if not (r["case"] == record["case"] and r["seed"] == record["seed"]
+                           and r["quick"] == record["quick"])]
         records.append(record)
         write_json(RESULTS, {"benchmark": "pinn_suite", "machine": device_description(),
-                             "versions": package_versions(), "updated": datetime.datetime.now().isoformat(timespec="seconds"),
+                             "versions": package_versions(),
+                             "updated": datetime.datetime.now().isoformat(timespec="seconds"),
                              "cases": {k: {"experiment": v[0], "method": v[1], "overrides": v[2], "paper": v[3],
                                            "paper_source": v[4]} for k, v in CASES.items()},
                              "records": records})

@@ -15,6 +15,8 @@ import dataclasses
 
 from sciml.studies import RunDir, TrainConfig
 from sciml.studies.neural_solvers import NeuralSolverConfig, run_neural_solver_experiment
+from sciml.studies.neural_solvers import model_like as model_like  # the saved model's structure (`sciml.load`)
+from sciml.studies.neural_solvers import predict as predict  # rollouts from a dataset or predictions.nc
 
 NAME = "advection-cape"
 SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,

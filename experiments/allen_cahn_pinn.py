@@ -15,7 +15,7 @@ from sciml.nn import FactorizedMLP, PeriodicEmbedding
 from sciml.pinn import PINN, CausalWeighting, RecipeLoss
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import AllenCahn, reference_grid
-from sciml.studies.pinn import balancing, predict, report
+from sciml.studies.pinn import balancing, predict, predict_points, report
 from sciml.train import Evaluation
 
 NAME = "allen-cahn-pinn"
@@ -36,25 +36,33 @@ class Config:
     balancing: str = "fixed"  # "fixed", "grad_norm" or "ntk" (`sciml.studies.pinn.BALANCING`)
 
 
+def model_like(config: Config) -> PINN:
+    """The untrained PINN: periodic embedding of x, factorized MLP, initial condition built in."""
+    problem, transform = AllenCahn().problem(config.n_points)
+    embedding = PeriodicEmbedding(2, axes=(1,), harmonics=config.harmonics)
+    # key(2) for the net: the key its factorized MLP has always been drawn with, so earlier results reproduce.
+    net = FactorizedMLP(embedding.out_size, "scalar", config.width, config.depth, key=config.train.key(2))
+    return PINN(problem.domain, net, embedding=embedding, transform=transform)
+
+
 def main(config: Config, run: RunDir) -> dict:
     case = AllenCahn()
     reference = case.reference()
     grid = reference_grid(reference)
     exact = reference.reference.values
-    problem, transform = case.problem(config.n_points)
-    embedding = PeriodicEmbedding(2, axes=(1,), harmonics=config.harmonics)
-    # key(2) for the net: the key its factorized MLP has always been drawn with, so earlier results reproduce.
-    net = FactorizedMLP(embedding.out_size, "scalar", config.width, config.depth, key=config.train.key(2))
-    model = PINN(problem.domain, net, embedding=embedding, transform=transform)
+    problem, _ = case.problem(config.n_points)
+    model = model_like(config)
     loss = RecipeLoss(problem, balancing=balancing(config.balancing),
                       causal=CausalWeighting(0.0, 1.0, config.causal_chunks, config.causal_tolerance))
 
     def evaluate(m):
-        return {"rel_l2": metrics.relative_l2(predict(m, grid).reshape(exact.shape), exact)}
+        return {"rel_l2": metrics.relative_l2(predict_points(m, grid).reshape(exact.shape), exact)}
 
     steps, chunk = config.train.steps, config.train.chunk
     result = train(model, loss, problem.sampler(), config.train, run,
                    evaluations=[Evaluation(evaluate, chunk * max(1, steps // (10 * chunk)))])
-    return report(reference, predict(result.model, grid), run, method="PINN (periodic, RWF, causal)",
+    run.save_model(result.model)
+    prediction = predict(result.model, config, reference).prediction.values
+    return report(reference, prediction, run, method="PINN (periodic, RWF, causal)",
                   extra={**fit_summary(result), "jaxpi_rel_l2": case.paper["jaxpi"],
                          "paper_pig_rel_l2": case.paper["pig"], "target_rel_l2": 5e-3})

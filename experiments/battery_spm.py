@@ -21,7 +21,7 @@ import xarray as xr
 from sciml.battery import SPMSurrogate, SurrogateSetup, calibrate, solver_data
 from sciml.solvers import SPM
 from sciml.studies import RunDir, TrainConfig, fit_summary
-from sciml.studies.battery import SurrogateConfig, train_surrogate
+from sciml.studies.battery import SurrogateConfig, surrogate_like, train_surrogate
 from sciml.train import Evaluation
 
 NAME = "battery-spm"
@@ -62,6 +62,30 @@ class Config:
             raise ValueError(f"noise_mv must be > 0, got {self.noise_mv}")
 
 
+def surrogate_config(config: Config) -> SurrogateConfig:
+    """The surrogate's network and training knobs of `config`."""
+    return SurrogateConfig(config.train, width=config.width, depth=config.depth, n_residual=config.n_residual,
+                           n_surface=config.n_surface, data_weight=config.data_weight)
+
+
+def model_like(config: Config) -> SPMSurrogate:
+    """The trained surrogate's structure (network, its input scalings and the discharge setup) from the config."""
+    return surrogate_like(SurrogateSetup(current=config.current, t_end=config.t_end), surrogate_config(config))
+
+
+def predict(model: SPMSurrogate, config: Config, inputs: xr.Dataset) -> xr.Dataset:
+    """Voltage curves [V] of the surrogate. `inputs`: a dataset with coordinate `t` [s] and the parameter pairs
+    `i0_scale`, `diffusivity_scale` along `case`, such as predictions.nc. Returns `prediction` (case, t) on those
+    coordinates; parameters outside the trained box raise `ConfigError`."""
+    t = np.asarray(inputs["t"].values)
+    i0 = np.atleast_1d(inputs["i0_scale"].values)
+    diffusivity = np.atleast_1d(inputs["diffusivity_scale"].values)
+    curves = np.stack([model.voltage(t, a, b) for a, b in zip(i0, diffusivity, strict=True)])
+    return xr.Dataset({"prediction": (("case", "t"), curves, {"units": "V"})},
+                      coords={"case": np.arange(len(i0)), "t": t, "i0_scale": ("case", i0),
+                              "diffusivity_scale": ("case", diffusivity)})
+
+
 def held_out_parameters(config: Config, setup: SurrogateSetup) -> np.ndarray:
     """Held-out (i0_scale, diffusivity_scale) pairs: uniform in i0, log-uniform in D, drawn from the seed."""
     rng = np.random.default_rng(10_000 + config.train.seed)
@@ -87,8 +111,7 @@ def train_and_score(config: Config, run: RunDir | None):
         rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
         return {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max())}
 
-    training = SurrogateConfig(config.train, width=config.width, depth=config.depth, n_residual=config.n_residual,
-                               n_surface=config.n_surface, data_weight=config.data_weight)
+    training = surrogate_config(config)
     every = 1000  # held-out scores during training, where the steps and the chunk allow
     evaluations = [Evaluation(evaluate, every)] if config.train.steps % every == 0 == every % config.train.chunk else []
     surrogate, result = train_surrogate(setup, data, training, run, evaluations=evaluations)
@@ -127,6 +150,7 @@ def calibrate_both(config: Config, surrogate: SPMSurrogate, solver: SPM, surroga
 
 def main(config: Config, run: RunDir) -> dict:
     surrogate, solver, (t, cases, predicted, reference, rmse, train_scales), scores = train_and_score(config, run)
+    run.save_model(surrogate)
     data_vars = {
         "prediction": (("case", "t"), predicted),
         "reference": (("case", "t"), reference),

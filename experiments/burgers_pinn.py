@@ -21,6 +21,7 @@ from sciml.nn import MLP
 from sciml.pde import PointSets, Problem, SobolPoints, interval, time_space
 from sciml.pinn import PINN, HardConstraint, PINNLoss
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.studies.pinn import predict as predict  # re-exported for sciml.load
 from sciml.train import Evaluation
 
 NAME = "burgers-pinn"
@@ -60,6 +61,11 @@ def build(config: Config, key: jax.Array):
     return model, PINNLoss(problem)
 
 
+def model_like(config: Config) -> PINN:
+    """The untrained model (key ``config.train.key(0)``) that `main` trains."""
+    return build(config, config.train.key(0))[0]
+
+
 def main(config: Config, run: RunDir) -> dict:
     reference = load_reference("burgers")
     tt, xx = np.meshgrid(reference.t.values, reference.x.values, indexing="ij")
@@ -74,7 +80,8 @@ def main(config: Config, run: RunDir) -> dict:
     result = train(model, loss, loss.problem.sampler(), config.train, run,
                    lbfgs_data=PointSets({"residual": lbfgs_points}),
                    evaluations=[Evaluation(evaluate, config.train.checkpoint_every or config.train.chunk)])
-    prediction = np.asarray(result.model.on_grid(grid)).reshape(exact.shape)
+    run.save_model(result.model)
+    prediction = predict(result.model, config, reference).prediction.values
     predictions = xr.Dataset(
         {"prediction": (("t", "x"), prediction), "reference": (("t", "x"), exact)},
         coords={"t": reference.t.values, "x": reference.x.values},

@@ -18,6 +18,7 @@ import numpy as np
 from sciml.pinn import LagrangianLoss, LagrangianPINN, label_sampler
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import BurgersShock
+from sciml.studies.pinn import predict_lagrangian as predict
 from sciml.studies.pinn import report
 from sciml.train import Evaluation
 
@@ -42,14 +43,20 @@ class Config:
             raise ValueError(f"diffusion must be 'physical' or 'label', got {self.diffusion!r}")
 
 
+def model_like(config: Config) -> LagrangianPINN:
+    """The untrained Lagrangian PINN (key ``config.train.key(0)``)."""
+    case = BurgersShock(config.offset, config.nu, config.t1)
+    return LagrangianPINN(case.domain(), case.initial, speed=config.offset + 1.0,
+                          characteristic_width=config.width, characteristic_depth=4, state_width=config.width,
+                          key=config.train.key(0))
+
+
 def main(config: Config, run: RunDir) -> dict:
     case = BurgersShock(config.offset, config.nu, config.t1)
     reference = case.reference()
     t, x = jnp.asarray(reference.t.values, jnp.float32), jnp.asarray(reference.x.values, jnp.float32)
     exact = reference.reference.values
-    model = LagrangianPINN(case.domain(), case.initial, speed=config.offset + 1.0,
-                           characteristic_width=config.width, characteristic_depth=4, state_width=config.width,
-                           key=config.train.key(0))
+    model = model_like(config)
     loss = LagrangianLoss(case.velocity, nu=config.nu, diffusion=config.diffusion,
                           jacobian_floor=config.jacobian_floor)
 
@@ -58,7 +65,8 @@ def main(config: Config, run: RunDir) -> dict:
 
     result = train(model, loss, label_sampler(model, config.n_points), config.train, run,
                    evaluations=[Evaluation(evaluate, config.train.chunk)])
-    prediction = np.asarray(result.model.eulerian(t, x))
+    run.save_model(result.model)
+    prediction = predict(result.model, config, reference).prediction.values
     fluctuation = exact - config.offset
     return report(reference, prediction, run, method=f"LPINN ({config.diffusion} diffusion)",
                   extra={**fit_summary(result),

@@ -17,6 +17,7 @@ import numpy as np
 from sciml.pinn import LagrangianLoss, LagrangianPINN, label_sampler
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import Convection
+from sciml.studies.pinn import predict_lagrangian as predict
 from sciml.studies.pinn import report
 from sciml.train import Evaluation
 
@@ -39,13 +40,19 @@ class Config:
             raise ValueError(f"expected beta > 0 and nu >= 0, got beta={self.beta}, nu={self.nu}")
 
 
+def model_like(config: Config) -> LagrangianPINN:
+    """The untrained Lagrangian PINN (key ``config.train.key(0)``)."""
+    case = Convection(config.beta, config.nu)
+    return LagrangianPINN(case.domain(), case.initial, speed=config.beta, characteristic_width=config.width,
+                          state_width=config.width, key=config.train.key(0))
+
+
 def main(config: Config, run: RunDir) -> dict:
     case = Convection(config.beta, config.nu)
     reference = case.reference()
     t, x = jnp.asarray(reference.t.values, jnp.float32), jnp.asarray(reference.x.values, jnp.float32)
     exact = reference.reference.values
-    model = LagrangianPINN(case.domain(), case.initial, speed=config.beta, characteristic_width=config.width,
-                           state_width=config.width, key=config.train.key(0))
+    model = model_like(config)
     beta = config.beta
     loss = LagrangianLoss(lambda u: beta, nu=config.nu, jacobian_floor=config.jacobian_floor)
 
@@ -54,6 +61,7 @@ def main(config: Config, run: RunDir) -> dict:
 
     result = train(model, loss, label_sampler(model, config.n_points), config.train, run,
                    evaluations=[Evaluation(evaluate, config.train.chunk)])
-    prediction = np.asarray(result.model.eulerian(t, x))
+    run.save_model(result.model)
+    prediction = predict(result.model, config, reference).prediction.values
     return report(reference, prediction, run, method="LPINN",
                   extra={**fit_summary(result), "target_rel_l2": 1e-2 if config.beta >= 50 else 5e-3})

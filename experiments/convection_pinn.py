@@ -14,7 +14,7 @@ from sciml.nn import MLP
 from sciml.pinn import PINN, PINNLoss
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import Convection, reference_grid
-from sciml.studies.pinn import predict, report
+from sciml.studies.pinn import predict, predict_points, report
 from sciml.train import Evaluation
 
 NAME = "convection-pinn"
@@ -36,20 +36,26 @@ class Config:
     initial_weight: float = 100.0
 
 
+def model_like(config: Config) -> PINN:
+    """The untrained PINN (key ``config.train.key(0)``): an MLP on the scaled (t, x)."""
+    domain = Convection(config.beta, config.nu).domain()
+    return PINN(domain, MLP(domain.ndim, "scalar", config.width, config.depth, key=config.train.key(0)))
+
+
 def main(config: Config, run: RunDir) -> dict:
     case = Convection(config.beta, config.nu)
     reference = case.reference()
     grid = reference_grid(reference)
     exact = reference.reference.values
     problem, _ = case.problem(config.n_points, config.n_initial, config.n_boundary)
-    net = MLP(problem.domain.ndim, "scalar", config.width, config.depth, key=config.train.key(0))
-    model = PINN(problem.domain, net)
+    model = model_like(config)
     loss = PINNLoss(problem, weights={"initial": config.initial_weight})
 
     def evaluate(m):
-        return {"rel_l2": relative_l2(predict(m, grid).reshape(exact.shape), exact)}
+        return {"rel_l2": relative_l2(predict_points(m, grid).reshape(exact.shape), exact)}
 
     result = train(model, loss, problem.sampler(), config.train, run,
                    evaluations=[Evaluation(evaluate, config.train.chunk)])
-    return report(reference, predict(result.model, grid), run, method="PINN",
+    run.save_model(result.model)
+    return report(reference, predict(result.model, config, reference).prediction.values, run, method="PINN",
                   extra={**fit_summary(result), "krishnapriyan_pinn_rel_l2": case.paper.get(config.beta, float("nan"))})

@@ -10,6 +10,8 @@ import dataclasses
 from sciml.studies import RunDir, TrainConfig
 from sciml.studies.cases import Helmholtz
 from sciml.studies.pinn import PointwiseConfig, train_pointwise
+from sciml.studies.pinn import model_like as model_like  # the shared ones: re-exported for sciml.load
+from sciml.studies.pinn import predict as predict
 
 NAME = "helmholtz-pinn"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "width": 16, "depth": 2, "n_points": 128}
@@ -25,8 +27,10 @@ class Config(PointwiseConfig):
     width: int = 64
     depth: int = 4
 
+    def pde(self):
+        case = Helmholtz()
+        return case, *case.problem(self.n_points, self.resample_every)
+
 
 def main(config: Config, run: RunDir) -> dict:
-    case = Helmholtz()
-    problem, transform = case.problem(config.n_points, config.resample_every)
-    return train_pointwise(case, problem, transform, config, run)
+    return train_pointwise(*config.pde(), config, run)

@@ -12,6 +12,8 @@ import dataclasses
 from sciml.studies import RunDir, TrainConfig
 from sciml.studies.cases import KleinGordon
 from sciml.studies.pinn import PointwiseConfig, train_pointwise
+from sciml.studies.pinn import model_like as model_like  # the shared ones: re-exported for sciml.load
+from sciml.studies.pinn import predict as predict
 
 NAME = "klein-gordon-pig"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "train.lbfgs_steps": 0, "n_gaussians": 16, "n_points": 128,
@@ -31,10 +33,13 @@ class Config(PointwiseConfig):
     condition_weight: float = 10.0
     hard_initial: bool = False
 
+    def pde(self):
+        case = KleinGordon()
+        return case, *case.problem(self.n_points, self.n_condition, self.resample_every,
+                                   hard_initial=self.hard_initial)
+
 
 def main(config: Config, run: RunDir) -> dict:
-    case = KleinGordon()
-    problem, transform = case.problem(config.n_points, config.n_condition, config.resample_every,
-                                      hard_initial=config.hard_initial)
+    case, problem, transform = config.pde()
     weights = {name: config.condition_weight for name in problem.constraints}
     return train_pointwise(case, problem, transform, config, run, weights=weights)

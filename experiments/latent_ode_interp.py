@@ -65,6 +65,47 @@ def linear_interpolation(t, values, mask):
     return out
 
 
+def model_like(config: Config) -> LatentODE:
+    """The untrained latent ODE of `config`."""
+    return LatentODE(2, config.latent_size, config.hidden_size, config.width, config.depth, config.obs_std,
+                     key=config.train.key(0))
+
+
+@eqx.filter_jit
+def _posterior(model: LatentODE, ts, values, mask, keys):
+    """Decoded paths for each series (sample, time, channel): one per key of `keys` (posterior samples of z0), and
+    the one of the posterior mean."""
+    one = lambda v, m: jax.vmap(lambda k: model(ts, v, m, ts, key=k))(keys)  # noqa: E731
+    return jax.vmap(one)(values, mask), jax.vmap(lambda v, m: model(ts, v, m, ts))(values, mask)
+
+
+def predict(model: LatentODE, config: Config, inputs) -> xr.Dataset:
+    """The series reconstructed from their observed points on their own times.
+
+    `inputs`: a dataset with `observations` (sample, t, channel), NaN where not observed (e.g. the run's
+    `predictions.nc`), or a time-series dataset (`sciml.data.series_dataset`, channels y1 and y2); the first time
+    of each series must be observed. Returns `prediction` (sample, t, channel), the decoded posterior-mean path,
+    and the spread over `posterior_samples` samples of z0 (`prediction_std`, 90% `prediction_lower`/`_upper`) drawn
+    with `main`'s key.
+    """
+    if "observations" in inputs:
+        inputs = series_dataset(inputs["t"].values, inputs["observations"].values, ["y1", "y2"])
+    arrays = series_arrays(inputs)
+    keys = jax.random.split(config.train.key(2), config.posterior_samples)
+    samples, mean_path = (np.asarray(x) for x in _posterior(model, jnp.asarray(arrays["ts"]),
+                                                            jnp.asarray(np.nan_to_num(arrays["values"])),
+                                                            jnp.asarray(arrays["mask"]), keys))
+    dims = ("sample", "t", "channel")
+    return xr.Dataset(
+        {"prediction": (dims, mean_path), "prediction_std": (dims, samples.std(axis=1)),
+         "prediction_lower": (dims, np.quantile(samples, 0.05, axis=1)),
+         "prediction_upper": (dims, np.quantile(samples, 0.95, axis=1)),
+         "observations": (dims, arrays["values"])},
+        coords={"sample": np.arange(mean_path.shape[0]), "t": inputs["time"].values, "channel": ["y1", "y2"]},
+        attrs={"interval_level": 0.9},
+    )
+
+
 def main(config: Config, run: RunDir) -> dict:
     seed = config.train.seed
     rng = np.random.default_rng(seed)
@@ -77,23 +118,17 @@ def main(config: Config, run: RunDir) -> dict:
                                                seed=seed))
 
     observed_train, test = observed(clean_train, seed), observed(clean_test, seed + 1)
-    model = LatentODE(2, config.latent_size, config.hidden_size, config.width, config.depth, config.obs_std,
-                      key=config.train.key(0))
+    model = model_like(config)
     sampler = MinibatchSampler({"ts": observed_train["ts"], "values": np.nan_to_num(observed_train["values"]),
                                 "mask": observed_train["mask"]},
                                config.batch_size, shared=("ts",))
     result = train(model, elbo_loss, sampler, config.train, run)
+    run.save_model(result.model)
 
     ts = jnp.asarray(t, jnp.float32)
     values, mask = jnp.asarray(np.nan_to_num(test["values"])), jnp.asarray(test["mask"])
-
-    @eqx.filter_jit
-    def posterior(model, k):
-        keys = jax.random.split(k, config.posterior_samples)
-        one = lambda v, m: jax.vmap(lambda kk: model(ts, v, m, ts, key=kk))(keys)  # noqa: E731
-        return jax.vmap(one)(values, mask), jax.vmap(lambda v, m: model(ts, v, m, ts))(values, mask)
-
-    samples, mean_path = (np.asarray(x) for x in posterior(result.model, config.train.key(2)))
+    keys = jax.random.split(config.train.key(2), config.posterior_samples)
+    samples, mean_path = (np.asarray(x) for x in _posterior(result.model, ts, values, mask, keys))
     hidden = ~test["mask"]
     baseline = linear_interpolation(t, test["values"], test["mask"])
     mse_hidden = float(np.mean((mean_path - clean_test)[hidden] ** 2))

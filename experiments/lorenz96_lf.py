@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import xarray as xr
+
 from sciml.studies import RunDir
-from sciml.studies.lorenz96 import Lorenz96Config, run_lorenz96
+from sciml.studies.lorenz96 import Lorenz96Config, closure_like, predict_closure, run_lorenz96
+from sciml.uq import LearnedParametrization
 
 NAME = "lorenz96-lf"
 SMOKE = {"train.steps": 200, "train.decay_steps": 50, "train.chunk": 200, "members": 4, "width": 16, "depth": 2,
@@ -21,6 +24,17 @@ SMOKE = {"train.steps": 200, "train.decay_steps": 50, "train.chunk": 200, "membe
 @dataclasses.dataclass(frozen=True)
 class Config(Lorenz96Config):
     """Every knob and its default: the base class (sciml.studies.lorenz96)."""
+
+
+def model_like(config: Config) -> LearnedParametrization:
+    """The trained closure's structure (ensemble, scalings, noise std), built from the config alone."""
+    return closure_like("lf", config)
+
+
+def predict(model: LearnedParametrization, config: Config, inputs) -> xr.Dataset:
+    """`inputs`: slow states X (sample, k) as an array, or a dataset with `state` such as predictions.nc. Returns the
+    ensemble-mean tendency `prediction`, its std, 90 % interval (noise drawn with the key `main` uses) and members."""
+    return predict_closure(model, config, inputs)
 
 
 def main(config: Config, run: RunDir) -> dict:

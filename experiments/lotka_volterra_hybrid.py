@@ -79,6 +79,33 @@ def true_interaction(config: Config, states):
     return np.stack([-config.beta * x * p, config.delta * x * p], axis=-1)
 
 
+def model_like(config: Config) -> NeuralODE:
+    """The hybrid model before training: known terms plus an MLP correction whose last layer starts 100x smaller."""
+    correction = MLPVectorField(2, config.width, config.depth, jax.nn.gelu, key=config.train.key(0))
+    correction = eqx.tree_at(lambda c: c.mlp.layers[-1].weight, correction,
+                             correction.mlp.layers[-1].weight * 0.01)
+    return NeuralODE(HybridVectorField(KnownTerms(config.alpha, config.gamma), correction))
+
+
+def predict(model: NeuralODE, config: Config, inputs) -> xr.Dataset:
+    """Forecasts of `model` from initial (prey, predator) states.
+
+    `inputs`: a dataset with `initial_state` (sample, species) and times `t` (e.g. the run's `predictions.nc`), or an
+    array of initial states (sample, 2), then forecast on the 401 times of [0, 2 * horizon] as in `main`.
+    Returns `prediction` (sample, t, species) and `initial_state`.
+    """
+    if isinstance(inputs, xr.Dataset):
+        y0s, ts = inputs["initial_state"].values, inputs["t"].values
+    else:
+        y0s = np.asarray(inputs, dtype=np.float64).reshape(-1, 2)
+        ts = np.linspace(0.0, 2 * config.horizon, 401)
+    return xr.Dataset(
+        {"prediction": (("sample", "t", "species"), rollout(model, ts, y0s)),
+         "initial_state": (("sample", "species"), y0s)},
+        coords={"sample": np.arange(len(y0s)), "t": ts, "species": list(SPECIES)},
+    )
+
+
 def main(config: Config, run: RunDir) -> dict:
     rng = np.random.default_rng(config.train.seed)
     y0s = np.asarray(config.initial_states, dtype=np.float64).reshape(-1, 2)
@@ -93,13 +120,10 @@ def main(config: Config, run: RunDir) -> dict:
     data = series_dataset(obs_t, noisy, SPECIES, attrs={"system": "Lotka-Volterra", "noise": config.noise})
     arrays = series_arrays(data)
 
-    correction = MLPVectorField(2, config.width, config.depth, jax.nn.gelu, key=config.train.key(0))
-    correction = eqx.tree_at(lambda c: c.mlp.layers[-1].weight, correction,
-                             correction.mlp.layers[-1].weight * 0.01)
-    model = NeuralODE(HybridVectorField(KnownTerms(config.alpha, config.gamma), correction))
     batch = {k: jnp.asarray(v) for k, v in
              windows(arrays["ts"], arrays["values"], config.window, mask=arrays["mask"]).items()}
-    result = train(model, trajectory_mse, batch, config.train, run)
+    result = train(model_like(config), trajectory_mse, batch, config.train, run)
+    run.save_model(result.model)
     learned_field = result.model.vector_field
 
     train_window = dense_t <= config.horizon
@@ -113,6 +137,7 @@ def main(config: Config, run: RunDir) -> dict:
     predictions = xr.Dataset(
         {
             "prediction": (("sample", "t", "species"), forecast),
+            "initial_state": (("sample", "species"), y0s),
             "reference": (("sample", "t", "species"), truth),
             "observations": (("sample", "t_obs", "species"), noisy),
             "interaction_prediction": (("state", "species"), learned_interaction),

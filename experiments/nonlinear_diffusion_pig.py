@@ -11,6 +11,8 @@ import dataclasses
 from sciml.studies import RunDir, TrainConfig
 from sciml.studies.cases import NonlinearDiffusion
 from sciml.studies.pinn import PointwiseConfig, train_pointwise
+from sciml.studies.pinn import model_like as model_like  # the shared ones: re-exported for sciml.load
+from sciml.studies.pinn import predict as predict
 
 NAME = "nonlinear-diffusion-pig"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_gaussians": 16, "n_points": 128, "n_condition": 16}
@@ -26,8 +28,10 @@ class Config(PointwiseConfig):
     n_points: int = 1024
     n_condition: int = 256
 
+    def pde(self):
+        case = NonlinearDiffusion()
+        return case, *case.problem(self.n_points, self.n_condition, self.resample_every)
+
 
 def main(config: Config, run: RunDir) -> dict:
-    case = NonlinearDiffusion()
-    problem, transform = case.problem(config.n_points, config.n_condition, config.resample_every)
-    return train_pointwise(case, problem, transform, config, run)
+    return train_pointwise(*config.pde(), config, run)

@@ -70,6 +70,40 @@ def exact_paths(config: Config, n: int, horizon: float, rng: np.random.Generator
     return np.stack(out, axis=1)[:, :, None]
 
 
+def _keys(config: Config) -> tuple[jax.Array, ...]:
+    """`(drift, diffusion, fit, evaluation)` keys: one split of the seed's key, as the published runs drew them
+    (docs/results/nde_sde.md)."""
+    return tuple(jax.random.split(jax.random.key(config.train.seed), 4))
+
+
+def model_like(config: Config) -> NeuralSDE:
+    """The untrained neural SDE of `config`, its step budget sized for one training window."""
+    k_drift, k_diff, _, _ = _keys(config)
+    return NeuralSDE(MLPVectorField(1, config.width, config.depth, key=k_drift),
+                     DiagonalDiffusion(1, config.width, config.depth, key=k_diff), dt0=config.dt0,
+                     brownian="grid", max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
+
+
+def predict(model: NeuralSDE, config: Config, inputs) -> xr.Dataset:
+    """One path of `model` per start, with `main`'s evaluation key (path `i` uses the `i`-th split of it).
+
+    `inputs`: a dataset with `initial_state` (sample,) and times `t` starting at 0 (e.g. the run's `predictions.nc`),
+    or an array of starts (sample,), then run on [0, eval_horizon] with step `obs_dt`. Returns `prediction`
+    (sample, t), `initial_state` and the ensemble's mean, std and 90% band over samples.
+    """
+    if isinstance(inputs, xr.Dataset):
+        starts, ts = inputs["initial_state"].values, inputs["t"].values
+    else:
+        starts = np.asarray(inputs, dtype=np.float32).reshape(-1)
+        ts = config.obs_dt * np.arange(int(round(config.eval_horizon / config.obs_dt)) + 1)
+    steps = int(np.ceil((ts[-1] - ts[0]) / config.dt0 - 1e-6))  # as main: eval_horizon / dt0 steps
+    paths = generate_paths(model, jnp.asarray(ts, jnp.float32), jnp.asarray(starts, jnp.float32)[:, None],
+                           _keys(config)[3], steps)[:, :, 0]
+    return xr.Dataset({"prediction": (("sample", "t"), paths), "initial_state": (("sample",), starts),
+                       **ensemble_band(paths, ("t",))},
+                      coords={"sample": np.arange(len(starts)), "t": ts}, attrs={"interval_level": 0.9})
+
+
 def main(config: Config, run: RunDir) -> dict:
     rng = np.random.default_rng(config.train.seed)
     train_t = config.obs_dt * np.arange(int(round(config.train_horizon / config.obs_dt)) + 1)
@@ -79,40 +113,31 @@ def main(config: Config, run: RunDir) -> dict:
     arrays = series_arrays(data)
     length = int(round(config.window / config.obs_dt)) + 1
     cut = windows(arrays["ts"], arrays["values"], length, config.window_stride)
-    # One split of the seed's key, as the published runs drew them (docs/results/nde_sde.md).
-    k_drift, k_diff, k_fit, k_eval = jax.random.split(jax.random.key(config.train.seed), 4)
-    model = NeuralSDE(MLPVectorField(1, config.width, config.depth, key=k_drift),
-                      DiagonalDiffusion(1, config.width, config.depth, key=k_diff), dt0=config.dt0,
-                      brownian="grid", max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
+    model = model_like(config)
     # The process is autonomous: every window is solved on the same relative times.
     sampler = MinibatchSampler({"ts": arrays["ts"][:length], "values": cut["values"]}, config.batch_size,
                                shared=("ts",))
     result = train(model, functools.partial(sde_energy_loss, samples=config.samples_per_window), sampler,
-                   config.train, run, key=k_fit)
+                   config.train, run, key=_keys(config)[2])
+    run.save_model(result.model)
 
     eval_t = config.obs_dt * np.arange(int(round(config.eval_horizon / config.obs_dt)) + 1)
     reference = exact_paths(config, config.eval_paths, config.eval_horizon, rng)
-    starts = jnp.asarray(arrays["values"][rng.integers(0, config.n_paths, config.eval_paths), 0])
-    generated = generate_paths(result.model, jnp.asarray(eval_t, jnp.float32), starts, k_eval,
-                               int(np.ceil(config.eval_horizon / config.dt0 - 1e-9)))
+    starts = arrays["values"][rng.integers(0, config.n_paths, config.eval_paths), 0, 0]
+    ensemble = predict(result.model, config, starts)
+    generated = ensemble.prediction.values[:, :, None]
     kept = eval_t >= config.burn_in
     learned = stationary_statistics(generated[:, kept], config.obs_dt, config.lags)
     errors = stationary_standard_errors(generated[:, kept], config.obs_dt, config.lags)
     empirical = stationary_statistics(reference[:, kept], config.obs_dt, config.lags)
     exact = {"mean": config.mu, "variance": config.sigma**2 / (2 * config.theta),
              "autocorrelation": np.exp(-config.theta * np.asarray(config.lags))}
-    predictions = xr.Dataset(
-        {
-            "prediction": (("sample", "t"), generated[:, :, 0]),
-            "reference": (("sample", "t"), reference[:, :, 0]),
-            **ensemble_band(generated[:, :, 0], ("t",)),
-        },
-        coords={"sample": np.arange(config.eval_paths), "t": eval_t},
-        attrs={"process": "Ornstein-Uhlenbeck", "theta": config.theta, "mu": config.mu, "sigma": config.sigma,
-               "interval_level": 0.9, "burn_in": config.burn_in, "train_horizon": config.train_horizon,
-               "reference": "independent exact OU paths (not the training paths)", "obs_dt": config.obs_dt,
-               "lags": list(config.lags)},
-    )
+    predictions = ensemble.assign(reference=(("sample", "t"), reference[:, :, 0]))
+    predictions.attrs.update({
+        "process": "Ornstein-Uhlenbeck", "theta": config.theta, "mu": config.mu, "sigma": config.sigma,
+        "burn_in": config.burn_in, "train_horizon": config.train_horizon,
+        "reference": "independent exact OU paths (not the training paths)", "obs_dt": config.obs_dt,
+        "lags": list(config.lags)})
     run.write_predictions(predictions)
     plot(predictions, learned, empirical, exact, config, run)
     summary = {

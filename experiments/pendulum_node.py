@@ -58,6 +58,30 @@ def exact(config: Config, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
         return np.asarray(jax.vmap(solve)(jnp.asarray(y0s, jnp.float64)))
 
 
+def model_like(config: Config) -> NeuralODE:
+    """The untrained neural ODE of `config` (the structure `sciml.load` fills with the saved weights)."""
+    return NeuralODE(MLPVectorField(2, config.width, config.depth, key=config.train.key(0)))
+
+
+def predict(model: NeuralODE, config: Config, inputs) -> xr.Dataset:
+    """Rollouts of `model` from initial states.
+
+    `inputs`: a dataset with `initial_state` (sample, state) and times `t` (e.g. the run's `predictions.nc`), or an
+    array of initial states (sample, 2) of (theta, omega), then rolled out on [0, 2 * horizon] as in `main`.
+    Returns `prediction` (sample, t, state) and `initial_state`.
+    """
+    if isinstance(inputs, xr.Dataset):
+        y0s, ts = inputs["initial_state"].values, inputs["t"].values
+    else:
+        y0s = np.asarray(inputs, dtype=np.float64).reshape(-1, 2)
+        ts = np.linspace(0.0, 2 * config.horizon, 2 * (config.n_observations - 1) + 1)
+    return xr.Dataset(
+        {"prediction": (("sample", "t", "state"), rollout(model, ts, y0s)),
+         "initial_state": (("sample", "state"), y0s)},
+        coords={"sample": np.arange(len(y0s)), "t": ts, "state": list(STATE)},
+    )
+
+
 def main(config: Config, run: RunDir) -> dict:
     rng = np.random.default_rng(config.train.seed)
     y0s = np.stack([rng.uniform(-2.0, 2.0, config.n_trajectories), rng.uniform(-1.0, 1.0, config.n_trajectories)], 1)
@@ -69,21 +93,18 @@ def main(config: Config, run: RunDir) -> dict:
     arrays = series_arrays(series_dataset(obs_t, noisy, STATE, attrs={"system": "damped pendulum"}))
     pieces = windows(arrays["ts"], arrays["values"], config.window, stride=(config.window - 1) // 2,
                      mask=arrays["mask"])
-    model = NeuralODE(MLPVectorField(2, config.width, config.depth, key=config.train.key(0)))
     sampler = MinibatchSampler(pieces, min(config.batch_size, pieces["values"].shape[0]))
-    result = train(model, trajectory_mse, sampler, config.train, run)
-    prediction = rollout(result.model, dense_t, y0s)
+    result = train(model_like(config), trajectory_mse, sampler, config.train, run)
+    run.save_model(result.model)
+    predictions = predict(result.model, config, y0s)
+    prediction = predictions.prediction.values
     seen = dense_t <= config.horizon
-    predictions = xr.Dataset(
-        {
-            "prediction": (("sample", "t", "state"), prediction),
-            "reference": (("sample", "t", "state"), truth),
-            "observations": (("sample", "t_obs", "state"), noisy),
-        },
-        coords={"sample": np.arange(config.n_trajectories), "t": dense_t, "t_obs": obs_t, "state": list(STATE)},
-        attrs={"system": "damped pendulum", "omega0": config.omega0, "damping": config.damping,
-               "training_horizon": config.horizon, "prediction": "neural ODE rollout from the true initial states"},
-    )
+    predictions = predictions.assign(
+        reference=(("sample", "t", "state"), truth), observations=(("sample", "t_obs", "state"), noisy),
+    ).assign_coords(t_obs=obs_t)
+    predictions.attrs = {"system": "damped pendulum", "omega0": config.omega0, "damping": config.damping,
+                         "training_horizon": config.horizon,
+                         "prediction": "neural ODE rollout from the true initial states (initial_state)"}
     run.write_predictions(predictions)
     plot(predictions, run)
     return {

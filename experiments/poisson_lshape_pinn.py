@@ -16,7 +16,7 @@ from sciml.nn import MLP
 from sciml.pinn import PINN, PINNLoss
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import PoissonLShape, reference_grid
-from sciml.studies.pinn import predict, report
+from sciml.studies.pinn import predict, predict_points, report
 from sciml.train import Evaluation
 
 NAME = "poisson-lshape-pinn"
@@ -41,23 +41,30 @@ class Config:
             raise ValueError(f"boundary must be 'hard' or 'soft', got {self.boundary!r}")
 
 
+def model_like(config: Config) -> PINN:
+    """The untrained PINN (key ``config.train.key(0)``), with u = 0 built in when ``boundary="hard"``."""
+    problem, transform = PoissonLShape().problem(config.n_points, config.n_boundary, config.boundary)
+    net = MLP(problem.domain.ndim, "scalar", config.width, config.depth, key=config.train.key(0))
+    return PINN(problem.domain, net, transform=transform)
+
+
 def main(config: Config, run: RunDir) -> dict:
     case = PoissonLShape()
     reference = case.reference(config.fem_refinements)
     grid = reference_grid(reference)
     exact = reference.reference.values
-    problem, transform = case.problem(config.n_points, config.n_boundary, config.boundary)
-    net = MLP(problem.domain.ndim, "scalar", config.width, config.depth, key=config.train.key(0))
-    model = PINN(problem.domain, net, transform=transform)
+    problem, _ = case.problem(config.n_points, config.n_boundary, config.boundary)
+    model = model_like(config)
     loss = PINNLoss(problem, weights={"boundary": config.boundary_weight} if "boundary" in problem.constraints else {})
 
     def evaluate(m):
-        return {"rel_l2": metrics.relative_l2(predict(m, grid), exact)}
+        return {"rel_l2": metrics.relative_l2(predict_points(m, grid), exact)}
 
     steps, chunk = config.train.steps, config.train.chunk
     result = train(model, loss, problem.sampler(), config.train, run,
                    evaluations=[Evaluation(evaluate, chunk * max(1, steps // (10 * chunk)))])
-    prediction = predict(result.model, grid)
+    run.save_model(result.model)
+    prediction = predict(result.model, config, reference).prediction.values
     return report(reference, prediction, run, method="PINN",
                   extra={**fit_summary(result), "rel_l2_vs_deepxde_file": metrics.relative_l2(
                       prediction, reference.deepxde_reference.values)})

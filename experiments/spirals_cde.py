@@ -18,7 +18,7 @@ import optax
 import xarray as xr
 
 from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset
-from sciml.dynamics import NeuralCDE, cde_coefficients
+from sciml.dynamics import NeuralCDE, cde_coefficients, with_failure_metric
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.train import Evaluation
 
@@ -63,11 +63,39 @@ def prepare(t, values, labels, config: Config, seed: int):
 
 
 def bce_loss(model, batch, key=None):
-    logits = jax.vmap(model, in_axes=(None, 0))(batch["ts"], batch["coeffs"])[:, 0]
+    logits, failed = jax.vmap(model.output_and_failure, in_axes=(None, 0))(batch["ts"], batch["coeffs"])
+    logits = jnp.where(failed, 0.0, logits[:, 0])  # a failed solve shows in `solver_failed` (and an inf loss)
     labels = batch["labels"]
-    loss = jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
+    bce = jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
     accuracy = jnp.mean((logits > 0) == (labels > 0.5))
-    return loss, {"bce": loss, "accuracy": accuracy}
+    loss, solver_failed = with_failure_metric(bce, failed)
+    return loss, {"bce": bce, "accuracy": accuracy, "solver_failed": solver_failed}
+
+
+def model_like(config: Config) -> NeuralCDE:
+    """The untrained neural CDE of `config`: reads `[t, x, y]`, one logit out."""
+    return NeuralCDE(3, config.hidden_size, 1, config.width, config.depth, key=config.train.key(0))
+
+
+@eqx.filter_jit
+def _logits(model: NeuralCDE, ts, coeffs):
+    return jax.vmap(lambda one: model(ts, one)[0])(coeffs)
+
+
+def predict(model: NeuralCDE, config: Config, inputs) -> xr.Dataset:
+    """P(anticlockwise) of each series.
+
+    `inputs`: a dataset with `observations` (sample, t, channel) of (x, y), NaN where not observed, on times `t`
+    (e.g. the run's `predictions.nc`), or a time-series dataset (`sciml.data.series_dataset`, channels x and y).
+    Returns `prediction` (sample,).
+    """
+    if "observations" in inputs:
+        inputs = series_dataset(inputs["t"].values, inputs["observations"].values, ["x", "y"])
+    arrays = series_arrays(inputs)
+    ts = jnp.asarray(arrays["ts"])
+    coeffs = jax.vmap(cde_coefficients, in_axes=(None, 0))(ts, jnp.asarray(arrays["values"]))
+    probability = np.asarray(jax.nn.sigmoid(_logits(model, ts, coeffs)))
+    return xr.Dataset({"prediction": (("sample",), probability)}, coords={"sample": np.arange(len(probability))})
 
 
 def main(config: Config, run: RunDir) -> dict:
@@ -77,17 +105,18 @@ def main(config: Config, run: RunDir) -> dict:
     _, test_values, test_labels = spirals(config.n_test, config.length, config.noise, rng)
     _, ts, train_coeffs = prepare(t, train_values, train_labels, config, seed)
     test_data, _, test_coeffs = prepare(t, test_values, test_labels, config, seed + 1)
-    model = NeuralCDE(3, config.hidden_size, 1, config.width, config.depth, key=config.train.key(0))
+    model = model_like(config)
     sampler = MinibatchSampler({"ts": ts, "coeffs": train_coeffs, "labels": jnp.asarray(train_labels, jnp.float32)},
                                config.batch_size, shared=("ts",))
-    predict = eqx.filter_jit(lambda m, c: jax.vmap(lambda one: m(ts, one)[0])(c))
 
     def test_accuracy(model):
-        return {"test_accuracy": float(np.mean((np.asarray(predict(model, test_coeffs)) > 0) == (test_labels == 1)))}
+        logits = np.asarray(_logits(model, ts, test_coeffs))
+        return {"test_accuracy": float(np.mean((logits > 0) == (test_labels == 1)))}
 
     result = train(model, bce_loss, sampler, config.train, run,
                    evaluations=[Evaluation(test_accuracy, config.train.steps)])
-    probability = np.asarray(jax.nn.sigmoid(predict(result.model, test_coeffs)))
+    run.save_model(result.model)
+    probability = np.asarray(jax.nn.sigmoid(_logits(result.model, ts, test_coeffs)))
     predictions = xr.Dataset(
         {
             "prediction": (("sample",), probability),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -84,6 +85,54 @@ def attractor_states(config: Config, n: int, rng: np.random.Generator) -> np.nda
     return simulate(config, starts, 5.0, rng)[:, -1]
 
 
+class NormalisedSDE(eqx.Module):
+    """The trained SDE with the data's normalisation: the state in physical units is `model_state * scale + shift`."""
+
+    model: NeuralSDE
+    shift: np.ndarray  # (3,)
+    scale: np.ndarray  # (3,)
+
+
+def _keys(config: Config) -> tuple[jax.Array, ...]:
+    """`(drift, diffusion, fit, evaluation)` keys: one split of the seed's key, as the published runs drew them
+    (docs/results/nde_sde.md)."""
+    return tuple(jax.random.split(jax.random.key(config.train.seed), 4))
+
+
+def _sde(config: Config) -> NeuralSDE:
+    k_drift, k_diff, _, _ = _keys(config)
+    return NeuralSDE(MLPVectorField(3, config.width, config.depth, key=k_drift),
+                     DiagonalDiffusion(3, config.width, config.depth, key=k_diff), dt0=config.dt0 / config.time_scale,
+                     brownian="grid", max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
+
+
+def model_like(config: Config) -> NormalisedSDE:
+    """The untrained SDE (model time = physical time / time_scale) with placeholder normalisation statistics."""
+    return NormalisedSDE(_sde(config), np.zeros(3), np.ones(3))
+
+
+def predict(model: NormalisedSDE, config: Config, inputs) -> xr.Dataset:
+    """One path of the learned SDE per start, with `main`'s evaluation key (path `i` uses the `i`-th split of it).
+
+    `inputs`: a dataset with `initial_state` (sample, channel) in physical units and times `t` starting at 0 (e.g. the
+    run's `predictions.nc`), or an array of starts (sample, 3), then run on [0, eval_horizon] with step `obs_dt`.
+    Returns `prediction` (sample, t, channel), `initial_state` and the ensemble's mean, std and 90% band.
+    """
+    if isinstance(inputs, xr.Dataset):
+        starts, ts = inputs["initial_state"].values, inputs["t"].values
+    else:
+        starts = np.asarray(inputs, dtype=np.float64).reshape(-1, 3)
+        ts = config.obs_dt * np.arange(int(round(config.eval_horizon / config.obs_dt)) + 1)
+    steps = int(np.ceil((ts[-1] - ts[0]) / config.dt0 - 1e-6))  # as main: eval_horizon / dt0 steps
+    normalised = jnp.asarray((starts - model.shift) / model.scale, jnp.float32)
+    paths = generate_paths(model.model, jnp.asarray(ts / config.time_scale, jnp.float32), normalised,
+                           _keys(config)[3], steps) * model.scale + model.shift
+    return xr.Dataset({"prediction": (("sample", "t", "channel"), paths),
+                       "initial_state": (("sample", "channel"), starts), **ensemble_band(paths, ("t", "channel"))},
+                      coords={"sample": np.arange(len(starts)), "t": ts, "channel": list(CHANNELS)},
+                      attrs={"interval_level": 0.9})
+
+
 def main(config: Config, run: RunDir) -> dict:
     rng = np.random.default_rng(config.train.seed)
     paths = simulate(config, attractor_states(config, config.n_paths, rng), config.train_horizon, rng)
@@ -95,41 +144,30 @@ def main(config: Config, run: RunDir) -> dict:
     arrays = series_arrays(data)
     length = int(round(config.window / config.obs_dt)) + 1
     cut = windows(arrays["ts"], arrays["values"], length, config.window_stride)
-    # One split of the seed's key, as the published runs drew them (docs/results/nde_sde.md).
-    k_drift, k_diff, k_fit, k_eval = jax.random.split(jax.random.key(config.train.seed), 4)
-    dt0 = config.dt0 / config.time_scale  # model time = physical time / time_scale
-    model = NeuralSDE(MLPVectorField(3, config.width, config.depth, key=k_drift),
-                      DiagonalDiffusion(3, config.width, config.depth, key=k_diff), dt0=dt0, brownian="grid",
-                      max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
+    model = _sde(config)  # model time = physical time / time_scale
     # Autonomous system: every window is solved on the same relative (model) times.
     sampler = MinibatchSampler({"ts": arrays["ts"][:length] / config.time_scale, "values": cut["values"]},
                                config.batch_size, shared=("ts",))
     result = train(model, functools.partial(sde_energy_loss, samples=config.samples_per_window), sampler,
-                   config.train, run, key=k_fit)
+                   config.train, run, key=_keys(config)[2])
+    trained = NormalisedSDE(result.model, shift, scale)
+    run.save_model(trained)
 
     eval_t = config.obs_dt * np.arange(int(round(config.eval_horizon / config.obs_dt)) + 1)
     starts = attractor_states(config, config.eval_paths, rng)
     reference = simulate(config, starts, config.eval_horizon, rng)
-    normalised_starts = jnp.asarray((starts - shift) / scale, jnp.float32)
-    generated = generate_paths(result.model, jnp.asarray(eval_t / config.time_scale, jnp.float32), normalised_starts,
-                               k_eval, int(np.ceil(config.eval_horizon / config.dt0 - 1e-9)))
-    generated = generated * scale + shift
+    ensemble = predict(trained, config, starts)
+    generated = ensemble.prediction.values
     kept = eval_t >= config.burn_in
     learned = stationary_statistics(generated[:, kept], config.obs_dt, config.lags)
     truth = stationary_statistics(reference[:, kept], config.obs_dt, config.lags)
     learned_se = stationary_standard_errors(generated[:, kept], config.obs_dt, config.lags)
     truth_se = stationary_standard_errors(reference[:, kept], config.obs_dt, config.lags)
-    predictions = xr.Dataset(
-        {
-            "prediction": (("sample", "t", "channel"), generated),
-            "reference": (("sample", "t", "channel"), reference),
-            **ensemble_band(generated, ("t", "channel")),
-        },
-        coords={"sample": np.arange(config.eval_paths), "t": eval_t, "channel": list(CHANNELS)},
-        attrs={"system": "stochastic Lorenz", "interval_level": 0.9, "burn_in": config.burn_in,
-               "train_window": config.window, "obs_dt": config.obs_dt, "lags": list(config.lags),
-               "reference": "independent Euler-Maruyama ensemble of the true SDE from the same attractor states"},
-    )
+    predictions = ensemble.assign(reference=(("sample", "t", "channel"), reference))
+    predictions.attrs.update({
+        "system": "stochastic Lorenz", "burn_in": config.burn_in, "train_window": config.window,
+        "obs_dt": config.obs_dt, "lags": list(config.lags),
+        "reference": "independent Euler-Maruyama ensemble of the true SDE from the same attractor states"})
     run.write_predictions(predictions)
     plot(predictions, learned, truth, config, run)
     summary = {"final_energy_score": result.history[-1]["energy_score"], **fit_summary(result)}

@@ -21,6 +21,8 @@ import xarray as xr
 from sciml.data import ensure_dataset, open_dataset
 from sciml.gp import (
     MeshMorphingGP,
+    MMGPState,
+    TriangleMesh,
     field_relative_rmse,
     interval_coverage,
     meshes_from_dataset,
@@ -83,27 +85,76 @@ def load_split(config: Config):
     return subset(train), subset(test), test
 
 
-def predictions_dataset(meshes, prediction, fields, outputs, test_index, interval) -> xr.Dataset:
-    """The output contract: fields on a flat `node` dim (test samples concatenated), scalars on `sample`."""
+def gp_settings(config: Config) -> dict:
+    """The `MeshMorphingGP` constructor's arguments (but the landmarks) of `config`."""
+    return dict(n_shape_modes=config.n_shape_modes, morphing_weights=config.morphing_weights,
+                n_field_modes=config.n_field_modes, restarts=config.restarts, max_iter=config.train.lbfgs_steps,
+                n_samples=config.n_samples, reconstruction_noise=config.reconstruction_noise,
+                interval=config.interval, seed=config.train.seed, threads=config.threads)
+
+
+def model_like(config: Config) -> MMGPState:
+    """The saved predictor's structure (`MMGPState`): its sizes from the config and the dataset's split and mesh
+    sizes (the common support is the middle training mesh); no data is loaded beyond those counts."""
+    ds = open_dataset(ensure_dataset("tensile2d", small=config.small))
+    train = np.flatnonzero(ds.split.values == "train")[: config.n_train]
+    common = train[len(train) // 2]
+    return MMGPState.like(n_common=int(ds.node_count.values[common]), n_triangles=int(ds.triangle_count.values[common]),
+                          n_train=len(train), n_scalar_inputs=len(SCALAR_INPUT_NAMES),
+                          n_shape_modes=config.n_shape_modes, n_field_modes=config.n_field_modes,
+                          field_names=FIELD_NAMES, scalar_names=SCALAR_OUTPUT_NAMES,
+                          reconstruction_noise=config.reconstruction_noise)
+
+
+def meshes_of(ds: xr.Dataset) -> list[TriangleMesh]:
+    """The meshes of a tensile2d-layout dataset (`node_start`, `node_count`...) or of predictions.nc (`node_sample`,
+    `triangle_count`), one per `sample`, in order."""
+    if "node_count" in ds:
+        return meshes_from_dataset(ds)
+    node_counts = [int(np.sum(ds.node_sample.values == s)) for s in ds.sample.values]
+    points = np.split(np.stack([ds.x.values, ds.y.values], axis=1), np.cumsum(node_counts)[:-1])
+    triangles = np.split(ds.triangles.values, np.cumsum(ds.triangle_count.values)[:-1])
+    return [TriangleMesh(p, t) for p, t in zip(points, triangles, strict=True)]
+
+
+def predict(model: MMGPState, config: Config, inputs: xr.Dataset) -> xr.Dataset:
+    """The MMGP on new plates. `inputs`: a dataset of meshes with the input scalars (load, young, poisson) on
+    `sample`: tensile2d's layout or predictions.nc's (`x`, `y`, `node_sample` on `node`, `triangles`,
+    `triangle_count`). Returns predictions.nc's layout without references: fields (field, node) with std and
+    interval (posterior samples drawn from the run's seed, as `main`), scalars (output, sample). The gpytorch
+    predictor is rebuilt from the saved arrays and hyperparameters; nothing is refitted."""
+    meshes = meshes_of(inputs)
+    scalars = np.stack([inputs[name].values for name in SCALAR_INPUT_NAMES], axis=1)
+    gp = MeshMorphingGP.from_state(model, PLATE_CORNERS, **gp_settings(config))
+    return predictions_dataset(meshes, gp.predict(meshes, scalars), inputs.sample.values, config.interval, scalars)
+
+
+def predictions_dataset(meshes, prediction, test_index, interval, inputs, fields=None, outputs=None) -> xr.Dataset:
+    """The output contract: fields on a flat `node` dim (test samples concatenated), scalars and the input scalars
+    (s, p) on `sample`; the reference `fields` and `outputs` where given."""
     node_sample = np.concatenate([np.full(m.n_points, i) for i, m in zip(test_index, meshes, strict=True)])
     points = np.concatenate([m.points for m in meshes])
     kinds = ("mean", "std", "lower", "upper")
     stack = {key: np.stack([np.concatenate(getattr(prediction[f], key)) for f in FIELD_NAMES]) for key in kinds}
-    reference = np.stack([np.concatenate(fields[f]) for f in FIELD_NAMES])
     scalar = {key: np.stack([getattr(prediction[s], key) for s in SCALAR_OUTPUT_NAMES]) for key in kinds}
     dims, sdims = ("field", "node"), ("output", "sample")
+    references = {}
+    if fields is not None:
+        references["reference"] = (dims, np.stack([np.concatenate(fields[f]) for f in FIELD_NAMES]))
+    if outputs is not None:
+        references["scalar_reference"] = (sdims, np.stack([outputs[s] for s in SCALAR_OUTPUT_NAMES]))
     ds = xr.Dataset(
         {
             "prediction": (dims, stack["mean"]),
-            "reference": (dims, reference),
             "prediction_std": (dims, stack["std"]),
             "prediction_lower": (dims, stack["lower"]),
             "prediction_upper": (dims, stack["upper"]),
             "scalar_prediction": (sdims, scalar["mean"]),
-            "scalar_reference": (sdims, np.stack([outputs[s] for s in SCALAR_OUTPUT_NAMES])),
             "scalar_std": (sdims, scalar["std"]),
             "scalar_lower": (sdims, scalar["lower"]),
             "scalar_upper": (sdims, scalar["upper"]),
+            **references,
+            **{name: ("sample", np.asarray(inputs)[:, k]) for k, name in enumerate(SCALAR_INPUT_NAMES)},
             "triangles": (("triangle", "vertex"), np.concatenate([m.triangles for m in meshes]).astype(np.int32)),
             "triangle_count": ("sample", np.array([len(m.triangles) for m in meshes])),
         },
@@ -189,27 +240,17 @@ def main(config: Config, run: RunDir) -> dict:
     train_split, test_split, test_index = load_split(config)
     train_meshes, train_inputs, train_fields, train_outputs = train_split
     test_meshes, test_inputs, test_fields, test_outputs = test_split
-    model = MeshMorphingGP(
-        PLATE_CORNERS,
-        n_shape_modes=config.n_shape_modes,
-        morphing_weights=config.morphing_weights,
-        n_field_modes=config.n_field_modes,
-        restarts=config.restarts,
-        max_iter=config.train.lbfgs_steps,
-        n_samples=config.n_samples,
-        reconstruction_noise=config.reconstruction_noise,
-        interval=config.interval,
-        seed=config.train.seed,
-        threads=config.threads,
-    )
+    model = MeshMorphingGP(PLATE_CORNERS, **gp_settings(config))
     start = time.perf_counter()
     model.fit(train_meshes, train_inputs, train_fields, train_outputs)
     fit_time = time.perf_counter() - start
+    run.save_model(model.state())
     start = time.perf_counter()
     prediction = model.predict(test_meshes, test_inputs)
     predict_time = time.perf_counter() - start
 
-    ds = predictions_dataset(test_meshes, prediction, test_fields, test_outputs, test_index, config.interval)
+    ds = predictions_dataset(test_meshes, prediction, test_index, config.interval, test_inputs, test_fields,
+                             test_outputs)
     run.write_predictions(ds)
     metrics = metrics_from_predictions(ds)
     errors = [np.sqrt(np.mean((p - r) ** 2)) / np.abs(r).max()

@@ -1,5 +1,6 @@
 """The SPM PINN surrogate (hard constraints, residual, range checks, training) and NUTS calibration."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +20,7 @@ from sciml.battery import (
 from sciml.battery._surrogate import SurfaceFlux, diffusion_residual
 from sciml.pde import Field, FixedPoints
 from sciml.studies import TrainConfig
-from sciml.studies.battery import SurrogateConfig, train_surrogate
+from sciml.studies.battery import SurrogateConfig, surrogate_like, train_surrogate
 
 SETUP = SurrogateSetup()
 
@@ -62,6 +63,19 @@ def test_residual_and_flux_vanish_on_an_exact_solution():
     assert float(jax.jit(lambda pts: flux.loss(steady_drift_solution, pts))(surface)) < 1e-10
 
     assert float(jnp.max(jnp.abs(residuals(points, 0.01)))) > 1e-2, "a wrong drift must leave a residual"
+
+
+def test_surrogate_like_takes_the_saved_surrogate(surrogate, tmp_path):
+    """The surrogate's structure from its config alone takes the saved weights and gives the same voltages."""
+    like = surrogate_like(SETUP, SurrogateConfig(TrainConfig(seed=5), width=16, depth=2))
+    def shapes(tree):
+        return [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))]
+
+    assert shapes(like) == shapes(surrogate)
+    eqx.tree_serialise_leaves(tmp_path / "model.eqx", surrogate)
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "model.eqx", like)
+    t = np.linspace(0.0, 3000.0, 9)
+    assert_close(loaded.voltage(t, 1.5, 3.0), surrogate.voltage(t, 1.5, 3.0), rtol=1e-6, what="reloaded voltage")
 
 
 def test_out_of_range_parameters_are_refused_or_flagged(surrogate):

@@ -6,7 +6,14 @@ import scipy.io
 import xarray as xr
 
 from sciml import DataError
-from sciml.data import check_finite, load_reference, open_dataset, write_dataset
+from sciml.data import (
+    Normalization,
+    check_finite,
+    load_reference,
+    open_dataset,
+    trajectory_arrays,
+    write_dataset,
+)
 
 
 def test_burgers_reference_is_tidy_and_starts_from_the_initial_condition():
@@ -55,3 +62,29 @@ def test_unknown_suffix_and_missing_file_say_what_to_do(tmp_path):
         write_dataset(xr.Dataset(), tmp_path / "data.csv")
     with pytest.raises(FileNotFoundError, match="sciml data generate"):
         open_dataset(tmp_path / "absent.nc")
+
+
+def test_a_truncated_netcdf_file_is_refused_naming_the_path_and_the_fix(tmp_path):
+    path = write_dataset(load_reference("burgers"), tmp_path / "burgers.nc")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"burgers.nc' cannot be read \(OSError: .*\); expected a complete netcdf "
+                                        "dataset.*truncated or damaged.*sciml data generate NAME"):
+        open_dataset(path)
+
+
+def test_nan_in_training_trajectories_is_refused_before_normalisation(tmp_path):
+    u = np.ones((3, 4, 1, 8), np.float32)
+    u[1, 2, 0, 6] = np.nan
+    with pytest.raises(DataError, match=r"training fields u holds 1 NaN/Inf values \(first at sample index 1, t index "
+                                        r"2, channel index 0, x index 6\); expected finite numbers"):
+        Normalization.fit(u, np.ones((3, 1)))
+    with pytest.raises(DataError, match=r"training parameters holds 1 NaN/Inf values \(first at sample index 2"):
+        Normalization.fit(np.ones_like(u), np.array([[1.0], [2.0], [np.inf]]))
+    ds = xr.Dataset({"u": (("sample", "t", "x"), u[:, :, 0])},
+                    coords={"sample": [10, 11, 12], "t": [0.0, 0.1, 0.2, 0.3], "x": np.arange(8) / 8,
+                            "beta": ("sample", [0.2, 0.4, 0.7])})
+    path = write_dataset(ds, tmp_path / "family.nc")
+    with pytest.raises(DataError, match=r"family.nc: variable 'u' holds 1 NaN/Inf values \(first at sample=11, "
+                                        r"t=0.2, x=0.75\)"):
+        trajectory_arrays(open_dataset(path), parameters=("beta",), spatial_stride=2)

@@ -59,6 +59,21 @@ def test_bad_dims_and_times_are_refused():
         series_dataset(t, values[:, :, :1], ["a", "b"])
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda t: np.where(np.arange(t.size) == 3, np.nan, t), r"'time' is nan at index 3; expected finite"),
+    (lambda t: np.where(np.arange(t.size) == 4, t[2], t), r"'time' is not strictly increasing at index 4 .*sortby"),
+    (lambda t: 1e8 + 10 * t, r"'time' loses its spacing in float32 at index 1 .*start at 0.*float64"),
+])
+def test_series_arrays_refuses_nan_unordered_and_float32_collapsing_times(change, message):
+    _, _, ds = _dataset()
+    bad = ds.assign_coords(time=change(ds["time"].values))
+    with pytest.raises(DataError, match=message):
+        series_arrays(bad)
+    if "float32" in message:
+        assert np.all(np.diff(series_arrays(bad, dtype=np.float64)["ts"]) > 0)
+        series_arrays(bad.assign_coords(time=bad.time - bad.time[0]))
+
+
 def test_windows_share_end_points_and_copy_the_series():
     t = np.linspace(0.0, 1.0, 9)
     values = np.random.default_rng(0).normal(size=(2, 9, 3))

@@ -103,3 +103,23 @@ def test_series_encoder_reads_the_gaps_between_observations(key):
         assert_close(a, b, rtol=1e-5, atol=1e-6, what=f"encoder {what} with masked grid points")
     moved = encoder(ts.at[1].set(0.7), values, mask)[0]
     assert float(jnp.max(jnp.abs(moved - sparse[0]))) > 1e-4
+
+
+def test_a_failed_solve_makes_the_cde_and_elbo_losses_inf_and_names_the_solver(key):
+    from sciml.dynamics import with_failure_metric
+
+    ts, _, gappy = _gappy_series()
+    coeffs = cde_coefficients(ts, gappy)
+    for max_steps, failed in ((4096, False), (1, True)):
+        out, flag = NeuralCDE(3, 4, 1, 8, 1, max_steps=max_steps, key=key).output_and_failure(ts, coeffs)
+        assert bool(flag) == failed and bool(np.isfinite(out).all()) != failed
+    loss, metric = with_failure_metric(jnp.asarray(0.3), jnp.array([False, True]))
+    assert np.isinf(loss) and np.isinf(metric)
+    batch = {"ts": ts, "values": jnp.nan_to_num(gappy), "mask": ~jnp.isnan(gappy)}
+    batch = {k: v if k == "ts" else jnp.stack([v, v]) for k, v in batch.items()}
+    models = (LatentODE(2, 2, 4, 8, 1, ode_kwargs={"max_steps": 1}, key=key),
+              LatentSDE(2, 2, 2, 4, 8, 1, dt0=0.05, max_steps=3, key=key))
+    for model in models:
+        loss, metrics = elbo_loss(model, batch, key)
+        assert np.isinf(loss) and np.isinf(metrics["solver_failed"])
+        assert np.isfinite(metrics["nll"]) and np.isfinite(metrics["kl"])

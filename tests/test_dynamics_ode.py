@@ -86,7 +86,39 @@ def test_non_increasing_save_times_are_a_clear_error(key):
         model(jnp.array([1.0, 0.5]), jnp.ones(2))
 
 
+def test_nan_save_times_are_refused_also_inside_jit(key):
+    model = NeuralODE(MLPVectorField(1, 4, 1, key=key))
+    ts = jnp.array([0.0, jnp.nan, 1.0])
+    with pytest.raises(ValueError, match=r"strictly increasing.*ts\[0\]=0.0"):
+        model(ts, jnp.ones(1))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="strictly increasing"):
+        eqx.filter_jit(model)(ts, jnp.ones(1))
+
+
 def test_nan_observations_without_mask_are_a_clear_error():
     values = jnp.ones((2, 3, 1)).at[0, 1, 0].set(jnp.nan)
     with pytest.raises(ValueError, match="NaN but no mask"):
         trajectory_mse(NeuralODE(Decay(jnp.asarray(1.0))), {"ts": jnp.linspace(0, 1, 3), "values": values})
+
+
+class Explosive(eqx.Module):
+    rate: jax.Array
+
+    def __call__(self, t, y, args=None):
+        return self.rate * y**2  # from y(0) = 1 it blows up at t = 1 / rate
+
+
+def test_a_failed_solve_stops_fit_at_the_last_good_state_and_names_the_solver(tmp_path):
+    from sciml.train import NonFiniteLossError, latest_checkpoint
+
+    ts = jnp.linspace(0.0, 1.0, 6)
+    values = (1.0 / (1.0 - 0.95 * ts))[None, :, None]  # rate 0.95: the fit overshoots past 1, where the solve fails
+    model = NeuralODE(Explosive(jnp.asarray(0.5)), max_steps=32)
+    _, metrics = trajectory_mse(model, {"ts": ts, "values": values})
+    assert float(metrics["solver_failed"]) == 0.0
+    with pytest.raises(NonFiniteLossError, match="solver_failed") as caught:
+        fit(model, trajectory_mse, {"ts": ts, "values": values}, optax.sgd(0.5), 10, key=jax.random.key(0),
+            chunk=5, out_dir=tmp_path, checkpoint_every=5, progress=False)
+    assert caught.value.term == "solver_failed"
+    assert caught.value.step >= 1 and bool(jnp.isfinite(caught.value.model.vector_field.rate))
+    assert latest_checkpoint(tmp_path / "checkpoints") is not None

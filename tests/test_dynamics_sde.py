@@ -154,3 +154,16 @@ def test_stationary_standard_errors_of_white_noise():
     assert_close(errors["mean"], [1 / np.sqrt(paths.size)], rtol=0.35, what="standard error of the mean")
     assert_close(errors["autocorrelation"], [[1 / np.sqrt(paths.size)]], rtol=0.35,
                  what="standard error of the lag-1 correlation")
+
+
+def test_a_failed_solve_makes_the_sde_losses_inf_and_names_the_solver(key):
+    from sciml.dynamics import sde_mmd_loss
+
+    batch = {"ts": jnp.linspace(0.0, 1.0, 11), "values": 1 + 0.1 * jax.random.normal(key, (4, 11, 1))}
+    model = NeuralSDE(Affine(-1.0, 0.0), Affine(0.0, 0.3), dt0=0.1, brownian="grid", max_steps=10)
+    for loss_fn in (sde_energy_loss, sde_mmd_loss):
+        loss, metrics = loss_fn(model, batch, key)
+        assert np.isfinite(loss) and float(metrics["solver_failed"]) == 0.0
+        loss, metrics = loss_fn(eqx.tree_at(lambda m: m.dt0, model, 0.05), batch, key)  # 20 steps needed
+        assert np.isinf(loss) and np.isinf(metrics["solver_failed"])
+        assert all(np.isfinite(v) for k, v in metrics.items() if k != "solver_failed")

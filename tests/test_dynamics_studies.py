@@ -50,3 +50,16 @@ def test_ensemble_band_variables():
     assert_close(band["prediction_mean"][1], paths.mean(0), rtol=1e-12, what="mean")
     assert_close(lower, np.quantile(paths, 0.05, axis=0), rtol=1e-12, what="lower")
     assert (band["prediction_upper"][1] > lower).all()
+
+
+def test_a_failed_solve_in_rollout_or_generate_paths_is_a_clear_error(key):
+    import pytest
+
+    from sciml import DataError
+
+    ts = np.linspace(0.0, 2.0, 5)
+    with pytest.raises(DataError, match=r"rollout: the solve of sample 0 .*maximum number of solver steps"):
+        rollout(NeuralODE(Affine(-0.7, 0.0), max_steps=2), ts, np.ones((2, 2)))
+    model = NeuralSDE(Affine(-1.0, 0.0), Affine(0.0, 0.3), dt0=0.1, brownian="grid", max_steps=5)
+    with pytest.raises(DataError, match=r"generate_paths: .*max_steps=10"):
+        generate_paths(model, jnp.asarray(ts), jnp.ones((3, 1)), key, max_steps=10)

@@ -1,4 +1,5 @@
-"""Every experiment, end to end at its smoke size, through the one output contract; and the shared skeleton."""
+"""Every experiment, end to end at its smoke size, through the one output contract and back through `sciml.load`;
+and the shared skeleton."""
 
 import dataclasses
 import inspect
@@ -8,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
+import sciml
 from sciml.data import open_dataset
-from sciml.studies import TrainConfig, list_experiments, load_experiment, run_experiment
+from sciml.studies import TrainConfig, list_experiments, load_experiment, resolve_config, run_experiment
 
 EXPERIMENTS = list_experiments()
 
@@ -25,6 +27,8 @@ def test_every_experiment_has_the_one_skeleton():
         assert not flat, f"{name}: training knobs {flat} belong in Config.train"
         assert list(inspect.signature(module.main).parameters) == ["config", "run"], name
         assert isinstance(module.SMOKE, dict) and module.SMOKE, f"{name}: SMOKE overrides"
+        for function in ("model_like", "predict"):
+            assert callable(getattr(module, function, None)), f"{name}: {function}, for sciml.load"
 
 
 def _finite_numbers(tree):
@@ -55,3 +59,8 @@ def test_experiment_smoke_run_writes_the_output_contract(name, tmp_path):
     if metrics_log.exists():
         records = [json.loads(line) for line in metrics_log.read_text().splitlines()]
         assert records and all("step" in r for r in records)
+    trained = sciml.load(out)
+    assert trained.config == resolve_config(experiment.config_type, experiment.smoke), "config read back"
+    again = trained.predict(predictions)
+    np.testing.assert_allclose(again.prediction.values, predictions.prediction.values, rtol=1e-5, atol=1e-6,
+                               err_msg=f"{name}: sciml.load(run).predict(predictions.nc) against the stored prediction")

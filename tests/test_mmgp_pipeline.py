@@ -41,3 +41,20 @@ def test_mean_lies_inside_interval_on_average(run_dir):
     inside = (ds.prediction >= ds.prediction_lower) & (ds.prediction <= ds.prediction_upper)
     assert float(inside.mean()) > 0.99
     assert np.isfinite(ds.prediction.values).all()
+
+
+def test_load_rebuilds_the_predictor_from_saved_arrays(run_dir):
+    """The run's model is the MMGP's arrays (no pickle): `sciml.load` and `predict` on predictions.nc rebuild the
+    gpytorch predictor without refitting and give back the stored predictions and intervals."""
+    import sciml
+    from sciml.gp import MMGPState
+
+    trained = sciml.load(run_dir)
+    assert isinstance(trained.model, MMGPState) and trained.model.lengthscale.dtype == np.float64
+    stored = open_dataset(run_dir / "predictions.nc")
+    again = trained.predict(stored)
+    assert "reference" not in again
+    for name in ("prediction", "prediction_std", "prediction_lower", "prediction_upper", "scalar_prediction",
+                 "scalar_lower"):
+        assert again[name].dims == stored[name].dims
+        assert_close(again[name].values, stored[name].values, rtol=1e-9, atol=1e-12, what=f"{name} after loading")

@@ -51,6 +51,17 @@ def test_optimum_is_as_good_as_sklearns(problem, fitted):
         assert fitted.negative_log_likelihood_[g] <= -refit.log_marginal_likelihood_value_ / targets[g].size + 1e-3
 
 
+def test_hyperparameters_alone_rebuild_the_fitted_posterior(problem, fitted):
+    """`from_hyperparameters` (what a reloaded MMGP uses) predicts what the fitted GP predicts, without fitting."""
+    inputs, targets, test = problem
+    rebuilt = GroupedExactGP.from_hyperparameters(inputs, targets, fitted.lengthscale_, fitted.outputscale_,
+                                                  fitted.noise_)
+    for g, ((mean, variance), (again, again_variance)) in enumerate(zip(fitted.predict(test), rebuilt.predict(test),
+                                                                         strict=True)):
+        assert_close(again, mean, rtol=1e-12, atol=1e-14, what=f"rebuilt posterior mean of group {g}")
+        assert_close(again_variance, variance, rtol=1e-12, atol=1e-14, what=f"rebuilt variance of group {g}")
+
+
 def test_bad_shapes_and_settings_are_rejected(problem):
     inputs, targets, _ = problem
     with pytest.raises(ValueError, match="n rows"):

@@ -7,6 +7,7 @@ from conftest import assert_close
 
 from sciml import DataError
 from sciml.data import read_pdebench, write_pdebench
+from sciml.data._loaders import _raw_array
 
 
 @pytest.fixture
@@ -97,3 +98,38 @@ def test_unknown_keys_are_refused(tmp_path):
         f.create_dataset("solution", data=np.zeros(3))
     with pytest.raises(DataError, match="match no PDEBench layout"):
         read_pdebench(other)
+
+
+def _write_1d(path, tensor):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("tensor", data=tensor)
+        f.create_dataset("x-coordinate", data=np.linspace(0, 1, tensor.shape[2], dtype=np.float32))
+        f.create_dataset("t-coordinate", data=np.linspace(0, 1, tensor.shape[1] + 1, dtype=np.float32))
+        f.attrs["beta"] = 0.4
+    return path
+
+
+def test_nan_in_a_tensor_is_refused_naming_the_file_variable_and_place(tmp_path, rng):
+    tensor = rng.normal(size=(3, 5, 8)).astype(np.float32)
+    tensor[1, 2, 4], tensor[2, 0, 0] = np.nan, np.inf
+    path = _write_1d(tmp_path / "1D_Advection_Sols_beta0.4.hdf5", tensor)
+    with pytest.raises(DataError, match=r"1D_Advection_Sols_beta0.4.hdf5', variable 'u' \(HDF5 'tensor'\) holds 2 "
+                                        r"NaN/Inf values \(first at sample index 1, t index 2, x index 4\); expected "
+                                        "finite numbers. Regenerate"):
+        read_pdebench(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_hdf5"])
+def test_a_damaged_hdf5_file_is_refused_naming_the_path_and_the_fix(tmp_path, rng, damage):
+    folder = tmp_path / "generated" / "pdebench-advection-small"
+    folder.mkdir(parents=True)
+    path = _write_1d(folder / "1D_Advection_Sols_beta0.4.hdf5", rng.normal(size=(4, 6, 64)).astype(np.float32))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not an HDF5 file" * 10)
+    with pytest.raises(DataError, match=r"1D_Advection_Sols_beta0.4.hdf5' cannot be read \(OSError: .*\); expected a "
+                                        r"complete PDEBench HDF5 file\..*`sciml data generate pdebench-advection "
+                                        "--small`"):
+        read_pdebench(path)
+    with pytest.raises(DataError, match=r"1D_Advection_Sols_beta0.4.hdf5' cannot be read .*expected an HDF5 / netCDF "
+                                        "file holding 'tensor'"):
+        _raw_array(path, "tensor")  # what `WindowLoader` streams from

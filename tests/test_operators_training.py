@@ -358,3 +358,29 @@ def test_neural_solver_config_checks_the_training_steps():
     assert size > 4  # widened to the CAPE model's parameter count
     _, cape_size = build_solver(dataclasses.replace(plain, conditioning="cape"), channels=1, ndim=1, key=key)
     assert cape_size == 4
+
+
+def test_saved_neural_solver_reloads_and_predicts_from_pdebench_files_and_its_own_predictions(tmp_path):
+    from sciml.data import ensure_dataset, open_dataset, read_pdebench, trajectory_arrays
+    from sciml.studies import TrainConfig
+    from sciml.studies.neural_solvers import NeuralSolverConfig, TrainedSolver, build_solver, model_like, predict
+
+    config = NeuralSolverConfig(small=True, size=8, modes=4, depth=1, cape_width=8, cape_modes=4, epochs=1,
+                                parameter_scale="linear", parameter_clip=0.0, train=TrainConfig(steps=10, chunk=10))
+    path = ensure_dataset(config.dataset, small=True)
+    u, params = trajectory_arrays(open_dataset(path), parameters=("beta",), spatial_stride=config.spatial_stride)
+    solver, _ = build_solver(config, channels=1, ndim=1, key=config.train.key(0))
+    trained = TrainedSolver(solver, Normalization.fit(u, params, parameter_scale="linear", clip=0.0))
+    eqx.tree_serialise_leaves(tmp_path / "model.eqx", trained)
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "model.eqx", model_like(config))
+    file = read_pdebench(path.parent / "pdebench" / "1D_Advection_Sols_beta0.4.hdf5")
+    out = predict(loaded, config, file)
+    assert out.prediction.dims == ("sample", "t", "x")
+    assert out.prediction.shape == (file.sizes["sample"], file.sizes["t"] - 1, file.sizes["x"] // 4)
+    assert (out.beta.values == 0.4).all() and np.isfinite(out.prediction.values).all()
+    np.testing.assert_array_equal(out.prediction.values, predict(trained, config, file).prediction.values)
+    own = out.assign(initial=(("sample", "x"), file.u.values[:, 0, ::4]))  # what predictions.nc stores
+    reread = predict(loaded, config, open_dataset(write_dataset(own, tmp_path / "predictions.nc")))
+    np.testing.assert_array_equal(reread.prediction.values, out.prediction.values)
+    with pytest.raises(DataError, match="predict needs a dataset with 'u'"):
+        predict(loaded, config, file.rename(u="v"))

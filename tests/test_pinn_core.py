@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_close
 
 from sciml import ConfigError
-from sciml.nn import MLP, FourierFeatures
+from sciml.nn import MLP, FactorizedMLP, FourierFeatures, GaussianFeatures
 from sciml.pde import Dirichlet, FacePoints, InitialCondition, Problem, UniformPoints, interval, time_space
 from sciml.pinn import PINN, FixedWeights, GradNormBalancing, HardConstraint, PINNLoss
 
@@ -142,6 +142,20 @@ def test_pinn_takes_a_user_defined_network():
     assert all(np.all(np.isfinite(np.asarray(g))) for g in (grads.net.a, grads.net.b, grads.net.c))
     assert float(jnp.abs(grads.net.b).sum()) > 0
 
+
+
+@pytest.mark.parametrize("sizes", [{"width": 0}, {"depth": -1}])
+@pytest.mark.parametrize("net", [MLP, FactorizedMLP])
+def test_nets_refuse_sizes_below_one_naming_the_value(net, sizes):
+    name, value = next(iter(sizes.items()))
+    expected = rf"{net.__name__}: expected {name} .* got {name}={value}; choose {name} >= 1 \(.*--set {name}="
+    with pytest.raises(ConfigError, match=expected):
+        net(2, "scalar", **sizes, key=jax.random.key(0))
+
+
+def test_gaussian_features_refuse_zero_channels():
+    with pytest.raises(ConfigError, match="GaussianFeatures: expected channels .* got channels=0"):
+        GaussianFeatures(2, 8, channels=0, key=jax.random.key(0))
 
 
 def test_grad_norm_strategy_reproduces_the_former_string_switch():

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from conftest import assert_close
 from sciml import ConfigError
 from sciml.solvers import CubicClosure
 from sciml.studies import RunDir, TrainConfig, config_dict
-from sciml.studies.lorenz96 import Lorenz96Data, MultiFidelityConfig, train_closure
+from sciml.studies.lorenz96 import Lorenz96Data, MultiFidelityConfig, closure_like, predict_closure, train_closure
 
 SMALL = MultiFidelityConfig(train=TrainConfig(steps=20, chunk=10, schedule="exponential", decay_steps=5,
                                               decay_rate=0.5), members=2, width=8, depth=1, half_width=1)
@@ -49,3 +51,18 @@ def test_checkpoint_refuses_a_rerun_with_other_settings(data, tmp_path):
         other = dataclasses.replace(SMALL, train=train)
         with pytest.raises(ConfigError, match="other settings"):
             train_closure("rpn", other, data, RunDir(tmp_path, config_dict(other)))
+
+
+@pytest.mark.parametrize("kind", ["rpn", "mfrpn"])
+def test_closure_like_rebuilds_the_saved_closure(data, kind, tmp_path):
+    """`closure_like` has the trained closure's structure, so the saved closure loads into it and predicts alike."""
+    model, _ = train_closure(kind, SMALL, data)
+    like = closure_like(kind, SMALL)
+    assert ([(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(like)]
+            == [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))])
+    eqx.tree_serialise_leaves(tmp_path / "model.eqx", model)
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "model.eqx", like)
+    first, again = predict_closure(model, SMALL, data.test[0]), predict_closure(loaded, SMALL, data.test[0])
+    assert first.prediction.dims == ("sample", "k") and "F" not in first.coords
+    for name in ("prediction", "prediction_std", "prediction_lower", "prediction_upper"):
+        assert_close(again[name].values, first[name].values, rtol=1e-6, what=f"{name} of the reloaded closure")

@@ -13,7 +13,6 @@ Two batch sources feed `sciml.train.fit`:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import xarray as xr
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError, DataError
-from sciml.data._io import open_dataset
+from sciml.data._io import open_dataset, refuse_non_finite, unreadable_file_error
 from sciml.train import AbstractSampler
 
 
@@ -76,24 +75,38 @@ def trajectory_arrays(
         if var.dims[:2] != ("sample", "t"):
             raise DataError(f"variable {name!r} must have dims (sample, t, *space), got {var.dims}")
         index = {d: slice(None, None, spatial_stride) for d in var.dims[2:]}
-        fields.append(np.asarray(var.isel(index).values, dtype=np.float32))
+        strided = var.isel(index)
+        values = np.asarray(strided.values, dtype=np.float32)
+        refuse_non_finite(values, what=f"{ds.encoding.get('source', 'the dataset')}: variable {name!r}", dims=var.dims,
+                          labels={d: strided[d].values for d in var.dims if d in strided.coords})
+        fields.append(values)
     u = np.stack(fields, axis=2)
     params = np.stack([np.asarray(ds[p].values, dtype=np.float64) for p in parameters], axis=1)
     return u, params
 
 
-@dataclasses.dataclass(frozen=True)
-class Normalization:
+class Normalization(eqx.Module):
     """Scales fields by one standard deviation per channel (no shift, so relative errors are unchanged) and maps
     parameters to ``(log p - mean) / std`` or ``(p - mean) / std`` (see `fit`); when `param_bounds` (in the log or
-    linear scale) is set, parameters are clipped to it before standardising."""
+    linear scale) is set, parameters are clipped to it before standardising.
+
+    A pytree of NumPy arrays (``field_scale[channel]``, ``param_mean / param_std / param_log[p]``,
+    ``param_bounds[2, p]``), so it is saved with a model by `eqx.tree_serialise_leaves`.
+    """
 
     field_scale: np.ndarray
     param_mean: np.ndarray
     param_std: np.ndarray
     param_log: np.ndarray
-    spatial_ndim: int
+    spatial_ndim: int = eqx.field(static=True)
     param_bounds: np.ndarray | None = None
+
+    @classmethod
+    def like(cls, *, channels: int, n_params: int, spatial_ndim: int, clipped: bool) -> Normalization:
+        """A placeholder of `fit`'s structure, shapes and dtypes (e.g. to deserialise saved statistics into)."""
+        zeros = np.zeros(n_params)
+        return cls(np.zeros(channels), zeros, zeros, zeros.astype(bool), spatial_ndim,
+                   np.zeros((2, n_params)) if clipped else None)
 
     @classmethod
     def fit(cls, u: np.ndarray, params: np.ndarray, *, parameter_scale: str = "auto", clip: float | None = None
@@ -111,6 +124,8 @@ class Normalization:
             raise ConfigError(f"clip must be None or a fraction >= 0 of the training range, got {clip}")
         if parameter_scale not in ("auto", "log", "linear"):
             raise ConfigError(f"parameter_scale must be 'auto', 'log' or 'linear', got {parameter_scale!r}")
+        refuse_non_finite(u, what="training fields u", dims=("sample", "t", "channel", *("xyz"[: u.ndim - 3])))
+        refuse_non_finite(params, what="training parameters", dims=("sample", "parameter"))
         axes = (0, 1) + tuple(range(3, u.ndim))
         scale = np.sqrt(np.mean(np.square(u, dtype=np.float64), axis=axes))
         positive = np.all(params > 0, axis=0)
@@ -269,4 +284,7 @@ def _raw_array(path, variable: str):
         return zarr.open_group(str(path), mode="r")[variable]
     import h5py
 
-    return h5py.File(path, "r")[variable]
+    try:
+        return h5py.File(path, "r")[variable]
+    except OSError as err:
+        raise unreadable_file_error(path, err, f"an HDF5 / netCDF file holding {variable!r}") from None

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from sciml._errors import DataError
+from sciml.data._io import refuse_non_finite, unreadable_file_error, write_dataset
 
 CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
 _SPACE = ("x", "y", "z")
@@ -58,15 +59,26 @@ def read_pdebench(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no PDEBench file at {str(path)!r}")
-    with h5py.File(path, "r") as f:
-        keys = set(f.keys())
-        if "tensor" in keys and {"x-coordinate", "t-coordinate"} <= keys:
-            return _read_scalar(f, keys)
-        if {"density", "Vx", "x-coordinate", "t-coordinate"} <= keys:
-            return _read_cfd(f, keys)
-        if keys and all(k.isdigit() for k in keys):
-            return _read_groups(f)
-        raise DataError(f"{str(path)!r} holds keys {sorted(keys)}, which match no PDEBench layout; expected {_LAYOUTS}")
+    try:
+        with h5py.File(path, "r") as f:
+            keys = set(f.keys())
+            if "tensor" in keys and {"x-coordinate", "t-coordinate"} <= keys:
+                ds = _read_scalar(f, keys)
+            elif {"density", "Vx", "x-coordinate", "t-coordinate"} <= keys:
+                ds = _read_cfd(f, keys)
+            elif keys and all(k.isdigit() for k in keys):
+                ds = _read_groups(f)
+            else:
+                raise DataError(f"{str(path)!r} holds keys {sorted(keys)}, which match no PDEBench layout; expected "
+                                f"{_LAYOUTS}")
+    except OSError as err:  # h5py: not HDF5, truncated, or a block that cannot be read
+        raise unreadable_file_error(path, err, "a complete PDEBench HDF5 file") from None
+    layout = ds.attrs["layout"]
+    for name, var in ds.data_vars.items():
+        stored = "tensor" if layout == "pdebench-1d" else name if layout.startswith("pdebench-cfd") else "NNNN/data"
+        refuse_non_finite(var.values, what=f"PDEBench file {str(path)!r}, variable {name!r} (HDF5 {stored!r})",
+                          dims=var.dims)
+    return ds
 
 
 def _check_known(keys: set[str], known: set[str], what: str) -> None:
@@ -185,8 +197,6 @@ def write_family(ds: xr.Dataset, out_dir: str | os.PathLike, name: str) -> Path:
     The HDF5 files go to ``out_dir/pdebench/`` and carry PDEBench's names (e.g. ``1D_Advection_Sols_beta0.4.hdf5``);
     returns the path of the netCDF file.
     """
-    from sciml.data._io import write_dataset
-
     out_dir = Path(out_dir)
     names = list(ds.attrs["parameters"])
     combos = sorted({tuple(float(ds[n].values[i]) for n in names) for i in range(ds.sizes["sample"])})

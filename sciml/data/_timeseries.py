@@ -16,6 +16,32 @@ from sciml.train import AbstractSampler
 DIMS = ("sample", "time", "channel")
 
 
+def check_times(time: np.ndarray, dtype=None, what: str = "'time'") -> None:
+    """Raise a `DataError` unless `time` (time,) is finite, strictly increasing and (given `dtype`) keeps its spacing
+    to 1% once cast to `dtype`; the message names the first bad index and the fix."""
+    time = np.asarray(time, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(time))
+    if bad.size:
+        raise DataError(f"{what} is {time[bad[0]]} at index {bad[0]}; expected finite times. Drop or fill those "
+                        "time points (ds.isel(time=np.isfinite(ds.time)))")
+    steps = np.diff(time)
+    bad = np.flatnonzero(steps <= 0)
+    if bad.size:
+        i = bad[0]
+        raise DataError(f"{what} is not strictly increasing at index {i + 1} (time[{i}]={time[i]}, "
+                        f"time[{i + 1}]={time[i + 1]}); expected strictly increasing times. Sort them and drop "
+                        "duplicates (ds.sortby('time').drop_duplicates('time'))")
+    if dtype is not None:
+        cast_steps = np.diff(time.astype(dtype).astype(np.float64))
+        bad = np.flatnonzero(np.abs(cast_steps - steps) > 0.01 * steps)
+        if bad.size:
+            i = bad[0]
+            raise DataError(f"{what} loses its spacing in {np.dtype(dtype).name} at index {i + 1} (step "
+                            f"{steps[i]:g} becomes {cast_steps[i]:g} near time {time[i]:g}); expected times whose "
+                            f"steps {np.dtype(dtype).name} can hold. Shift them to start at 0 "
+                            "(ds.assign_coords(time=ds.time - ds.time[0])) or use dtype=np.float64 (with jax x64)")
+
+
 def series_dataset(time: np.ndarray, values: np.ndarray, channels: Sequence[str], *, mask: np.ndarray | None = None,
                    attrs: dict | None = None, **extra: tuple) -> xr.Dataset:
     """Build a time-series dataset: variable `values` on (sample, time, channel), `mask` (True = observed).
@@ -32,8 +58,7 @@ def series_dataset(time: np.ndarray, values: np.ndarray, channels: Sequence[str]
     if values.ndim != 3 or values.shape[1] != time.shape[0] or values.shape[2] != len(channels):
         raise DataError(f"series_dataset: expected values of shape (sample, time={time.shape[0]}, "
                         f"channel={len(channels)}), got {values.shape}")
-    if np.any(np.diff(time) <= 0):
-        raise DataError("series_dataset: times must be strictly increasing; sort them and drop duplicates")
+    check_times(time, what="series_dataset: 'time'")
     if mask is None:
         mask = ~np.isnan(values)
     else:
@@ -79,8 +104,7 @@ def series_arrays(ds: xr.Dataset, dtype=np.float32) -> dict[str, np.ndarray]:
     if tuple(ds["values"].dims) != DIMS:
         raise DataError(f"'values' must have dims {DIMS}, got {ds['values'].dims}; use .transpose(*{DIMS})")
     time = ds["time"].values
-    if np.any(np.diff(time) <= 0):
-        raise DataError("time coordinate must be strictly increasing; sort with ds.sortby('time')")
+    check_times(time, dtype, what="series_arrays: 'time'")
     values = ds["values"].values
     missing = np.isnan(values)
     if "mask" not in ds:

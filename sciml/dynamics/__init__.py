@@ -1,6 +1,7 @@
 """Neural differential equations on diffrax: neural ODE/SDE/CDE, latent ODE/SDE and hybrid mechanistic models."""
 
 from sciml.dynamics._cde import NeuralCDE, cde_coefficients
+from sciml.dynamics._checks import solve_failed, with_failure_metric
 from sciml.dynamics._latent import LatentODE, LatentSDE, SeriesEncoder, elbo_loss
 from sciml.dynamics._ode import HybridVectorField, MLPVectorField, NeuralODE, trajectory_mse
 from sciml.dynamics._sde import (
@@ -34,5 +35,7 @@ __all__ = [
     "sde_mmd_loss",
     "stationary_standard_errors",
     "stationary_statistics",
+    "solve_failed",
     "trajectory_mse",
+    "with_failure_metric",
 ]

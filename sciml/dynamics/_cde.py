@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from sciml.dynamics._checks import check_save_times
+from sciml.dynamics._checks import check_save_times, solve_failed
 from sciml.nn import MLP
 
 
@@ -79,7 +79,13 @@ class NeuralCDE(eqx.Module):
         self.max_steps = max_steps
 
     def __call__(self, ts: Float[Array, " time"], coeffs: tuple[Array, ...]) -> Float[Array, " out"]:
-        """Output at the last time from the path given by `cde_coefficients(ts, values)`."""
+        """Output at the last time from the path given by `cde_coefficients(ts, values)` (NaN if the solve failed;
+        `output_and_failure` says so)."""
+        return self.output_and_failure(ts, coeffs)[0]
+
+    def output_and_failure(self, ts: Float[Array, " time"], coeffs: tuple[Array, ...]) -> tuple[Array, Array]:
+        """`(output (out,), failed ())`: a failed solve (e.g. `max_steps` spent) does not raise; `failed` is True
+        (`diffrax.RESULTS` not successful) and the output is then NaN."""
         ts = check_save_times(ts)
         channels = self.field.channels
         if coeffs[0].shape != (ts.shape[0] - 1, channels):
@@ -94,6 +100,7 @@ class NeuralCDE(eqx.Module):
             controller = diffrax.ClipStepSizeController(controller, jump_ts=ts)
         solution = diffrax.diffeqsolve(
             diffrax.ControlTerm(self.field, control).to_ode(), self.solver, ts[0], ts[-1], None, z0,
-            stepsize_controller=controller, adjoint=self.adjoint, max_steps=self.max_steps,
+            stepsize_controller=controller, adjoint=self.adjoint, max_steps=self.max_steps, throw=False,
         )
-        return self.readout(solution.ys[-1])
+        failed = solve_failed(solution)
+        return jnp.where(failed, jnp.nan, self.readout(solution.ys[-1])), failed

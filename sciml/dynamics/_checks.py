@@ -1,7 +1,9 @@
-"""Input checks shared by the differential-equation models: state shapes, save times, observation masks."""
+"""Input checks shared by the differential-equation models: state shapes, save times, observation masks, and the
+report of failed solves."""
 
 from __future__ import annotations
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -20,12 +22,28 @@ def check_save_times(ts, what: str = "save times"):
     message = f"{what} must be strictly increasing; sort them (and drop duplicates) before solving"
     if is_concrete(ts):
         steps = np.diff(np.asarray(ts))
-        if not np.all(steps > 0):
-            first = int(np.argmax(steps <= 0))
+        if not np.all(steps > 0):  # NaN fails too
+            first = int(np.argmax(~(steps > 0)))
             raise ValueError(f"{message} (got ts[{first}]={np.asarray(ts)[first]} >= ts[{first + 1}]="
                              f"{np.asarray(ts)[first + 1]})")
         return ts
-    return eqx.error_if(ts, jnp.any(jnp.diff(ts) <= 0), message)
+    return eqx.error_if(ts, ~jnp.all(jnp.diff(ts) > 0), message)  # NaN-safe: a NaN difference is not > 0
+
+
+def solve_failed(solution: diffrax.Solution) -> jax.Array:
+    """True where a solve run with ``throw=False`` did not reach its end (``solution.result`` is not
+    ``diffrax.RESULTS.successful``: e.g. ``max_steps_reached``, ``nonfinite``); shaped like the vmapped batch."""
+    return solution.result != diffrax.RESULTS.successful
+
+
+def with_failure_metric(loss: jax.Array, failed: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(loss, solver_failed)`: both inf when any entry of `failed` is True, else `(loss, 0)`.
+
+    A loss must not hide a failed solve: the engine's guard (`sciml.train.fit`) then stops at the last good state
+    and names the metric ``solver_failed`` as the term that broke.
+    """
+    any_failed = jnp.any(failed)
+    return jnp.where(any_failed, jnp.inf, loss), jnp.where(any_failed, jnp.inf, 0.0).astype(jnp.result_type(loss))
 
 
 def check_state_shape(vector_field, t0, y0, args, what: str = "vector field") -> None:

@@ -11,7 +11,13 @@ import lineax
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from sciml.dynamics._checks import check_observations, check_save_times, is_concrete
+from sciml.dynamics._checks import (
+    check_observations,
+    check_save_times,
+    is_concrete,
+    solve_failed,
+    with_failure_metric,
+)
 from sciml.dynamics._ode import MLPVectorField, NeuralODE
 from sciml.dynamics._sde import DiagonalDiffusion
 from sciml.nn import MLP
@@ -118,13 +124,16 @@ class LatentODE(eqx.Module):
         z0 = mean if key is None else mean + std * jax.random.normal(key, mean.shape, mean.dtype)
         return jax.vmap(self.decoder)(self.dynamics(query_ts, z0))
 
-    def elbo_terms(self, ts, values, mask, *, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """`(negative log-likelihood of the observed entries, KL(q(z0) || N(0, I)))` for one series."""
+    def elbo_terms(self, ts, values, mask, *, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """`(negative log-likelihood of the observed entries, KL(q(z0) || N(0, I)), failed)` for one series;
+        `failed` is True when the latent solve failed (the likelihood then uses a zero path and stays finite)."""
         values = check_observations(values, mask)
         mean, std, _ = self.encoder(check_save_times(ts), values, mask)
         z0 = mean + std * jax.random.normal(key, mean.shape, mean.dtype)
-        prediction = jax.vmap(self.decoder)(self.dynamics(ts, z0))
-        return _gaussian_nll(prediction, values, mask, self.obs_std), _kl_standard_normal(mean, std)
+        solution = self.dynamics.solve(ts, z0)
+        failed = solve_failed(solution)
+        prediction = jax.vmap(self.decoder)(jnp.where(failed, 0.0, solution.ys))
+        return _gaussian_nll(prediction, values, mask, self.obs_std), _kl_standard_normal(mean, std), failed
 
 
 class _PosteriorDrift(eqx.Module):
@@ -175,7 +184,8 @@ class LatentSDE(eqx.Module):
         self.max_steps = max_steps
 
     def _integrate(self, drift, ts, z0, context, *, key):
-        """Euler-Maruyama on `[z, path KL]`; returns the latent path `(time, latent)` and the path KL at `ts[-1]`."""
+        """Euler-Maruyama on `[z, path KL]`; returns the latent path `(time, latent)`, the path KL at `ts[-1]` and
+        whether the solve failed (then both are zeros)."""
         n = z0.shape[0]
 
         def augmented_drift(t, state, context):
@@ -191,31 +201,38 @@ class LatentSDE(eqx.Module):
         brownian = diffrax.VirtualBrownianTree(ts[0], ts[-1], tol=self.dt0 / 2, shape=state0.shape, key=key)
         terms = diffrax.MultiTerm(diffrax.ODETerm(augmented_drift), diffrax.ControlTerm(augmented_diffusion, brownian))
         solution = diffrax.diffeqsolve(terms, diffrax.Euler(), ts[0], ts[-1], self.dt0, state0, context,
-                                       saveat=diffrax.SaveAt(ts=ts), max_steps=self.max_steps)
-        return solution.ys[:, :-1], solution.ys[-1, -1]
+                                       saveat=diffrax.SaveAt(ts=ts), max_steps=self.max_steps, throw=False)
+        failed = solve_failed(solution)
+        ys = jnp.where(failed, 0.0, solution.ys)
+        return ys[:, :-1], ys[-1, -1], failed
 
     def posterior_paths(self, ts, values, mask, *, key: jax.Array) -> tuple[Array, Array, Array]:
         """One posterior latent path `(time, latent)`, its path KL and the initial-state KL, given the series."""
+        return self._posterior(ts, values, mask, key=key)[:3]
+
+    def _posterior(self, ts, values, mask, *, key: jax.Array) -> tuple[Array, Array, Array, Array]:
         values = check_observations(values, mask)
         mean, std, context = self.encoder(check_save_times(ts), values, mask)
         k_z0, k_path = jax.random.split(key)
         z0 = mean + std * jax.random.normal(k_z0, mean.shape, mean.dtype)
-        zs, path_kl = self._integrate(self.posterior_drift, ts, z0, context, key=k_path)
+        zs, path_kl, failed = self._integrate(self.posterior_drift, ts, z0, context, key=k_path)
         prior_std = jnp.exp(self.prior_log_std)
         kl_z0 = jnp.sum(jnp.log(prior_std / std) + (std**2 + (mean - self.prior_mean) ** 2) / (2 * prior_std**2) - 0.5)
-        return zs, path_kl, kl_z0
+        return zs, path_kl, kl_z0, failed
 
-    def elbo_terms(self, ts, values, mask, *, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """`(negative log-likelihood of the observed entries, KL of z0 + path KL)` for one series."""
-        zs, path_kl, kl_z0 = self.posterior_paths(ts, values, mask, key=key)
+    def elbo_terms(self, ts, values, mask, *, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """`(negative log-likelihood of the observed entries, KL of z0 + path KL, failed)` for one series; `failed` is
+        True when the latent solve failed (the terms then use a zero path and stay finite)."""
+        zs, path_kl, kl_z0, failed = self._posterior(ts, values, mask, key=key)
         prediction = jax.vmap(self.decoder)(zs)
-        return _gaussian_nll(prediction, values, mask, self.obs_std), path_kl + kl_z0
+        return _gaussian_nll(prediction, values, mask, self.obs_std), path_kl + kl_z0, failed
 
     def sample_prior(self, ts: Float[Array, " time"], *, key: jax.Array) -> Float[Array, "time channel"]:
         """A generated series from the prior SDE (no data)."""
         k_z0, k_path = jax.random.split(key)
         z0 = self.prior_mean + jnp.exp(self.prior_log_std) * jax.random.normal(k_z0, self.prior_mean.shape)
-        zs, _ = self._integrate(lambda t, z, c: self.prior_drift(t, z), check_save_times(ts), z0, None, key=k_path)
+        zs, _, _ = self._integrate(lambda t, z, c: self.prior_drift(t, z), check_save_times(ts), z0, None,
+                                   key=k_path)
         return jax.vmap(self.decoder)(zs)
 
 
@@ -223,12 +240,13 @@ def elbo_loss(model: LatentODE | LatentSDE, batch, key: jax.Array, kl_weight: fl
     """Loss for `fit`: the negative ELBO per observed entry, averaged over a batch `{ts, values, mask}`.
 
     `ts` is `(time,)` or `(sample, time)`; `values`/`mask` are `(sample, time, channel)`. `kl_weight` < 1 anneals
-    the KL term early in training.
+    the KL term early in training. Metric `solver_failed`: 0, or inf with the loss when a latent solve failed
+    (`fit` then stops and names it).
     """
     values, mask = batch["values"], batch["mask"]
     ts = jnp.broadcast_to(batch["ts"], values.shape[:2])
     keys = jax.random.split(key, values.shape[0])
-    nll, kl = jax.vmap(lambda t, v, m, k: model.elbo_terms(t, v, m, key=k))(ts, values, mask, keys)
+    nll, kl, failed = jax.vmap(lambda t, v, m, k: model.elbo_terms(t, v, m, key=k))(ts, values, mask, keys)
     n_observed = jnp.maximum(jnp.sum(mask), 1)
-    loss = (jnp.sum(nll) + kl_weight * jnp.sum(kl)) / n_observed
-    return loss, {"nll": jnp.sum(nll) / n_observed, "kl": jnp.sum(kl) / n_observed}
+    loss, solver_failed = with_failure_metric((jnp.sum(nll) + kl_weight * jnp.sum(kl)) / n_observed, failed)
+    return loss, {"nll": jnp.sum(nll) / n_observed, "kl": jnp.sum(kl) / n_observed, "solver_failed": solver_failed}

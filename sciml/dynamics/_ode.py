@@ -10,7 +10,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from sciml.dynamics._checks import check_observations, check_save_times, check_state_shape
+from sciml.dynamics._checks import (
+    check_observations,
+    check_save_times,
+    check_state_shape,
+    solve_failed,
+    with_failure_metric,
+)
 from sciml.nn import MLP
 
 
@@ -80,31 +86,40 @@ class NeuralODE(eqx.Module):
     max_steps: int = eqx.field(static=True, default=4096)
 
     def solve(self, ts: Float[Array, " time"], y0: Float[Array, " state"], args=None) -> diffrax.Solution:
-        """The full diffrax solution (values at `ts`, step statistics) starting from `y0` at `ts[0]`."""
+        """The full diffrax solution (values at `ts`, step statistics) starting from `y0` at `ts[0]`.
+
+        A failed solve (step budget spent, non-finite state) does not raise: `solution.result` says why
+        (`diffrax.RESULTS`) and the values after the failure are inf.
+        """
         ts = check_save_times(ts)
         check_state_shape(self.vector_field, ts[0], y0, args, "NeuralODE vector_field")
         return diffrax.diffeqsolve(
             diffrax.ODETerm(self.vector_field), self.solver, ts[0], ts[-1], self.dt0, y0, args,
             saveat=diffrax.SaveAt(ts=ts), stepsize_controller=self.stepsize_controller, adjoint=self.adjoint,
-            max_steps=self.max_steps,
+            max_steps=self.max_steps, throw=False,
         )
 
     def __call__(self, ts: Float[Array, " time"], y0: Float[Array, " state"], args=None) -> Float[Array, "time state"]:
-        """The state at each time of `ts` (row 0 is `y0`)."""
+        """The state at each time of `ts` (row 0 is `y0`; inf from where a solve failed, see `solve`)."""
         return self.solve(ts, y0, args).ys
 
 
 def trajectory_mse(model: NeuralODE, batch, key=None) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Loss for `fit`: mean squared error of `model` started at each series' first (observed) state.
 
-    `batch` holds `ts` (time,) or (sample, time), `values` (sample, time, state) and optionally `mask` (same shape as
+    Metrics: `mse` (over the series whose solve succeeded) and `solver_failed` (0, or inf with the loss when a solve
+    failed, e.g. its step budget ran out: `fit` then stops at the last good state and names this metric). `batch` holds
+    `ts` (time,) or (sample, time), `values` (sample, time, state) and optionally `mask` (same shape as
     `values`, True where observed; the first time of each series must be observed).
     """
     mask = batch.get("mask")
     values = check_observations(batch["values"], mask)
     mask = jnp.ones(values.shape, bool) if mask is None else mask
     ts = jnp.broadcast_to(batch["ts"], values.shape[:2])
-    predicted = jax.vmap(model)(ts, values[:, 0])
+    solutions = jax.vmap(model.solve)(ts, values[:, 0])
+    failed = solve_failed(solutions)
+    predicted = jnp.where(failed[:, None, None], values, solutions.ys)
     squared = jnp.where(mask, (predicted - values) ** 2, 0.0)
     mse = jnp.sum(squared) / jnp.maximum(jnp.sum(mask), 1)
-    return mse, {"mse": mse}
+    loss, solver_failed = with_failure_metric(mse, failed)
+    return loss, {"mse": mse, "solver_failed": solver_failed}

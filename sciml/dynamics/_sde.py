@@ -14,7 +14,7 @@ import lineax
 import numpy as np
 from jaxtyping import Array, Float
 
-from sciml.dynamics._checks import check_save_times, check_state_shape
+from sciml.dynamics._checks import check_save_times, check_state_shape, solve_failed, with_failure_metric
 from sciml.nn import MLP
 
 
@@ -122,7 +122,13 @@ class NeuralSDE(eqx.Module):
 
     def __call__(self, ts: Float[Array, " time"], y0: Float[Array, " state"], args=None, *,
                  key: jax.Array) -> Float[Array, "time state"]:
-        """One sample path started at `y0` at `ts[0]`, saved at `ts`."""
+        """One sample path started at `y0` at `ts[0]`, saved at `ts` (inf from where a solve failed, see `solve`)."""
+        return self.solve(ts, y0, args, key=key).ys
+
+    def solve(self, ts: Float[Array, " time"], y0: Float[Array, " state"], args=None, *,
+              key: jax.Array) -> diffrax.Solution:
+        """The diffrax solution of one sample path. A failed solve (e.g. `max_steps` too small for `ts`) does not
+        raise: `solution.result` says why (`diffrax.RESULTS`) and the values after the failure are inf."""
         ts = check_save_times(ts)
         check_state_shape(self.drift, ts[0], y0, args, "NeuralSDE drift")
         check_state_shape(self.diffusion, ts[0], y0, args, "NeuralSDE diffusion (diagonal)")
@@ -131,11 +137,10 @@ class NeuralSDE(eqx.Module):
         else:
             path = GridBrownianPath(ts[0], self.dt0, self.max_steps, y0.shape, key=key)
         terms = diffrax.MultiTerm(diffrax.ODETerm(self.drift), diffrax.ControlTerm(_AsDiagonal(self.diffusion), path))
-        solution = diffrax.diffeqsolve(
+        return diffrax.diffeqsolve(
             terms, self._solver(), ts[0], ts[-1], self.dt0, y0, args, saveat=diffrax.SaveAt(ts=ts),
-            adjoint=self.adjoint, max_steps=self.max_steps,
+            adjoint=self.adjoint, max_steps=self.max_steps, throw=False,
         )
-        return solution.ys
 
 
 def path_mmd(generated: Float[Array, "n time channel"], observed: Float[Array, "m _time _channel"],
@@ -174,12 +179,15 @@ def sde_mmd_loss(model: NeuralSDE, batch, key: jax.Array) -> tuple[jax.Array, di
     """Loss for `fit`: path MMD between paths generated from each observed path's first value and the observed paths.
 
     `batch` holds `ts` (time,) and `values` (sample, time, channel); one Brownian path per sample from `key`.
+    Metric `solver_failed`: 0, or inf with the loss when a solve failed (`fit` then stops and names it).
     """
     values = batch["values"]
     keys = jax.random.split(key, values.shape[0])
-    generated = jax.vmap(lambda y0, k: model(batch["ts"], y0, key=k))(values[:, 0], keys)
-    mmd = path_mmd(generated, values)
-    return mmd, {"mmd": mmd}
+    solutions = jax.vmap(lambda y0, k: model.solve(batch["ts"], y0, key=k))(values[:, 0], keys)
+    failed = solve_failed(solutions)
+    mmd = path_mmd(jnp.where(failed[:, None, None], 0.0, solutions.ys), values)
+    loss, solver_failed = with_failure_metric(mmd, failed)
+    return loss, {"mmd": mmd, "solver_failed": solver_failed}
 
 
 def energy_score(samples: Float[Array, "m time channel"], observed: Float[Array, "time channel"]) -> jax.Array:
@@ -212,14 +220,17 @@ def sde_energy_loss(model: NeuralSDE, batch, key: jax.Array, samples: int = 8
     Each window is scored against paths started at its own first value, so the loss is minimised when the model's
     transition law `p(y(t) | y(t_0))` equals the data's at every save time of the window; for a Markov process that
     fixes the whole path law, hence the stationary mean, variance and autocorrelation. `batch` holds `ts` (time,) and
-    `values` (window, time, channel).
+    `values` (window, time, channel). Metric `solver_failed`: 0, or inf with the loss when a solve failed (`fit` then
+    stops and names it).
     """
     values = batch["values"]
     keys = jax.random.split(key, (values.shape[0], samples))
-    generate = jax.vmap(jax.vmap(lambda y0, k: model(batch["ts"], y0, key=k), in_axes=(None, 0)))
-    generated = generate(values[:, 0], keys)
-    score = jnp.mean(jax.vmap(energy_score)(generated, values))
-    return score, {"energy_score": score}
+    generate = jax.vmap(jax.vmap(lambda y0, k: model.solve(batch["ts"], y0, key=k), in_axes=(None, 0)))
+    solutions = generate(values[:, 0], keys)
+    failed = solve_failed(solutions)
+    score = jnp.mean(jax.vmap(energy_score)(jnp.where(failed[..., None, None], 0.0, solutions.ys), values))
+    loss, solver_failed = with_failure_metric(score, failed)
+    return loss, {"energy_score": score, "solver_failed": solver_failed}
 
 
 def stationary_statistics(paths, dt: float, lags: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:

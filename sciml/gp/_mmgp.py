@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+import equinox as eqx
 import numpy as np
 import scipy.sparse as sp
 from jaxtyping import Float
@@ -40,6 +41,55 @@ class _Morphed:
     mesh: TriangleMesh
     disk: np.ndarray
     to_common: sp.csr_matrix | None
+
+
+class MMGPState(eqx.Module):
+    """The arrays that define a fitted `MeshMorphingGP`'s predictor, as NumPy leaves (float64; saved and loaded with
+    `eqx.tree_serialise_leaves` / `tree_deserialise_leaves`): the common support (mesh (n_c, 2), (m_c, 3) and its
+    morphed disk (n_c, 2)), the shape PCA (mean (n_c, 2), modes (k_s, n_c, 2)), the input standardisation (d,) and
+    standardised training inputs (n, d); per field its PCA (mean (n_c, 1), modes (k_f, n_c, 1)) and reconstruction
+    variance (n_c,) (none without reconstruction noise); per output, fields then scalars, its target offset and scale
+    (m_g,) and standardised training targets (n, m_g); the GP hyperparameters: lengthscales (G, d), output scales and
+    noises (G,)."""
+
+    common_points: np.ndarray
+    common_triangles: np.ndarray
+    common_disk: np.ndarray
+    shape_mean: np.ndarray
+    shape_modes: np.ndarray
+    input_mean: np.ndarray
+    input_scale: np.ndarray
+    train_inputs: np.ndarray
+    field_means: tuple[np.ndarray, ...]
+    field_modes: tuple[np.ndarray, ...]
+    reconstruction_variance: tuple[np.ndarray, ...]
+    target_offset: tuple[np.ndarray, ...]
+    target_scale: tuple[np.ndarray, ...]
+    train_targets: tuple[np.ndarray, ...]
+    lengthscale: np.ndarray
+    outputscale: np.ndarray
+    noise: np.ndarray
+    field_names: tuple[str, ...] = eqx.field(static=True)
+    scalar_names: tuple[str, ...] = eqx.field(static=True)
+
+    @classmethod
+    def like(cls, *, n_common: int, n_triangles: int, n_train: int, n_scalar_inputs: int, n_shape_modes: int,
+             n_field_modes: int, field_names: Sequence[str], scalar_names: Sequence[str],
+             reconstruction_noise: bool = True) -> MMGPState:
+        """Zeros of the shapes and dtypes a fit with these sizes gives (for `tree_deserialise_leaves`)."""
+        d, groups = n_shape_modes + n_scalar_inputs, len(field_names) + len(scalar_names)
+        widths = [n_field_modes] * len(field_names) + [1] * len(scalar_names)
+        fields = len(field_names)
+        return cls(
+            np.zeros((n_common, 2)), np.zeros((n_triangles, 3), np.int64), np.zeros((n_common, 2)),
+            np.zeros((n_common, 2)), np.zeros((n_shape_modes, n_common, 2)), np.zeros(d), np.zeros(d),
+            np.zeros((n_train, d)), tuple(np.zeros((n_common, 1)) for _ in range(fields)),
+            tuple(np.zeros((n_field_modes, n_common, 1)) for _ in range(fields)),
+            tuple(np.zeros(n_common) for _ in range(fields * reconstruction_noise)),
+            tuple(np.zeros(w) for w in widths), tuple(np.zeros(w) for w in widths),
+            tuple(np.zeros((n_train, w)) for w in widths), np.zeros((groups, d)), np.zeros(groups), np.zeros(groups),
+            tuple(field_names), tuple(scalar_names),
+        )
 
 
 def _as_mesh(mesh) -> TriangleMesh:
@@ -176,6 +226,53 @@ class MeshMorphingGP:
         self.gp_ = GroupedExactGP(restarts=self.restarts, max_iter=self.max_iter, seed=self.seed, threads=self.threads)
         self.gp_.fit(self.train_inputs_, [self.train_targets_[name] for name in self.train_targets_])
         return self
+
+    def state(self) -> MMGPState:
+        """The arrays that define this fitted predictor (see `MMGPState`); `from_state` rebuilds it."""
+        names = [*self.field_names_, *self.scalar_output_names_]
+        return MMGPState(
+            self.common_.points, self.common_.triangles, self.common_disk_, self.shape_pca_.mean_,
+            self.shape_pca_.modes_, self.input_mean_, self.input_scale_, self.train_inputs_,
+            tuple(self.field_pca_[f].mean_ for f in self.field_names_),
+            tuple(self.field_pca_[f].modes_ for f in self.field_names_),
+            tuple(self.reconstruction_variance_[f] for f in self.field_names_ if self.reconstruction_noise),
+            tuple(np.asarray(self.target_scale_[n][0], np.float64) for n in names),
+            tuple(np.asarray(self.target_scale_[n][1], np.float64) for n in names),
+            tuple(self.train_targets_[n] for n in names), self.gp_.lengthscale_, self.gp_.outputscale_, self.gp_.noise_,
+            tuple(self.field_names_), tuple(self.scalar_output_names_),
+        )
+
+    @classmethod
+    def from_state(cls, state: MMGPState, landmarks: Float[np.ndarray, "l 2"], **settings) -> MeshMorphingGP:
+        """The fitted predictor that `state` holds, with the constructor's other `settings` (sampling, interval,
+        seed, morphing weights, threads: those of the fit, to reproduce its predictions); the mode counts and the
+        reconstruction noise are the state's. Nothing is refitted."""
+        sizes = {"n_shape_modes": state.shape_modes.shape[0]}
+        if state.field_modes:
+            sizes["n_field_modes"] = state.field_modes[0].shape[0]
+        model = cls(landmarks, **{**settings, **sizes})
+        model.reconstruction_noise = bool(state.reconstruction_variance)
+        model.common_, model.common_disk_ = TriangleMesh(state.common_points, state.common_triangles), state.common_disk
+        model.mass_ = mass_matrix(model.common_, model.common_disk_)
+        model.shape_pca_ = MassWeightedPCA(model.n_shape_modes, model.mass_)
+        model.shape_pca_.mean_, model.shape_pca_.modes_ = state.shape_mean, state.shape_modes
+        model.n_scalar_inputs_ = state.train_inputs.shape[1] - model.n_shape_modes
+        model.input_mean_, model.input_scale_, model.train_inputs_ = (state.input_mean, state.input_scale,
+                                                                      state.train_inputs)
+        model.field_names_, model.scalar_output_names_ = list(state.field_names), list(state.scalar_names)
+        model.field_pca_ = {}
+        for name, mean, modes in zip(state.field_names, state.field_means, state.field_modes, strict=True):
+            model.field_pca_[name] = MassWeightedPCA(model.n_field_modes, model.mass_)
+            model.field_pca_[name].mean_, model.field_pca_[name].modes_ = mean, modes
+        model.reconstruction_variance_ = dict(zip(state.field_names, state.reconstruction_variance, strict=False))
+        names = [*state.field_names, *state.scalar_names]
+        model.target_scale_ = {name: (offset, scale) for name, offset, scale
+                               in zip(names, state.target_offset, state.target_scale, strict=True)}
+        model.train_targets_ = dict(zip(names, state.train_targets, strict=True))
+        model.gp_ = GroupedExactGP.from_hyperparameters(state.train_inputs, list(state.train_targets),
+                                                        state.lengthscale, state.outputscale, state.noise,
+                                                        threads=model.threads)
+        return model
 
     def decode_field(self, name: str, standardized: Float[np.ndarray, "... k"], mesh_to_own: sp.spmatrix) -> np.ndarray:
         """Standardised PCA coefficients (..., k) of field `name` -> nodal values (..., n) on a sample's own mesh."""

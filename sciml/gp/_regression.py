@@ -42,6 +42,14 @@ def _kernel_and_likelihood(batch_shape, n_features: int):
     return kernel.double(), likelihood.double()
 
 
+def _padded(targets: Sequence[np.ndarray]) -> np.ndarray:
+    """Target matrices (n, m_g) as one (G, n, max m_g) array, zero-padded."""
+    padded = np.zeros((len(targets), len(targets[0]), max(t.shape[1] for t in targets)))
+    for g, t in enumerate(targets):
+        padded[g, :, : t.shape[1]] = t
+    return padded
+
+
 def _cholesky(covariance):
     """Batched Cholesky factor; members that are not numerically positive definite get a small diagonal jitter."""
     import torch
@@ -123,9 +131,7 @@ class GroupedExactGP:
             )
         n, d = inputs.shape
         groups, widths = len(targets), np.array([t.shape[1] for t in targets])
-        padded = np.zeros((groups, n, widths.max()))
-        for g, t in enumerate(targets):
-            padded[g, :, : t.shape[1]] = t
+        padded = _padded(targets)
         x = torch.as_tensor(inputs)
         rhs = torch.as_tensor(padded)[:, None].expand(groups, self.restarts, n, widths.max())
         columns = torch.as_tensor(widths, dtype=torch.float64)[:, None]
@@ -165,19 +171,47 @@ class GroupedExactGP:
         best = final.argmin(dim=1)
         pick = torch.arange(groups)
         self.negative_log_likelihood_ = final[pick, best].numpy()
-        self.lengthscale_ = kernel.base_kernel.lengthscale.detach()[pick, best, 0].numpy()
-        self.outputscale_ = kernel.outputscale.detach()[pick, best].numpy()
-        self.noise_ = likelihood.noise.detach()[pick, best, 0].numpy()
-        self._inputs, self._widths = x, widths
-        self._kernel, _ = _kernel_and_likelihood(torch.Size([groups]), d)
+        self._condition(inputs, targets, kernel.base_kernel.lengthscale.detach()[pick, best, 0].numpy(),
+                        kernel.outputscale.detach()[pick, best].numpy(),
+                        likelihood.noise.detach()[pick, best, 0].numpy())
+        return self
+
+    @classmethod
+    def from_hyperparameters(
+        cls,
+        inputs: Float[np.ndarray, "n d"],
+        targets: Sequence[Float[np.ndarray, "_n _m"]],
+        lengthscale: Float[np.ndarray, "G d"],
+        outputscale: Float[np.ndarray, " G"],
+        noise: Float[np.ndarray, " G"],
+        *,
+        threads: int = 1,
+    ) -> GroupedExactGP:
+        """The posterior of G groups with given hyperparameters (e.g. those of an earlier `fit`) on training inputs
+        and target matrices, without optimising anything; `predict` then gives what the fitted GP gave."""
+        gp = cls(threads=threads)
+        with _torch_threads(threads):
+            gp._condition(np.asarray(inputs, np.float64), [np.asarray(t, np.float64).reshape(len(t), -1)
+                                                           for t in targets], lengthscale, outputscale, noise)
+        return gp
+
+    def _condition(self, inputs, targets, lengthscale, outputscale, noise) -> None:
+        """Store the hyperparameters and the Cholesky factor and weights of the posterior on (inputs, targets)."""
+        import torch
+
+        n, d = inputs.shape
+        self.lengthscale_, self.outputscale_, self.noise_ = (np.asarray(a, np.float64)
+                                                             for a in (lengthscale, outputscale, noise))
+        x = torch.as_tensor(inputs)
+        self._inputs, self._widths = x, np.array([t.shape[1] for t in targets])
+        self._kernel, _ = _kernel_and_likelihood(torch.Size([len(targets)]), d)
         self._kernel.base_kernel.lengthscale = torch.as_tensor(self.lengthscale_)[:, None]
         self._kernel.outputscale = torch.as_tensor(self.outputscale_)
         with torch.no_grad():
             noisy = (self._kernel(x).to_dense()
                      + torch.as_tensor(self.noise_)[:, None, None] * torch.eye(n, dtype=torch.float64))
             self._cholesky = torch.linalg.cholesky(noisy)
-            self._weights = torch.cholesky_solve(torch.as_tensor(padded), self._cholesky)
-        return self
+            self._weights = torch.cholesky_solve(torch.as_tensor(_padded(targets)), self._cholesky)
 
     def predict(
         self, inputs: Float[np.ndarray, "t d"]

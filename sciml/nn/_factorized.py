@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from sciml.nn._mlp import check_sizes
+
 
 class FactorizedLinear(eqx.Module):
     """``y = (exp(s)[:, None] * V) x + b``: the weight split into per-output scales exp(s) and a direction V.
@@ -48,6 +50,7 @@ class FactorizedMLP(eqx.Module):
 
     def __init__(self, in_size: int, out_size: int | Literal["scalar"], width: int = 64, depth: int = 4,
                  activation: Callable = jnp.tanh, mean: float = 1.0, std: float = 0.1, *, key: jax.Array):
+        check_sizes("FactorizedMLP", in_size=in_size, out_size=out_size, width=width, depth=depth)
         sizes = [in_size] + [width] * depth + [1 if out_size == "scalar" else out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         self.layers = tuple(FactorizedLinear(a, b, mean, std, key=k)

@@ -11,6 +11,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.nn._mlp import check_sizes
 
 
 def _inverse_softplus(y: np.ndarray) -> np.ndarray:
@@ -66,8 +67,7 @@ class GaussianFeatures(eqx.Module):
                 f"GaussianFeatures: expected at least one Gaussian per channel, got n_gaussians={n_gaussians}; "
                 "use e.g. n_gaussians=400"
             )
-        if channels < 1 or in_size < 1:
-            raise ConfigError(f"GaussianFeatures: expected channels >= 1 and in_size >= 1, got {channels}, {in_size}")
+        check_sizes("GaussianFeatures", in_size=in_size, channels=channels)
         if covariance not in ("diagonal", "full"):
             raise ConfigError(f"GaussianFeatures: covariance must be 'diagonal' or 'full', got {covariance!r}")
         given, sigma = sigma, np.asarray(sigma, np.float64)

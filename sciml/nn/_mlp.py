@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Literal
 
@@ -9,6 +10,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
+
+from sciml._errors import ConfigError
+
+
+def check_sizes(owner: str, **sizes) -> None:
+    """Raise a `ConfigError` naming the first of `sizes` (name -> int, ``"scalar"`` allowed) that is not >= 1."""
+    for name, size in sizes.items():
+        if size != "scalar" and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
+            hint = f" (for an experiment: --set {name}=N)" if name in ("width", "depth") else ""
+            raise ConfigError(f"{owner}: expected {name} to be a positive integer, got {name}={size!r}; choose "
+                              f"{name} >= 1{hint}")
 
 
 class MLP(eqx.Module):
@@ -37,6 +49,7 @@ class MLP(eqx.Module):
         *,
         key: jax.Array,
     ):
+        check_sizes("MLP", in_size=in_size, out_size=out_size, width=width, depth=depth)
         sizes = [in_size] + [width] * depth + [1 if out_size == "scalar" else out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         init = jax.nn.initializers.glorot_normal()

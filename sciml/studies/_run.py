@@ -168,14 +168,24 @@ class Experiment:
         return (self.module.__doc__ or "").strip().splitlines()[0] if self.module.__doc__ else ""
 
 
+_LOADED: dict[Path, tuple[float, types.ModuleType]] = {}
+
+
 def _load_module(path: Path) -> types.ModuleType:
+    """Import an experiment file once (again only when it changed), so its `Config` class stays one class."""
     import matplotlib
 
     matplotlib.use("Agg")  # figures go to files; no window, whatever the environment's backend
-    spec = importlib.util.spec_from_file_location(f"sciml_experiments.{path.stem}", path)
+    path = path.resolve()
+    stamp = path.stat().st_mtime
+    if path in _LOADED and _LOADED[path][0] == stamp:
+        return _LOADED[path][1]
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    spec = importlib.util.spec_from_file_location(f"sciml_experiments.{path.stem}_{digest}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    _LOADED[path] = (stamp, module)
     return module
 
 

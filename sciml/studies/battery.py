@@ -28,6 +28,12 @@ class SurrogateConfig:
     data_weight: float = 1e4
 
 
+def surrogate_like(setup: SurrogateSetup, config: SurrogateConfig = SurrogateConfig()) -> SPMSurrogate:
+    """The structure of the surrogate `train_surrogate(setup, ..., config)` gives: its untrained network (drawn, not
+    traced abstractly: the hard constraint closes over arrays of the setup)."""
+    return SPMSurrogate(build_network(setup, config.width, config.depth, key=config.train.key(0)), setup)
+
+
 def train_surrogate(setup: SurrogateSetup, data: TrainingData, config: SurrogateConfig = SurrogateConfig(),
                     run: RunDir | None = None, *,
                     evaluations: Sequence[Evaluation] = ()) -> tuple[SPMSurrogate, FitResult]:

@@ -4,30 +4,46 @@ from __future__ import annotations
 
 import dataclasses
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sciml.dynamics import NeuralODE, NeuralSDE
+from sciml._errors import DataError
+from sciml.dynamics import NeuralODE, NeuralSDE, solve_failed
+
+
+def _values_or_raise(solutions: diffrax.Solution, what: str, max_steps: int) -> np.ndarray:
+    """The saved values of vmapped `solutions`; a `DataError` naming the first failed sample and diffrax's reason."""
+    failed = np.asarray(solve_failed(solutions))
+    if failed.any():
+        i = int(np.argmax(failed))
+        reason = diffrax.RESULTS[jax.tree_util.tree_map(lambda x: x[i], solutions.result)]
+        raise DataError(f"{what}: the solve of sample {i} (and {int(failed.sum()) - 1} more) failed: {reason} "
+                        f"(max_steps={max_steps}); expected a solve that reaches the last time. Shorten the "
+                        "horizon or raise the model's max_steps (dataclasses.replace(model, max_steps=...))")
+    return np.asarray(solutions.ys)
 
 
 def rollout(model: NeuralODE, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
     """`model` solved in float32 from each initial state in `y0s` (sample, state) on `ts` (time,).
 
-    Returns (sample, time, state).
+    Returns (sample, time, state); a failed solve is a `DataError`.
     """
-    solve = jax.vmap(model, in_axes=(None, 0))
-    return np.asarray(solve(jnp.asarray(ts, jnp.float32), jnp.asarray(y0s, jnp.float32)))
+    solve = jax.vmap(model.solve, in_axes=(None, 0))
+    return _values_or_raise(solve(jnp.asarray(ts, jnp.float32), jnp.asarray(y0s, jnp.float32)), "rollout",
+                            model.max_steps)
 
 
 def generate_paths(model: NeuralSDE, ts: jax.Array, starts: jax.Array, key: jax.Array, max_steps: int) -> np.ndarray:
     """One path of `model` from each start (sample, state) on `ts` (time,), allowing `max_steps` solver steps.
 
-    Path `i` uses the `i`-th of ``jax.random.split(key, sample)``. Returns (sample, time, state).
+    Path `i` uses the `i`-th of ``jax.random.split(key, sample)``. Returns (sample, time, state); a failed solve is a
+    `DataError`.
     """
     long_model = dataclasses.replace(model, max_steps=max_steps)
-    generate = jax.jit(jax.vmap(lambda y0, k: long_model(ts, y0, key=k)))
-    return np.asarray(generate(starts, jax.random.split(key, starts.shape[0])))
+    generate = jax.jit(jax.vmap(lambda y0, k: long_model.solve(ts, y0, key=k)))
+    return _values_or_raise(generate(starts, jax.random.split(key, starts.shape[0])), "generate_paths", max_steps)
 
 
 def ensemble_band(paths: np.ndarray, dims: tuple[str, ...], quantiles: tuple[float, float] = (0.05, 0.95)

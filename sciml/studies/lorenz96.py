@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
 from sciml.solvers import CubicClosure, lorenz96_samples
 from sciml.studies._config import TrainConfig
@@ -29,6 +30,7 @@ from sciml.uq import (
     online_metrics,
     online_runs,
     online_runs_of,
+    parametrization_like,
     parametrization_training,
     r2_score,
     regimes,
@@ -118,6 +120,29 @@ def train_closure(kind: str, config: Lorenz96Config, data: Lorenz96Data,
     return training.closure(result.model), result
 
 
+def closure_like(kind: str, config: Lorenz96Config) -> LearnedParametrization:
+    """The structure of the closure `train_closure(kind, config, ...)` gives (shapes and dtypes, no training)."""
+    extra = {"use_state": config.use_state} if hasattr(config, "use_state") else {}
+    return parametrization_like(kind, members=config.members, width=config.width, depth=config.depth,
+                                prior_scale=config.prior_scale, half_width=config.half_width, **extra)
+
+
+def predict_closure(model: LearnedParametrization, config: Lorenz96Config, inputs) -> xr.Dataset:
+    """The closure's offline prediction on slow states: `inputs` an array (sample, k) or a dataset with `state`
+    (sample, k) such as predictions.nc (its `F` kept as coordinate). Returns `prediction` (ensemble-mean tendency),
+    `prediction_std`, the 90 % interval `prediction_lower`/`prediction_upper` (noise drawn with
+    ``config.train.key(1)`` as `main` does, so the same states give the same interval), `prediction_members` and
+    `state` on (sample, k)."""
+    forcings = None
+    if isinstance(inputs, xr.Dataset):
+        forcings = inputs["F"].values if "F" in inputs.coords else None
+        inputs = inputs["state"].values
+    states = np.asarray(inputs, np.float32)
+    if states.ndim != 2:
+        raise ConfigError(f"predict: expected slow states of shape (sample, k), got {states.shape}")
+    return offline_predictions(model, states, forcings=forcings, key=config.train.key(1))
+
+
 def evaluate_online(closures: Mapping[str, Callable], config: Lorenz96Config, data: Lorenz96Data, *,
                     deterministic_too: bool = False) -> xr.Dataset:
     """`online_runs` of the cubic (deterministic as `cubic_deterministic`, and as `cubic` with the coupling
@@ -140,6 +165,7 @@ def run_lorenz96(kind: str, config: Lorenz96Config, run: RunDir) -> dict:
     the online runs) and the figures, and return the metrics, all computed from what predictions.nc holds."""
     data = Lorenz96Data.load(small=config.small)
     model, result = train_closure(kind, config, data, run)
+    run.save_model(model)
     predictions = offline_predictions(model, *data.test, key=config.train.key(1))
     predictions["cubic_prediction"] = (("sample", "k"), np.asarray(data.cubic(jnp.asarray(data.test[0])), np.float64),
                                        {"long_name": "subgrid tendency of the cubic closure"})

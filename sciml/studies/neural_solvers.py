@@ -18,8 +18,10 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from jaxtyping import Array, Float
 
 from sciml import metrics
+from sciml._errors import DataError
 from sciml.data import (
     Normalization,
     WindowLoader,
@@ -140,6 +142,68 @@ def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: j
     return conditioning(config)(base_network(config, size), **common), size
 
 
+class TrainedSolver(eqx.Module):
+    """What a run saves (`RunDir.save_model`): the trained solver and the normalisation of its training data."""
+
+    solver: eqx.Module
+    normalization: Normalization
+
+
+def model_like(config: NeuralSolverConfig) -> TrainedSolver:
+    """The saved `TrainedSolver`'s structure, shapes and dtypes, from `config` and the dataset's spatial dims (shapes
+    only: nothing is trained or initialised)."""
+    with open_dataset(ensure_dataset(config.dataset, small=config.small)) as ds:
+        ndim = ds["u"].ndim - 2
+    solver = eqx.filter_eval_shape(lambda: build_solver(config, channels=1, ndim=ndim, key=config.train.key(0))[0])
+    return TrainedSolver(solver, Normalization.like(channels=1, n_params=len(config.parameters), spatial_ndim=ndim,
+                                                    clipped=config.parameter_clip is not None))
+
+
+@eqx.filter_jit
+def _rollout_batch(solver, u0: Float[Array, "sample c *space"], params: Float[Array, "sample p"], steps: int):
+    """`rollout` of every sample (normalised inputs): frames 1..steps, (sample, steps, c, *space)."""
+    return jax.vmap(lambda x, p: rollout(solver, x, p, steps))(u0, params)
+
+
+def predict(model: TrainedSolver, config: NeuralSolverConfig, inputs: xr.Dataset) -> xr.Dataset:
+    """Autoregressive rollouts from the first frame of every trajectory in `inputs`, which is either
+
+    - a trajectory dataset in PDEBench's layout (`read_pdebench`, the generated families): ``u`` on
+      ``(sample, t, *space)`` at the data's resolution, the parameters of `config` as coordinates along ``sample``;
+      the rollout starts from ``u`` at ``t[0]`` on every ``spatial_stride``-th point and runs to the last frame; or
+    - a run's ``predictions.nc``: ``initial`` on ``(sample, *space)`` (frame 0, already subsampled), ``t`` the frames
+      to predict.
+
+    Returns ``prediction`` on ``(sample, t, *space)`` (frames after the first) with the parameters (and, where given,
+    ``split``) as coordinates along ``sample``. Samples are rolled out in one batch per ``split`` (as the run did: the
+    batch size changes XLA's rounding), so a predictions.nc gives back its stored ``prediction`` exactly.
+    """
+    if "initial" in inputs:
+        first = inputs["initial"]
+        t = inputs["t"].values
+    else:
+        if "u" not in inputs or inputs["u"].dims[:2] != ("sample", "t"):
+            raise DataError(f"predict needs a dataset with 'u' on (sample, t, *space) or a predictions.nc with "
+                            f"'initial'; got variables {list(inputs.data_vars)}")
+        first = inputs["u"].isel(t=0).isel({d: slice(None, None, config.spatial_stride) for d in inputs["u"].dims[2:]})
+        t = inputs["t"].values[1:]
+    frame = first.drop_vars("t", errors="ignore").expand_dims("t", axis=1).to_dataset(name="u")
+    u0, params = trajectory_arrays(frame, parameters=config.parameters)
+    norm = model.normalization
+    u0, params = norm.fields(u0[:, 0]), norm.params(params)
+    groups = inputs["split"].values if "split" in inputs.coords else np.zeros(u0.shape[0])
+    prediction = np.empty((u0.shape[0], t.size, *u0.shape[1:]), np.float32)
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        prediction[rows] = _rollout_batch(model.solver, u0[rows], params[rows], t.size)
+    space = list(first.dims[1:])
+    coords = {"t": t, **{d: first[d].values for d in space if d in first.coords}}
+    coords.update({name: ("sample", np.asarray(inputs[name].values))
+                   for name in (*config.parameters, "split", "sample") if name in inputs.coords})
+    return xr.Dataset({"prediction": (("sample", "t", *space), norm.fields_inverse(prediction)[:, :, 0])},
+                      coords=coords)
+
+
 def _seen_split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(12345).permutation(n)
     n_test = max(1, int(round(fraction * n)))
@@ -153,12 +217,13 @@ def _subsample(ds: xr.Dataset, limit: int) -> xr.Dataset:
 
 
 def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) -> tuple[dict, xr.Dataset]:
-    """Train the configured solver (logging into `run` when given) and evaluate full rollouts; returns (summary
-    metrics, predictions dataset). The field is the dataset's single variable ``u``; rollouts start from frame 0 and
-    run to the last frame. Model initialisation uses ``config.train.key(0)``, training ``key(1)``."""
+    """Train the configured solver (logging into `run` and saving the `TrainedSolver` there when given) and evaluate
+    full rollouts; returns (summary metrics, predictions dataset). The field is the dataset's single variable ``u``;
+    rollouts start from frame 0 and run to the last frame. Model initialisation uses ``config.train.key(0)``,
+    training ``key(1)``."""
     path = ensure_dataset(config.dataset, small=config.small)
     lazy = open_dataset(path)
-    lazy = lazy.assign_coords(sample_index=("sample", np.arange(lazy.sizes["sample"])))
+    lazy = lazy.assign_coords(sample=np.arange(lazy.sizes["sample"]))  # the file's rows, through every split
     if config.excluded_values:
         lazy, _ = split_by_parameter(lazy, {config.held_out_parameter: config.excluded_values})
     seen, held_out = split_by_parameter(lazy, {config.held_out_parameter: config.held_out_values})
@@ -172,7 +237,7 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
 
     if config.loader == "host":
         data = WindowLoader(path.with_suffix(".zarr"), parameters=config.parameters, normalization=normalization,
-                            samples=seen.sample_index.values[train_index],
+                            samples=seen.sample.values[train_index],
                             batch_size=config.batch_size, horizon=config.horizon,
                             spatial_stride=config.spatial_stride, seed=config.train.seed,
                             initial_fraction=config.initial_window_fraction)
@@ -184,16 +249,17 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
                        curriculum=CURRICULA[config.curriculum], warmup=config.warmup_epochs,
                        cape_weight=config.cape_weight, input_noise=config.input_noise, pushforward=config.pushforward)
     result = train(model, loss, data, config.train, run)
+    trained = TrainedSolver(result.model, normalization)
+    if run is not None:
+        run.save_model(trained)
 
     splits = {"seen": _subsample(seen.isel(sample=seen_test_index), config.max_eval_samples),
               "held_out": _subsample(held_out, config.max_eval_samples)}
     parts, summary = [], {}
     n_eval = min(ds.sizes["sample"] for ds in splits.values())
-    steps = lazy.sizes["t"] - 1
-    batched_rollout = eqx.filter_jit(jax.vmap(lambda x, p: rollout(result.model, x, p, steps)))
     for name, ds in splits.items():
         ds = _subsample(ds, n_eval)
-        prediction, reference, seconds_per_step = _rollout_split(batched_rollout, ds, config, normalization)
+        prediction, reference, seconds_per_step = _rollout_split(trained, ds, config)
         scores = metrics.pdebench_metrics(prediction, reference, spatial_ndim=ndim)
         summary.update({f"{name}_{k}": v for k, v in scores.items()})
         values = np.asarray(ds[config.held_out_parameter].values)
@@ -217,17 +283,18 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
     return summary, predictions
 
 
-def _rollout_split(batched, ds: xr.Dataset, config: NeuralSolverConfig, normalization: Normalization):
-    """Roll `batched` (vmapped, jitted rollout) out from frame 0 of every trajectory of `ds`."""
+def _rollout_split(trained: TrainedSolver, ds: xr.Dataset, config: NeuralSolverConfig):
+    """Roll `trained` out from frame 0 of every trajectory of `ds` (as `predict` does); returns (prediction,
+    reference, seconds per step of the compiled rollout)."""
     u, params = trajectory_arrays(ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
     steps = u.shape[1] - 1
-    u0 = normalization.fields(u[:, 0])
-    p = normalization.params(params)
-    jax.block_until_ready(batched(u0, p))
+    norm = trained.normalization
+    u0, p = norm.fields(u[:, 0]), norm.params(params)
+    jax.block_until_ready(_rollout_batch(trained.solver, u0, p, steps))
     start = time.perf_counter()
-    prediction = np.asarray(jax.block_until_ready(batched(u0, p)))
+    prediction = np.asarray(jax.block_until_ready(_rollout_batch(trained.solver, u0, p, steps)))
     seconds_per_step = (time.perf_counter() - start) / steps
-    return normalization.fields_inverse(prediction)[:, :, 0], u[:, 1:, 0], seconds_per_step
+    return norm.fields_inverse(prediction)[:, :, 0], u[:, 1:, 0], seconds_per_step
 
 
 def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: NeuralSolverConfig) -> xr.Dataset:
@@ -237,8 +304,10 @@ def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: Neur
     dims = ("sample", "t", *space)
     sample_coords = {p: ("sample", np.asarray(ds[p].values)) for p in config.parameters}
     sample_coords["split"] = ("sample", np.asarray([split] * prediction.shape[0]))
-    sample_coords["sample"] = ("sample", np.asarray(ds["sample_index"].values))
-    return xr.Dataset({"prediction": (dims, prediction), "reference": (dims, reference)},
+    sample_coords["sample"] = ("sample", np.asarray(ds["sample"].values))
+    initial = ds["u"].isel(t=0, **{d: slice(None, None, config.spatial_stride) for d in space})
+    return xr.Dataset({"prediction": (dims, prediction), "reference": (dims, reference),
+                       "initial": (("sample", *space), np.asarray(initial.values, np.float32))},
                       coords={**coords, **sample_coords})
 
 

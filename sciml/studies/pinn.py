@@ -2,7 +2,8 @@
 
 Experiments take a case of `sciml.studies.cases`, build a model, train it through `sciml.studies.train` and call
 `report` to score the final iterate against the case's reference and write predictions.nc (`prediction` beside
-`reference`) and the figure.
+`reference`) and the figure. `predict` (pointwise PINNs) and `predict_lagrangian` are the experiments' `predict`;
+`model_like` is the one of the `PointwiseConfig` experiments.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import dataclasses
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from jaxtyping import Array, Float
 
 from sciml import metrics
+from sciml._errors import DataError
 from sciml.nn import MLP, GaussianFeatures
 from sciml.pde import Problem
 from sciml.pinn import (
@@ -26,6 +29,7 @@ from sciml.pinn import (
     FixedWeights,
     GradNormBalancing,
     HardConstraint,
+    LagrangianPINN,
     NTKBalancing,
     PINNLoss,
     RecipeLoss,
@@ -35,8 +39,8 @@ from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import PDECase, reference_grid
 from sciml.train import Evaluation
 
-__all__ = ["BALANCING", "PointwiseConfig", "balancing", "plot_fields", "pointwise_model", "predict", "report",
-           "train_pointwise"]
+__all__ = ["BALANCING", "PointwiseConfig", "balancing", "model_like", "plot_fields", "pointwise_model", "predict",
+           "predict_lagrangian", "predict_points", "report", "train_pointwise"]
 
 # Config names of the loss-balancing strategies.
 BALANCING = {"fixed": FixedWeights, "grad_norm": GradNormBalancing, "ntk": NTKBalancing}
@@ -50,11 +54,53 @@ def balancing(name: str, **settings) -> AbstractBalancing:
     return BALANCING[name](**settings)
 
 
-def predict(model, points: Float[Array, "n d"], batch_size: int = 4096) -> np.ndarray:
+def predict_points(model, points: Float[Array, "n d"], batch_size: int = 4096) -> np.ndarray:
     """Evaluate a pointwise model on many points ``(n, d)`` in batches (host array ``(n, ...)``)."""
     apply = eqx.filter_jit(lambda m, p: jax.vmap(m)(p))
     return np.concatenate([np.asarray(apply(model, points[i : i + batch_size]))
                            for i in range(0, points.shape[0], batch_size)])
+
+
+def predict(model: PINN, config, inputs) -> xr.Dataset:
+    """`prediction` of a pointwise PINN (any `config`: the model carries its domain) at `inputs`, one of:
+
+    - points ``(n, d)``, their columns in the order of the domain's axes (e.g. t, x): `prediction` on dim ``point``,
+      with the axes as coordinates along it;
+    - a dataset with the domain's axes as coordinates of a grid (as the run's predictions.nc): `prediction` on that
+      grid, dims in the domain's order (e.g. ``(t, x)``);
+    - a dataset of scattered nodes (dim ``node`` with the axes, e.g. x and y, as coordinates along it): on the nodes.
+    """
+    names = model.domain.names
+    if isinstance(inputs, xr.Dataset):
+        missing = [name for name in names if name not in inputs.variables]
+        if missing:
+            raise DataError(f"predict: expected a dataset with coordinates {names}, missing {missing}; got "
+                            f"{list(inputs.variables)}")
+        if "node" in inputs.dims:
+            points = np.stack([inputs[name].values for name in names], axis=1)
+            dims, shape = ("node",), (inputs.sizes["node"],)
+            coords = {"node": inputs["node"].values, **{name: ("node", inputs[name].values) for name in names}}
+        else:
+            axes = [inputs[name].values for name in names]
+            points = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
+            dims, shape, coords = names, tuple(a.size for a in axes), dict(zip(names, axes, strict=True))
+    else:
+        points = np.asarray(inputs, np.float64)
+        if points.ndim != 2 or points.shape[1] != len(names):
+            raise DataError(f"predict: expected points of shape (n, {len(names)}) (columns {names}), got shape "
+                            f"{points.shape}")
+        dims, shape = ("point",), (points.shape[0],)
+        coords = {name: ("point", points[:, i]) for i, name in enumerate(names)}
+    values = predict_points(model, jnp.asarray(points, jnp.float32))
+    return xr.Dataset({"prediction": (dims, values.astype(np.float64).reshape(shape))}, coords=coords)
+
+
+def predict_lagrangian(model: LagrangianPINN, config, inputs) -> xr.Dataset:
+    """`prediction` of a Lagrangian PINN (any `config`) on the grid ``(t, x)`` that `inputs` gives: a dataset with
+    coordinates t and x (as the run's predictions.nc) or a pair of 1-D arrays ``(t, x)``."""
+    t, x = (inputs["t"].values, inputs["x"].values) if isinstance(inputs, xr.Dataset) else map(np.asarray, inputs)
+    values = model.eulerian(jnp.asarray(t, jnp.float32), jnp.asarray(x, jnp.float32))
+    return xr.Dataset({"prediction": (("t", "x"), np.asarray(values, np.float64))}, coords={"t": t, "x": x})
 
 
 def report(reference: xr.Dataset, prediction: np.ndarray, run: RunDir, *, method: str, extra: dict | None = None
@@ -106,6 +152,8 @@ class PointwiseConfig:
     `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
     causal_chunks > 0 weights the residual causally over that many time bins (time is axis 0; `CausalWeighting`
     with `causal_tolerance`).
+    Each experiment's `Config` defines `pde`: its case, problem and hard constraint, from which `main` trains and
+    `model_like` rebuilds the model.
     """
 
     train: TrainConfig = TrainConfig(steps=4000, learning_rate=0.01, schedule="exponential", decay_steps=200,
@@ -133,6 +181,11 @@ class PointwiseConfig:
         if self.sigma_units not in ("scaled", "physical"):
             raise ValueError(f"sigma_units must be 'scaled' or 'physical', got {self.sigma_units!r}")
 
+    def pde(self) -> tuple[PDECase, Problem, HardConstraint | None]:
+        """The case, its `Problem` and the `HardConstraint` built into the output (or None), as this config sets
+        them."""
+        raise NotImplementedError(f"{type(self).__name__} must define pde() (see PointwiseConfig)")
+
 
 def pointwise_model(problem: Problem, transform: HardConstraint | None, config: PointwiseConfig, *, key: jax.Array
                     ) -> PINN:
@@ -153,6 +206,12 @@ def pointwise_model(problem: Problem, transform: HardConstraint | None, config: 
     in_size = embedding.out_size if embedding is not None else problem.domain.ndim
     net = MLP(in_size, "scalar", config.width, config.depth, key=net_key)
     return PINN(problem.domain, net, embedding=embedding, transform=transform)
+
+
+def model_like(config: PointwiseConfig) -> PINN:
+    """The untrained model of a `PointwiseConfig` experiment (key ``config.train.key(0)``): what `main` trains."""
+    _, problem, transform = config.pde()
+    return pointwise_model(problem, transform, config, key=config.train.key(0))
 
 
 def train_pointwise(case: PDECase, problem: Problem, transform: HardConstraint | None, config: PointwiseConfig,
@@ -181,12 +240,13 @@ def train_pointwise(case: PDECase, problem: Problem, transform: HardConstraint |
     exact = reference.reference.values
 
     def evaluate(m):
-        return {"rel_l2": metrics.relative_l2(predict(m, grid).reshape(exact.shape), exact)}
+        return {"rel_l2": metrics.relative_l2(predict_points(m, grid).reshape(exact.shape), exact)}
 
     steps, chunk = config.train.steps, config.train.chunk
     result = train(model, loss, problem.sampler(), config.train, run,
                    evaluations=[Evaluation(evaluate, chunk * max(1, steps // (2 * chunk)))])
+    run.save_model(result.model)
     method = "PIG" if config.embedding == "gaussian" else "PINN"
     papers = {f"paper_{name}_rel_l2": value for name, value in case.paper.items()}
-    return report(reference, predict(result.model, grid), run, method=method,
+    return report(reference, predict(result.model, config, reference).prediction.values, run, method=method,
                   extra={**fit_summary(result), **papers, **(extra or {})})

@@ -29,6 +29,7 @@ from sciml.uq._parametrization import (
     ParametrizationTraining,
     Standardizer,
     local_stencil,
+    parametrization_like,
     parametrization_training,
 )
 from sciml.uq._prior import (
@@ -64,6 +65,7 @@ __all__ = [
     "offline_predictions",
     "online_metrics",
     "online_runs",
+    "parametrization_like",
     "parametrization_training",
     "wavenumber_spectrum",
     "BootstrapSampler",

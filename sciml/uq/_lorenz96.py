@@ -25,11 +25,12 @@ WARMER_MIN_F = 24.0
 _DEFAULT_SYSTEM = TwoScaleLorenz96()  # frozen dataclass: one shared default instance
 
 
-def offline_predictions(model: LearnedParametrization, states, tendencies, forcings, *, key: jax.Array,
+def offline_predictions(model: LearnedParametrization, states, tendencies=None, forcings=None, *, key: jax.Array,
                         draws_per_member: int = 16) -> xr.Dataset:
-    """The output contract on test snapshots: `prediction` (ensemble mean), `prediction_std` (members + noise),
-    the 90 % central interval `prediction_lower`/`prediction_upper` (quantiles of the predictive samples),
-    `reference` (true U), `prediction_members` and the noise std in the attrs; dims (sample, k), F on sample."""
+    """The output contract on slow states (sample, k): `prediction` (ensemble mean), `prediction_std` (members +
+    noise), the 90 % central interval `prediction_lower`/`prediction_upper` (quantiles of the predictive samples
+    drawn with `key`), `reference` (the true U (sample, k), when given), `prediction_members`, `state` and the noise
+    std in the attrs; dims (sample, k), the forcings (sample,) as coordinate F when given."""
     states = np.asarray(states, np.float32)
     members = np.asarray(model.predict_members(states), np.float64)
     samples = np.asarray(model.predictive_samples(states, draws_per_member, key=key), np.float64)
@@ -38,20 +39,21 @@ def offline_predictions(model: LearnedParametrization, states, tendencies, forci
     lower, upper = np.quantile(samples, [(1 - INTERVAL_LEVEL) / 2, (1 + INTERVAL_LEVEL) / 2], axis=0)
     dims = ("sample", "k")
     interval = {"interval_level": INTERVAL_LEVEL}
-    return xr.Dataset(
-        {
-            "prediction": (dims, members.mean(axis=0), {"long_name": "ensemble-mean subgrid tendency U_k"}),
-            "prediction_std": (dims, std, {"long_name": "predictive std (ensemble spread and noise)"}),
-            "prediction_lower": (dims, lower, interval),
-            "prediction_upper": (dims, upper, interval),
-            "reference": (dims, np.asarray(tendencies, np.float64), {"long_name": "true subgrid tendency U_k"}),
-            "prediction_members": (("member", *dims), members.astype(np.float32)),
-            "state": (dims, states, {"long_name": "slow state X_k"}),
-        },
-        coords={"sample": np.arange(states.shape[0]), "k": np.arange(states.shape[1]),
-                "member": np.arange(members.shape[0]), "F": ("sample", np.asarray(forcings, np.float64))},
-        attrs={"interval_level": INTERVAL_LEVEL, "noise_std": noise},
-    )
+    data = {
+        "prediction": (dims, members.mean(axis=0), {"long_name": "ensemble-mean subgrid tendency U_k"}),
+        "prediction_std": (dims, std, {"long_name": "predictive std (ensemble spread and noise)"}),
+        "prediction_lower": (dims, lower, interval),
+        "prediction_upper": (dims, upper, interval),
+        "prediction_members": (("member", *dims), members.astype(np.float32)),
+        "state": (dims, states, {"long_name": "slow state X_k"}),
+    }
+    if tendencies is not None:
+        data["reference"] = (dims, np.asarray(tendencies, np.float64), {"long_name": "true subgrid tendency U_k"})
+    coords = {"sample": np.arange(states.shape[0]), "k": np.arange(states.shape[1]),
+              "member": np.arange(members.shape[0])}
+    if forcings is not None:
+        coords["F"] = ("sample", np.asarray(forcings, np.float64))
+    return xr.Dataset(data, coords=coords, attrs={"interval_level": INTERVAL_LEVEL, "noise_std": noise})
 
 
 def regimes(predictions: xr.Dataset) -> dict[str, np.ndarray]:

@@ -187,6 +187,22 @@ def parametrization_training(
                                    (*prepared[target], subsets[target]), half_width)
 
 
+def parametrization_like(kind: str, *, members: int = 16, width: int = 64, depth: int = 3, prior_scale: float = 1.0,
+                         half_width: int = 2, use_state: bool = True) -> LearnedParametrization:
+    """The structure of the closure that `parametrization_training(kind, ...).closure` gives (same arguments): leaves
+    are `jax.ShapeDtypeStruct`s, nothing is drawn; fill it with `eqx.tree_deserialise_leaves`."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown parametrization kind {kind!r}; expected one of {KINDS}")
+    factory = _member_factory(kind, 2 * half_width + 1, width, depth, prior_scale, use_state)
+
+    def build():
+        scalar = jnp.zeros((), jnp.float32)
+        return LearnedParametrization(make_ensemble(factory, members, key=jax.random.key(0)),
+                                      Standardizer(scalar, scalar), Standardizer(scalar, scalar), scalar, half_width)
+
+    return eqx.filter_eval_shape(build)
+
+
 @eqx.filter_jit
 def _out_of_bag_noise(ensemble, features, targets, subsets):
     """RMS of each member's residuals on its out-of-bag samples, pooled over members (normalized units)."""

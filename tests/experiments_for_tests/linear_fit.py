@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -21,6 +22,7 @@ class Config:
     train: TrainConfig = TrainConfig(steps=40, learning_rate=0.05, chunk=10, checkpoint_every=10)
     slope: float = 2.0
     interrupt_at: int = 0  # > 0: raise KeyboardInterrupt once training passed this step (a simulated Ctrl-C)
+    step_delay_s: float = 0.0  # a pause per step, so that a short run lasts long enough to be killed midway
 
 
 def line(params, x):
@@ -49,6 +51,7 @@ def main(config: Config, run: RunDir) -> dict:
     def data(step):
         if config.interrupt_at and step >= config.interrupt_at and not os.environ.get("LINEAR_FIT_RESUMING"):
             raise KeyboardInterrupt
+        time.sleep(config.step_delay_s)
         return {"x": x, "y": y}
 
     result = train(model_like(config), loss, data, config.train, run)
