@@ -4,6 +4,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+import sciml
+from sciml.data import open_dataset
 from sciml.studies import list_experiments, load_experiment, run_experiment
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "own-experiment.md"
@@ -20,3 +25,7 @@ def test_the_guide_example_runs_from_a_folder_of_ones_own(tmp_path, monkeypatch)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"]["rel_l2"] < 0.1, "600 steps of the guide's PINN get within 10% of sin(pi x)"
     assert (out / "figures" / "solution.png").exists()
+    trained = sciml.load(out)
+    np.testing.assert_allclose(trained.predict(open_dataset(out / "predictions.nc")).prediction,
+                               open_dataset(out / "predictions.nc").prediction, rtol=1e-6)
+    assert trained.predict([0.5]).prediction.values[0] == pytest.approx(1.0, abs=0.1)
