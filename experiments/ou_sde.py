@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,15 +19,13 @@ import xarray as xr
 
 from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows
 from sciml.dynamics import (
-    DiagonalDiffusion,
-    MLPVectorField,
     NeuralSDE,
     sde_energy_loss,
     stationary_standard_errors,
     stationary_statistics,
 )
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
-from sciml.studies.dynamics import ensemble_band, generate_paths
+from sciml.studies.dynamics import diagonal_sde, ensemble_band, generate_paths, published_sde_keys
 
 NAME = "ou-sde"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_paths": 64, "width": 16, "batch_size": 16, "samples_per_window": 2,
@@ -70,18 +67,10 @@ def exact_paths(config: Config, n: int, horizon: float, rng: np.random.Generator
     return np.stack(out, axis=1)[:, :, None]
 
 
-def _keys(config: Config) -> tuple[jax.Array, ...]:
-    """`(drift, diffusion, fit, evaluation)` keys: one split of the seed's key, as the published runs drew them
-    (docs/results/nde_sde.md)."""
-    return tuple(jax.random.split(jax.random.key(config.train.seed), 4))
-
-
 def model_like(config: Config) -> NeuralSDE:
     """The untrained neural SDE of `config`, its step budget sized for one training window."""
-    k_drift, k_diff, _, _ = _keys(config)
-    return NeuralSDE(MLPVectorField(1, config.width, config.depth, key=k_drift),
-                     DiagonalDiffusion(1, config.width, config.depth, key=k_diff), dt0=config.dt0,
-                     brownian="grid", max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
+    return diagonal_sde(1, config.width, config.depth, seed=config.train.seed, dt0=config.dt0,
+                        max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
 
 
 def predict(model: NeuralSDE, config: Config, inputs) -> xr.Dataset:
@@ -98,7 +87,7 @@ def predict(model: NeuralSDE, config: Config, inputs) -> xr.Dataset:
         ts = config.obs_dt * np.arange(int(round(config.eval_horizon / config.obs_dt)) + 1)
     steps = int(np.ceil((ts[-1] - ts[0]) / config.dt0 - 1e-6))  # as main: eval_horizon / dt0 steps
     paths = generate_paths(model, jnp.asarray(ts, jnp.float32), jnp.asarray(starts, jnp.float32)[:, None],
-                           _keys(config)[3], steps)[:, :, 0]
+                           published_sde_keys(config.train.seed)[3], steps)[:, :, 0]
     return xr.Dataset({"prediction": (("sample", "t"), paths), "initial_state": (("sample",), starts),
                        **ensemble_band(paths, ("t",))},
                       coords={"sample": np.arange(len(starts)), "t": ts}, attrs={"interval_level": 0.9})
@@ -118,7 +107,7 @@ def main(config: Config, run: RunDir) -> dict:
     sampler = MinibatchSampler({"ts": arrays["ts"][:length], "values": cut["values"]}, config.batch_size,
                                shared=("ts",))
     result = train(model, functools.partial(sde_energy_loss, samples=config.samples_per_window), sampler,
-                   config.train, run, key=_keys(config)[2])
+                   config.train, run, key=published_sde_keys(config.train.seed)[2])
     run.save_model(result.model)
 
     eval_t = config.obs_dt * np.arange(int(round(config.eval_horizon / config.obs_dt)) + 1)

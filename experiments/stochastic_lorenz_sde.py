@@ -14,7 +14,6 @@ import dataclasses
 import functools
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,15 +21,13 @@ import xarray as xr
 
 from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows
 from sciml.dynamics import (
-    DiagonalDiffusion,
-    MLPVectorField,
     NeuralSDE,
     sde_energy_loss,
     stationary_standard_errors,
     stationary_statistics,
 )
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
-from sciml.studies.dynamics import ensemble_band, generate_paths
+from sciml.studies.dynamics import diagonal_sde, ensemble_band, generate_paths, published_sde_keys
 
 NAME = "stochastic-lorenz-sde"
 CHANNELS = ("x", "y", "z")
@@ -93,21 +90,14 @@ class NormalisedSDE(eqx.Module):
     scale: np.ndarray  # (3,)
 
 
-def _keys(config: Config) -> tuple[jax.Array, ...]:
-    """`(drift, diffusion, fit, evaluation)` keys: one split of the seed's key, as the published runs drew them
-    (docs/results/nde_sde.md)."""
-    return tuple(jax.random.split(jax.random.key(config.train.seed), 4))
-
-
 def _sde(config: Config) -> NeuralSDE:
-    k_drift, k_diff, _, _ = _keys(config)
-    return NeuralSDE(MLPVectorField(3, config.width, config.depth, key=k_drift),
-                     DiagonalDiffusion(3, config.width, config.depth, key=k_diff), dt0=config.dt0 / config.time_scale,
-                     brownian="grid", max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
+    return diagonal_sde(3, config.width, config.depth, seed=config.train.seed, dt0=config.dt0 / config.time_scale,
+                        max_steps=int(np.ceil(config.window / config.dt0 - 1e-9)))
 
 
 def model_like(config: Config) -> NormalisedSDE:
-    """The untrained SDE (model time = physical time / time_scale) with placeholder normalisation statistics."""
+    """The untrained SDE (model time = physical time / time_scale) with identity normalisation (shift 0, scale 1):
+    the structure that `sciml.load` fills with the saved weights and statistics."""
     return NormalisedSDE(_sde(config), np.zeros(3), np.ones(3))
 
 
@@ -126,7 +116,7 @@ def predict(model: NormalisedSDE, config: Config, inputs) -> xr.Dataset:
     steps = int(np.ceil((ts[-1] - ts[0]) / config.dt0 - 1e-6))  # as main: eval_horizon / dt0 steps
     normalised = jnp.asarray((starts - model.shift) / model.scale, jnp.float32)
     paths = generate_paths(model.model, jnp.asarray(ts / config.time_scale, jnp.float32), normalised,
-                           _keys(config)[3], steps) * model.scale + model.shift
+                           published_sde_keys(config.train.seed)[3], steps) * model.scale + model.shift
     return xr.Dataset({"prediction": (("sample", "t", "channel"), paths),
                        "initial_state": (("sample", "channel"), starts), **ensemble_band(paths, ("t", "channel"))},
                       coords={"sample": np.arange(len(starts)), "t": ts, "channel": list(CHANNELS)},
@@ -149,7 +139,7 @@ def main(config: Config, run: RunDir) -> dict:
     sampler = MinibatchSampler({"ts": arrays["ts"][:length] / config.time_scale, "values": cut["values"]},
                                config.batch_size, shared=("ts",))
     result = train(model, functools.partial(sde_energy_loss, samples=config.samples_per_window), sampler,
-                   config.train, run, key=_keys(config)[2])
+                   config.train, run, key=published_sde_keys(config.train.seed)[2])
     trained = NormalisedSDE(result.model, shift, scale)
     run.save_model(trained)
 

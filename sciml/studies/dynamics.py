@@ -10,7 +10,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciml._errors import DataError
-from sciml.dynamics import NeuralODE, NeuralSDE, solve_failed
+from sciml.dynamics import DiagonalDiffusion, MLPVectorField, NeuralODE, NeuralSDE, solve_failed
+
+
+def published_sde_keys(seed: int) -> tuple[jax.Array, ...]:
+    """`(drift, diffusion, fit, evaluation)` keys of the SDE studies: one split of the seed's key, as the published
+    runs drew them (docs/results/nde_sde.md)."""
+    return tuple(jax.random.split(jax.random.key(seed), 4))
+
+
+def diagonal_sde(channels: int, width: int, depth: int, *, seed: int, dt0: float, max_steps: int) -> NeuralSDE:
+    """The untrained neural SDE of the SDE studies: MLP drift and diagonal diffusion on `channels` states, Brownian
+    increments on a grid, weights from `published_sde_keys(seed)`."""
+    k_drift, k_diff, _, _ = published_sde_keys(seed)
+    return NeuralSDE(MLPVectorField(channels, width, depth, key=k_drift),
+                     DiagonalDiffusion(channels, width, depth, key=k_diff), dt0=dt0, brownian="grid",
+                     max_steps=max_steps)
 
 
 def _values_or_raise(solutions: diffrax.Solution, what: str, max_steps: int) -> np.ndarray:
