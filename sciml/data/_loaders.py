@@ -103,7 +103,7 @@ class Normalization(eqx.Module):
 
     @classmethod
     def like(cls, *, channels: int, n_params: int, spatial_ndim: int, clipped: bool) -> Normalization:
-        """A placeholder of `fit`'s structure, shapes and dtypes (e.g. to deserialise saved statistics into)."""
+        """Zero statistics with `fit`'s structure, shapes and dtypes, for `sciml.load` to read saved statistics into."""
         zeros = np.zeros(n_params)
         return cls(np.zeros(channels), zeros, zeros, zeros.astype(bool), spatial_ndim,
                    np.zeros((2, n_params)) if clipped else None)
