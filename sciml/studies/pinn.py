@@ -8,7 +8,6 @@ Experiments take a case of `sciml.studies.cases`, build a model, train it throug
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 
 import equinox as eqx
@@ -140,7 +139,7 @@ def plot_fields(ds: xr.Dataset, run: RunDir) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class PointwiseConfig(abc.ABC):
+class PointwiseConfig:
     """The knobs of the PIG / MLP-PINN experiments; each experiment's `Config` subclasses it with its own defaults.
 
     train: Adam with exponential decay (learning_rate x decay_rate every decay_steps), then `lbfgs_steps` of L-BFGS
@@ -182,10 +181,10 @@ class PointwiseConfig(abc.ABC):
         if self.sigma_units not in ("scaled", "physical"):
             raise ValueError(f"sigma_units must be 'scaled' or 'physical', got {self.sigma_units!r}")
 
-    @abc.abstractmethod
     def pde(self) -> tuple[PDECase, Problem, HardConstraint | None]:
         """The case, its `Problem` and the `HardConstraint` built into the output (or None), as this config sets
         them."""
+        raise NotImplementedError(f"{type(self).__name__} must define pde() (see PointwiseConfig)")
 
 
 def pointwise_model(problem: Problem, transform: HardConstraint | None, config: PointwiseConfig, *, key: jax.Array
