@@ -6,7 +6,8 @@ enters the equation linearly (the update is about -beta dt u_x), so it is standa
 outside the trained range are clipped to it (beta = 0.1 is seen as 0.2, beta = 7 as 4): the conditioned models'
 rollouts blow up when fed a speed beyond the largest trained one. Both choices are checked on validation splits
 without the held-out speeds by `benchmarks/cape_validation.py`.
-`--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`.
+`--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`; `--set data.path=FILE` (and the
+roles `data.dims.*`, `data.variables.u`) trains on trajectories of your own (docs/tutorials/own-data.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sciml.studies.neural_solvers import model_like as model_like  # the saved m
 from sciml.studies.neural_solvers import predict as predict  # rollouts from a dataset or predictions.nc
 
 NAME = "advection-cape"
+FAMILY = "neural-solver"
+REPRODUCES = "CAPE (Takamoto et al., ICML 2023): FNO/U-Net +- CAPE on PDEBench 1D advection, held-out beta"
 SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,
          "cape_width": 8, "cape_modes": 4, "max_eval_samples": 2}
 

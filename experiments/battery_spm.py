@@ -25,6 +25,8 @@ from sciml.studies.battery import SurrogateConfig, surrogate_like, train_surroga
 from sciml.train import Evaluation
 
 NAME = "battery-spm"
+FAMILY = "battery"
+REPRODUCES = "Hassanaly et al. (J. Energy Storage 98, 2024): SPM PINN surrogate (test error ~2 mV), NUTS calibration"
 PUBLISHED_SPM_TEST_ERROR_MV = 2.0  # Hassanaly et al. 2024, Part II abstract: SPM surrogate test error ~2 mV
 SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 16, "depth": 2, "n_residual": 128,
          "n_surface": 32, "n_shells": 10, "n_train_diffusivities": 2, "n_test": 2, "n_eval_times": 31,
@@ -36,24 +38,43 @@ class Config:
     train: TrainConfig = TrainConfig(steps=5000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
                                      decay_rate=0.6, lbfgs_steps=300, lbfgs_dtype="float64", chunk=250)
     current: float = 5.0
+    """Discharge current in A (5 A is 1C for the LG M50 cell)."""
     t_end: float = 3000.0
+    """Duration of the discharge in s."""
     n_shells: int = 40
+    """Radial finite-volume shells per particle in the SPM solver (reference and training data)."""
     n_train_diffusivities: int = 6
+    """Cathode diffusivity scales (log-spaced over the box) the solver data are computed at."""
     n_test: int = 8
+    """Held-out (i0 scale, diffusivity scale) pairs the surrogate is scored on."""
     n_eval_times: int = 101
+    """Times of each held-out voltage curve, uniform over [0, t_end]."""
     width: int = 32
+    """Hidden units per layer of the surrogate's MLP."""
     depth: int = 3
+    """Hidden layers of the surrogate's MLP."""
     n_residual: int = 1024
+    """Sobol points per step for the particle diffusion residual."""
     n_surface: int = 256
+    """Sobol points per step for the surface-flux condition."""
     data_weight: float = 1e4
+    """Weight of the solver-data misfit in the loss."""
     calibrate: bool = True
+    """Calibrate the two scales from a noisy synthetic voltage curve with NUTS after training."""
     calibrate_with_solver: bool = True
+    """Also calibrate with the SPM solver in the likelihood (the surrogate's reference posterior)."""
     true_i0_scale: float = 1.7
+    """Anode exchange-current scale that generates the synthetic observations."""
     true_diffusivity_scale: float = 3.4
+    """Cathode diffusivity scale that generates the synthetic observations."""
     noise_mv: float = 5.0
+    """Standard deviation of the observation noise in mV."""
     n_observations: int = 100
+    """Observed voltages, uniform over [0, t_end]."""
     num_warmup: int = 300
+    """NUTS warm-up iterations per calibration."""
     num_samples: int = 300
+    """NUTS posterior samples per calibration."""
 
     def __post_init__(self):
         if self.n_train_diffusivities < 2:
@@ -151,22 +172,30 @@ def calibrate_both(config: Config, surrogate: SPMSurrogate, solver: SPM, surroga
 def main(config: Config, run: RunDir) -> dict:
     surrogate, solver, (t, cases, predicted, reference, rmse, train_scales), scores = train_and_score(config, run)
     run.save_model(surrogate)
+    volts, seconds, scale = {"units": "V"}, {"units": "s"}, {"units": "1"}
     data_vars = {
-        "prediction": (("case", "t"), predicted),
-        "reference": (("case", "t"), reference),
-        "rmse_mv": (("case",), rmse),
+        "prediction": (("case", "t"), predicted, {"long_name": "cell voltage of the PINN surrogate", **volts}),
+        "reference": (("case", "t"), reference, {"long_name": "cell voltage of the SPM solver", **volts}),
+        "rmse_mv": (("case",), rmse, {"long_name": "RMS voltage error of the surrogate", "units": "mV"}),
     }
-    coords = {"case": np.arange(len(cases)), "t": t, "i0_scale": ("case", cases[:, 0]),
-              "diffusivity_scale": ("case", cases[:, 1]), "train_diffusivity_scale": train_scales}
+    coords = {"case": np.arange(len(cases)),
+              "t": ("t", t, {"long_name": "time since the start of discharge", **seconds}),
+              "i0_scale": ("case", cases[:, 0], {"long_name": "anode exchange-current density scale", **scale}),
+              "diffusivity_scale": ("case", cases[:, 1], {"long_name": "cathode diffusivity scale", **scale}),
+              "train_diffusivity_scale": ("train_diffusivity_scale", train_scales,
+                                          {"long_name": "cathode diffusivity scales of the training data", **scale})}
     metrics = {**scores, "published_spm_test_error_mv": PUBLISHED_SPM_TEST_ERROR_MV}
     if config.calibrate:
         truth, t_obs, observed, results = calibrate_both(config, surrogate, solver, scores["test_rmse_mv"])
         samplers = list(results)
-        coords.update({"t_obs": t_obs, "sampler": samplers, "draw": np.arange(config.num_samples)})
-        data_vars["observed_voltage"] = (("t_obs",), observed)
+        coords.update({"t_obs": ("t_obs", t_obs, {"long_name": "observation time", **seconds}),
+                       "sampler": ("sampler", samplers, {"long_name": "model the posterior was sampled with"}),
+                       "draw": ("draw", np.arange(config.num_samples), {"long_name": "posterior draw", **scale})})
+        data_vars["observed_voltage"] = (("t_obs",), observed, {"long_name": "observed (noisy) cell voltage", **volts})
         for name in ("i0_scale", "diffusivity_scale"):
             data_vars[f"posterior_{name}"] = (("sampler", "draw"),
-                                              np.stack([results[s].samples[name] for s in samplers]))
+                                              np.stack([results[s].samples[name] for s in samplers]),
+                                              {"long_name": f"posterior draws of {name}", **scale})
         for sampler, result in results.items():
             for name in ("i0_scale", "diffusivity_scale"):
                 low, high = result.interval(name)
@@ -181,7 +210,7 @@ def main(config: Config, run: RunDir) -> dict:
                                                / results["surrogate"].seconds_per_effective_sample)
     predictions = xr.Dataset(
         data_vars, coords=coords,
-        attrs={"problem": "SPM 1C discharge, LG M50 (Chen et al. 2020)", "units": "V, s",
+        attrs={"problem": "SPM 1C discharge, LG M50 (Chen et al. 2020)",
                "current_A": config.current, "noise_mv": config.noise_mv,
                "true_i0_scale": config.true_i0_scale, "true_diffusivity_scale": config.true_diffusivity_scale},
     )

@@ -25,6 +25,8 @@ from sciml.studies.pinn import predict as predict  # re-exported for sciml.load
 from sciml.train import Evaluation
 
 NAME = "burgers-pinn"
+FAMILY = "pinn"
+REPRODUCES = "Raissi, Perdikaris & Karniadakis (JCP 2019): viscous Burgers against their reference solution"
 PUBLISHED_REL_L2 = 6.7e-4  # Raissi et al., J. Comput. Phys. 378 (2019), continuous-time Burgers
 SMOKE = {"train.steps": 40, "train.lbfgs_steps": 10, "n_residual": 256, "n_residual_lbfgs": 256, "width": 16,
          "depth": 2, "train.chunk": 10, "train.checkpoint_every": 20}
@@ -36,11 +38,17 @@ class Config:
                                      decay_rate=0.9, lbfgs_steps=4000, lbfgs_dtype="float64", chunk=250,
                                      checkpoint_every=1000)
     width: int = 20
+    """Hidden units per layer of the MLP."""
     depth: int = 8
+    """Hidden layers of the MLP."""
     n_residual: int = 4096
+    """Sobol residual points of the Adam stage."""
     resample_every: int = 100
+    """Adam steps between redraws of the residual points."""
     n_residual_lbfgs: int = 8192
+    """Sobol residual points of the full-batch L-BFGS stage."""
     nu: float = 0.01 / np.pi
+    """Viscosity nu (0.01/pi is Raissi's case, the one the reference solves)."""
 
 
 def build(config: Config, key: jax.Array):
@@ -83,7 +91,8 @@ def main(config: Config, run: RunDir) -> dict:
     run.save_model(result.model)
     prediction = predict(result.model, config, reference).prediction.values
     predictions = xr.Dataset(
-        {"prediction": (("t", "x"), prediction), "reference": (("t", "x"), exact)},
+        {"prediction": (("t", "x"), prediction, {"long_name": "PINN velocity u", "units": "1"}),
+         "reference": (("t", "x"), exact, {"long_name": "reference velocity u", "units": "1"})},
         coords={"t": reference.t.values, "x": reference.x.values},
         attrs={"pde": reference.attrs["equation"], "nu": config.nu, "reference_source": reference.attrs["source"]},
     )

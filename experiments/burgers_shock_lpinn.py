@@ -23,6 +23,8 @@ from sciml.studies.pinn import report
 from sciml.train import Evaluation
 
 NAME = "burgers-shock-lpinn"
+FAMILY = "pinn"
+REPRODUCES = "LPINN (Mojgani, Balajewicz & Hassanzadeh, CMAME 2023): the Burgers moving-shock case"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "train.lbfgs_steps": 0, "n_points": 128, "width": 16, "t1": 0.5}
 
 
@@ -31,12 +33,19 @@ class Config:
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=5e-3, schedule="exponential", decay_steps=500,
                                      decay_rate=0.8, clip_norm=1.0, lbfgs_steps=500, chunk=500)
     offset: float = 2.0
+    """Offset C of the initial condition u0 = C + sin x (moves the shock)."""
     nu: float = 0.01
+    """Viscosity nu."""
     t1: float = 1.5
+    """Final time (the solution breaks into a shock at t = 1)."""
     diffusion: str = "physical"
+    """Diffusion term: "physical" (through the Jacobian of X) or "label" (the released code's shortcut)."""
     jacobian_floor: float = 1e-2
+    """Lower bound on the Jacobian J = X_x0 the diffusion divides by."""
     n_points: int = 2048
+    """Uniform label points (t, x0) per step."""
     width: int = 50
+    """Hidden units per layer of both branches (characteristic and state)."""
 
     def __post_init__(self):
         if self.diffusion not in ("physical", "label"):

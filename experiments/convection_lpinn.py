@@ -22,6 +22,8 @@ from sciml.studies.pinn import report
 from sciml.train import Evaluation
 
 NAME = "convection-lpinn"
+FAMILY = "pinn"
+REPRODUCES = "LPINN (Mojgani et al., CMAME 2023): convection at large beta, where the Eulerian PINN fails"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "train.lbfgs_steps": 0, "n_points": 128, "width": 16}
 
 
@@ -30,10 +32,15 @@ class Config:
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=1e-2, schedule="exponential", decay_steps=500,
                                      decay_rate=0.8, lbfgs_steps=500, chunk=500)
     beta: float = 50.0
+    """Convection speed beta (> 0)."""
     nu: float = 0.0
+    """Viscosity nu (>= 0; 0: pure convection)."""
     n_points: int = 1024
+    """Uniform label points (t, x0) per step."""
     width: int = 50
+    """Hidden units per layer of both branches (characteristic and state)."""
     jacobian_floor: float = 0.1
+    """Lower bound on the Jacobian J = X_x0 the diffusion divides by (nu > 0 only)."""
 
     def __post_init__(self):
         if self.beta <= 0 or self.nu < 0:

@@ -18,6 +18,8 @@ from sciml.studies.pinn import predict, predict_points, report
 from sciml.train import Evaluation
 
 NAME = "convection-pinn"
+FAMILY = "pinn"
+REPRODUCES = "Krishnapriyan et al. (NeurIPS 2021): the PINN failure on convection (rel. L2 about 1 at beta 30-50)"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "train.lbfgs_steps": 0, "n_points": 128, "n_initial": 32,
          "n_boundary": 32, "width": 16, "depth": 2}
 
@@ -27,13 +29,21 @@ class Config:
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=1e-3, schedule="exponential", decay_steps=500,
                                      decay_rate=0.8, lbfgs_steps=500, chunk=500)
     beta: float = 50.0
+    """Convection speed beta."""
     nu: float = 0.0
+    """Viscosity nu (0: pure convection, whose exact solution is sin(x - beta t))."""
     n_points: int = 1024
+    """Uniform residual points per step."""
     n_initial: int = 256
+    """Points per step on t = 0 for the soft initial condition."""
     n_boundary: int = 128
+    """Points per step for the soft periodic boundary term."""
     width: int = 50
+    """Hidden units per layer of the MLP."""
     depth: int = 4
+    """Hidden layers of the MLP."""
     initial_weight: float = 100.0
+    """Weight of the initial-condition term in the loss."""
 
 
 def model_like(config: Config) -> PINN:

@@ -17,6 +17,8 @@ from sciml.studies.neural_solvers import model_like as model_like  # the saved m
 from sciml.studies.neural_solvers import predict as predict  # rollouts from a dataset or predictions.nc
 
 NAME = "diffreact-cape"
+FAMILY = "neural-solver"
+REPRODUCES = "CAPE (Takamoto et al., ICML 2023): FNO/U-Net +- CAPE on PDEBench 1D diffusion-reaction, held-out rho"
 SMOKE = {"small": True, "train.steps": 20, "train.chunk": 10, "epochs": 2, "size": 8, "modes": 4, "depth": 1,
          "cape_width": 8, "cape_modes": 4, "max_eval_samples": 2}
 

@@ -15,6 +15,8 @@ from sciml.studies.pinn import model_like as model_like  # the shared ones: re-e
 from sciml.studies.pinn import predict as predict
 
 NAME = "helmholtz-pig"
+FAMILY = "pinn"
+REPRODUCES = "PIG (Kang et al., ICLR 2025) Table 1: 2D Helmholtz (PIG 4.13e-5)"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_gaussians": 16, "n_points": 128}
 
 

@@ -14,6 +14,8 @@ from sciml.studies.pinn import model_like as model_like  # the shared ones: re-e
 from sciml.studies.pinn import predict as predict
 
 NAME = "helmholtz-pinn"
+FAMILY = "pinn"
+REPRODUCES = "PIG (Kang et al., ICLR 2025) Table 1: 2D Helmholtz, the PINN baseline (4.02e-1)"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "width": 16, "depth": 2, "n_points": 128}
 
 

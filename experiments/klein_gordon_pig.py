@@ -16,6 +16,8 @@ from sciml.studies.pinn import model_like as model_like  # the shared ones: re-e
 from sciml.studies.pinn import predict as predict
 
 NAME = "klein-gordon-pig"
+FAMILY = "pinn"
+REPRODUCES = "PIG (Kang et al., ICLR 2025) Table 1: Klein-Gordon (PIG 2.76e-3)"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "train.lbfgs_steps": 0, "n_gaussians": 16, "n_points": 128,
          "n_condition": 16}
 
@@ -30,8 +32,11 @@ class Config(PointwiseConfig):
     sigma: float = 0.5
     sigma_units: str = "physical"  # as PIG's script: 0.5 in t units is 0.1 of the scaled t axis, 0.5 in x and y
     n_condition: int = 256
+    """Points per step on t = 0 and on each side face for the soft constraints."""
     condition_weight: float = 10.0
+    """Weight of every soft constraint term (initial value, initial rate, faces) in the loss."""
     hard_initial: bool = False
+    """Build the initial value and rate into the model instead of soft terms (`KleinGordon.problem`)."""
 
     def pde(self):
         case = KleinGordon()

@@ -17,11 +17,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset
+from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset, with_cf_attributes
 from sciml.dynamics import LatentODE, elbo_loss
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 
 NAME = "latent-ode-interp"
+FAMILY = "neural-de"
+REPRODUCES = "Latent ODE (Rubanova et al., NeurIPS 2019), as diffrax's example: irregular decaying oscillators"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_train": 64, "n_test": 8, "latent_size": 2, "hidden_size": 8,
          "width": 16, "batch_size": 16, "posterior_samples": 4}
 
@@ -30,18 +32,31 @@ SMOKE = {"train.steps": 20, "train.chunk": 10, "n_train": 64, "n_test": 8, "late
 class Config:
     train: TrainConfig = TrainConfig(steps=5000, learning_rate=3e-3, schedule="cosine", final_fraction=0.05, chunk=500)
     n_train: int = 2048
+    """Training series."""
     n_test: int = 64
+    """Test series the interpolation is scored on."""
     length: int = 40
+    """Time points per series, uniform over [0, t1]."""
     t1: float = 5.0
+    """End time of every series."""
     observed_fraction: float = 0.3
+    """Share of each series' points (after the first) that the model sees; the rest are scored."""
     noise: float = 0.02
+    """Standard deviation of the Gaussian noise added to the observed values."""
     latent_size: int = 4
+    """Size of the latent state z."""
     hidden_size: int = 32
+    """Size of the GRU-dt encoder's hidden state."""
     width: int = 32
+    """Hidden units per layer of the latent vector-field MLP."""
     depth: int = 2
+    """Hidden layers of the latent vector-field MLP."""
     obs_std: float = 0.05
+    """Observation noise standard deviation of the ELBO's Gaussian likelihood."""
     batch_size: int = 64
+    """Series per training batch."""
     posterior_samples: int = 32
+    """Draws of z0 from the encoder's posterior for the prediction and its interval."""
 
 
 def oscillators(n: int, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -149,7 +164,12 @@ def main(config: Config, run: RunDir) -> dict:
                "prediction": "decoded posterior-mean latent path given the observed points",
                "interval": "quantiles over posterior samples of z0 (latent-state uncertainty only)"},
     )
-    run.write_predictions(predictions)
+    nondimensional = {"units": "1"}
+    run.write_predictions(with_cf_attributes(predictions, {
+        "prediction": {"long_name": "decoded posterior-mean path y", **nondimensional},
+        "reference": {"long_name": "noise-free oscillator path y", **nondimensional},
+        "observations": {"long_name": "observed noisy y (NaN: hidden)", **nondimensional},
+        "linear_interpolation": {"long_name": "linear interpolation of the observed y", **nondimensional}}))
     plot(predictions, run)
     return {
         "hidden_points_mse": mse_hidden,

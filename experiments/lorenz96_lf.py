@@ -17,6 +17,8 @@ from sciml.studies.lorenz96 import Lorenz96Config, closure_like, predict_closure
 from sciml.uq import LearnedParametrization
 
 NAME = "lorenz96-lf"
+FAMILY = "parametrization"
+REPRODUCES = "MF-RPN (Bhouri et al., arXiv 2309.10231) on two-scale Lorenz-96: the LF-only baseline"
 SMOKE = {"train.steps": 200, "train.decay_steps": 50, "train.chunk": 200, "members": 4, "width": 16, "depth": 2,
          "small": True, "online_duration": 2.0, "online_runs": 2, "online_forcings": (20.0,)}
 

@@ -18,6 +18,8 @@ from sciml.studies.lorenz96 import MultiFidelityConfig, closure_like, predict_cl
 from sciml.uq import LearnedParametrization
 
 NAME = "lorenz96-mfrpn"
+FAMILY = "parametrization"
+REPRODUCES = "MF-RPN (Bhouri et al., arXiv 2309.10231) on two-scale Lorenz-96: extrapolating to a warmer forcing"
 SMOKE = {"train.steps": 200, "train.decay_steps": 50, "train.chunk": 200, "members": 4, "width": 16, "depth": 2,
          "small": True, "online_duration": 2.0, "online_runs": 2, "online_forcings": (20.0,)}
 

@@ -3,7 +3,8 @@
 Baseline of the MF-RPN study: the same RPN members trained on the scarce two-scale truth at F 18-20 only.
 Test: independent two-scale runs at F = 18, 20 (historical) and 24 (warmer); online: the one-scale model coupled
 to the closure against the two-scale truth (protocol and knobs: sciml.studies.lorenz96.Lorenz96Config).
-See docs/guides/mfrpn.md.
+See docs/guides/mfrpn.md. `--set data.path=FILE` (and the roles `data.dims.*`, `data.variables.*`) trains and
+scores the ensemble offline on (state, tendency) pairs of your own instead (docs/tutorials/own-data.md).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sciml.studies.lorenz96 import Lorenz96Config, closure_like, predict_closure
 from sciml.uq import LearnedParametrization
 
 NAME = "lorenz96-rpn"
+FAMILY = "parametrization"
+REPRODUCES = "MF-RPN (Bhouri et al., arXiv 2309.10231) on two-scale Lorenz-96: the HF-only RPN baseline"
 SMOKE = {"train.steps": 200, "train.decay_steps": 50, "train.chunk": 200, "members": 4, "width": 16, "depth": 2,
          "small": True, "online_duration": 2.0, "online_runs": 2, "online_forcings": (20.0,)}
 

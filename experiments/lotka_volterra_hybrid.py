@@ -21,12 +21,14 @@ import numpy as np
 import xarray as xr
 
 from sciml import metrics
-from sciml.data import series_arrays, series_dataset, windows
+from sciml.data import series_arrays, series_dataset, windows, with_cf_attributes
 from sciml.dynamics import HybridVectorField, MLPVectorField, NeuralODE, trajectory_mse
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.dynamics import rollout
 
 NAME = "lotka-volterra-hybrid"
+FAMILY = "neural-de"
+REPRODUCES = "Universal differential equations (Rackauckas et al., 2020): Lotka-Volterra interaction learned"
 SPECIES = ("prey", "predator")
 SMOKE = {"train.steps": 20, "train.lbfgs_steps": 0, "train.chunk": 10, "width": 16}
 
@@ -36,16 +38,27 @@ class Config:
     train: TrainConfig = TrainConfig(steps=2000, learning_rate=3e-3, schedule="cosine", final_fraction=0.05,
                                      lbfgs_steps=300, lbfgs_dtype="float64", chunk=250)
     alpha: float = 1.3
+    """Prey growth rate alpha (known to the model)."""
     beta: float = 0.9
+    """Predation rate beta of the true system (learned through the interaction MLP)."""
     delta: float = 0.8
+    """Predator growth per prey delta of the true system (learned through the interaction MLP)."""
     gamma: float = 1.8
+    """Predator death rate gamma (known to the model)."""
     initial_states: tuple = (2.0, 1.0, 1.0, 2.0, 3.0, 0.5)
+    """Initial (prey, predator) pairs of the training trajectories, flattened: (x0, y0, x1, y1, ...)."""
     horizon: float = 6.0
+    """Time span of the training observations; the forecast is scored up to twice it."""
     n_observations: int = 31
+    """Observation times per trajectory, uniform over [0, horizon]."""
     noise: float = 0.02
+    """Relative multiplicative noise of the observations (0.02: 2 %)."""
     width: int = 32
+    """Hidden units per layer of the interaction MLP."""
     depth: int = 2
+    """Hidden layers of the interaction MLP."""
     window: int = 6
+    """Observations per training window (multiple shooting; windows share their end points)."""
 
 
 class KnownTerms(eqx.Module):
@@ -151,7 +164,19 @@ def main(config: Config, run: RunDir) -> dict:
                "gamma": config.gamma, "training_horizon": config.horizon,
                "prediction": "hybrid model forecast from the true initial states"},
     )
-    run.write_predictions(predictions)
+    population = {"units": "1"}  # nondimensional populations and time
+    run.write_predictions(with_cf_attributes(predictions, {
+        "prediction": {"long_name": "hybrid-model forecast of the populations", **population},
+        "initial_state": {"long_name": "initial populations", **population},
+        "reference": {"long_name": "true populations", **population},
+        "observations": {"long_name": "observed noisy populations", **population},
+        "interaction_prediction": {"long_name": "learned interaction term of the vector field", **population},
+        "interaction_reference": {"long_name": "true interaction term of the vector field", **population},
+        "state_prey": {"long_name": "prey population of the visited state", **population},
+        "state_predator": {"long_name": "predator population of the visited state", **population},
+        "t_obs": {"long_name": "observation time (nondimensional)", "units": "1"},
+        "species": {"long_name": "species"},
+        "state": {"long_name": "visited state index", "units": "1"}}))
     plot(predictions, run)
     return {
         "interaction_rel_l2": interaction_error,

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows
+from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows, with_cf_attributes
 from sciml.dynamics import (
     NeuralSDE,
     sde_energy_loss,
@@ -28,6 +28,8 @@ from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.dynamics import diagonal_sde, ensemble_band, generate_paths, published_sde_keys
 
 NAME = "ou-sde"
+FAMILY = "neural-de"
+REPRODUCES = "-"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_paths": 64, "width": 16, "batch_size": 16, "samples_per_window": 2,
          "eval_paths": 50, "eval_horizon": 8.0, "burn_in": 2.0}
 
@@ -36,22 +38,39 @@ SMOKE = {"train.steps": 20, "train.chunk": 10, "n_paths": 64, "width": 16, "batc
 class Config:
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=3e-3, schedule="cosine", final_fraction=0.01, chunk=250)
     theta: float = 1.0
+    """Mean-reversion rate theta of the true process."""
     mu: float = 1.0
+    """Long-term mean mu of the true process."""
     sigma: float = 0.5
+    """Noise amplitude sigma of the true process."""
     n_paths: int = 4096
+    """Stationary training paths."""
     train_horizon: float = 3.0
+    """Time span of each training path."""
     obs_dt: float = 0.1
+    """Time between observations (training data and generated paths)."""
     window: float = 1.0
+    """Length of each training window in time units (one correlation time by default)."""
     window_stride: int = 5
+    """Observations between the starts of consecutive training windows."""
     dt0: float = 0.05
+    """Step of the SDE solver."""
     width: int = 32
+    """Hidden units per layer of the drift and diffusion MLPs."""
     depth: int = 2
+    """Hidden layers of the drift and diffusion MLPs."""
     batch_size: int = 64
+    """Windows per training batch."""
     samples_per_window: int = 8
+    """Paths generated from each window's first value for its energy score."""
     eval_paths: int = 1000
+    """Paths generated (and exact reference paths drawn) for the stationary statistics."""
     eval_horizon: float = 30.0
+    """Time span of the evaluation paths, far past the training window."""
     burn_in: float = 5.0
+    """Initial time of each evaluation path left out of the stationary statistics."""
     lags: tuple = (0.5, 1.0, 2.0)
+    """Time lags at which the autocorrelation is compared with exp(-theta lag)."""
 
 
 def exact_paths(config: Config, n: int, horizon: float, rng: np.random.Generator) -> np.ndarray:
@@ -127,7 +146,11 @@ def main(config: Config, run: RunDir) -> dict:
         "burn_in": config.burn_in, "train_horizon": config.train_horizon,
         "reference": "independent exact OU paths (not the training paths)", "obs_dt": config.obs_dt,
         "lags": list(config.lags)})
-    run.write_predictions(predictions)
+    process = {"units": "1"}
+    run.write_predictions(with_cf_attributes(predictions, {
+        "prediction": {"long_name": "neural SDE sample path x", **process},
+        "initial_state": {"long_name": "initial state x", **process},
+        "reference": {"long_name": "exact Ornstein-Uhlenbeck path x", **process}}))
     plot(predictions, learned, empirical, exact, config, run)
     summary = {
         "stationary_mean": float(learned["mean"][0]),

@@ -3,6 +3,8 @@
 theta'' = -omega^2 sin(theta) - c theta'. A neural ODE on the state (theta, theta') is trained on windows cut from
 trajectories observed on [0, T] (windowed training keeps each rollout short while the model is untrained), then
 rolled out from the initial states to 2T and compared with the exact solution on both halves.
+`--set data.path=FILE` (and the roles `data.dims.*`, `data.variables.states`) trains the same neural ODE on
+trajectories of your own instead (docs/tutorials/own-data.md).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import numpy as np
 import xarray as xr
 
 from sciml import metrics
-from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows
+from sciml.data import MinibatchSampler, SeriesData, series_arrays, series_dataset, windows, with_cf_attributes
 from sciml.dynamics import MLPVectorField, NeuralODE, trajectory_mse
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
-from sciml.studies.dynamics import rollout
+from sciml.studies.dynamics import fit_series, rollout
 
 NAME = "pendulum-node"
+FAMILY = "neural-de"
+REPRODUCES = "-"
 STATE = ("theta", "omega")
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_trajectories": 2, "n_observations": 21, "width": 16,
          "batch_size": 8}
@@ -32,15 +36,27 @@ SMOKE = {"train.steps": 20, "train.chunk": 10, "n_trajectories": 2, "n_observati
 class Config:
     train: TrainConfig = TrainConfig(steps=4000, learning_rate=3e-3, schedule="cosine", final_fraction=0.05, chunk=250)
     omega0: float = 2.0
+    """Natural frequency omega of the true pendulum (rad per time unit)."""
     damping: float = 0.15
+    """Damping coefficient c of the true pendulum."""
     n_trajectories: int = 8
+    """Observed trajectories, from random initial states."""
     horizon: float = 10.0
+    """Training window [0, T] of the observations; the rollout is scored up to 2T."""
     n_observations: int = 101
+    """Observation times per trajectory, uniform over [0, T]."""
     noise: float = 0.01
+    """Standard deviation of the Gaussian noise added to the observations."""
     window: int = 11
+    """Observations per training window (windows overlap by half)."""
     width: int = 64
+    """Hidden units per layer of the vector-field MLP."""
     depth: int = 2
+    """Hidden layers of the vector-field MLP."""
     batch_size: int = 64
+    """Windows per training batch."""
+    data: SeriesData = SeriesData()
+    """Trajectories of your own in place of the simulated pendulum (docs/tutorials/own-data.md; empty path: none)."""
 
 
 def exact(config: Config, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
@@ -59,30 +75,42 @@ def exact(config: Config, ts: np.ndarray, y0s: np.ndarray) -> np.ndarray:
 
 
 def model_like(config: Config) -> NeuralODE:
-    """The untrained neural ODE of `config` (the structure `sciml.load` fills with the saved weights)."""
-    return NeuralODE(MLPVectorField(2, config.width, config.depth, key=config.train.key(0)))
+    """The untrained neural ODE of `config` (the structure `sciml.load` fills with the saved weights): on the
+    pendulum's 2 states, or on the state components of the file in `config.data`."""
+    states = config.data.open().sizes["channel"] if config.data.path else len(STATE)
+    return NeuralODE(MLPVectorField(states, config.width, config.depth, key=config.train.key(0)))
 
 
 def predict(model: NeuralODE, config: Config, inputs) -> xr.Dataset:
     """Rollouts of `model` from initial states.
 
     `inputs`: a dataset with `initial_state` (sample, state) and times `t` (e.g. the run's `predictions.nc`), or an
-    array of initial states (sample, 2) of (theta, omega), then rolled out on [0, 2 * horizon] as in `main`.
+    array of initial states (sample, 2) of (theta, omega), then rolled out on [0, 2 * horizon] as in `main` (with
+    `config.data` set: states (sample, channel) rolled out on the file's times).
     Returns `prediction` (sample, t, state) and `initial_state`.
     """
+    names = list(STATE)
     if isinstance(inputs, xr.Dataset):
         y0s, ts = inputs["initial_state"].values, inputs["t"].values
+        names = list(inputs["state"].values) if "state" in inputs.coords else names
+    elif config.data.path:
+        series = config.data.open()
+        ts, names = series["time"].values, list(series["channel"].values)
+        y0s = np.asarray(inputs, dtype=np.float64).reshape(-1, len(names))
     else:
         y0s = np.asarray(inputs, dtype=np.float64).reshape(-1, 2)
         ts = np.linspace(0.0, 2 * config.horizon, 2 * (config.n_observations - 1) + 1)
     return xr.Dataset(
         {"prediction": (("sample", "t", "state"), rollout(model, ts, y0s)),
          "initial_state": (("sample", "state"), y0s)},
-        coords={"sample": np.arange(len(y0s)), "t": ts, "state": list(STATE)},
+        coords={"sample": np.arange(len(y0s)), "t": ts, "state": names},
     )
 
 
 def main(config: Config, run: RunDir) -> dict:
+    if config.data.path:
+        return fit_series(model_like(config), config.data, config.train, run, window=config.window,
+                          batch_size=config.batch_size)
     rng = np.random.default_rng(config.train.seed)
     y0s = np.stack([rng.uniform(-2.0, 2.0, config.n_trajectories), rng.uniform(-1.0, 1.0, config.n_trajectories)], 1)
     dense_t = np.linspace(0.0, 2 * config.horizon, 2 * (config.n_observations - 1) + 1)
@@ -105,7 +133,14 @@ def main(config: Config, run: RunDir) -> dict:
     predictions.attrs = {"system": "damped pendulum", "omega0": config.omega0, "damping": config.damping,
                          "training_horizon": config.horizon,
                          "prediction": "neural ODE rollout from the true initial states (initial_state)"}
-    run.write_predictions(predictions)
+    state = {"units": "1"}  # angle in radians, angular velocity per unit of nondimensional time
+    run.write_predictions(with_cf_attributes(predictions, {
+        "prediction": {"long_name": "neural ODE rollout of the pendulum state", **state},
+        "initial_state": {"long_name": "initial pendulum state", **state},
+        "reference": {"long_name": "exact pendulum state", **state},
+        "observations": {"long_name": "observed noisy pendulum state", **state},
+        "t_obs": {"long_name": "observation time (nondimensional)", "units": "1"},
+        "state": {"long_name": "state component (theta: angle, omega: angular velocity)"}}))
     plot(predictions, run)
     return {
         "train_window_rel_l2": metrics.relative_l2(prediction[:, seen], truth[:, seen]),

@@ -17,12 +17,14 @@ import numpy as np
 import optax
 import xarray as xr
 
-from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset
+from sciml.data import MinibatchSampler, drop_observations, series_arrays, series_dataset, with_cf_attributes
 from sciml.dynamics import NeuralCDE, cde_coefficients, with_failure_metric
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.train import Evaluation
 
 NAME = "spirals-cde"
+FAMILY = "neural-de"
+REPRODUCES = "Neural CDE (Kidger et al., NeurIPS 2020), as diffrax's example: spiral direction from irregular series"
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_train": 32, "n_test": 16, "length": 32, "width": 16,
          "batch_size": 8}
 
@@ -31,14 +33,23 @@ SMOKE = {"train.steps": 20, "train.chunk": 10, "n_train": 32, "n_test": 16, "len
 class Config:
     train: TrainConfig = TrainConfig(steps=300, learning_rate=1e-2, schedule="constant", chunk=50)
     n_train: int = 256
+    """Training series."""
     n_test: int = 256
+    """Test series the accuracy is scored on."""
     length: int = 64
+    """Time points per series over [0, 4 pi] (before dropping)."""
     noise: float = 0.05
+    """Standard deviation of the Gaussian noise added to the spirals."""
     drop_fraction: float = 0.3
+    """Share of each series' time points removed at random."""
     hidden_size: int = 8
+    """Size of the CDE's hidden state."""
     width: int = 32
+    """Hidden units per layer of the CDE's vector-field MLP."""
     depth: int = 2
+    """Hidden layers of the CDE's vector-field MLP."""
     batch_size: int = 32
+    """Series per training batch."""
 
 
 def spirals(n: int, length: int, noise: float, rng: np.random.Generator):
@@ -127,7 +138,10 @@ def main(config: Config, run: RunDir) -> dict:
         attrs={"prediction": "probability that the spiral turns anticlockwise (label 1)",
                "dropped_fraction": config.drop_fraction},
     )
-    run.write_predictions(predictions)
+    run.write_predictions(with_cf_attributes(predictions, {
+        "prediction": {"long_name": "probability that the spiral turns anticlockwise", "units": "1"},
+        "reference": {"long_name": "label (1: anticlockwise, 0: clockwise)", "units": "1"},
+        "observations": {"long_name": "observed spiral coordinates (NaN: dropped)", "units": "1"}}))
     plot(predictions, result.history, run)
     return {
         "test_accuracy": float(np.mean((probability > 0.5) == (test_labels == 1))),

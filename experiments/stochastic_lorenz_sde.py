@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows
+from sciml.data import MinibatchSampler, series_arrays, series_dataset, windows, with_cf_attributes
 from sciml.dynamics import (
     NeuralSDE,
     sde_energy_loss,
@@ -30,6 +30,8 @@ from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.dynamics import diagonal_sde, ensemble_band, generate_paths, published_sde_keys
 
 NAME = "stochastic-lorenz-sde"
+FAMILY = "neural-de"
+REPRODUCES = "Li et al. (AISTATS 2020) section 7.2: the stochastic Lorenz attractor learned by a neural SDE"
 CHANNELS = ("x", "y", "z")
 SMOKE = {"train.steps": 20, "train.chunk": 10, "n_paths": 16, "train_horizon": 2.0, "width": 16, "batch_size": 16,
          "samples_per_window": 2, "eval_paths": 20, "eval_horizon": 3.0, "burn_in": 1.0}
@@ -39,25 +41,45 @@ SMOKE = {"train.steps": 20, "train.chunk": 10, "n_paths": 16, "train_horizon": 2
 class Config:
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=3e-3, schedule="cosine", final_fraction=0.1, chunk=250)
     s: float = 10.0
+    """Lorenz parameter sigma (here s) of the true drift."""
     r: float = 28.0
+    """Lorenz parameter rho (here r) of the true drift."""
     b: float = 8.0 / 3.0
+    """Lorenz parameter beta (here b) of the true drift."""
     noise: tuple = (0.1, 0.28, 0.3)
+    """Multiplicative noise per component (x, y, z) of the true system: diffusion = noise * state."""
     n_paths: int = 256
+    """Training paths started on the attractor."""
     train_horizon: float = 20.0
+    """Time span of each training path."""
     window: float = 0.5
+    """Length of each training window in time units."""
     window_stride: int = 2
+    """Observations between the starts of consecutive training windows."""
     obs_dt: float = 0.05
+    """Time between observations (training data and generated paths)."""
     sim_dt: float = 0.001
+    """Euler-Maruyama step of the true system's simulations."""
     time_scale: float = 0.1
+    """Time unit of the model: model time = physical time / time_scale."""
     dt0: float = 0.025
+    """Step of the SDE solver in physical time units."""
     width: int = 64
+    """Hidden units per layer of the drift and diffusion MLPs."""
     depth: int = 2
+    """Hidden layers of the drift and diffusion MLPs."""
     batch_size: int = 64
+    """Windows per training batch."""
     samples_per_window: int = 4
+    """Paths generated from each window's first value for its energy score."""
     eval_paths: int = 1024
+    """Paths generated (and reference paths simulated) for the stationary statistics."""
     eval_horizon: float = 20.0
+    """Time span of the evaluation paths."""
     burn_in: float = 2.0
+    """Initial time of each evaluation path left out of the stationary statistics."""
     lags: tuple = (0.1, 0.2, 0.5)
+    """Time lags at which the autocorrelations are compared."""
 
 
 def simulate(config: Config, starts: np.ndarray, horizon: float, rng: np.random.Generator) -> np.ndarray:
@@ -158,7 +180,11 @@ def main(config: Config, run: RunDir) -> dict:
         "system": "stochastic Lorenz", "burn_in": config.burn_in, "train_window": config.window,
         "obs_dt": config.obs_dt, "lags": list(config.lags),
         "reference": "independent Euler-Maruyama ensemble of the true SDE from the same attractor states"})
-    run.write_predictions(predictions)
+    state = {"units": "1"}
+    run.write_predictions(with_cf_attributes(predictions, {
+        "prediction": {"long_name": "neural SDE sample path", **state},
+        "initial_state": {"long_name": "initial state", **state},
+        "reference": {"long_name": "stochastic Lorenz path (Euler-Maruyama)", **state}}))
     plot(predictions, learned, truth, config, run)
     summary = {"final_energy_score": result.history[-1]["energy_score"], **fit_summary(result)}
     std = np.sqrt(truth["variance"])

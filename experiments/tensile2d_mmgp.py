@@ -33,6 +33,8 @@ from sciml.solvers._elasticity import FIELD_NAMES, PLATE_CORNERS, SCALAR_INPUT_N
 from sciml.studies import RunDir, TrainConfig
 
 NAME = "tensile2d-mmgp"
+FAMILY = "gp"
+REPRODUCES = "MMGP (Casenave, Staber & Roynard, NeurIPS 2023) Table 2: Tensile2d fields and scalars, relative RMSE"
 PAPER_RELATIVE_RMSE = {"sigma22": 1.4e-3, "max_von_mises": 5.0e-3}  # Casenave et al. 2023, Table 2, on their Tensile2d
 SMOKE = {"small": True, "n_train": 24, "n_test": 8, "n_shape_modes": 4, "n_field_modes": 4, "restarts": 1,
          "train.lbfgs_steps": 10, "n_samples": 50}
@@ -42,16 +44,27 @@ SMOKE = {"small": True, "n_train": 24, "n_test": 8, "n_shape_modes": 4, "n_field
 class Config:
     train: TrainConfig = TrainConfig(steps=0, lbfgs_steps=100)
     small: bool = False
+    """Use the small version of the tensile2d dataset (tests and quick looks)."""
     n_train: int = 500
+    """Training plates (the first of the dataset's train split)."""
     n_test: int = 200
+    """Test plates (the first of the dataset's test split)."""
     n_shape_modes: int = 16
+    """PCA modes of the morphed node coordinates (the shape descriptor)."""
     morphing_weights: str = "mean_value"
+    """Neighbour weights of the morphing: "mean_value" (Floater) or "uniform" (Tutte)."""
     n_field_modes: int = 16
+    """PCA modes per output field."""
     restarts: int = 3
+    """Random restarts of each GP's hyperparameter optimisation."""
     n_samples: int = 1000
+    """Posterior samples pushed through the PCA decoding for the std and the interval."""
     reconstruction_noise: bool = True
+    """Add nodal noise with the pipeline's reconstruction-error variance to each field sample."""
     interval: float = 0.95
+    """Level of the central prediction interval (0.95: 2.5 % and 97.5 % quantiles)."""
     threads: int = 1
+    """Torch threads of the GP stage."""
 
     def __post_init__(self):
         if not 0 < self.interval < 1:
@@ -138,33 +151,43 @@ def predictions_dataset(meshes, prediction, test_index, interval, inputs, fields
     stack = {key: np.stack([np.concatenate(getattr(prediction[f], key)) for f in FIELD_NAMES]) for key in kinds}
     scalar = {key: np.stack([getattr(prediction[s], key) for s in SCALAR_OUTPUT_NAMES]) for key in kinds}
     dims, sdims = ("field", "node"), ("output", "sample")
+    one = {"units": "1"}  # the plate, loads and moduli are nondimensional (see datasets/tensile2d)
+
+    def described(what):
+        return {"long_name": what, **one}
+
     references = {}
     if fields is not None:
-        references["reference"] = (dims, np.stack([np.concatenate(fields[f]) for f in FIELD_NAMES]))
+        references["reference"] = (dims, np.stack([np.concatenate(fields[f]) for f in FIELD_NAMES]),
+                                   described("finite-element nodal field"))
     if outputs is not None:
-        references["scalar_reference"] = (sdims, np.stack([outputs[s] for s in SCALAR_OUTPUT_NAMES]))
+        references["scalar_reference"] = (sdims, np.stack([outputs[s] for s in SCALAR_OUTPUT_NAMES]),
+                                          described("finite-element output scalar"))
     ds = xr.Dataset(
         {
-            "prediction": (dims, stack["mean"]),
-            "prediction_std": (dims, stack["std"]),
-            "prediction_lower": (dims, stack["lower"]),
-            "prediction_upper": (dims, stack["upper"]),
-            "scalar_prediction": (sdims, scalar["mean"]),
-            "scalar_std": (sdims, scalar["std"]),
-            "scalar_lower": (sdims, scalar["lower"]),
-            "scalar_upper": (sdims, scalar["upper"]),
+            "prediction": (dims, stack["mean"], described("MMGP predictive mean of the nodal field")),
+            "prediction_std": (dims, stack["std"], described("MMGP predictive std of the nodal field")),
+            "prediction_lower": (dims, stack["lower"], described("lower end of the nodal field's interval")),
+            "prediction_upper": (dims, stack["upper"], described("upper end of the nodal field's interval")),
+            "scalar_prediction": (sdims, scalar["mean"], described("MMGP predictive mean of the output scalar")),
+            "scalar_std": (sdims, scalar["std"], described("MMGP predictive std of the output scalar")),
+            "scalar_lower": (sdims, scalar["lower"], described("lower end of the output scalar's interval")),
+            "scalar_upper": (sdims, scalar["upper"], described("upper end of the output scalar's interval")),
             **references,
-            **{name: ("sample", np.asarray(inputs)[:, k]) for k, name in enumerate(SCALAR_INPUT_NAMES)},
-            "triangles": (("triangle", "vertex"), np.concatenate([m.triangles for m in meshes]).astype(np.int32)),
-            "triangle_count": ("sample", np.array([len(m.triangles) for m in meshes])),
+            **{name: ("sample", np.asarray(inputs)[:, k], described(f"input scalar {name}"))
+               for k, name in enumerate(SCALAR_INPUT_NAMES)},
+            "triangles": (("triangle", "vertex"), np.concatenate([m.triangles for m in meshes]).astype(np.int32),
+                          described("triangle vertex indices, local to the sample's nodes")),
+            "triangle_count": ("sample", np.array([len(m.triangles) for m in meshes]),
+                               described("triangles of the sample")),
         },
         coords={
-            "field": list(FIELD_NAMES),
+            "field": ("field", list(FIELD_NAMES), {"long_name": "nodal field"}),
             "node": np.arange(len(points)),
-            "x": ("node", points[:, 0]),
-            "y": ("node", points[:, 1]),
-            "node_sample": ("node", node_sample),
-            "output": list(SCALAR_OUTPUT_NAMES),
+            "x": ("node", points[:, 0], described("vertex x coordinate")),
+            "y": ("node", points[:, 1], described("vertex y coordinate")),
+            "node_sample": ("node", node_sample, described("test sample of the node")),
+            "output": ("output", list(SCALAR_OUTPUT_NAMES), {"long_name": "output scalar"}),
             "sample": test_index,
         },
     )

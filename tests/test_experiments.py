@@ -8,18 +8,24 @@ import math
 
 import numpy as np
 import pytest
+from test_cf_outputs import assert_cf_conventions, assert_loss_curve
 
 import sciml
 from sciml.data import open_dataset
 from sciml.studies import TrainConfig, list_experiments, load_experiment, resolve_config, run_experiment
 
 EXPERIMENTS = list_experiments()
+FAMILIES = {"pinn", "neural-solver", "neural-de", "parametrization", "gp", "battery", "turbulence", "model-error",
+            "neural-process"}
 
 
 def test_every_experiment_has_the_one_skeleton():
     for name in EXPERIMENTS:
         module = load_experiment(name).module
         assert module.NAME == name and (module.__doc__ or "").strip(), f"{name}: NAME and a docstring"
+        family, reproduces = getattr(module, "FAMILY", None), getattr(module, "REPRODUCES", None)
+        assert family in FAMILIES, f"{name}: FAMILY {family!r}, expected one of {sorted(FAMILIES)}"
+        assert isinstance(reproduces, str) and reproduces.strip(), f"{name}: REPRODUCES (a paper and result, or '-')"
         assert dataclasses.is_dataclass(module.Config) and module.Config.__dataclass_params__.frozen, name
         fields = {f.name: f for f in dataclasses.fields(module.Config)}
         assert isinstance(fields["train"].default, TrainConfig), f"{name}: Config.train must be a TrainConfig"
@@ -54,7 +60,9 @@ def test_experiment_smoke_run_writes_the_output_contract(name, tmp_path):
         if variable in predictions:
             missing = [d for d in predictions[variable].dims if d not in predictions.coords]
             assert not missing, f"{variable} lacks coordinates {missing}"
+    assert_cf_conventions(predictions, what=name, command=f"{name} wrote")
     assert list((out / "figures").glob("*.png")), "at least one figure"
+    assert_loss_curve(out)
     metrics_log = out / "metrics.jsonl"
     if metrics_log.exists():
         records = [json.loads(line) for line in metrics_log.read_text().splitlines()]

@@ -203,7 +203,8 @@ def test_experiment_outputs_recompute_the_error_table(tmp_path):
     prediction = reference.copy()
     prediction[2:] *= 1.5  # held-out samples: error exactly half the reference norm
     predictions = xr.Dataset(
-        {"prediction": (("sample", "t", "x"), prediction), "reference": (("sample", "t", "x"), reference)},
+        {"prediction": (("sample", "t", "x"), prediction, {"long_name": "rollout of u", "units": "1"}),
+         "reference": (("sample", "t", "x"), reference, {"long_name": "reference u", "units": "1"})},
         coords={"sample": np.arange(4), "t": [0.1, 0.2, 0.3], "x": np.arange(8) / 8,
                 "beta": ("sample", [0.4, 0.4, 7.0, 7.0]),
                 "split": ("sample", ["seen", "seen", "held_out", "held_out"])})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sciml.data import write_family
+from sciml.data import describe_generated, write_family
 from sciml.solvers import family_dataset
 
 NAME = "pdebench-burgers"
@@ -16,4 +16,6 @@ def generate(out_dir: Path, *, small: bool = False, seed: int = 0) -> Path:
         ds = family_dataset("burgers", n_per_value=4, num_points=128, solver_points=256, seed=seed)
     else:
         ds = family_dataset("burgers", n_per_value=64, num_points=256, solver_points=1024, seed=seed)
+    ds = describe_generated(ds, NAME, DESCRIPTION, small=small, seed=seed,
+                            attrs={"u": {"long_name": "velocity u", "units": "1"}})
     return write_family(ds, out_dir, "1D_Burgers")

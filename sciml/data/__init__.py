@@ -1,7 +1,15 @@
 """xarray data layer: open/write datasets, shipped reference solutions, predictions files."""
 
+from sciml.data._cf import (
+    CF_CONVENTIONS,
+    CF_VOCABULARY,
+    check_cf_attributes,
+    missing_cf_attributes,
+    with_cf_attributes,
+    with_provenance,
+)
 from sciml.data._columns import COLUMN_VARIABLES, ColumnData, load_columns, synthetic_columns
-from sciml.data._generated import ensure_dataset, generate_dataset, list_generators
+from sciml.data._generated import describe_generated, ensure_dataset, generate_dataset, list_generators
 from sciml.data._io import check_finite, open_dataset, write_dataset
 from sciml.data._reference import REFERENCES, load_reference
 from sciml.data._timeseries import MinibatchSampler, drop_observations, series_arrays, series_dataset, windows
@@ -10,6 +18,7 @@ __all__ = [
     "REFERENCES",
     "MinibatchSampler",
     "check_finite",
+    "describe_generated",
     "drop_observations",
     "ensure_dataset",
     "generate_dataset",
@@ -22,6 +31,8 @@ __all__ = [
     "write_dataset",
 ]
 __all__ += ["COLUMN_VARIABLES", "ColumnData", "load_columns", "synthetic_columns"]
+__all__ += ["CF_CONVENTIONS", "CF_VOCABULARY", "check_cf_attributes", "missing_cf_attributes", "with_cf_attributes",
+            "with_provenance"]
 
 from sciml.data._loaders import (  # noqa: E402
     Normalization,
@@ -34,3 +45,19 @@ from sciml.data._pdebench import read_pdebench, write_family, write_pdebench  # 
 
 __all__ += ["Normalization", "WindowLoader", "WindowSampler", "read_pdebench", "split_by_parameter",
             "trajectory_arrays", "write_family", "write_pdebench"]
+
+from sciml.data._user import (  # noqa: E402
+    FieldData,
+    FieldDims,
+    FieldVariables,
+    SeriesData,
+    SeriesDims,
+    SeriesVariables,
+    TendencyData,
+    TendencyDims,
+    TendencyVariables,
+    UserData,
+)
+
+__all__ += ["FieldData", "FieldDims", "FieldVariables", "SeriesData", "SeriesDims", "SeriesVariables", "TendencyData",
+            "TendencyDims", "TendencyVariables", "UserData"]

@@ -175,12 +175,14 @@ def synthetic_columns(n_samples: int = 512, n_levels: int = 26, *, seed: int = 0
     heating_k_per_day = -1.5 + 4.0 * instability * (0.5 + solin[:, None] / 1361.0) + 0.02 * shflx[:, None] * sigma**8
     heating = heating_k_per_day / 86400.0
     moistening = -heating * 1004.6 / 2.26e6 * np.clip(humidity / surface_q[:, None], 0.0, 1.0) * 2.0
-    coords = {"sample": np.arange(n_samples), "level": ("level", pressure, {"units": "hPa",
-                                                                            "standard_name": "air_pressure"})}
+    coords = {"sample": np.arange(n_samples),
+              "level": ("level", pressure, {"units": "hPa", "standard_name": "air_pressure",
+                                            "long_name": "pressure level"})}
 
     def var(name, dims, values):
         spec = COLUMN_VARIABLES[name]
-        return dims, values.astype(np.float32), {"standard_name": spec.standard_name, "units": spec.units}
+        return dims, values.astype(np.float32), {"standard_name": spec.standard_name, "units": spec.units,
+                                                 "long_name": spec.standard_name.replace("_", " ")}
 
     return xr.Dataset(
         {

@@ -14,6 +14,7 @@ import lineax
 import numpy as np
 from jaxtyping import Array, Float
 
+from sciml import _random as random
 from sciml.dynamics._checks import check_save_times, check_state_shape, solve_failed, with_failure_metric
 from sciml.nn import MLP
 
@@ -63,7 +64,7 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
     def __init__(self, t0, dt: float, steps: int, shape: tuple[int, ...], *, key: jax.Array):
         self.t0 = jnp.asarray(t0)
         self.dt = dt
-        increments = jnp.sqrt(dt) * jax.random.normal(key, (steps, *shape), self.t0.dtype)
+        increments = jnp.sqrt(dt) * random.normal(key, (steps, *shape), self.t0.dtype)
         self.values = jnp.concatenate([jnp.zeros((1, *shape), increments.dtype), jnp.cumsum(increments, axis=0)])
 
     @property

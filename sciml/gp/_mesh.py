@@ -153,6 +153,11 @@ def meshes_to_dataset(meshes: Sequence[TriangleMesh],
         data[name] = ("node", np.concatenate(values))
     ds = xr.Dataset(data, coords={"sample": np.arange(len(meshes))})
     ds.triangles.attrs["description"] = "vertex indices local to each sample's node block, counter-clockwise"
+    long_names = {"x": "vertex x coordinate", "y": "vertex y coordinate", "triangles": "triangle vertex indices",
+                  "node_start": "first node of the sample", "node_count": "nodes of the sample",
+                  "triangle_start": "first triangle of the sample", "triangle_count": "triangles of the sample"}
+    for name, long_name in long_names.items():
+        ds[name].attrs.update(long_name=long_name, units="1")
     return ds
 
 

@@ -1,8 +1,9 @@
 """Networks (equinox modules) shared by all methods."""
 
-from sciml.nn._embeddings import FourierFeatures
+from sciml.nn._embeddings import FourierFeatures, TrainableFourierFeatures
 from sciml.nn._factorized import FactorizedLinear, FactorizedMLP
 from sciml.nn._gaussian import GaussianFeatures
+from sciml.nn._gicnet import GICNet, KernelInterpolation
 from sciml.nn._mlp import MLP
 from sciml.nn._periodic import PeriodicEmbedding
 
@@ -11,8 +12,11 @@ __all__ = [
     "FactorizedLinear",
     "FactorizedMLP",
     "FourierFeatures",
+    "GICNet",
     "GaussianFeatures",
+    "KernelInterpolation",
     "PeriodicEmbedding",
+    "TrainableFourierFeatures",
 ]
 
 from sciml.nn._cape import (  # noqa: E402

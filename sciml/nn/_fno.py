@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from sciml import _random as random
 from sciml._errors import DataError
 
 
@@ -40,8 +41,8 @@ class SpectralConv(eqx.Module):
         shape = (corners, in_channels, out_channels, *([modes] * ndim))
         scale = 1.0 / (in_channels * out_channels)
         key_real, key_imag = jax.random.split(key)
-        self.weights_real = scale * jax.random.uniform(key_real, shape)
-        self.weights_imag = scale * jax.random.uniform(key_imag, shape)
+        self.weights_real = scale * random.uniform(key_real, shape)
+        self.weights_imag = scale * random.uniform(key_imag, shape)
         self.modes, self.ndim = modes, ndim
 
     def __call__(self, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
@@ -49,7 +50,8 @@ class SpectralConv(eqx.Module):
         weights = self.weights_real + 1j * self.weights_imag
         spatial = x.shape[1:]
         axes = tuple(range(1, self.ndim + 1))
-        coefficients = jnp.fft.rfftn(x, axes=axes)
+        # XLA has no bfloat16 FFT: a bfloat16 input (mixed precision) is transformed in float32.
+        coefficients = jnp.fft.rfftn(x.astype(jnp.promote_types(x.dtype, jnp.float32)), axes=axes)
         out_shape = (weights.shape[2], *coefficients.shape[1:])
         if self.ndim == 1:
             low = jnp.einsum("ik,iok->ok", coefficients[:, :m], weights[0])

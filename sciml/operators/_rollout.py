@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from sciml import _random as random
 from sciml._errors import ConfigError
 from sciml.train import AbstractAdaptiveLoss
 
@@ -146,7 +147,7 @@ class RolloutLoss(AbstractAdaptiveLoss):
         u, params = batch["u"], batch["params"]
         horizon = u.shape[1] - 1
         if self.input_noise:
-            u = u + self.input_noise * jax.random.normal(key, u.shape, u.dtype)
+            u = u + self.input_noise * random.normal(key, u.shape, u.dtype)
         n_ar = self.n_autoregressive(horizon)
         predictions, guesses = jax.vmap(
             lambda w, p: curriculum_rollout(model, w, p, n_ar, pushforward=self.pushforward)

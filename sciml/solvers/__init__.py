@@ -11,11 +11,13 @@ from sciml.solvers._lorenz96 import (
     slow_tendency,
     spin_up_state,
 )
+from sciml.solvers._nonlinear_poisson import nonlinear_poisson_1d, nonlinear_poisson_family
 from sciml.solvers._poisson import poisson_lshape_fem
 from sciml.solvers._porous_medium import nonlinear_diffusion_2d
 from sciml.solvers._spectral import periodic_convection_diffusion
 
 __all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion", "poisson_lshape_fem"]
+__all__ += ["nonlinear_poisson_1d", "nonlinear_poisson_family"]
 __all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
 __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_samples", "simulate_one_scale",
             "simulate_two_scale", "slow_tendency", "spin_up_state"]
@@ -54,3 +56,19 @@ from sciml.solvers._spm import (  # noqa: E402
 
 __all__ += ["FARADAY", "GAS_CONSTANT", "SPM", "Electrode", "SPMParameters", "SPMSolution", "graphite_ocp_chen2020",
             "nmc_ocp_chen2020", "terminal_voltage"]
+
+from sciml.solvers._qg import (  # noqa: E402
+    TwoLayerQG,
+    energy,
+    energy_tendency,
+    initial_state,
+    isotropic_spectrum,
+    qg_dataset,
+    require_float64,
+    spin_up,
+    streamfunction,
+    trajectory,
+)
+
+__all__ += ["TwoLayerQG", "energy", "energy_tendency", "initial_state", "isotropic_spectrum", "qg_dataset",
+            "require_float64", "spin_up", "streamfunction", "trajectory"]

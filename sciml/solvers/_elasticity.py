@@ -233,10 +233,15 @@ def tensile2d_dataset(n_train: int, n_test: int, *, seed: int = 0, small: bool =
     ds["split"] = ("sample", np.array(["train"] * n_train + ["test"] * n_test))
     ds["notch_coefficients"] = (("sample", "side", "coefficient"), np.stack([s["notches"] for s in samples]))
     ds = ds.assign_coords(side=["left", "right"], coefficient=list(NOTCH_COEFFICIENTS))
-    units = {"u1": "length", "u2": "length", "sigma22": "stress", "von_mises": "stress", "load": "stress",
-             "young": "stress", "poisson": "1", "max_von_mises": "stress", "compliance": "energy per thickness"}
-    for name, unit in units.items():
-        ds[name].attrs["units"] = unit
+    # The plate, loads and moduli are in one consistent set of units without a scale: all nondimensional ("1").
+    long_names = {"u1": "displacement u1 (x)", "u2": "displacement u2 (y)", "sigma22": "normal stress sigma22 (yy)",
+                  "von_mises": "von Mises stress", "load": "traction on the top side", "young": "Young's modulus",
+                  "poisson": "Poisson's ratio", "max_von_mises": "largest nodal von Mises stress",
+                  "compliance": "compliance (work of the traction per unit thickness)", "split": "data split",
+                  "notch_coefficients": "notch curve coefficients", "side": "notch side",
+                  "coefficient": "notch curve coefficient name"}
+    for name, long_name in long_names.items():
+        ds[name].attrs.update(long_name=long_name, **({"units": "1"} if ds[name].dtype.kind == "f" else {}))
     ds.notch_coefficients.attrs["description"] = "generator's curve coefficients; provenance only, not a model input"
     ds.attrs.update(
         title="tensile2d: plane-stress elasticity on plates with random smooth notches",

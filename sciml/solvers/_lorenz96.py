@@ -270,10 +270,11 @@ def lorenz96_dataset(
         },
         coords={
             "k": np.arange(system.K),
-            "F": ("sample", f, {"long_name": "forcing"}),
+            "F": ("sample", f, {"long_name": "forcing F", **units}),
             "time": ("sample", t, {"long_name": "time since the end of spin-up", **units}),
-            "fidelity": ("sample", fid.astype(str)),
-            "split": ("sample", split.astype(str)),
+            "fidelity": ("sample", fid.astype(str), {"long_name": "fidelity (low: one-scale model with the cubic "
+                                                                  "closure, high: two-scale truth)"}),
+            "split": ("sample", split.astype(str), {"long_name": "data split"}),
         },
         attrs={
             "title": "two-scale Lorenz-96 parametrization dataset (multi-fidelity)",

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Array, Float
 
+from sciml import _random as random
 from sciml._errors import ConfigError
 
 
@@ -43,13 +44,13 @@ def pdebench_initial_conditions(
         x = jnp.arange(num_points) / num_points
         keys = jax.random.split(key, 8)
         k = jax.random.randint(keys[0], (n, 2, 1), 1, max_wavenumber + 1)
-        amplitude = jax.random.uniform(keys[1], (n, 2, 1))
-        phase = jax.random.uniform(keys[2], (n, 2, 1), maxval=2 * math.pi)
+        amplitude = random.uniform(keys[1], (n, 2, 1))
+        phase = random.uniform(keys[2], (n, 2, 1), maxval=2 * math.pi)
         u = jnp.sum(amplitude * jnp.sin(2 * math.pi * k * x + phase), axis=1)
         take_abs = jax.random.uniform(keys[3], (n, 1)) < 0.1
         sign = jnp.where(jax.random.uniform(keys[4], (n, 1)) < 0.5, -1.0, 1.0)
         u = jnp.where(take_abs, sign * jnp.abs(u), u)
-        edges = jnp.sort(jax.random.uniform(keys[5], (n, 2, 1), minval=0.1, maxval=0.9), axis=1)
+        edges = jnp.sort(random.uniform(keys[5], (n, 2, 1), minval=0.1, maxval=0.9), axis=1)
         window = 0.5 * (jnp.tanh((x - edges[:, 0]) / 0.01) - jnp.tanh((x - edges[:, 1]) / 0.01))
         u = jnp.where(jax.random.uniform(keys[6], (n, 1)) < 0.1, u * window, u)
         if positive:

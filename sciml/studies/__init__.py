@@ -6,7 +6,19 @@ methods only; each experiment file in `experiments/` has one skeleton (see `scim
 `TrainConfig`.
 """
 
-from sciml.studies._config import TrainConfig, config_dict, parse_overrides, resolve_config
+from sciml.studies._config import (
+    ConfigKey,
+    TrainConfig,
+    config_dict,
+    config_toml,
+    describe_config,
+    field_docs,
+    flatten_config,
+    parse_overrides,
+    read_config_file,
+    resolve_config,
+)
+from sciml.studies._figures import loss_curve_figure, read_metrics, save_loss_curve
 from sciml.studies._load import TrainedRun, load
 from sciml.studies._run import (
     EXPERIMENTS_DIR,
@@ -20,25 +32,54 @@ from sciml.studies._run import (
     run_experiment,
     write_json,
 )
+from sciml.studies._sweep import (
+    LocalPool,
+    MemberOutcome,
+    Submitit,
+    Sweep,
+    SweepMember,
+    best_member,
+    parse_grid,
+    plan_sweep,
+    run_sweep,
+)
 from sciml.studies._training import fit_summary, train
 
 __all__ = [
+    "ConfigKey",
     "EXPERIMENTS_DIR",
     "Experiment",
+    "LocalPool",
+    "MemberOutcome",
     "RunDir",
     "RunFolderError",
+    "Submitit",
+    "Sweep",
+    "SweepMember",
     "TrainConfig",
     "TrainedRun",
+    "best_member",
     "config_dict",
+    "config_toml",
     "default_run_dir",
+    "describe_config",
     "experiments_dir",
+    "field_docs",
     "fit_summary",
+    "flatten_config",
     "list_experiments",
     "load",
     "load_experiment",
+    "loss_curve_figure",
+    "parse_grid",
     "parse_overrides",
+    "plan_sweep",
+    "read_config_file",
+    "read_metrics",
     "resolve_config",
     "run_experiment",
+    "run_sweep",
+    "save_loss_curve",
     "train",
     "write_json",
 ]

@@ -3,17 +3,21 @@
 An experiment is a file in `experiments/` with one skeleton:
 
     NAME = "burgers-pinn"                  # the name `sciml run` takes
+    FAMILY = "pinn"                        # the method family `sciml list` shows
+    REPRODUCES = "Raissi et al. ..."       # the paper and result it reproduces ("-" for none)
     SMOKE = {"train.steps": 20, ...}       # overrides of a seconds-long run (the test suite runs every experiment so)
     @dataclasses.dataclass(frozen=True)
     class Config:                          # every knob, with defaults; training knobs in `train: TrainConfig`
         train: TrainConfig = TrainConfig(...)
+        width: int = 20
+        '''Hidden units per layer.'''       # each field's meaning (a string below it): `sciml show NAME`
     def main(config: Config, run: RunDir) -> dict: ...   # returns the summary's metrics
 
 `run_experiment` resolves the config, takes the output folder (a lock: one process per folder; temporaries of killed
 writes removed; a folder holding a run of other settings refused, or moved aside with ``fresh=True``), writes
-`config.json`, calls `main`, and writes `summary.json` (metrics, wall time, device, versions, git commit, the full
-config and where the run resumed from). A rerun of a finished run returns at once with its folder. `main` writes
-`predictions.nc` and `figures/*.png` through `RunDir`; `sciml.train.fit` (through `sciml.studies.train`) writes
+`config.json`, calls `main`, and writes `summary.json` (metrics, wall time, device, precision, versions, git commit,
+the full config and where the run resumed from). A rerun of a finished run returns at once with its folder. `main`
+writes `predictions.nc` and `figures/*.png` through `RunDir`; `sciml.train.fit` (through `sciml.studies.train`) writes
 `metrics.jsonl` and `checkpoints/` into it.
 """
 
@@ -29,6 +33,7 @@ import importlib.util
 import json
 import math
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -41,9 +46,10 @@ import equinox as eqx
 import xarray as xr
 
 from sciml._errors import ConfigError
-from sciml.data import check_finite, write_dataset
+from sciml.data import check_cf_attributes, check_finite, with_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import device_description, git_commit, package_versions
 from sciml.studies._config import config_dict, jsonable, resolve_config
+from sciml.train import barrier, is_main_process, matmul_precision
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -86,10 +92,22 @@ class RunDir:
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     record: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
     """What training reports for the summary (e.g. ``resumed_from``), filled in by `sciml.studies.train`."""
+    experiment: str = ""
+    """The experiment's name (for the history attribute of predictions.nc)."""
+    title: str = ""
+    """The title attribute of predictions.nc (default: the experiment's name, else the folder's)."""
+    references: str = ""
+    """What the run reproduces (the references attribute of predictions.nc; "" or "-" for none)."""
 
     def __post_init__(self):
         for sub in (self.path, self.figures, self.checkpoints):
             sub.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files: process 0 of a multi-process run (the others compute the same
+        results and write nothing), or the one process."""
+        return is_main_process()
 
     @property
     def figures(self) -> Path:
@@ -108,7 +126,11 @@ class RunDir:
         return self.path / "predictions.nc"
 
     def write_predictions(self, ds: xr.Dataset) -> Path:
-        """Write `predictions.nc`; it must hold `prediction` (and `reference` where known) on named coordinates."""
+        """Write `predictions.nc`; it must hold `prediction` (and `reference` where known) on named coordinates, and
+        every variable and coordinate a long_name and (holding numbers) units: the shared names get theirs from
+        `sciml.data.CF_VOCABULARY`, the rest are the builder's to set (`sciml.data.with_cf_attributes`). The CF global
+        attributes (Conventions, title, history, source, references, the config as ``sciml_config``) are added here.
+        """
         if "prediction" not in ds:
             raise ConfigError(f"predictions need a variable 'prediction'; got variables {list(ds.data_vars)}")
         for name in ("prediction", "reference"):
@@ -118,7 +140,14 @@ class RunDir:
                     raise ConfigError(f"{name!r} has dims {missing} without coordinates; attach them so anyone can "
                                       "recompute metrics")
         check_finite(ds[["prediction"]], what="predictions")
-        return write_dataset(ds, self.predictions)
+        name = self.experiment or self.path.name
+        ds = with_cf_attributes(ds)
+        check_cf_attributes(ds, what=f"predictions of {name}")
+        command = f"{name} wrote {self.predictions} (process: {shlex.join(sys.argv)})"
+        ds = with_provenance(ds, title=self.title or f"{name}: predictions", command=command,
+                             config=dict(self.config) or None,
+                             references=self.references if self.references not in ("", "-") else None)
+        return write_dataset(ds, self.predictions) if self.writes else self.predictions
 
     @property
     def model(self) -> Path:
@@ -127,6 +156,8 @@ class RunDir:
     def save_model(self, model) -> Path:
         """Write the trained model (any pytree: a module, or a module with what `predict` needs) as `model.eqx`,
         atomically, with its SHA-256 beside it; `sciml.studies.load` reads it back."""
+        if not self.writes:
+            return self.model
         tmp = self.model.with_name(f".{self.model.name}.{os.getpid()}.tmp")
         eqx.tree_serialise_leaves(tmp, model)
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
@@ -134,13 +165,17 @@ class RunDir:
         _atomic_write_text(self.path / "model.sha256", digest + "\n")
         return self.model
 
-    def save_figure(self, fig, name: str) -> Path:
-        """Save a matplotlib figure as `figures/NAME.png` and close it."""
+    def save_figure(self, fig, name: str, *, tight: bool = True) -> Path:
+        """Save a matplotlib figure as `figures/NAME.png` and close it; `tight` crops it to what is drawn (a second
+        drawing pass that a figure with constrained layout does not need)."""
         import matplotlib.pyplot as plt
 
         out = self.figures / f"{name}.png"
+        if not self.writes:
+            plt.close(fig)
+            return out
         tmp = out.with_name(f".{out.name}.tmp.png")
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, dpi=120, bbox_inches="tight" if tight else None)
         plt.close(fig)
         os.replace(tmp, out)
         return out
@@ -166,6 +201,16 @@ class Experiment:
     @property
     def description(self) -> str:
         return (self.module.__doc__ or "").strip().splitlines()[0] if self.module.__doc__ else ""
+
+    @property
+    def family(self) -> str:
+        """The method family (`FAMILY`: "pinn", "neural-solver", ...; "-" for a file that does not say)."""
+        return getattr(self.module, "FAMILY", "-")
+
+    @property
+    def reproduces(self) -> str:
+        """The paper and result the experiment reproduces (`REPRODUCES`; "-" for none)."""
+        return getattr(self.module, "REPRODUCES", "-")
 
 
 _LOADED: dict[Path, tuple[float, types.ModuleType]] = {}
@@ -229,7 +274,11 @@ class RunFolderError(ConfigError):
 
 @contextlib.contextmanager
 def _owned(path: Path) -> Iterator[None]:
-    """Hold the run folder's lock (one process per folder) and remove temporaries that killed writes left."""
+    """Hold the run folder's lock (one process per folder) and remove temporaries that killed writes left; in a
+    multi-process run, process 0 holds it for all."""
+    if not is_main_process():
+        yield
+        return
     try:
         path.mkdir(parents=True, exist_ok=True)
         handle = (path / ".lock").open("a+")
@@ -324,11 +373,20 @@ def run_experiment(
     resolved = config_dict(config)
     path = Path(out) if out is not None else default_run_dir(name)
     with _owned(path):
-        if _claim(path, name, resolved, fresh):
-            print(f"sciml: {path} holds this run, finished; nothing to do (--fresh runs it again)", file=sys.stderr)
+        # Process 0 claims and prepares the folder; the other processes of a multi-process run then read it.
+        finished = _claim(path, name, resolved, fresh) if is_main_process() else None
+        if finished is False:
+            write_json(path / "config.json", {"experiment": name, "config": resolved})
+        barrier("sciml-run-folder")
+        if finished is None:
+            finished = _claim(path, name, resolved, fresh=False)
+        if finished:
+            if is_main_process():
+                print(f"sciml: {path} holds this run, finished; nothing to do (--fresh runs it again)",
+                      file=sys.stderr)
             return path
-        run = RunDir(path, resolved)
-        write_json(run.path / "config.json", {"experiment": name, "config": resolved})
+        run = RunDir(path, resolved, experiment=name, title=f"{name}: {experiment.description}",
+                     references=experiment.reproduces)
         start = time.perf_counter()
         metrics = experiment.module.main(config, run)
         summary = {
@@ -338,10 +396,12 @@ def run_experiment(
             "seed": config.train.seed,
             "resumed_from": run.record.get("resumed_from"),
             "device": device_description(),
+            "precision": run.record.get("precision") or {"matmul_precision": matmul_precision()},
             "versions": package_versions(),
             "git_commit": git_commit(),
             "config": resolved,
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         }
-        write_json(run.path / "summary.json", summary)
+        if run.writes:
+            write_json(run.path / "summary.json", summary)
     return path

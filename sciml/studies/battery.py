@@ -21,11 +21,17 @@ class SurrogateConfig:
 
     train: TrainConfig = TrainConfig(steps=6000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
                                      decay_rate=0.6, lbfgs_steps=1000, lbfgs_dtype="float64", chunk=250)
+    """Training: Adam, learning rate x 0.6 every 1000 steps, then float64 L-BFGS."""
     width: int = 48
+    """Hidden units per layer of the surrogate's MLP."""
     depth: int = 4
+    """Hidden layers of the surrogate's MLP."""
     n_residual: int = 1024
+    """Sobol points per step for the particle diffusion residual."""
     n_surface: int = 256
+    """Sobol points per step for the surface-flux condition."""
     data_weight: float = 1e4
+    """Weight of the solver-data misfit in the loss."""
 
 
 def surrogate_like(setup: SurrogateSetup, config: SurrogateConfig = SurrogateConfig()) -> SPMSurrogate:

@@ -1,4 +1,5 @@
-"""Shared steps of the neural-DE studies: rollouts of a trained ODE, long SDE ensembles and their bands."""
+"""Shared steps of the neural-DE studies: rollouts of a trained ODE, long SDE ensembles and their bands, and a neural
+ODE trained on trajectories of the user's own file (`fit_series`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ import dataclasses
 import diffrax
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
 
-from sciml._errors import DataError
-from sciml.dynamics import DiagonalDiffusion, MLPVectorField, NeuralODE, NeuralSDE, solve_failed
+from sciml import metrics
+from sciml._errors import ConfigError, DataError
+from sciml.data import MinibatchSampler, SeriesData, series_arrays, windows
+from sciml.dynamics import DiagonalDiffusion, MLPVectorField, NeuralODE, NeuralSDE, solve_failed, trajectory_mse
+from sciml.studies._config import TrainConfig
+from sciml.studies._run import RunDir
+from sciml.studies._training import fit_summary, train
 
 
 def published_sde_keys(seed: int) -> tuple[jax.Array, ...]:
@@ -70,3 +78,64 @@ def ensemble_band(paths: np.ndarray, dims: tuple[str, ...], quantiles: tuple[flo
         "prediction_lower": (dims, np.quantile(paths, quantiles[0], axis=0)),
         "prediction_upper": (dims, np.quantile(paths, quantiles[1], axis=0)),
     }
+
+
+def fit_series(model: NeuralODE, data: SeriesData, train_config: TrainConfig, run: RunDir, *, window: int,
+               batch_size: int) -> dict:
+    """Train `model` on the trajectories of the user's file `data` (docs/tutorials/own-data.md) and score rollouts.
+
+    The first ``data.train_fraction`` of every trajectory's times are cut into half-overlapping windows of `window`
+    points, `batch_size` windows per step (fewer when there are fewer), and fitted with `trajectory_mse`; the trained
+    model is then rolled out from each trajectory's first state over all its times. Writes ``predictions.nc``
+    (``prediction`` and ``reference`` on (sample, t, state), ``initial_state``) and ``figures/trajectories.png``;
+    returns the rel. L2 error over the training times, the later times (when there are any) and all times.
+    """
+    series = data.open()
+    arrays = series_arrays(series)
+    n_train = data.training_times(arrays["ts"].size)
+    if window > n_train:
+        raise ConfigError(f"window={window} points, but data.train_fraction={data.train_fraction} leaves {n_train} "
+                          f"training times per trajectory; lower it (--set window={n_train}) or raise "
+                          "data.train_fraction")
+    pieces = windows(arrays["ts"][:n_train], arrays["values"][:, :n_train], window, stride=max(1, (window - 1) // 2),
+                     mask=arrays["mask"][:, :n_train])
+    result = train(model, trajectory_mse, MinibatchSampler(pieces, min(batch_size, pieces["values"].shape[0])),
+                   train_config, run)
+    run.save_model(result.model)
+    ts, truth = series["time"].values, series["values"].values
+    forecast = rollout(result.model, ts, truth[:, 0])
+    dims = ("sample", "t", "state")
+    field = series["values"].attrs
+    coords = {"sample": series["sample"].values, "t": ("t", ts, series["time"].attrs),
+              "state": ("state", series["channel"].values, {"long_name": "state component"})}
+    coords.update({name: c.variable for name, c in series.coords.items() if c.dims == ("sample",) and name != "sample"})
+    predictions = xr.Dataset(
+        {"prediction": (dims, forecast, {**field, "long_name": f"neural ODE rollout of the {field['long_name']}"}),
+         "reference": (dims, truth, field),
+         "initial_state": (("sample", "state"), truth[:, 0], {**field, "long_name": "first state of each trajectory"})},
+        coords=coords,
+        attrs={"source_file": series.attrs["source_file"], "training_times": n_train,
+               "prediction": "neural ODE rollout from each trajectory's first state over all its times"})
+    run.write_predictions(predictions)
+    run.save_figure(plot_series(predictions), "trajectories")
+    scores = {"train_window_rel_l2": metrics.relative_l2(forecast[:, :n_train], truth[:, :n_train])}
+    if n_train < ts.size:
+        scores["extrapolation_rel_l2"] = metrics.relative_l2(forecast[:, n_train:], truth[:, n_train:])
+    scores["full_rel_l2"] = metrics.relative_l2(forecast, truth)
+    return {**scores, **fit_summary(result)}
+
+
+def plot_series(predictions: xr.Dataset, trajectories: int = 4):
+    """Data and rollout of every state component of the first `trajectories` trajectories; a dotted line marks the
+    end of the training times."""
+    n = min(trajectories, predictions.sizes["sample"])
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.4 * n), constrained_layout=True, squeeze=False)
+    end = predictions["t"].values[predictions.attrs["training_times"] - 1]
+    for i, ax in enumerate(axes[:, 0]):
+        for j, name in enumerate(predictions["state"].values):
+            ax.plot(predictions["t"], predictions["reference"][i, :, j], ".", ms=3, color=f"C{j}", label=f"{name}")
+            ax.plot(predictions["t"], predictions["prediction"][i, :, j], "-", lw=1, color=f"C{j}")
+        ax.axvline(end, color="grey", ls=":")
+        ax.set(xlabel=predictions["t"].attrs.get("long_name", "t"), title=f"trajectory {i}: data (dots), neural ODE")
+    axes[0, 0].legend(loc="upper right")
+    return fig

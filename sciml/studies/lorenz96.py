@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from sciml import _random as random
 from sciml._errors import ConfigError
-from sciml.data import ensure_dataset, open_dataset
+from sciml.data import TendencyData, ensure_dataset, open_dataset
 from sciml.solvers import CubicClosure, lorenz96_samples
 from sciml.studies._config import TrainConfig
 from sciml.studies._run import RunDir
@@ -43,28 +44,42 @@ from sciml.uq import (
 class Lorenz96Config:
     """Knobs of the Lorenz-96 closure experiments (`lorenz96-lf`, `lorenz96-rpn`; `lorenz96-mfrpn` adds two).
 
-    Ensemble (members, MLP width x depth, prior scale, stencil half-width, 80 % subsets, batch), Adam training in
-    `train` (the learning rate halves every `train.decay_steps` = steps / 4 steps; set both when changing the
-    steps), the dataset size, and the online protocol: `online_runs` runs of `online_duration` time units per
-    forcing, from initial conditions drawn with `online_seed` (the same for every model and training seed), each
-    learned run coupled to one member plus red noise when `online_stochastic` (the cubic too).
+    The ensemble and its training, the dataset size, and the online protocol: the same initial conditions
+    (`online_seed`) for every model and training seed, learned runs coupled to one member plus red noise when
+    `online_stochastic`.
     """
 
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=1e-3, schedule="exponential", decay_steps=750,
                                      decay_rate=0.5, chunk=500)
+    """Training: Adam, learning rate halved every `train.decay_steps` (= steps / 4; set both when changing steps)."""
     members: int = 16
+    """Ensemble members (each a trained network plus a fixed random prior network)."""
     width: int = 64
+    """Hidden units per layer of each member's MLP."""
     depth: int = 3
+    """Hidden layers of each member's MLP."""
     prior_scale: float = 1.0
+    """Scale of each member's fixed random prior network (0: plain ensemble)."""
     half_width: int = 2
+    """Half-width of the stencil of slow variables each prediction reads (2: X_{k-2} .. X_{k+2})."""
     batch_size: int = 128
+    """(snapshot, k) pairs per training batch."""
     subset_fraction: float = 0.8
+    """Share of the training pairs each member is trained on (its own random subset)."""
     small: bool = False
+    """Use the small version of the lorenz96 dataset (tests and quick looks)."""
     online_duration: float = 100.0
+    """Length of each online run in model time units."""
     online_forcings: tuple[float, ...] = (20.0, 24.0)
+    """Forcings F at which the closures are run online against the two-scale truth."""
     online_runs: int = 8
+    """Online runs per forcing, each from its own initial condition."""
     online_seed: int = 1000
+    """Seed of the online initial conditions (the same for every model and training seed)."""
     online_stochastic: bool = True
+    """Couple each online run to one ensemble member plus red noise fitted to its error (the cubic too)."""
+    data: TendencyData = TendencyData()
+    """(state, tendency) pairs of your own in place of lorenz96 (docs/tutorials/own-data.md): offline scores only."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +87,9 @@ class MultiFidelityConfig(Lorenz96Config):
     """`Lorenz96Config` plus the MF-RPN knobs: the HF net also reads the stencil (`use_state`), LF loss weight."""
 
     use_state: bool = True
+    """The HF network also reads the stencil of slow variables, beside the LF prediction."""
     alpha: float = 1.0
+    """Weight of the LF loss beside the HF loss (MSE_hf + alpha MSE_lf)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,9 +127,16 @@ def train_closure(kind: str, config: Lorenz96Config, data: Lorenz96Data,
                   run: RunDir | None = None) -> tuple[LearnedParametrization, FitResult]:
     """Train the `kind` closure (see `sciml.uq.parametrization_training`) with the config's knobs (`use_state`,
     `alpha` where the config has them); members, subsets and batches from ``config.train.key(0)``."""
+    return _train_pairs(kind, config, data.lf, data.hf, run)
+
+
+def _train_pairs(kind: str, config: Lorenz96Config, lf: tuple[np.ndarray, np.ndarray] | None,
+                 hf: tuple[np.ndarray, np.ndarray] | None,
+                 run: RunDir | None) -> tuple[LearnedParametrization, FitResult]:
+    """`train_closure` on (X, U) pairs of each fidelity (None where the kind needs none)."""
     extra = {name: getattr(config, name) for name in ("use_state", "alpha") if hasattr(config, name)}
     training = parametrization_training(
-        kind, data.lf, data.hf, key=config.train.key(0), members=config.members, width=config.width,
+        kind, lf, hf, key=config.train.key(0), members=config.members, width=config.width,
         depth=config.depth, prior_scale=config.prior_scale, half_width=config.half_width,
         batch_size=config.batch_size, subset_fraction=config.subset_fraction, **extra)
     result = train(training.ensemble, training.loss, training.sampler, config.train, run,
@@ -162,13 +186,16 @@ def evaluate_online(closures: Mapping[str, Callable], config: Lorenz96Config, da
 
 def run_lorenz96(kind: str, config: Lorenz96Config, run: RunDir) -> dict:
     """Train the `kind` closure on the lorenz96 dataset, write the output contract (offline test predictions and
-    the online runs) and the figures, and return the metrics, all computed from what predictions.nc holds."""
+    the online runs) and the figures, and return the metrics, all computed from what predictions.nc holds. With
+    ``config.data.path`` set, the closure is trained and scored on the user's pairs instead (`run_on_pairs`)."""
+    if config.data.path:
+        return run_on_pairs(kind, config, run)
     data = Lorenz96Data.load(small=config.small)
     model, result = train_closure(kind, config, data, run)
     run.save_model(model)
     predictions = offline_predictions(model, *data.test, key=config.train.key(1))
     predictions["cubic_prediction"] = (("sample", "k"), np.asarray(data.cubic(jnp.asarray(data.test[0])), np.float64),
-                                       {"long_name": "subgrid tendency of the cubic closure"})
+                                       {"long_name": "subgrid tendency of the cubic closure", "units": "1"})
     predictions = with_online_runs(predictions, evaluate_online({kind: model}, config, data))
     predictions.attrs.update(kind=kind, config=str(dataclasses.asdict(config)))
     run.write_predictions(predictions)
@@ -184,6 +211,43 @@ def run_lorenz96(kind: str, config: Lorenz96Config, run: RunDir) -> dict:
     metrics.update(noise_std=float(model.noise_std), **fit_summary(result),
                    **{f"n_{name}": float(value) for name, value in data.counts().items() if name != "test_pairs_per_F"})
     return metrics
+
+
+def run_on_pairs(kind: str, config: Lorenz96Config, run: RunDir) -> dict:
+    """Train the `kind` closure ("rpn" or "lf": one fidelity) on the (state, tendency) pairs of the user's file
+    (``config.data``; docs/tutorials/own-data.md) and score it offline on the file's last ``data.test_fraction`` of
+    samples: predictions.nc (on (sample, k), the file's units), tendency and calibration figures, and R^2, CRPS,
+    90 % coverage and spread-skill over the test samples. There is no model to couple the closure to, so no online
+    runs."""
+    if kind == "mfrpn":
+        raise ConfigError("a file of your own holds one fidelity, and mfrpn trains on two; use lorenz96-rpn (or "
+                          "lorenz96-lf) with data.path")
+    pairs = config.data.open()
+    if pairs.sizes["k"] < 2 * config.half_width + 1:
+        raise ConfigError(f"the grid dimension {config.data.dims.k!r} (data.dims.k) of {config.data.path!r} has "
+                          f"{pairs.sizes['k']} points, fewer than the stencil's 2 * half_width + 1 = "
+                          f"{2 * config.half_width + 1}; lower it: --set half_width={(pairs.sizes['k'] - 1) // 2}")
+    train_pairs, test = config.data.split(pairs)
+    xu = (train_pairs["X"].values, train_pairs["U"].values)
+    model, result = _train_pairs(kind, config, xu if kind == "lf" else None, xu if kind == "rpn" else None, run)
+    run.save_model(model)
+    predictions = offline_predictions(model, test["X"].values, test["U"].values, key=config.train.key(1))
+    predictions = predictions.assign_coords(k=test["k"].variable, **{
+        name: ("sample", c.values, c.attrs) for name, c in test.coords.items() if c.dims == ("sample",)
+        and name != "sample"})
+    state, tendency = pairs["X"].attrs, pairs["U"].attrs
+    for name in ("prediction", "prediction_std", "prediction_lower", "prediction_upper", "prediction_members",
+                 "reference"):
+        predictions[name].attrs["units"] = tendency["units"]
+    predictions["reference"].attrs["long_name"] = tendency["long_name"]
+    predictions["prediction"].attrs["long_name"] = f"ensemble-mean prediction of {tendency['long_name']}"
+    predictions["state"].attrs.update(long_name=state["long_name"], units=state["units"])
+    predictions.attrs.update(kind=kind, source_file=config.data.path, config=str(dataclasses.asdict(config)))
+    run.write_predictions(predictions)
+    run.save_figure(plot_tendency(predictions, kind), "tendency")
+    run.save_figure(plot_calibration(predictions, kind, key=config.train.key(3)), "calibration")
+    return {**offline_metrics(predictions), "noise_std": float(model.noise_std), **fit_summary(result),
+            "n_train_pairs": float(train_pairs["X"].size), "n_test_pairs": float(test["X"].size)}
 
 
 def plot_tendency(predictions: xr.Dataset, title: str):
@@ -207,8 +271,8 @@ def plot_tendency(predictions: xr.Dataset, title: str):
             upper.append(p["prediction_upper"].values.ravel()[sel].mean())
         ax.plot(centres, mean, "C3-", label="ensemble mean (binned)")
         ax.fill_between(centres, lower, upper, color="C3", alpha=0.25, label="90 % interval (binned)")
-        forcings = ", ".join(f"{f:g}" for f in np.unique(p["F"].values))
-        ax.set(title=f"{title}: {regime} (F = {forcings})", xlabel="X_k", ylabel="U_k")
+        forcings = f" (F = {', '.join(f'{f:g}' for f in np.unique(p['F'].values))})" if "F" in p.coords else ""
+        ax.set(title=f"{title}: {regime}{forcings}", xlabel="X_k", ylabel="U_k")
     axes[0][0].legend(loc="upper right")
     return fig
 
@@ -221,7 +285,7 @@ def plot_calibration(predictions: xr.Dataset, title: str, *, key: jax.Array):
     for regime, mask in regimes(predictions).items():
         p = predictions.isel(sample=np.flatnonzero(mask))
         members = p["prediction_members"].values
-        draws = noise * np.asarray(jax.random.normal(key, (8,) + members.shape))
+        draws = noise * np.asarray(random.normal(key, (8,) + members.shape))
         samples = (members[None] + draws).reshape((-1,) + members.shape[1:])
         levels, observed = calibration_curve(samples, p["reference"].values)
         ax.plot(levels, observed, "o-", label=regime)

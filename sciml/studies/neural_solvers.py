@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -21,8 +22,10 @@ import xarray as xr
 from jaxtyping import Array, Float
 
 from sciml import metrics
-from sciml._errors import DataError
+from sciml._errors import ConfigError, DataError
 from sciml.data import (
+    CF_VOCABULARY,
+    FieldData,
     Normalization,
     WindowLoader,
     WindowSampler,
@@ -54,50 +57,81 @@ CURRICULA: dict[str, Curriculum] = {"tanh": TanhCurriculum(), "teacher_forcing":
 class NeuralSolverConfig:
     """Every knob of a neural-solver run (experiments subclass it to change the defaults per PDE family).
 
-    Samples whose `held_out_parameter` is in `held_out_values` are held out (evaluation only); those in
-    `excluded_values` are dropped altogether (e.g. members of a family on which the metric is ill-conditioned).
-    `parameter_scale` and `parameter_clip` are `Normalization.fit`'s (``scale`` and ``clip``);
-    `initial_window_fraction` the share of training windows that start at the initial condition (`WindowSampler`);
-    `base` ("fno" | "unet"), `conditioning` ("none" | "channels" | "cape") and `curriculum` ("tanh" |
-    "teacher_forcing" | "autoregressive") name the method objects; `cape_*` shape the CAPE module (`CAPEConditioning`);
-    `warmup_epochs` train the CAPE module alone first. ``train.unroll`` unrolls each chunk of ``train.chunk`` steps:
-    FFT models train much faster on CPU that way (`docs/results/fno_torch.md` times both); pair it with a short chunk.
+    `base`, `conditioning` and `curriculum` name the method objects (`base_network`, `conditioning`, `CURRICULA`);
+    `parameter_scale` and `parameter_clip` are `Normalization.fit`'s. ``train.unroll`` unrolls each chunk of
+    ``train.chunk`` steps: FFT models train much faster on CPU that way (`docs/results/fno_torch.md` times both); pair
+    it with a short chunk.
     """
 
     train: TrainConfig = TrainConfig(steps=2000, optimizer="adamw", learning_rate=3e-3, schedule="cosine",
                                      final_fraction=0.0, weight_decay=1e-4, chunk=100)
+    """Training: AdamW on a cosine schedule (the neural-solver defaults)."""
     dataset: str = "pdebench-advection"
+    """Registered trajectory dataset trained and scored on (`sciml data list`), generated on first use."""
     small: bool = False
+    """Use the dataset's small version (a few trajectories on a coarse grid: tests and quick looks)."""
     parameters: tuple[str, ...] = ("beta",)
+    """PDE parameters (coordinates along `sample`) fed to the model as its conditioning inputs."""
     held_out_parameter: str = "beta"
+    """Parameter whose `held_out_values` are held out of training (evaluation only)."""
     held_out_values: tuple[float, ...] = (0.1, 1.0, 7.0)
+    """Values of `held_out_parameter` held out of training and scored as the held-out split."""
     excluded_values: tuple[float, ...] = ()
+    """Values of `held_out_parameter` dropped altogether (neither trained on nor scored)."""
     parameter_scale: str = "auto"
+    """How parameters are standardised: "log", "linear" or "auto" (log when all are positive)."""
     parameter_clip: float | None = None
+    """Parameters are clipped to the training range widened by this fraction of its width ("none": no clipping)."""
     seen_test_fraction: float = 0.125
+    """Share of the seen-parameter trajectories kept out of training as the seen test split."""
     base: str = "fno"
+    """Base network: "fno" (Fourier neural operator) or "unet"."""
     conditioning: str = "cape"
+    """How the parameters enter: "none", "channels" (as constant input channels) or "cape" (CAPE module)."""
     match_parameters: bool = True
+    """Widen a non-CAPE baseline until its parameter count matches the CAPE model's."""
     size: int = 16
+    """Width of the FNO (channels) or first-stage features of the U-Net."""
     modes: int = 8
+    """Fourier modes kept per dimension in each FNO layer."""
     depth: int = 4
+    """FNO layers, or U-Net down/up stages."""
     cape_width: int = 32
+    """Channels of the CAPE module."""
     cape_modes: int = 8
+    """Fourier modes of the CAPE module's spectral branch."""
     cape_residual: str = "add"
+    """How the CAPE update meets the state: "add" (u + y) or "multiply" (u (1 + y))."""
     cape_pool: int = 1
+    """Average-pooling factor of the grid the CAPE spectral branch works on (1: full grid)."""
     cape_normalize: bool = False
+    """Normalise the CAPE update per channel over space (GroupNorm)."""
     cape_weight: float = 1.0
+    """Weight of CAPE's auxiliary loss (its first guess against the next frame)."""
     spatial_stride: int = 4
+    """Keep every n-th grid point of the dataset (1: full resolution)."""
     horizon: int = 5
+    """Frames predicted per training window (windows hold horizon + 1 frames)."""
     initial_window_fraction: float = 0.0
+    """Share of training windows that start at the initial condition (the rest start at random)."""
     batch_size: int = 32
+    """Windows per training batch."""
     epochs: int = 20
+    """Epochs of the curriculum; train.steps is split evenly over them."""
     warmup_epochs: int = 0
+    """First epochs that train the CAPE module alone (on its auxiliary loss)."""
     curriculum: str = "tanh"
+    """Rollout curriculum: "tanh" (autoregressive steps grow over the epochs), "teacher_forcing" or "autoregressive"."""
     pushforward: bool = False
+    """Stop gradients through fed-back predictions (the pushforward trick) instead of backpropagating through time."""
     input_noise: float = 1e-3
+    """Standard deviation of Gaussian noise added to the training windows (normalised units)."""
     loader: str = "device"
+    """Where training windows come from: "device" (arrays in memory) or "host" (streamed from the zarr store)."""
     max_eval_samples: int = 32
+    """At most this many trajectories per split are rolled out for the scores."""
+    data: FieldData = FieldData()
+    """A trajectory file of your own in place of `dataset` (docs/tutorials/own-data.md; empty path: `dataset`)."""
 
     def __post_init__(self):
         if self.base not in ("fno", "unet"):
@@ -152,8 +186,11 @@ class TrainedSolver(eqx.Module):
 def model_like(config: NeuralSolverConfig) -> TrainedSolver:
     """The saved `TrainedSolver`'s structure, shapes and dtypes, from `config` and the dataset's spatial dims (shapes
     only: nothing is trained or initialised)."""
-    with open_dataset(ensure_dataset(config.dataset, small=config.small)) as ds:
-        ndim = ds["u"].ndim - 2
+    if config.data.path:
+        ndim = config.data.open()["u"].ndim - 2
+    else:
+        with open_dataset(ensure_dataset(config.dataset, small=config.small)) as ds:
+            ndim = ds["u"].ndim - 2
     solver = eqx.filter_eval_shape(lambda: build_solver(config, channels=1, ndim=ndim, key=config.train.key(0))[0])
     return TrainedSolver(solver, Normalization.like(channels=1, n_params=len(config.parameters), spatial_ndim=ndim,
                                                     clipped=config.parameter_clip is not None))
@@ -172,12 +209,15 @@ def predict(model: TrainedSolver, config: NeuralSolverConfig, inputs: xr.Dataset
       ``(sample, t, *space)`` at the data's resolution, the parameters of `config` as coordinates along ``sample``;
       the rollout starts from ``u`` at ``t[0]`` on every ``spatial_stride``-th point and runs to the last frame; or
     - a run's ``predictions.nc``: ``initial`` on ``(sample, *space)`` (frame 0, already subsampled), ``t`` the frames
-      to predict.
+      to predict; or
+    - with ``config.data.path`` set, a dataset named as that file is (the roles of ``config.data``).
 
     Returns ``prediction`` on ``(sample, t, *space)`` (frames after the first) with the parameters (and, where given,
     ``split``) as coordinates along ``sample``. Samples are rolled out in one batch per ``split`` (as the run did: the
     batch size changes XLA's rounding), so a predictions.nc gives back its stored ``prediction`` exactly.
     """
+    if "initial" not in inputs and config.data.path:
+        inputs = config.data.conform(inputs, source="predict's inputs")
     if "initial" in inputs:
         first = inputs["initial"]
         t = inputs["t"].values
@@ -216,13 +256,49 @@ def _subsample(ds: xr.Dataset, limit: int) -> xr.Dataset:
     return ds.isel(sample=np.linspace(0, ds.sizes["sample"] - 1, limit).round().astype(int))
 
 
+def _trajectories(config: NeuralSolverConfig) -> tuple[xr.Dataset, xr.Dataset | Path]:
+    """The trajectories `config` trains on and what `WindowLoader` streams them from: the registered `dataset`
+    (opened lazily; its zarr store) or, with ``data.path`` set, the user's file in the canonical layout (in memory,
+    checked against the config's parameters, held-out values and horizon)."""
+    if not config.data.path:
+        path = ensure_dataset(config.dataset, small=config.small)
+        return open_dataset(path), path.with_suffix(".zarr")
+    ds = config.data.open()
+    source = repr(config.data.path)
+    along = {str(name) for name, c in ds.coords.items() if c.dims == ("sample",) and name != "sample"}
+    missing = [p for p in (*config.parameters, config.held_out_parameter) if p not in along]
+    if missing:
+        raise ConfigError(
+            f"parameters={config.parameters}, held_out_parameter={config.held_out_parameter!r}: {missing} are not "
+            f"values along the sample dimension {config.data.dims.sample!r} of {source}, which holds {sorted(along)}. "
+            "Name the PDE parameter(s) the trajectories differ by: --set parameters=NAME --set "
+            "held_out_parameter=NAME --set held_out_values=V1,V2 (a file without any: attach one, e.g. "
+            "ds.assign_coords(nu=('sample', values)))")
+    present = np.unique(ds[config.held_out_parameter].values)
+    for key in ("held_out_values", "excluded_values"):
+        absent = [v for v in getattr(config, key) if not np.isclose(present, v, rtol=1e-6, atol=0.0).any()]
+        if absent:
+            raise ConfigError(f"{key}={getattr(config, key)}: {absent} do not occur in {config.held_out_parameter!r} "
+                              f"of {source}, whose values are {present.tolist()}; name some of those: --set "
+                              f"{key}={','.join(f'{v:g}' for v in present[-1:])} (or hold out none: --set {key}=)")
+    values = np.asarray(ds[config.held_out_parameter].values)[:, None]
+    held = np.isclose(values, [*config.held_out_values, *config.excluded_values], rtol=1e-6, atol=0.0).any(axis=1)
+    if int((~held).sum()) < 2:
+        raise DataError(f"too few samples for the split: {source} holds {ds.sizes['sample']} trajectories, "
+                        f"{int((~held).sum())} of them outside held_out_values / excluded_values; need at least 2 "
+                        "(one to train on, one to test). Hold out fewer values or use a file with more trajectories")
+    if ds.sizes["t"] <= config.horizon:
+        raise ConfigError(f"{source} holds {ds.sizes['t']} frames along {config.data.dims.time!r}; training windows "
+                          f"need horizon + 1 = {config.horizon + 1}. Lower it: --set horizon={ds.sizes['t'] - 1}")
+    return ds, ds
+
+
 def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) -> tuple[dict, xr.Dataset]:
     """Train the configured solver (logging into `run` and saving the `TrainedSolver` there when given) and evaluate
     full rollouts; returns (summary metrics, predictions dataset). The field is the dataset's single variable ``u``;
     rollouts start from frame 0 and run to the last frame. Model initialisation uses ``config.train.key(0)``,
     training ``key(1)``."""
-    path = ensure_dataset(config.dataset, small=config.small)
-    lazy = open_dataset(path)
+    lazy, stream = _trajectories(config)
     lazy = lazy.assign_coords(sample=np.arange(lazy.sizes["sample"]))  # the file's rows, through every split
     if config.excluded_values:
         lazy, _ = split_by_parameter(lazy, {config.held_out_parameter: config.excluded_values})
@@ -236,7 +312,7 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
     model, size = build_solver(config, channels=channels, ndim=ndim, key=config.train.key(0))
 
     if config.loader == "host":
-        data = WindowLoader(path.with_suffix(".zarr"), parameters=config.parameters, normalization=normalization,
+        data = WindowLoader(stream, parameters=config.parameters, normalization=normalization,
                             samples=seen.sample.values[train_index],
                             batch_size=config.batch_size, horizon=config.horizon,
                             spatial_stride=config.spatial_stride, seed=config.train.seed,
@@ -255,6 +331,7 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
 
     splits = {"seen": _subsample(seen.isel(sample=seen_test_index), config.max_eval_samples),
               "held_out": _subsample(held_out, config.max_eval_samples)}
+    splits = {name: ds for name, ds in splits.items() if ds.sizes["sample"]}  # no held-out values: seen only
     parts, summary = [], {}
     n_eval = min(ds.sizes["sample"] for ds in splits.values())
     for name, ds in splits.items():
@@ -277,7 +354,8 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
         "grid_points": int(np.prod(u_train.shape[3:])),
     })
     predictions = xr.concat(parts, dim="sample")
-    predictions.attrs.update({"family": str(lazy.attrs.get("family", config.dataset)), "base": config.base,
+    family = lazy.attrs.get("family", config.data.path or config.dataset)
+    predictions.attrs.update({"family": str(family), "base": config.base,
                               "conditioning": config.conditioning, "held_out": f"{config.held_out_parameter} in "
                               f"{list(config.held_out_values)}", "metric_note": "nRMSE etc. from sciml.metrics"})
     return summary, predictions
@@ -297,17 +375,31 @@ def _rollout_split(trained: TrainedSolver, ds: xr.Dataset, config: NeuralSolverC
     return norm.fields_inverse(prediction)[:, :, 0], u[:, 1:, 0], seconds_per_step
 
 
+def _attrs(ds: xr.Dataset, name: str, fallback: dict[str, str]) -> dict[str, str]:
+    """The CF attributes of `name` in the data: its own, else the shared vocabulary's, else `fallback` (a file of
+    one's own may carry none)."""
+    return {**fallback, **CF_VOCABULARY.get(name, {}), **ds[name].attrs}
+
+
 def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: NeuralSolverConfig) -> xr.Dataset:
+    """The split's rollouts as the predictions contract; the field keeps the data's long_name and units of ``u``."""
     space = list(ds["u"].dims[2:])
-    coords = {d: ds[d].values[:: config.spatial_stride] for d in space}
-    coords["t"] = ds["t"].values[1:]
+    coords = {d: (d, ds[d].values[:: config.spatial_stride], _attrs(ds, d, {"long_name": d, "units": "1"}))
+              for d in space}
+    coords["t"] = ("t", ds["t"].values[1:], _attrs(ds, "t", {}))
     dims = ("sample", "t", *space)
-    sample_coords = {p: ("sample", np.asarray(ds[p].values)) for p in config.parameters}
+    sample_coords = {p: ("sample", np.asarray(ds[p].values), _attrs(ds, p, {"long_name": f"PDE parameter {p}",
+                                                                             "units": "1"}))
+                     for p in config.parameters}
     sample_coords["split"] = ("sample", np.asarray([split] * prediction.shape[0]))
     sample_coords["sample"] = ("sample", np.asarray(ds["sample"].values))
     initial = ds["u"].isel(t=0, **{d: slice(None, None, config.spatial_stride) for d in space})
-    return xr.Dataset({"prediction": (dims, prediction), "reference": (dims, reference),
-                       "initial": (("sample", *space), np.asarray(initial.values, np.float32))},
+    field = _attrs(ds, "u", {"long_name": "u", "units": "1"})
+    name, units = field["long_name"], field["units"]
+    return xr.Dataset({"prediction": (dims, prediction, {"long_name": f"rollout prediction of {name}", "units": units}),
+                       "reference": (dims, reference, {"long_name": f"reference {name}", "units": units}),
+                       "initial": (("sample", *space), np.asarray(initial.values, np.float32),
+                                   {"long_name": f"initial state (frame 0) of {name}", "units": units})},
                       coords={**coords, **sample_coords})
 
 
@@ -348,8 +440,10 @@ def plot_error_by_parameter(predictions: xr.Dataset, config: NeuralSolverConfig,
 
 
 def plot_rollout(predictions: xr.Dataset, run: RunDir) -> None:
-    """Reference, prediction and error of the first held-out trajectory (space-time for 1D, last frame for 2D)."""
-    sample = predictions.isel(sample=int(np.flatnonzero(predictions.split.values == "held_out")[0]))
+    """Reference, prediction and error of the first held-out trajectory (the first one when none is held out;
+    space-time for 1D, last frame for 2D)."""
+    held_out = np.flatnonzero(predictions.split.values == "held_out")
+    sample = predictions.isel(sample=int(held_out[0]) if held_out.size else 0)
     fields = [("reference", sample.reference), ("prediction", sample.prediction),
               ("|error|", np.abs(sample.prediction - sample.reference))]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)

@@ -20,6 +20,7 @@ from jaxtyping import Array, Float
 
 from sciml import metrics
 from sciml._errors import DataError
+from sciml.data import with_cf_attributes
 from sciml.nn import MLP, GaussianFeatures
 from sciml.pde import Problem
 from sciml.pinn import (
@@ -111,7 +112,11 @@ def report(reference: xr.Dataset, prediction: np.ndarray, run: RunDir, *, method
     ds = reference.copy()
     ds["prediction"] = (reference.reference.dims, prediction)
     ds.attrs["method"] = method
-    run.write_predictions(ds)
+    if "source" in ds.attrs:  # the reference's; the file's own source is sciml (see RunDir.write_predictions)
+        ds.attrs["reference_source"] = ds.attrs.pop("source")
+    # The PINN-family PDEs are nondimensional: u, like t, x and y, in units "1".
+    run.write_predictions(with_cf_attributes(ds, {"prediction": {"long_name": f"{method} solution u", "units": "1"},
+                                                  "reference": {"long_name": "reference solution u", "units": "1"}}))
     plot_fields(ds, run)
     return {"rel_l2": metrics.relative_l2(prediction, exact), "max_abs_error": metrics.max_abs_error(prediction, exact),
             **(extra or {})}
@@ -142,38 +147,47 @@ def plot_fields(ds: xr.Dataset, run: RunDir) -> None:
 class PointwiseConfig:
     """The knobs of the PIG / MLP-PINN experiments; each experiment's `Config` subclasses it with its own defaults.
 
-    train: Adam with exponential decay (learning_rate x decay_rate every decay_steps), then `lbfgs_steps` of L-BFGS
-    in float64; `time_budget_s` > 0 stops Adam after that many seconds of training.
-    embedding: ``"gaussian"`` (PIG: `GaussianFeatures` + small MLP) or ``"none"`` (MLP PINN). The Gaussian knobs
-    (n_gaussians, channels, sigma, covariance, neighbours: the cutoff of `GaussianFeatures`, 0 for none) only act
-    with ``"gaussian"``. sigma_units ``"scaled"`` reads sigma in the model's [-1, 1] units on every axis;
-    ``"physical"`` reads it in the domain's units (as PIG's scripts give it), i.e. per axis sigma / half-width.
-    adaptive_points > 0 adds that many residual points drawn by residual-based adaptive resampling (RAD) from
-    `adaptive_candidates` uniform candidates every `adaptive_every` steps, beside the `n_points` uniform ones.
-    causal_chunks > 0 weights the residual causally over that many time bins (time is axis 0; `CausalWeighting`
-    with `causal_tolerance`).
-    Each experiment's `Config` defines `pde`: its case, problem and hard constraint, from which `main` trains and
-    `model_like` rebuilds the model.
+    The Gaussian knobs act only with embedding "gaussian"; sigma_units "physical" reads sigma in the domain's units
+    (as PIG's scripts give it), i.e. per axis sigma / half-width. Adaptive points (RAD) come beside the `n_points`
+    uniform ones; causal weighting is `CausalWeighting`. Each experiment's `Config` defines `pde`: its case, problem
+    and hard constraint, from which `main` trains and `model_like` rebuilds the model.
     """
 
     train: TrainConfig = TrainConfig(steps=4000, learning_rate=0.01, schedule="exponential", decay_steps=200,
                                      decay_rate=0.9, chunk=100)
+    """Training: Adam with exponential decay, then `train.lbfgs_steps` of L-BFGS (the PIG defaults)."""
     embedding: str = "gaussian"
+    """Input embedding: "gaussian" (PIG: trainable `GaussianFeatures` + small MLP) or "none" (MLP PINN)."""
     n_gaussians: int = 400
+    """Gaussians per feature channel (embedding "gaussian" only)."""
     channels: int = 4
+    """Feature channels of the Gaussian embedding (embedding "gaussian" only)."""
     sigma: float = 0.1
+    """Initial width of every Gaussian, in the units `sigma_units` names."""
     covariance: str = "diagonal"
+    """Gaussian shape: "diagonal" (one scale per axis) or "full" (a trained precision factor)."""
     sigma_units: str = "scaled"
+    """Units of `sigma`: "scaled" (the model's [-1, 1] on every axis) or "physical" (the domain's units)."""
     neighbours: int = 0
+    """Sum only this many nearest Gaussians per point (a cutoff; 0: all of them)."""
     width: int = 16
+    """Hidden units per layer of the MLP."""
     depth: int = 1
+    """Hidden layers of the MLP."""
     n_points: int = 2048
+    """Uniform residual (collocation) points per step."""
     resample_every: int = 1
+    """Steps between redraws of the collocation points (1: fresh points every step)."""
     adaptive_points: int = 0
+    """Extra residual points drawn by residual-based adaptive resampling (RAD; 0: none)."""
     adaptive_candidates: int = 8192
+    """Uniform candidates the adaptive points are drawn from, by their residual."""
     adaptive_every: int = 25
+    """Steps between redraws of the adaptive points."""
     causal_chunks: int = 0
+    """Time bins of causal residual weighting (time is axis 0; 0: no causal weighting)."""
     causal_tolerance: float = 1.0
+    """Causal weighting's tolerance epsilon: bin i is weighted exp(-epsilon x the earlier bins' loss)."""
 
     def __post_init__(self):
         if self.embedding not in ("gaussian", "none"):

@@ -2,7 +2,8 @@
 
 Each checkpoint folder holds `state.eqx`, `meta.json` and, written last, `checksums.json` (SHA-256 of both). A folder
 whose files are missing, truncated or altered fails verification: `latest_checkpoint` passes over it (with a warning
-that names it) to the newest good one.
+that names it) to the newest good one. In a multi-process run every process calls `save_checkpoint` (arrays sharded
+over processes are gathered), process 0 writes, and all wait until the folder is in place; all read it back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import equinox as eqx
 
 from sciml._errors import ConfigError
+from sciml.train._distributed import barrier, host_local, is_main_process
 
 FORMAT_VERSION = 2
 _PREFIX = "step_"
@@ -40,10 +42,20 @@ def _step_dir(directory: Path, step: int) -> Path:
 
 
 def save_checkpoint(directory: str | os.PathLike, step: int, state, meta: dict, *, keep: int | None = 3) -> Path:
-    """Write `state` (any pytree) and `meta` under `directory/step_NNNNNNNNN/`, atomically; keep the newest `keep`."""
+    """Write `state` (any pytree) and `meta` under `directory/step_NNNNNNNNN/`, atomically; keep the newest `keep`.
+
+    Every process of a multi-process run calls it; process 0 writes, the others wait for the folder."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     final = _step_dir(directory, step)
+    state = host_local(state)
+    if is_main_process():
+        _write(directory, final, step, state, meta, keep)
+    barrier(f"sciml-checkpoint-{step}")
+    return final
+
+
+def _write(directory: Path, final: Path, step: int, state, meta: dict, keep: int | None) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -56,7 +68,6 @@ def save_checkpoint(directory: str | os.PathLike, step: int, state, meta: dict, 
     if keep is not None:
         for old in sorted(directory.glob(f"{_PREFIX}*"))[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def checkpoint_problem(path: str | os.PathLike) -> str | None:

@@ -10,7 +10,9 @@ Every method trains through `fit(model, loss, data, optimizer, steps, ...)`:
 - each compiled call runs `chunk` steps; metrics are written to `metrics.jsonl` every chunk, evaluations and
   checkpoints at multiples of it; a NaN/Inf guard inside the scan refuses the first bad update, so the state returned
   (and checkpointed) is the last good one, and the error names the loss term that went bad;
-- an optional L-BFGS stage (optax's L-BFGS with zoom line search) follows, in float64 if asked.
+- an optional L-BFGS stage (optax's L-BFGS with zoom line search) follows, in float64 if asked;
+- under a mesh that spans several processes (`jax.distributed`), every process runs the same steps on its devices,
+  process 0 alone writes the log and the checkpoints, and the model comes back as a copy local to each process.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from jax.sharding import Mesh
 from sciml._errors import ConfigError
 from sciml.provenance import package_versions
 from sciml.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from sciml.train._progress import AbstractProgress, progress_display
-from sciml.train._sharding import constrain_batch, replicate, shard_batch
+from sciml.train._distributed import broadcast_from_main, host_local, is_main_process
+from sciml.train._precision import AbstractPrecision, FullPrecision
+from sciml.train._progress import AbstractProgress, NoProgress, progress_display
+from sciml.train._sharding import constrain_batch, constrain_replicated, replicate, shard_batch
 
 
 class AbstractSampler(eqx.Module):
@@ -111,6 +115,8 @@ class FitResult:
     compile_time_s: float
     train_time_s: float
     resumed_from: int | None = None
+    precision: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The first-order steps' compute dtype, parameter dtype and matmul precision (`AbstractPrecision.describe`)."""
 
     @property
     def steps_per_s(self) -> float:
@@ -126,6 +132,9 @@ class NonFiniteLossError(FloatingPointError):
         self.model = model
         self.step = step
         self.term = term
+
+
+_FULL_PRECISION = FullPrecision()
 
 
 class _FixedBatch(AbstractSampler):
@@ -158,17 +167,21 @@ class _Logger:
     """Appends one JSON line per logged chunk to `metrics.jsonl`.
 
     On resume it keeps the records up to the resumed step (`kept`), dropping later ones and a torn last line, and
-    rewrites the file atomically; a fresh run starts the file anew.
+    rewrites the file atomically; a fresh run starts the file anew. A logger that does not `write` (the processes
+    other than process 0) only reads the kept records.
     """
 
-    def __init__(self, path: Path | None, resumed_step: int | None):
-        self.path = path
+    def __init__(self, path: Path | None, resumed_step: int | None, writes: bool = True):
+        self.path = path if writes else None
         self.kept: list[dict] = []
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         if resumed_step is not None and path.exists():
             self.kept = [r for r in _read_records(path) if r.get("step", 0) <= resumed_step and "non_finite" not in r]
+        if not writes:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resumed_step is not None and path.exists():
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in self.kept))
             os.replace(tmp, path)
@@ -219,6 +232,7 @@ def fit(
     meta: dict | None = None,
     time_budget_s: float | None = None,
     unroll: int | bool = 1,
+    precision: AbstractPrecision = _FULL_PRECISION,
 ) -> FitResult:
     """Train `model` for `steps` optimizer steps (then `lbfgs.steps` L-BFGS steps) and return a `FitResult`.
 
@@ -236,7 +250,8 @@ def fit(
         out_dir: where `metrics.jsonl` and `checkpoints/` go (nothing is written when None).
         checkpoint_every: steps between checkpoints (a multiple of `chunk`); None saves only at the end.
         resume: continue from the newest checkpoint in `out_dir/checkpoints` when there is one.
-        mesh: a 1-D device mesh (see `data_mesh`): batches split over it, parameters replicated.
+        mesh: a 1-D device mesh (see `data_mesh`): batches split over it, parameters replicated; it may span
+            several processes (see `join_cluster`).
         trainable: filter choosing the trained leaves.
         progress: an `AbstractProgress` (e.g. `ProgressBar`, `NoProgress`); True / False for a bar or none;
             None shows a bar when stderr is a terminal.
@@ -247,12 +262,16 @@ def fit(
             the whole chunk, no loop left). Results are the same. XLA:CPU runs an FNO step much slower inside a loop
             than in straight-line code (partial unrolling keeps the loop and does not help; a PIG step gains
             nothing), so for FFT models on CPU use ``unroll=True`` with a short chunk, at the price of compile time.
+        precision: the arithmetic of the first-order steps: `FullPrecision` (the parameters' dtype) or
+            `MixedPrecision` (bfloat16 compute, float32 master weights and optimizer state). The L-BFGS stage keeps
+            `lbfgs.dtype`; evaluations see the float32 model.
     """
     _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs)
     out_dir = Path(out_dir) if out_dir is not None else None
     ckpt_dir = out_dir / "checkpoints" if out_dir is not None else None
 
     params, static = eqx.partition(model, trainable)
+    parameter_dtype = _float_dtype(params)
     loss_state, loss_static = eqx.partition(loss, eqx.is_array)
     adaptive = isinstance(loss, AbstractAdaptiveLoss)
     if isinstance(data, AbstractSampler):
@@ -262,8 +281,6 @@ def fit(
         host_data, sampler = data, None
     else:
         host_data, sampler = None, _FixedBatch(jax.tree_util.tree_map(jnp.asarray, data))
-    if mesh is not None:
-        params = replicate(params, mesh)
     sampler_arrays, sampler_static = eqx.partition(sampler, eqx.is_array)
 
     state = _State(params, optimizer.init(params), loss_state)
@@ -280,15 +297,18 @@ def fit(
             start = resumed_from
         else:
             start, lbfgs_checkpoint = checkpoint_meta.get("first_order_steps", steps), checkpoint
+    if mesh is not None:
+        state, sampler_arrays = replicate(state, mesh), replicate(sampler_arrays, mesh)
     # Donated buffers must be distinct; initialisers may share constant buffers, so start from copies.
     state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if eqx.is_array(x) else x, state)
-    logger = _Logger(out_dir / "metrics.jsonl" if out_dir is not None else None, resumed_from)
+    main = is_main_process()
+    logger = _Logger(out_dir / "metrics.jsonl" if out_dir is not None else None, resumed_from, writes=main)
     meta = {"meta": meta or {}, "fingerprint": fingerprint, **_versions()}
     history: list[dict] = list(logger.kept)
     total = steps + (lbfgs.steps if lbfgs else 0)
-    bar = progress_display(progress)
+    bar = progress_display(progress) if main else NoProgress()
     bar.start(total, start)
-    if checkpoint is not None:
+    if checkpoint is not None and main:
         bar.message(f"fit: resumed from step {resumed_from} ({checkpoint})")
 
     sample_key, loss_root = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
@@ -300,7 +320,8 @@ def fit(
     def loss_and_grad(params, loss_arrays, batch, step_key):
         def objective(p):
             current_loss = eqx.combine(jax.lax.stop_gradient(loss_arrays), loss_static)
-            return current_loss(eqx.combine(p, static), batch, step_key)
+            model = precision.compute(eqx.combine(p, static))
+            return precision.restore(current_loss(model, precision.compute(batch), step_key), parameter_dtype)
 
         return jax.value_and_grad(objective, has_aux=True)(params)
 
@@ -334,7 +355,7 @@ def fit(
     def run_chunk(state, samp_arrays, steps_idx, host_batches):
         carry = (state, jnp.asarray(False), jnp.asarray(-1), samp_arrays)
         (state, bad, first_bad, _), metrics = jax.lax.scan(one_step, carry, (steps_idx, host_batches), unroll=unroll)
-        return state, bad, first_bad, metrics
+        return constrain_replicated((state, bad, first_bad, metrics), mesh)
 
     compiled: dict[int, Any] = {}
     compile_time = 0.0
@@ -343,6 +364,8 @@ def fit(
     def call_chunk(state, step0, n):
         nonlocal compile_time
         steps_idx = jnp.arange(step0, step0 + n)
+        if mesh is not None:
+            steps_idx = replicate(steps_idx, mesh)
         host = None
         if host_data is not None:
             host = _host_stack(host_data, step0, n)
@@ -369,11 +392,13 @@ def fit(
             _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep_checkpoints, bar, logger)
         step += n
         record = {"step": step, "phase": "adam", **_last(metrics), "steps_per_s": n / elapsed}
-        record.update(_evaluate(evaluations, eqx.combine(state.params, static), step, bar, "adam"))
+        record.update(_evaluate(evaluations, host_local(eqx.combine(state.params, static)), step, bar, "adam"))
         logger.write(record)
         history.append(record)
         bar.advance(n, record["loss"])
         out_of_time = time_budget_s is not None and time.perf_counter() - train_start - compile_time >= time_budget_s
+        if time_budget_s is not None:
+            out_of_time = broadcast_from_main(out_of_time)  # every process stops at the same chunk
         if ckpt_dir is not None and (checkpoint_every and step % checkpoint_every == 0 or step == steps or out_of_time):
             save_checkpoint(ckpt_dir, step, state, {"phase": "adam", **meta}, keep=keep_checkpoints)
 
@@ -396,8 +421,9 @@ def fit(
         compile_time += lbfgs_compile
     bar.close()
     final_step = first_order_steps + (lbfgs.steps if lbfgs else 0)
-    return FitResult(model, final_step, history, compile_time, time.perf_counter() - train_start - compile_time,
-                     resumed_from)
+    train_time = time.perf_counter() - train_start - compile_time
+    return FitResult(host_local(model), final_step, history, compile_time, train_time, resumed_from,
+                     precision.describe(parameter_dtype))
 
 
 def _float_dtype(tree):
@@ -456,34 +482,37 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
         loss_key = jax.random.fold_in(jax.random.fold_in(key, 1), step0)
         optimizer = lbfgs.optimizer()
         if mesh is not None:
-            params, batch = replicate(params, mesh), shard_batch(batch, mesh)
+            batch = shard_batch(batch, mesh)
 
-        def value_fn(p):
-            return loss(eqx.combine(p, static), batch, loss_key)[0]
+        def run_chunk(params, opt_state, batch, n):
+            # The batch is an argument, not a closure: arrays that span processes cannot be closed over.
+            def value_fn(p):
+                return loss(eqx.combine(p, static), batch, loss_key)[0]
 
-        value_and_grad = optax.value_and_grad_from_state(value_fn)
+            value_and_grad = optax.value_and_grad_from_state(value_fn)
 
-        def one_step(carry, _):
-            params, opt_state, bad = carry
-            value, grad = value_and_grad(params, state=opt_state)
-            updates, new_opt_state = optimizer.update(
-                grad, opt_state, params, value=value, grad=grad, value_fn=value_fn
-            )
-            new_params = optax.apply_updates(params, updates)
-            ok = jnp.isfinite(value) & _tree_all_finite(new_params) & ~bad
-            return (_select(ok, new_params, params), _select(ok, new_opt_state, opt_state), bad | ~ok), value
+            def one_step(carry, _):
+                params, opt_state, bad = carry
+                value, grad = value_and_grad(params, state=opt_state)
+                updates, new_opt_state = optimizer.update(
+                    grad, opt_state, params, value=value, grad=grad, value_fn=value_fn
+                )
+                new_params = optax.apply_updates(params, updates)
+                ok = jnp.isfinite(value) & _tree_all_finite(new_params) & ~bad
+                return (_select(ok, new_params, params), _select(ok, new_opt_state, opt_state), bad | ~ok), value
 
-        def run_chunk(params, opt_state, n):
             init = (params, opt_state, jnp.asarray(False))
             (params, opt_state, bad), values = jax.lax.scan(one_step, init, None, length=n)
             metrics = loss(eqx.combine(params, static), batch, loss_key)[1]
-            return params, opt_state, bad, values, metrics
+            return constrain_replicated((params, opt_state, bad, values, metrics), mesh)
 
         opt_state = optimizer.init(params)
         start = step0
         if checkpoint is not None:
             (params, opt_state), checkpoint_meta = load_checkpoint(checkpoint, (params, opt_state))
             start = checkpoint_meta["step"]
+        if mesh is not None:
+            params, opt_state = replicate((params, opt_state), mesh)
         compiled, compile_time, history = {}, 0.0, []
         end = step0 + lbfgs.steps
         step = start
@@ -492,16 +521,16 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
             if n not in compiled:
                 bar.stage("compiling")
                 t0 = time.perf_counter()
-                compiled[n] = jax.jit(run_chunk, static_argnums=2).lower(params, opt_state, n).compile()
+                compiled[n] = jax.jit(run_chunk, static_argnums=3).lower(params, opt_state, batch, n).compile()
                 compile_time += time.perf_counter() - t0
                 bar.stage("lbfgs")
             t0 = time.perf_counter()
-            params, opt_state, bad, values, metrics = jax.block_until_ready(compiled[n](params, opt_state))
+            params, opt_state, bad, values, metrics = jax.block_until_ready(compiled[n](params, opt_state, batch))
             elapsed = time.perf_counter() - t0
             step += n
             record = {"step": step, "phase": "lbfgs", "loss": float(values[-1]),
                       **{k: float(v) for k, v in metrics.items()}, "steps_per_s": n / elapsed}
-            record.update(_evaluate(evaluations, eqx.combine(params, static), step, bar, "lbfgs"))
+            record.update(_evaluate(evaluations, host_local(eqx.combine(params, static)), step, bar, "lbfgs"))
             logger.write(record)
             history.append(record)
             bar.advance(n, record["loss"])
@@ -512,7 +541,7 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
                 # A non-finite value met in the line search: the kept state is the last good one; the stage ends.
                 logger.write({"step": step, "phase": "lbfgs", "non_finite": "loss"})
                 break
-        model = eqx.combine(params, static)
+        model = host_local(eqx.combine(params, static))
         model = jax.tree_util.tree_map(
             lambda x: np.asarray(x).astype(dtype_in) if eqx.is_inexact_array(x) else x, model
         )
@@ -534,7 +563,7 @@ def _stop_non_finite(state, static, bad_step, bad_metrics, ckpt_dir, meta, keep,
     raise NonFiniteLossError(
         f"training stopped at step {bad_step}: {what} became non-finite (terms: {terms}).{saved} "
         "Lower the learning rate, check the data for NaN, or train in float64.",
-        eqx.combine(state.params, static),
+        host_local(eqx.combine(state.params, static)),
         bad_step,
         term,
     )

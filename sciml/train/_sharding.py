@@ -1,4 +1,8 @@
-"""Data-parallel sharding over a 1-D device mesh: batches split on their leading axis, parameters replicated."""
+"""Data-parallel sharding over a 1-D device mesh: batches split on their leading axis, parameters replicated.
+
+The mesh may span several processes (`jax.distributed`): `replicate` and `shard_batch` then take the same host value
+in every process and each process places its own part.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,28 @@ DATA_AXIS = "data"
 
 
 def data_mesh(n_devices: int | None = None) -> Mesh:
-    """A 1-D mesh named ``"data"`` over the first `n_devices` devices (all by default, across hosts too)."""
+    """A 1-D mesh named ``"data"`` over the first `n_devices` devices (all by default, across processes too)."""
     devices = jax.devices()
     n = len(devices) if n_devices is None else n_devices
     if not 1 <= n <= len(devices):
         raise ConfigError(f"data_mesh: asked for {n} devices, {len(devices)} available; pass n_devices <= "
                           f"{len(devices)}")
+    if jax.process_count() > 1 and n != len(devices):
+        raise ConfigError(f"data_mesh: a run of {jax.process_count()} processes splits its batches over all "
+                          f"{len(devices)} devices of all processes, got n_devices={n}; pass none")
     return Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
 
 
 def replicate(tree, mesh: Mesh):
     """Place every array of `tree` on all devices of `mesh`."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def constrain_replicated(tree, mesh: Mesh | None):
+    """Inside jit: ask XLA to leave `tree` whole on every device of the mesh (e.g. a step's state and metrics)."""
+    if mesh is None:
+        return tree
+    return jax.lax.with_sharding_constraint(tree, NamedSharding(mesh, PartitionSpec()))
 
 
 def batch_sharding(mesh: Mesh, leading: int = 0) -> NamedSharding:

@@ -38,26 +38,36 @@ def offline_predictions(model: LearnedParametrization, states, tendencies=None, 
     std = np.sqrt(members.var(axis=0) + noise**2)
     lower, upper = np.quantile(samples, [(1 - INTERVAL_LEVEL) / 2, (1 + INTERVAL_LEVEL) / 2], axis=0)
     dims = ("sample", "k")
+    units = {"units": "1"}  # Lorenz-96 is in model units
     interval = {"interval_level": INTERVAL_LEVEL}
     data = {
-        "prediction": (dims, members.mean(axis=0), {"long_name": "ensemble-mean subgrid tendency U_k"}),
-        "prediction_std": (dims, std, {"long_name": "predictive std (ensemble spread and noise)"}),
-        "prediction_lower": (dims, lower, interval),
-        "prediction_upper": (dims, upper, interval),
-        "prediction_members": (("member", *dims), members.astype(np.float32)),
-        "state": (dims, states, {"long_name": "slow state X_k"}),
+        "prediction": (dims, members.mean(axis=0), {"long_name": "ensemble-mean subgrid tendency U_k", **units}),
+        "prediction_std": (dims, std, {"long_name": "predictive std (ensemble spread and noise)", **units}),
+        "prediction_lower": (dims, lower, {"long_name": "lower end of the central interval of U_k", **units,
+                                           **interval}),
+        "prediction_upper": (dims, upper, {"long_name": "upper end of the central interval of U_k", **units,
+                                           **interval}),
+        "prediction_members": (("member", *dims), members.astype(np.float32),
+                               {"long_name": "subgrid tendency U_k of each ensemble member", **units}),
+        "state": (dims, states, {"long_name": "slow state X_k", **units}),
     }
     if tendencies is not None:
-        data["reference"] = (dims, np.asarray(tendencies, np.float64), {"long_name": "true subgrid tendency U_k"})
-    coords = {"sample": np.arange(states.shape[0]), "k": np.arange(states.shape[1]),
-              "member": np.arange(members.shape[0])}
+        data["reference"] = (dims, np.asarray(tendencies, np.float64),
+                             {"long_name": "true subgrid tendency U_k", **units})
+    coords = {"sample": ("sample", np.arange(states.shape[0]), {"long_name": "test snapshot", **units}),
+              "k": ("k", np.arange(states.shape[1]), {"long_name": "grid point index k", **units}),
+              "member": ("member", np.arange(members.shape[0]), {"long_name": "ensemble member",
+                                                                  "standard_name": "realization", **units})}
     if forcings is not None:
-        coords["F"] = ("sample", np.asarray(forcings, np.float64))
+        coords["F"] = ("sample", np.asarray(forcings, np.float64), {"long_name": "forcing F", **units})
     return xr.Dataset(data, coords=coords, attrs={"interval_level": INTERVAL_LEVEL, "noise_std": noise})
 
 
 def regimes(predictions: xr.Dataset) -> dict[str, np.ndarray]:
-    """Sample masks of the historical (F <= 20) and warmer (F >= 24) test regimes."""
+    """Sample masks of the historical (F <= 20) and warmer (F >= 24) test regimes; predictions without forcings
+    (pairs from a user's file) are one regime, "test"."""
+    if "F" not in predictions.coords:
+        return {"test": np.ones(predictions.sizes["sample"], bool)}
     forcing = predictions["F"].values
     return {"historical": forcing <= HISTORICAL_MAX_F, "warmer": forcing >= WARMER_MIN_F}
 
@@ -160,12 +170,17 @@ def online_runs(closures: Mapping[str, Callable], forcings, *, noise: Mapping[st
                 runs[name].append(np.asarray(eqx.filter_vmap(one, in_axes=(axis, 0, 0))(per_run, x0, noise_keys)))
     members = [np.arange(initial_conditions) % ensemble_size(c.ensemble) if isinstance(c, LearnedParametrization)
                else np.full(initial_conditions, -1) for c in closures.values()]
+    units = {"units": "1"}  # Lorenz-96 is in model units
     return xr.Dataset(
-        {"X": (("model", "F", "run", "time", "k"), np.stack([np.stack(v) for v in runs.values()]).astype(np.float32)),
+        {"X": (("model", "F", "run", "time", "k"), np.stack([np.stack(v) for v in runs.values()]).astype(np.float32),
+               {"long_name": "slow state X_k", **units}),
          "member": (("model", "run"), np.stack([np.full(initial_conditions, -1), *members]),
-                    {"long_name": "ensemble member coupled in the run (-1: not an ensemble)"})},
-        coords={"model": list(runs), "F": np.asarray(forcings, np.float64), "run": np.arange(initial_conditions),
-                "time": interval * np.arange(1, n + 1), "k": np.arange(system.K)},
+                    {"long_name": "ensemble member coupled in the run (-1: not an ensemble)", **units})},
+        coords={"model": ("model", list(runs), {"long_name": "model of the slow dynamics (truth: two-scale)"}),
+                "F": ("F", np.asarray(forcings, np.float64), {"long_name": "forcing F", **units}),
+                "run": ("run", np.arange(initial_conditions), {"long_name": "run index", **units}),
+                "time": ("time", interval * np.arange(1, n + 1), {"long_name": "time since the start", **units}),
+                "k": ("k", np.arange(system.K), {"long_name": "grid point index k", **units})},
         attrs={"duration": duration, "interval": interval, "dt": dt,
                **{f"noise_std_{name}": red.std for name, red in noise.items()},
                **{f"noise_time_{name}": red.time for name, red in noise.items()}},

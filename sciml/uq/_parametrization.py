@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from sciml import _random as random
 from sciml._errors import ConfigError
 from sciml.uq._multifidelity import MultiFidelity, MultiFidelityLoss
 from sciml.uq._prior import (
@@ -91,7 +92,7 @@ class LearnedParametrization(eqx.Module):
                            key: jax.Array) -> Float[Array, "S N K"]:
         """Member predictions plus Gaussian noise of `noise_std`: S = M * draws_per_member samples."""
         means = self.predict_members(states)
-        noise = self.noise_std * jax.random.normal(key, (draws_per_member,) + means.shape)
+        noise = self.noise_std * random.normal(key, (draws_per_member,) + means.shape)
         return (means[None] + noise).reshape((-1,) + means.shape[1:])
 
 

@@ -21,8 +21,11 @@ SMOKE = {"train.steps": 20}
 class Config:
     train: TrainConfig = TrainConfig(steps=40, learning_rate=0.05, chunk=10, checkpoint_every=10)
     slope: float = 2.0
-    interrupt_at: int = 0  # > 0: raise KeyboardInterrupt once training passed this step (a simulated Ctrl-C)
-    step_delay_s: float = 0.0  # a pause per step, so that a short run lasts long enough to be killed midway
+    """Slope of the line the data lie on (its intercept is 0.5)."""
+    interrupt_at: int = 0
+    """> 0: raise KeyboardInterrupt once training passed this step (a simulated Ctrl-C)."""
+    step_delay_s: float = 0.0
+    """A pause per step in seconds, so that a short run lasts long enough to be killed midway."""
 
 
 def line(params, x):
@@ -58,7 +61,9 @@ def main(config: Config, run: RunDir) -> dict:
     run.save_model(result.model)
     ds = predict(result.model, config, x)
     prediction = ds.prediction.values
-    run.write_predictions(ds.assign(reference=("x", y)))
+    ds = ds.assign(reference=("x", y, {"long_name": "the line fitted to", "units": "1"}))
+    ds["prediction"].attrs.update(long_name="fitted line", units="1")
+    run.write_predictions(ds)
     fig, ax = plt.subplots()
     ax.plot(x, prediction)
     run.save_figure(fig, "line")

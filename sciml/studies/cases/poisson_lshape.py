@@ -47,7 +47,8 @@ class PoissonLShape(PDECase):
         node = np.arange(ref.sizes["node"])
         fem = poisson_lshape_fem(points, refinements=refinements)
         return xr.Dataset(
-            {"reference": ("node", fem), "deepxde_reference": ("node", ref.u.values)},
+            {"reference": ("node", fem),
+             "deepxde_reference": ("node", ref.u.values, {"long_name": "DeepXDE's reference values u", "units": "1"})},
             coords={"node": node, "x": ("node", ref.x.values), "y": ("node", ref.y.values)},
             attrs={"equation": "-Laplace u = 1 on [-1, 1]^2 minus [0, 1]^2, u = 0 on the boundary",
                    "source": f"scikit-fem P2 finite elements, {refinements} uniform refinements of "
