@@ -17,9 +17,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from sciml.benchmarking import Benchmark, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import SPM
-from sciml.studies import load_experiment, write_json
+from sciml.studies import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 T_END = 3000.0
@@ -81,6 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, short training, short chains")
     args = parser.parse_args()
+    bench = Benchmark("battery")
+    bench.declare_threads(sciml=xla_cpu_threads(), pybamm=1)  # PyBaMM's CasADi solver runs on one thread
     experiment = load_experiment("battery-spm").module
     seeds = [0] if args.quick else [0, 1, 2]
     defaults = experiment.Config()
@@ -101,6 +104,7 @@ def main() -> None:
     results["solver_vs_pybamm"] = solver_agreement([20] if args.quick else [20, 40, 80], 3 if args.quick else 5)
     print("solver vs pybamm:", [(row["n_shells"], round(row["rmse_mv_vs_pybamm_400"], 3))
                                 for row in results["solver_vs_pybamm"]["rows"]], flush=True)
+    bench.sample("after the solver comparison")
 
     per_seed = []
     calibration = None
@@ -109,6 +113,7 @@ def main() -> None:
         surrogate, solver, (t, cases, predicted, reference, rmse, _), scores = experiment.train_and_score(config, None)
         per_seed.append({"seed": seed, **scores, "per_case_rmse_mv": rmse.tolist(), "cases": cases.tolist()})
         print(f"seed {seed}: held-out RMSE {scores['test_rmse_mv']:.3f} mV", flush=True)
+        bench.sample(f"after seed {seed}")
         if seed == seeds[0]:
             truth, _, _, runs = experiment.calibrate_both(config, surrogate, solver, scores["test_rmse_mv"])
             calibration = {"truth": truth, "noise_mv": config.noise_mv, "n_observations": config.n_observations,
@@ -129,9 +134,8 @@ def main() -> None:
                             "test_rmse_mv_std": float(np.std(errors)),
                             "test_rmse_mv_worst_case": float(max(s["test_rmse_mv_max"] for s in per_seed))}
     results["calibration"] = calibration
-    write_json(ROOT / "benchmarks" / "results" / "battery.json", results)
-    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "results" / "battery.md").write_text(markdown(results))
+    bench.write(ROOT / "benchmarks" / "results" / "battery.json", results, ROOT / "docs" / "results" / "battery.md",
+                markdown(results))
 
 
 def markdown(r: dict) -> str:

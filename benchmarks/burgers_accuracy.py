@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sciml.benchmarking import machine_info, mean_std, write_report
+from sciml.benchmarking import Benchmark, machine_info, mean_std, xla_cpu_threads
 from sciml.studies import parse_overrides
 
 PUBLISHED = [
@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--collect", action="store_true", help="only gather finished runs under --out (no training)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
+    bench = Benchmark("burgers_accuracy", timed=False)  # accuracy; wall times are noted with the load
+    bench.declare_threads(sciml=min(bench.cores, args.jobs * xla_cpu_threads()))
 
     def run_seed(seed: int) -> dict:
         out = args.out / f"seed{seed}"
@@ -74,7 +76,7 @@ def main() -> None:
         + (". Collected from finished runs (each run's summary.json holds its own wall time and device)."
            if args.collect else f". Seeds run {args.jobs} at a time."),
     ]
-    write_report("burgers_accuracy", result, "Burgers PINN accuracy (nu = 0.01/pi)", lines)
+    bench.write_report(result, "Burgers PINN accuracy (nu = 0.01/pi)", lines)
 
 
 if __name__ == "__main__":

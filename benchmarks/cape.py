@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from sciml import enable_compilation_cache
+from sciml.benchmarking import Benchmark, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
-from sciml.studies import load_experiment, resolve_config, write_json
+from sciml.studies import load_experiment, resolve_config
 from sciml.studies.neural_solvers import NeuralSolverConfig, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,13 +154,11 @@ def markdown(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(runs: list[dict], results: Path, table: Path) -> dict:
+def write_outputs(runs: list[dict], results: Path, table: Path, bench: Benchmark) -> dict:
     stats = aggregate(runs)
     payload = {"benchmark": "cape", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "versions": package_versions(), "stats": stats, "acceptance": acceptance(stats, runs), "runs": runs}
-    write_json(results, payload)
-    table.parent.mkdir(parents=True, exist_ok=True)
-    table.write_text(markdown(payload))
+    bench.write(results, payload, table, markdown(payload))
     return payload
 
 
@@ -201,6 +200,8 @@ def main() -> None:
     enable_compilation_cache()  # seeds 1, 2 reuse seed 0's compiled programs
     name = f"{args.name}-quick" if args.quick else args.name
     results, table = RESULTS.with_name(f"{name}.json"), TABLE.with_name(f"{name}.md")
+    bench = Benchmark(name, timed=False)  # accuracy; the wall times are noted with the load
+    bench.declare_threads(sciml=min(bench.cores, args.processes * xla_cpu_threads()))
     runs = json.loads(results.read_text())["runs"] if args.resume and results.exists() else []
     for extra in args.include:
         runs += [r for r in json.loads(extra.read_text())["runs"]
@@ -223,8 +224,8 @@ def main() -> None:
                              "wall_s": time.perf_counter() - start, "summary": summary})
                 print(f"{family:10s} {model:15s} seed {seed}: held-out nRMSE {summary['held_out_nrmse']:.4f} "
                       f"seen {summary['seen_nrmse']:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
-                write_outputs(runs, results, table)
-    write_outputs(runs, results, table)
+                write_outputs(runs, results, table, bench)
+    write_outputs(runs, results, table, bench)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 from cape import QUICK  # benchmarks/cape.py, beside this script
 
+from sciml.benchmarking import Benchmark, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
-from sciml.studies import load_experiment, resolve_config, write_json
+from sciml.studies import load_experiment, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEEDS = (0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0, 7.0)  # the advection family's beta values
@@ -118,6 +119,8 @@ def main() -> None:
     suffix = "-quick" if args.quick else ""
     results = ROOT / "benchmarks" / "results" / f"cape_validation{suffix}.json"
     table = ROOT / "docs" / "results" / f"cape_validation{suffix}.md"
+    bench = Benchmark(f"cape_validation{suffix}", timed=False)  # accuracy; the wall times are noted with the load
+    bench.declare_threads(sciml=min(bench.cores, args.processes * xla_cpu_threads()))
     runs = json.loads(results.read_text())["runs"] if args.resume and results.exists() else []
     done = {(r["split"], r["variant"], r["seed"]) for r in runs}
     todo = [(split, variant, seed) for seed in args.seeds for split in args.splits for variant in VARIANTS[split]
@@ -126,9 +129,7 @@ def main() -> None:
     def save():
         payload = {"benchmark": "cape_validation", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "versions": package_versions(), "runs": runs}
-        write_json(results, payload)
-        table.parent.mkdir(parents=True, exist_ok=True)
-        table.write_text(markdown(payload))
+        bench.write(results, payload, table, markdown(payload))
 
     context = multiprocessing.get_context("spawn")  # a fresh JAX per run
     with ProcessPoolExecutor(args.processes, mp_context=context) as pool:

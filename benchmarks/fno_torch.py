@@ -25,11 +25,11 @@ import numpy as np
 import optax
 import torch
 
+from sciml.benchmarking import Benchmark, Side, xla_cpu_threads
 from sciml.data import WindowSampler
 from sciml.nn import FNO, Unconditioned, parameter_count
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import burgers_trajectories, pdebench_initial_conditions
-from sciml.studies import write_json
 from sciml.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +85,8 @@ def main() -> None:
     steps, repeats = (15, 2) if args.quick else (60, 3)
     threads = args.threads
     torch.set_num_threads(threads)
+    name = "fno_torch-quick" if args.quick else "fno_torch"
+    bench = Benchmark(name)
     from neuralop.models import FNO as TorchFNO
 
     data = burgers_data(16, points)
@@ -93,12 +95,15 @@ def main() -> None:
     theirs = TorchFNO(n_modes=(2 * (modes - 1),), in_channels=1, out_channels=1, hidden_channels=width,
                       n_layers=depth, projection_channel_ratio=128 / width, use_channel_mlp=False)
     torch_parameters = sum(p.numel() * (2 if p.is_complex() else 1) for p in theirs.parameters())  # real numbers
-    torch_steps_per_s(theirs, data, batch, 5, seed=99)  # warm-up
+    measured = bench.interleaved({
+        "sciml loop": Side(lambda repeat: jax_steps_per_s(ours, data, batch, steps, seed=repeat, unroll=1),
+                           xla_cpu_threads()),
+        "sciml unrolled": Side(lambda repeat: jax_steps_per_s(ours, data, batch, steps, seed=repeat, unroll=True),
+                               xla_cpu_threads()),
+        "neuraloperator": Side(lambda repeat: torch_steps_per_s(theirs, data, batch, steps, seed=repeat), threads),
+    }, repeats)
     pairs = []
-    for repeat in range(repeats):
-        looped, looped_compile = jax_steps_per_s(ours, data, batch, steps, seed=repeat, unroll=1)
-        unrolled, unrolled_compile = jax_steps_per_s(ours, data, batch, steps, seed=repeat, unroll=True)
-        torch_rate = torch_steps_per_s(theirs, data, batch, steps, seed=repeat)
+    for (looped, looped_compile), (unrolled, unrolled_compile), torch_rate in zip(*measured.values(), strict=True):
         pairs.append({"jax_loop_steps_per_s": looped, "jax_unrolled_steps_per_s": unrolled,
                       "torch_steps_per_s": torch_rate, "ratio_loop": looped / torch_rate,
                       "ratio_unrolled": unrolled / torch_rate, "jax_loop_compile_s": looped_compile,
@@ -116,8 +121,6 @@ def main() -> None:
         "parameters": {"sciml": parameter_count(ours), "neuraloperator": torch_parameters},
         "pairs": pairs, "median_ratio_jax_unrolled_over_torch": ratio, "median_ratio_jax_loop_over_torch": ratio_loop,
     }
-    name = "fno_torch-quick" if args.quick else "fno_torch"
-    write_json(ROOT / "benchmarks" / "results" / f"{name}.json", payload)
     rows = "\n".join(f"| {i} | {p['jax_loop_steps_per_s']:.2f} | {p['jax_unrolled_steps_per_s']:.2f} | "
                      f"{p['torch_steps_per_s']:.2f} | {p['ratio_loop']:.2f} | {p['ratio_unrolled']:.2f} | "
                      f"{p['jax_loop_compile_s']:.1f} | {p['jax_unrolled_compile_s']:.1f} |"
@@ -135,8 +138,8 @@ def main() -> None:
         "ratio unrolled | compile loop (s) | compile unrolled (s) |\n|---|---|---|---|---|---|---|---|\n"
         f"{rows}\n\nMedian ratio (sciml / neuraloperator): **{ratio:.2f}** unrolled, {ratio_loop:.2f} with the loop.\n"
     )
-    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "results" / f"{name}.md").write_text(table)
+    bench.write(ROOT / "benchmarks" / "results" / f"{name}.json", payload, ROOT / "docs" / "results" / f"{name}.md",
+                table)
 
 
 def _version(name: str) -> str:

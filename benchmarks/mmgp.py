@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from sciml.benchmarking import machine_info, mean_std, write_report
+from sciml.benchmarking import Benchmark, machine_info, mean_std, xla_cpu_threads
 from sciml.gp import GroupedExactGP, MeshMorphingGP, field_relative_rmse, scalar_relative_rmse
 from sciml.solvers._elasticity import PLATE_CORNERS, SCALAR_OUTPUT_NAMES
 from sciml.studies import load_experiment
@@ -148,6 +148,8 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(args.threads)
+    bench = Benchmark("mmgp-quick" if args.quick or args.small else "mmgp")
+    bench.declare_threads(gpytorch=args.threads, sklearn=args.threads, mlp=xla_cpu_threads())
     experiment = load_experiment("tensile2d-mmgp").module
     config = experiment.Config(small=args.small, n_train=100 if args.quick else 500, n_test=40 if args.quick else 200)
     ((train_meshes, train_inputs, train_fields, train_outputs), (test_meshes, test_inputs, test_fields, test_outputs),
@@ -180,6 +182,7 @@ def main() -> None:
         runs["sklearn"].append({"seed": seed, "fit_time_s": elapsed, "nll": nll,
                                 **scores(model, predict(x_test), back, test_fields, test_outputs)})
         print({k: v[-1] for k, v in runs.items() if v}, flush=True)
+        bench.sample(f"after the pair of seed {seed}")
     for seed in seeds[:3]:
         start = time.perf_counter()
         predict = mlp_stage(x_train, targets, seed=seed, steps=args.mlp_steps, width=128, depth=3)
@@ -260,8 +263,7 @@ def main() -> None:
         *[f"| {a['morphing_weights']} | {a['n_shape_modes']} | " + " | ".join(f"{a[o]:.2e}" for o in outputs) + " |"
           for a in ablations.values()],
     ]
-    write_report("mmgp-quick" if args.quick or args.small else "mmgp", result,
-                 "MMGP on tensile2d: baselines and GP back-ends", lines)
+    bench.write_report(result, "MMGP on tensile2d: baselines and GP back-ends", lines)
 
 
 if __name__ == "__main__":

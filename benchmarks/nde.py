@@ -34,9 +34,9 @@ import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
 import torchsde  # noqa: E402
 
+from sciml.benchmarking import Benchmark  # noqa: E402
 from sciml.dynamics import DiagonalDiffusion, MLPVectorField, NeuralODE, NeuralSDE, path_mmd, trajectory_mse  # noqa: E402
 from sciml.provenance import device_description, package_versions  # noqa: E402
-from sciml.studies import write_json  # noqa: E402
 from sciml.train import Evaluation, fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,11 +261,8 @@ def markdown(payload) -> str:
         f"about {ode['torchdiffeq_steps_per_solve_at_init_approx']:.0f} steps).",
         "",
         "Compile time is paid once per model/shape (it is the first `fit` chunk's XLA compile of "
-        f"{config['block']} fused steps). The machine is shared (1-minute load average "
-        f"{payload['load_average_1_5_15min']['before'][0]:.1f} before, "
-        f"{payload['load_average_1_5_15min']['after'][0]:.1f} after, on 2 cores): absolute numbers move between runs "
-        "and the pair ratios spread (min - max column); "
-        "the medians are the figures to quote.",
+        f"{config['block']} fused steps). Absolute numbers move between runs and the pair ratios spread (min - max "
+        "column); the medians are the figures to quote.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -278,8 +275,11 @@ def main() -> None:
     config = {"batch": 32, "times": 20, "t1": 2.0, "width": 32, "depth": 2, "rtol": 1e-3, "atol": 1e-6,
               "sde_steps": 50, "sde_dt": 0.02, "block": 10 if args.quick else 20, "repeats": 2 if args.quick else 5,
               "torch_threads": torch.get_num_threads(), "xla_flags": os.environ["XLA_FLAGS"]}
-    load_before = os.getloadavg()
-    cases = [neural_ode_case(config), neural_sde_case(config)]
+    bench = Benchmark("nde")
+    bench.declare_threads(sciml=1, torch=torch.get_num_threads())
+    cases = [neural_ode_case(config)]
+    bench.sample("after the neural ODE")
+    cases.append(neural_sde_case(config))
     from importlib import metadata
 
     payload = {
@@ -288,14 +288,11 @@ def main() -> None:
         "config": config,
         "cases": cases,
         "device": device_description(),
-        "load_average_1_5_15min": {"before": list(load_before), "after": list(os.getloadavg())},
         "versions": package_versions(),
         "peer_versions": {name: metadata.version(name) for name in ("torchdiffeq", "torchsde")},
     }
-    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    write_json(ROOT / "benchmarks" / "results" / "nde.json", payload)
-    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "results" / "nde.md").write_text(markdown(payload))
+    bench.write(ROOT / "benchmarks" / "results" / "nde.json", payload, ROOT / "docs" / "results" / "nde.md",
+                markdown(payload))
     print(json.dumps([{k: v for k, v in c.items() if not k.startswith("raw")} for c in cases], indent=1))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sciml.benchmarking import machine_info, mean_std, write_report
+from sciml.benchmarking import Benchmark, machine_info, mean_std, xla_cpu_threads
 from sciml.data import open_dataset
 
 CASE = "latent-ode-interp"
@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-nde-latent"))
     parser.add_argument("--collect", action="store_true", help="only gather finished runs under --out (no training)")
     args = parser.parse_args()
+    bench = Benchmark("nde_latent", timed=False)  # accuracy; wall times are noted with the load
+    bench.declare_threads(sciml=xla_cpu_threads())
 
     runs = []
     for seed in args.seeds:
@@ -74,7 +76,7 @@ def main() -> None:
     ]
     result = {"benchmark": "nde_latent", "machine": machine_info(), "config": config, "runs": runs,
               "latent_over_linear": ratio}
-    write_report("nde_latent", result, f"Latent ODE interpolation vs linear interpolation ({len(runs)} seeds)", lines)
+    bench.write_report(result, f"Latent ODE interpolation vs linear interpolation ({len(runs)} seeds)", lines)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sciml.benchmarking import machine_info, write_report
+from sciml.benchmarking import Benchmark, machine_info, xla_cpu_threads
 from sciml.data import open_dataset
 from sciml.dynamics import stationary_standard_errors, stationary_statistics
 
@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-nde-sde"))
     parser.add_argument("--collect", action="store_true", help="only gather finished runs under --out (no training)")
     args = parser.parse_args()
+    bench = Benchmark("nde_sde", timed=False)  # accuracy; wall times are noted with the load
+    bench.declare_threads(sciml=xla_cpu_threads())
 
     cases = {}
     for case in args.cases:
@@ -138,7 +140,7 @@ def main() -> None:
     result = {"benchmark": "nde_sde", "machine": machine_info(), "seeds": args.seeds, "cases": cases,
               "tolerances": {"mean": MEAN_TOL, "variance": VARIANCE_TOL, "autocorrelation": AUTOCORRELATION_TOL}}
     title = f"Neural SDEs: stationary mean, variance and autocorrelation ({len(args.seeds)} seeds)"
-    write_report("nde_sde", result, title, lines)
+    bench.write_report(result, title, lines)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sciml.benchmarking import interleaved_rates, machine_info, write_report
+from sciml.benchmarking import Benchmark, Side, machine_info, xla_cpu_threads
 from sciml.nn import GaussianFeatures
 from sciml.pde import derivative
 from sciml.pinn import PINNLoss
@@ -82,9 +82,9 @@ def direct_loss(problem, weights):
 
 
 def fit_rate(model, loss, sampler, steps: int):
-    """A callable giving the steps/s of `steps` Adam steps through `sciml.train.fit` (compilation left out)."""
+    """`rate(repeat)`: the steps/s of `steps` Adam steps through `sciml.train.fit` (compilation left out)."""
 
-    def rate() -> float:
+    def rate(repeat: int) -> float:
         start = time.perf_counter()
         result = fit(model, loss, sampler, optax.adam(1e-3), steps, key=jax.random.key(0), chunk=steps, progress=False)
         jax.block_until_ready(eqx.filter(result.model, eqx.is_array))
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 Gaussians, short repeats: a smoke run")
     args = parser.parse_args()
     n_gaussians, steps, repeats = (40, 5, 2) if args.quick else (None, 20, 5)
+    bench = Benchmark("pig_step-quick" if args.quick else "pig_step")
     config, problem, model, batch = flow_mixing_setup(n_gaussians)
     weights = {"residual": config.residual_weight}
     sciml_loss = PINNLoss(problem, weights=weights)
@@ -105,9 +106,9 @@ def main() -> None:
     values = {"sciml": float(sciml_loss(model, batch, None)[0]),
               "direct": float(peer_loss(direct_model(model), batch, None)[0])}
     np.testing.assert_allclose(values["sciml"], values["direct"], rtol=1e-4, err_msg="the two forms disagree")
-    rates = interleaved_rates({
-        "sciml": fit_rate(model, sciml_loss, problem.sampler(), steps),
-        "direct": fit_rate(direct_model(model), peer_loss, problem.sampler(), steps),
+    rates = bench.interleaved({
+        "sciml": Side(fit_rate(model, sciml_loss, problem.sampler(), steps), xla_cpu_threads()),
+        "direct": Side(fit_rate(direct_model(model), peer_loss, problem.sampler(), steps), xla_cpu_threads()),
     }, repeats)
     ratios = [s / d for s, d in zip(rates["sciml"], rates["direct"], strict=True)]
     result = {
@@ -134,8 +135,7 @@ def main() -> None:
         f"{result['ratio_median']:.2f}x |",
         f"| direct (differences, one forward pass per coordinate) | {np.median(rates['direct']):.2f} | 1.00x |",
     ]
-    name = "pig_step-quick" if args.quick else "pig_step"
-    write_report(name, result, "PIG training step: sciml vs the direct formulation", lines)
+    bench.write_report(result, "PIG training step: sciml vs the direct formulation", lines)
     print("\n".join(lines))
 
 

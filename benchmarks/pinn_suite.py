@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sciml.benchmarking import Benchmark, xla_cpu_threads  # noqa: E402
 from sciml.provenance import device_description, package_versions  # noqa: E402
 from sciml.studies import run_experiment, write_json  # noqa: E402
 
@@ -100,7 +101,10 @@ def run_case(label: str, seed: int, quick: bool, out_root: Path) -> dict:
     overrides = case_overrides(label, seed, quick)
     out_dir = out_root / f"{label}-seed{seed}"
     shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run: each record times a whole run
+    bench = Benchmark(f"pinn_suite {label} seed {seed}", timed=False)  # accuracy; the load is noted per run
+    bench.declare_threads(sciml=xla_cpu_threads())
     out = run_experiment(experiment, overrides, out_dir)
+    bench.sample("after the run")
     summary = json.loads((out / "summary.json").read_text())
     config = json.loads((out / "config.json").read_text())["config"]
     steps = summary["metrics"]["steps"]
@@ -108,7 +112,7 @@ def run_case(label: str, seed: int, quick: bool, out_root: Path) -> dict:
             "rel_l2": summary["metrics"]["rel_l2"], "steps": steps, "wall_time_s": summary["wall_time_s"],
             "train_time_s": summary["metrics"]["train_time_s"], "compile_time_s": summary["metrics"]["compile_time_s"],
             "config": config, "device": summary["device"], "finished": summary["finished"],
-            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "load": bench.record()}
 
 
 def table(records: list[dict]) -> str:
@@ -142,6 +146,12 @@ def table(records: list[dict]) -> str:
         steps_text = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
         lines.append(f"| {label} | {method} | {len(rows)} | {errors.mean():.3e} +- {errors.std():.1e} | {steps_text} | "
                      f"{wall:.0f} | {where} | {paper_text} | {source} |")
+    loads = [r["load"] for r in records if "load" in r and not r["quick"]]
+    if loads:
+        busy = sum(load["busy"] for load in loads)
+        lines += ["", f"Other jobs' 1-min load during the runs: up to {max(x['others_load_max'] for x in loads):.2f} "
+                  f"on {loads[0]['cores']} cores; {busy} of {len(loads)} runs above the core count (their wall times "
+                  "are upper bounds)."]
     return "\n".join(lines) + "\n"
 
 

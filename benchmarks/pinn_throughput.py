@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sciml.benchmarking import interleaved_rates, machine_info, write_report  # noqa: E402
+from sciml.benchmarking import Benchmark, Side, machine_info, xla_cpu_threads  # noqa: E402
 from sciml.nn import MLP  # noqa: E402
 from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space  # noqa: E402
 from sciml.pinn import PINN, HardConstraint, PINNLoss  # noqa: E402
@@ -128,12 +128,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (smoke run)")
     args = parser.parse_args()
     steps, repeats = (20, 2) if args.quick else (30, 5)
+    bench = Benchmark("pinn_throughput")
     points = np.asarray(
         time_space(0.0, 1.0, interval(-1.0, 1.0)).uniform(jax.random.key(42), N_POINTS), dtype=np.float32
     )
     sciml_runner = ScimlRunner(points, steps)
     deepxde_runner = DeepXDERunner(points, steps)
-    rates = interleaved_rates({"sciml": sciml_runner.run, "deepxde": deepxde_runner.run}, repeats)
+    rates = bench.interleaved({"sciml": Side(lambda _: sciml_runner.run(), xla_cpu_threads()),
+                               "deepxde": Side(lambda _: deepxde_runner.run(), deepxde_runner.torch.get_num_threads())},
+                              repeats)
     sciml_rates, deepxde_rates = np.asarray(rates["sciml"]), np.asarray(rates["deepxde"])
     ratios = sciml_rates / deepxde_rates
     flops = sciml_runner.step_flops()
@@ -164,7 +167,7 @@ def main() -> None:
         f"analysis); achieved {achieved / 1e9:.1f} GFLOP/s = {100 * achieved / peak:.1f}% of the measured float32 "
         f"matmul peak ({peak / 1e9:.1f} GFLOP/s).",
     ]
-    write_report("pinn_throughput", result, "PINN training throughput: sciml vs DeepXDE", table)
+    bench.write_report(result, "PINN training throughput: sciml vs DeepXDE", table)
 
 
 if __name__ == "__main__":

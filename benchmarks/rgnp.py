@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 
 import numpy as np
 import xarray as xr
 
-from sciml.benchmarking import DOCS_RESULTS_DIR, RESULTS_DIR, ROOT, machine_info, write_report
+from sciml.benchmarking import (
+    DOCS_RESULTS_DIR,
+    RESULTS_DIR,
+    ROOT,
+    Benchmark,
+    machine_info,
+    write_report,
+    xla_cpu_threads,
+)
 from sciml.studies import load_experiment, parse_overrides, run_experiment
 from sciml.studies.neural_process import METHODS, plot_study
 
@@ -37,22 +44,21 @@ LABELS = {"rgnp": "RGNP (random-grid ELBO)", "data-np": "neural process, solver 
 LOADED = 2.0
 
 
-def _load_average() -> float:
-    return float(os.getloadavg()[0])
-
-
 def run(method: str, seed: int, overrides: dict) -> dict:
     """One run of the experiment; its summary metrics, settings, wall time and load averages."""
     settings = {**overrides, "method": method, "train.seed": seed}
     folder = OUT / f"{method}-seed{seed}"
     shutil.rmtree(folder, ignore_errors=True)
-    load_before, start = _load_average(), time.perf_counter()
+    bench = Benchmark(f"{NAME} {method} seed {seed}")  # this run's load record (the table marks loaded runs)
+    bench.declare_threads(sciml=xla_cpu_threads())
+    start = time.perf_counter()
     out = run_experiment(EXPERIMENT, settings, folder)
     wall = time.perf_counter() - start
+    bench.sample("after the run")
     summary = json.loads((out / "summary.json").read_text())
     return {"method": method, "seed": seed, "settings": settings, "run_dir": str(out.relative_to(ROOT)),
-            "metrics": summary["metrics"], "wall_s": wall, "load_before": load_before,
-            "load_after": _load_average()}
+            "metrics": summary["metrics"], "wall_s": wall, "load_before": bench.samples[0]["load_1min"],
+            "load_after": bench.samples[-1]["load_1min"], "load": bench.record()}
 
 
 def _fmt(values, scale: float = 1.0, digits: int = 3) -> str:

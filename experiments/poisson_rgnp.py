@@ -28,7 +28,7 @@ SMOKE = {"train.steps": 4, "train.chunk": 2, "width": 8, "depth": 1, "n_frequenc
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    train: TrainConfig = TrainConfig(steps=5000, learning_rate=3e-3, schedule="cosine", final_fraction=0.01,
+    train: TrainConfig = TrainConfig(steps=8000, learning_rate=3e-3, schedule="cosine", final_fraction=0.01,
                                      chunk=250)
     """Training: Adam on a cosine schedule."""
     method: str = "rgnp"
@@ -53,9 +53,9 @@ class Config:
     """Convolution layers of the GICNet."""
     basis: int = 32
     """Width of the GICNet's DeepONet-style branch/trunk product."""
-    n_tasks: int = 16
+    n_tasks: int = 32
     """Parameter values z per step (and solver cases per step for data-np)."""
-    n_points: int = 32
+    n_points: int = 16
     """Random collocation points per z and step (the PINN gets n_tasks x n_points points per step)."""
     sensor_slots: int = 50
     """Sensor positions drawn per task for the inverse network (at most this many are read)."""
@@ -77,7 +77,7 @@ class Config:
     """Uniform random points per solver solution."""
     data_noise: float = 0.0
     """Std of the noise on the solver data's values in the data likelihood."""
-    calibration_cases: int = 8
+    calibration_cases: int = 32
     """Solver solutions (z disjoint from the test set) that rescale the forward std to 90% coverage; 0: none."""
     test_z: int = 20
     """Held-out z values of the forward check."""

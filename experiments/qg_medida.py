@@ -1,5 +1,5 @@
 """Model-error discovery (MEDIDA) on two-layer QG turbulence: increments from sparse noisy observations, regressed
-on a library of 10 terms.
+on a library of 9 terms.
 
 Reference: pyqg-jax's two-layer QGModel (64^2, float64) with hyperviscosity and eddy-interface relaxation; four models
 each get one thing wrong (drag x 0.5, relaxation rate x 3, beta = 0, Jacobian x 0.5). At `snapshots` analysis times
@@ -15,6 +15,7 @@ import dataclasses
 
 import xarray as xr
 
+from sciml.discovery import DEFAULT_TERMS
 from sciml.studies import RunDir, TrainConfig
 from sciml.studies.medida import NeuralInterpolants, run_study
 from sciml.studies.medida import model_like as _model_like
@@ -89,6 +90,8 @@ class Config:
     """Sensors per local RBF fit."""
     regression_cutoff: float = 10.0
     """Increments and library are low-passed to |k| <= this many cycles per domain before the regression (0: none)."""
+    terms: tuple[str, ...] = DEFAULT_TERMS
+    """Library terms (names from sciml.discovery.QG_TERMS; q_x is left out by default, see DEFAULT_TERMS)."""
     regressions: tuple[str, ...] = ("rvm", "stlsq")
     """Sparse regressions: "rvm" (relevance vector machine) and optionally "stlsq" (pysindy)."""
     selection_tolerance: float = 0.02

@@ -82,6 +82,8 @@ def _run_processes(args) -> int:
     from sciml.studies import default_run_dir
     from sciml.train import run_local_processes
 
+    if args.processes < 1:
+        raise ConfigError(f"--processes must be >= 1, got {args.processes}")
     out = args.out if args.out is not None else default_run_dir(args.name)  # one folder for all processes
     command = [sys.executable, "-m", "sciml.cli", "run", args.name, "--out", str(out)]
     command += ["--config", str(args.config)] if args.config else []
@@ -92,7 +94,7 @@ def _run_processes(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    if args.processes > 1:
+    if args.processes != 1:
         return _run_processes(args)
     from sciml.train import NonFiniteLossError, is_main_process, join_cluster
 
@@ -121,13 +123,17 @@ def _cmd_run(args) -> int:
     try:
         run_experiment(args.name, settings, out, fresh=args.fresh)
     except KeyboardInterrupt:
+        if not is_main_process():
+            return 130
         config = f" --config {args.config}" if args.config else ""
         print(f"sciml: interrupted; the checkpoints written so far are kept in {out}. Resume with: sciml run "
               f"{args.name}{config} {' '.join('--set ' + s for s in args.set or [])} --out {out}".replace("  ", " "),
               file=sys.stderr)
         return 130
     except NonFiniteLossError as err:
-        print(f"sciml: training diverged: {err}\nThe last good state is kept in {out}/checkpoints.", file=sys.stderr)
+        if is_main_process():
+            print(f"sciml: training diverged: {err}\nThe last good state is kept in {out}/checkpoints.",
+                  file=sys.stderr)
         return 3
     if not is_main_process():
         return 0

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 SCIML = Path(__file__).resolve().parents[1] / "sciml"
-METHOD_PACKAGES = ("nn", "pde", "pinn", "operators", "dynamics", "uq", "gp", "battery", "solvers", "data", "train")
+METHOD_PACKAGES = ("nn", "pde", "pinn", "operators", "dynamics", "uq", "gp", "battery", "solvers", "data", "train",
+                   "rgnp", "discovery")
 
 
 def _modules(package: Path):

@@ -32,8 +32,10 @@ def test_the_cluster_variables_are_read_and_checked():
         cluster_from_environment({**explicit, "SCIML_PROCESS_ID": "2"})
     with pytest.raises(ConfigError, match="must be integers"):
         cluster_from_environment({**explicit, "SCIML_NUM_PROCESSES": "two"})
-    assert cluster_from_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"}) == {}  # JAX reads Slurm's variables
-    assert cluster_from_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}) is None  # e.g. one sweep member
+    slurm_step = {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4", "SLURM_STEP_ID": "0"}
+    assert cluster_from_environment({**slurm_step, "SLURM_STEP_NUM_TASKS": "4"}) == {}  # JAX reads Slurm's variables
+    assert cluster_from_environment({**slurm_step, "SLURM_STEP_NUM_TASKS": "1"}) is None  # e.g. one sweep member
+    assert cluster_from_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"}) is None  # the batch script itself
     assert cluster_from_environment({"OMPI_COMM_WORLD_SIZE": "2"}) == {}
 
 
@@ -68,6 +70,19 @@ def _kill_process_one_at(launcher: subprocess.Popen, checkpoint: Path, timeout_s
     os.kill(_process_pids(launcher)[1], signal.SIGKILL)
 
 
+def _finished(launcher: subprocess.Popen, tmp_path: Path, out: Path, timeout_s: float) -> dict:
+    """Wait for a 2-process run that must succeed; check its outputs; its summary."""
+    stdout, err = launcher.communicate(timeout=timeout_s)
+    assert launcher.returncode == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "one output folder"
+    assert (out / "model.eqx").exists() and (out / "predictions.nc").exists()
+    printed = stdout[stdout.index("\n{") + 1:] if not stdout.startswith("{") else stdout  # after gloo's lines
+    assert json.loads(printed)["output"] == str(out)  # process 0 alone prints the result
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["device"]["device_count"] == 2  # one mesh over both processes
+    return summary
+
+
 def _killed_then_resumed(name: str, settings: dict, tmp_path: Path, kill_at: str, timeout_s: float) -> dict:
     """Run NAME as 2 processes, kill process 1 at checkpoint `kill_at`, rerun the same command; the summary."""
     tmp_path.mkdir()
@@ -78,26 +93,32 @@ def _killed_then_resumed(name: str, settings: dict, tmp_path: Path, kill_at: str
     assert launcher.returncode == 128 + signal.SIGKILL, err
     assert "process 1 of 2 ended with exit code" in err
     assert not (out / "summary.json").exists(), "the run finished before the kill; nothing was resumed"
-    rerun = _launch(name, settings, out, tmp_path)
-    stdout, err = rerun.communicate(timeout=timeout_s)
-    assert rerun.returncode == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "one output folder"
-    summary = json.loads((out / "summary.json").read_text())
-    printed = stdout[stdout.index("\n{") + 1:] if not stdout.startswith("{") else stdout  # after gloo's lines
-    assert json.loads(printed)["output"] == str(out)  # process 0 alone prints the result
+    summary = _finished(_launch(name, settings, out, tmp_path), tmp_path, out, timeout_s)
     assert summary["resumed_from"] is not None
-    assert summary["device"]["device_count"] == 2  # one mesh over both processes
     return summary
 
 
-def test_two_processes_match_one_and_resume_after_a_kill(tmp_path):
-    settings = {"train.steps": 40, "step_delay_s": 0.05}
-    summary = _killed_then_resumed("linear-fit", settings, tmp_path / "two", "step_000000010", timeout_s=120)
-    single = run_experiment("linear-fit", settings, directory=TOY, out=tmp_path / "one")
-    reference = json.loads((single / "summary.json").read_text())
-    assert_close(summary["metrics"]["final_loss"], reference["metrics"]["final_loss"], rtol=1e-5,
-                 what="2-process vs 1-process final loss")
-    assert (tmp_path / "two" / "run" / "model.eqx").exists() and (tmp_path / "two" / "run" / "predictions.nc").exists()
+def _final_loss_of_one_process(name: str, settings: dict, out: Path) -> float:
+    single = run_experiment(name, settings, directory=TOY if name == "linear-fit" else None, out=out)
+    return json.loads((single / "summary.json").read_text())["metrics"]["final_loss"]
+
+
+LINEAR = {"train.steps": 40, "step_delay_s": 0.02}
+
+
+def test_two_processes_match_one(tmp_path):
+    (tmp_path / "two").mkdir()
+    launcher = _launch("linear-fit", LINEAR, tmp_path / "two" / "run", tmp_path / "two")
+    summary = _finished(launcher, tmp_path / "two", tmp_path / "two" / "run", timeout_s=120)
+    assert_close(summary["metrics"]["final_loss"], _final_loss_of_one_process("linear-fit", LINEAR, tmp_path / "one"),
+                 rtol=1e-5, what="2-process vs 1-process final loss")
+
+
+@pytest.mark.slow
+def test_two_processes_resume_after_one_is_killed(tmp_path):
+    summary = _killed_then_resumed("linear-fit", LINEAR, tmp_path / "two", "step_000000010", timeout_s=120)
+    assert_close(summary["metrics"]["final_loss"], _final_loss_of_one_process("linear-fit", LINEAR, tmp_path / "one"),
+                 rtol=1e-5, what="killed and resumed 2-process run vs 1-process final loss")
 
 
 BURGERS = {"train.steps": 40, "train.lbfgs_steps": 10, "n_residual": 256, "n_residual_lbfgs": 256, "width": 16,
@@ -107,9 +128,8 @@ BURGERS = {"train.steps": 40, "train.lbfgs_steps": 10, "n_residual": 256, "n_res
 @pytest.mark.slow
 def test_burgers_pinn_on_two_processes_matches_one_and_resumes_after_a_kill(tmp_path):
     summary = _killed_then_resumed("burgers-pinn", BURGERS, tmp_path / "two", "step_000000020", timeout_s=600)
-    single = run_experiment("burgers-pinn", BURGERS, out=tmp_path / "one")
-    reference = json.loads((single / "summary.json").read_text())
-    assert_close(summary["metrics"]["final_loss"], reference["metrics"]["final_loss"], rtol=1e-5,
+    single = _final_loss_of_one_process("burgers-pinn", BURGERS, tmp_path / "one")
+    assert_close(summary["metrics"]["final_loss"], single, rtol=1e-5,
                  what="burgers-pinn: 2-process vs 1-process final loss (Adam, then L-BFGS in float64)")
 
 
@@ -118,11 +138,9 @@ def test_advection_cape_on_two_processes_matches_one(tmp_path):
     from sciml.studies import load_experiment
 
     settings = load_experiment("advection-cape").smoke
-    launcher = _launch("advection-cape", settings, tmp_path / "two", tmp_path)
-    _, err = launcher.communicate(timeout=600)
-    assert launcher.returncode == 0, err
-    single = run_experiment("advection-cape", settings, out=tmp_path / "one")
-    two = json.loads((tmp_path / "two" / "summary.json").read_text())
-    one = json.loads((single / "summary.json").read_text())
-    assert_close(two["metrics"]["final_loss"], one["metrics"]["final_loss"], rtol=1e-5,
+    (tmp_path / "two").mkdir()
+    summary = _finished(_launch("advection-cape", settings, tmp_path / "two" / "run", tmp_path / "two"),
+                        tmp_path / "two", tmp_path / "two" / "run", timeout_s=600)
+    single = _final_loss_of_one_process("advection-cape", settings, tmp_path / "one")
+    assert_close(summary["metrics"]["final_loss"], single, rtol=1e-5,
                  what="advection-cape: 2-process vs 1-process final loss")

@@ -19,10 +19,12 @@ from sciml.discovery._interpolation import (
     rff_network,
 )
 from sciml.discovery._library import (
+    DEFAULT_TERMS,
     QG_TERMS,
     ModelError,
     Term,
     library,
+    select_terms,
     standard_errors,
     term_names,
     true_coefficients,
@@ -40,6 +42,7 @@ from sciml.discovery._regression import (
 )
 
 __all__ = [
+    "DEFAULT_TERMS",
     "QG_TERMS",
     "CoordinateNetwork",
     "CubicInterpolation",
@@ -65,6 +68,7 @@ __all__ = [
     "one_step_increments",
     "plain_network",
     "rff_network",
+    "select_terms",
     "standard_errors",
     "stlsq_path",
     "term_names",

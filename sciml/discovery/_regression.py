@@ -83,8 +83,8 @@ class RelevanceVectorMachine:
 
     Tipping & Faul's sequential algorithm: at each iteration, for every term, the change of the log marginal
     likelihood of adding it, re-estimating its alpha or deleting it is computed in closed form; the best action is
-    taken; the noise precision is re-estimated after each. Stops when no term enters or leaves and every log alpha
-    moved by less than `tolerance`.
+    taken; the noise precision is re-estimated after each. Stops when no term would enter or leave and neither any
+    log alpha nor log beta would move by `tolerance` or more.
 
     Args:
         max_iterations: iterations allowed.
@@ -111,47 +111,63 @@ class RelevanceVectorMachine:
         beta = min(self.max_precision, n / max(problem.target_power * 0.1, 1e-300))
         first = int(np.argmax(b**2 / np.diag(g)))
         alpha[first] = np.diag(g)[first] / max(b[first] ** 2 / np.diag(g)[first] - 1.0 / beta, 1e-12)
+        beta_settled = False
         for _ in range(self.max_iterations):
+            s, q = self._factors(g, b, alpha, beta)
             active = np.isfinite(alpha)
-            mean, cov = self._posterior(g, b, alpha, beta, active)
-            gs = g[:, active] @ cov[np.ix_(active, active)]
-            s_all = beta * np.diag(g) - beta**2 * np.einsum("ij,ij->i", gs, g[:, active])
-            q_all = beta * b - beta**2 * gs @ b[active]
-            s, q = s_all.copy(), q_all.copy()
-            a = alpha[active]
-            s[active] = a * s_all[active] / (a - s_all[active])
-            q[active] = a * q_all[active] / (a - s_all[active])
             theta = q**2 - s
-            gain = np.full(terms, -np.inf)
             new_alpha = np.where(theta > 0, s**2 / np.where(theta > 0, theta, 1.0), np.inf)
+            # S, Q (with the term itself) from s, q (without it): S = alpha s / (alpha + s)
+            finite = np.where(active, alpha, 1.0)
+            big_s = np.where(active, finite * s / (finite + s), s)
+            big_q = np.where(active, finite * q / (finite + s), q)
+            gain = np.full(terms, -np.inf)
             with np.errstate(divide="ignore", invalid="ignore"):
                 add = ~active & (theta > 0)
-                gain[add] = ((q_all[add] ** 2 - s_all[add]) / s_all[add] + np.log(s_all[add] / q_all[add] ** 2))
+                gain[add] = (big_q[add] ** 2 - big_s[add]) / big_s[add] + np.log(big_s[add] / big_q[add] ** 2)
                 keep = active & (theta > 0)
                 change = 1.0 / new_alpha[keep] - 1.0 / alpha[keep]
-                gain[keep] = (q_all[keep] ** 2 / (s_all[keep] + 1.0 / change)
-                              - np.log1p(s_all[keep] * change))
+                gain[keep] = big_q[keep] ** 2 / (big_s[keep] + 1.0 / change) - np.log1p(big_s[keep] * change)
                 drop = active & (theta <= 0)
                 if active.sum() > 1:
-                    gain[drop] = (q_all[drop] ** 2 / (s_all[drop] - alpha[drop])
-                                  - np.log1p(-s_all[drop] / alpha[drop]))
-            best = int(np.nanargmax(np.where(np.isfinite(gain), gain, -np.inf)))
-            if not np.isfinite(gain[best]):
-                break
-            converged = (not (add | drop).any()) and np.all(
+                    gain[drop] = (big_q[drop] ** 2 / (big_s[drop] - alpha[drop])
+                                  - np.log1p(-big_s[drop] / alpha[drop]))
+            settled = (not (add | drop).any()) and np.all(
                 np.abs(np.log(new_alpha[keep]) - np.log(alpha[keep])) < self.tolerance)
-            if converged:
+            if settled and beta_settled:
                 break
-            alpha[best] = new_alpha[best]
+            best = int(np.argmax(np.where(np.isnan(gain), -np.inf, gain)))
+            if np.isfinite(gain[best]):
+                alpha[best] = new_alpha[best]
             active = np.isfinite(alpha)
             mean, cov = self._posterior(g, b, alpha, beta, active)
             residual = max(problem.target_power - 2 * mean[active] @ b[active]
                            + mean[active] @ g[np.ix_(active, active)] @ mean[active], 0.0)
             well_determined = active.sum() - np.sum(alpha[active] * np.diag(cov)[active])
-            beta = min(self.max_precision, (n - well_determined) / max(residual, 1e-300))
+            new_beta = min(self.max_precision, (n - well_determined) / max(residual, 1e-300))
+            beta_settled = abs(np.log(new_beta / beta)) < self.tolerance
+            beta = new_beta
         active = np.isfinite(alpha)
         mean, cov = self._posterior(g, b, alpha, beta, active)
         return alpha, mean, cov
+
+    @staticmethod
+    def _factors(g, b, alpha, beta) -> tuple[np.ndarray, np.ndarray]:
+        """Sparsity and quality factors s_m, q_m of every term against the model without it (for an active term,
+        the active set less that term; computed so directly, which stays accurate when the noise is tiny)."""
+        s, q = np.empty(len(b)), np.empty(len(b))
+        active = np.isfinite(alpha)
+        for m in range(len(b)):
+            others = active.copy()
+            others[m] = False
+            if others.any():
+                sigma = np.linalg.inv(beta * g[np.ix_(others, others)] + np.diag(alpha[others]))
+                cross = g[m, others]
+                s[m] = beta * g[m, m] - beta**2 * cross @ sigma @ cross
+                q[m] = beta * b[m] - beta**2 * cross @ sigma @ b[others]
+            else:
+                s[m], q[m] = beta * g[m, m], beta * b[m]
+        return s, q
 
     @staticmethod
     def _posterior(g, b, alpha, beta, active):

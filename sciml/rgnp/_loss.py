@@ -11,7 +11,8 @@ drawing it anew every step), with the forward model ``p(u | z, X)`` as the varia
 R is the PDE residual of a reparameterised draw of u (its noises held fixed while differentiating in x), averaged over
 the draw and its mirror image (antithetic pair: the noise's linear part cancels in the mean's gradient); X_s is a
 second fresh uniform set of sensor slots (the first `n_sensors` of them read), u drawn jointly on X and X_s, and
-y = u(X_s) plus Gaussian noise of std ``noise_level * max |u|``. With ``s_0 -> infinity`` the KL is the forward
+y = u(X_s) plus Gaussian noise of std ``noise_level * max |u|`` (the draws' gradient held there, so the forward model
+is fit by the physics alone and not bent to make z easier to read). With ``s_0 -> infinity`` the KL is the forward
 model's negative entropy plus a constant (the paper's flat prior on u).
 
 The residual noise eps_r of each task is learned from the residual of the forward model's mean at every step,
@@ -226,8 +227,9 @@ class RandomGridELBO(eqx.Module):
             return {
                 "residual_loglik": 0.5 * (residual_log_likelihood(r[:, 1], std)
                                           + residual_log_likelihood(r[:, 2], std)),
-                "inverse_loglik": _inverse_log_likelihood(model, k, zi, slot_points, jax.lax.stop_gradient(u[n:]), jnp.max(jnp.abs(u)),
-                                                          n_sensors, noise_level),
+                # the draws' gradient held: the inverse network learns from the forward model, not vice versa
+                "inverse_loglik": _inverse_log_likelihood(model, k, zi, slot_points, jax.lax.stop_gradient(u[n:]),
+                                                          jnp.max(jnp.abs(u)), n_sensors, noise_level),
                 "kl": kl_divergence(distribution, reference),
                 "residual_std": std,
             }

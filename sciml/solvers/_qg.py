@@ -76,17 +76,17 @@ class TwoLayerQG(eqx.Module):
     nx: int = eqx.field(static=True, default=64)
     length: float = eqx.field(static=True, default=1e6)
     dt: float = eqx.field(static=True, default=7200.0)
-    drag: float = 5.787e-7
-    beta: float = 1.5e-11
+    drag: float | Array = 5.787e-7
+    beta: float | Array = 1.5e-11
     deformation_radius: float = eqx.field(static=True, default=15e3)
     delta: float = eqx.field(static=True, default=0.25)
     upper_depth: float = eqx.field(static=True, default=500.0)
-    u1: float = 0.025
-    u2: float = 0.0
+    u1: float | Array = 0.025
+    u2: float | Array = 0.0
     filterfac: float = eqx.field(static=True, default=23.6)
     hyperviscosity: float = eqx.field(static=True, default=0.0)
-    relaxation: float = 0.0
-    jacobian_scale: float = 1.0
+    relaxation: float | Array = 0.0
+    jacobian_scale: float | Array = 1.0
 
     def __check_init__(self):
         if self.nx < 8 or self.nx % 2:
@@ -143,6 +143,12 @@ class TwoLayerQG(eqx.Module):
         model = self.pyqg()
         return model.kk, model.ll
 
+    def wavenumber_grids(self) -> tuple[Float[Array, "ny nk"], Float[Array, "ny nk"]]:
+        """k and l on the spectral grid (ny, nk)."""
+        k, ell = self.wavenumbers()
+        shape = (self.nx, self.nx // 2 + 1)
+        return jnp.broadcast_to(k[None, :], shape), jnp.broadcast_to(ell[:, None], shape)
+
     def kappa2(self) -> Float[Array, "ny nk"]:
         """k^2 + l^2."""
         k, ell = self.wavenumbers()
@@ -190,8 +196,8 @@ class TwoLayerQG(eqx.Module):
 
     def _eddy_advection(self, u, v, q):
         """-J(psi, q) = -(d_x (u q) + d_y (v q)), spectral."""
-        k, ell = self.wavenumbers()
-        return -(1j * k * self.to_spectral(u * q) + 1j * ell[:, None] * self.to_spectral(v * q))
+        kx, ky = self.wavenumber_grids()
+        return -(1j * kx[None] * self.to_spectral(u * q) + 1j * ky[None] * self.to_spectral(v * q))
 
     def relaxation_shape(self, ph: Complex[Array, "2 ny nk"]) -> Complex[Array, "2 ny nk"]:
         """(F_1 (psi_1 - psi_2), -F_2 (psi_1 - psi_2)), spectral: the relaxation tendency per unit rate."""
@@ -202,22 +208,22 @@ class TwoLayerQG(eqx.Module):
         """The tendency split into its physical terms (spectral), which sum to `tendency`: eddy advection -s J(psi,
         q), mean-flow advection -U q_x, background PV gradient -Q_y psi_x (beta and the shear), drag, relaxation."""
         ph = self.invert(qh)
-        k, ell = self.wavenumbers()
-        u, v, q = self.to_grid(-1j * ell[:, None] * ph), self.to_grid(1j * k * ph), self.to_grid(qh)
+        kx, ky = (grid[None] for grid in self.wavenumber_grids())
+        u, v, q = self.to_grid(-1j * ky * ph), self.to_grid(1j * kx * ph), self.to_grid(qh)
         f_shear = jnp.array([self.f1, -self.f2])[:, None, None] * (self.u1 - self.u2)
         drag = jnp.stack([jnp.zeros_like(ph[1]), self.drag * self.kappa2() * ph[1]])
         return {
             "eddy_advection": self.jacobian_scale * self._eddy_advection(u, v, q),
-            "mean_flow": -1j * k * jnp.array([self.u1, self.u2])[:, None, None] * qh,
-            "beta": -1j * k * self.beta * ph,
-            "shear": -1j * k * f_shear * ph,
+            "mean_flow": -1j * kx * jnp.stack([jnp.asarray(self.u1), jnp.asarray(self.u2)])[:, None, None] * qh,
+            "beta": -1j * kx * self.beta * ph,
+            "shear": -1j * kx * f_shear * ph,
             "drag": drag,
             "relaxation": self.relaxation * self.relaxation_shape(ph),
         }
 
     def euler_step(self, qh: Complex[Array, "2 ny nk"]) -> Complex[Array, "2 ny nk"]:
         """One forward-Euler step and the step filter (pyqg's first step): the one step of an increment."""
-        return self.step_filter() * (qh + self.dt * self.tendency(qh))
+        return self.step_filter()[None] * (qh + self.dt * self.tendency(qh))
 
     # pyqg-jax's stepping protocol, so that `pyqg_jax.steppers.SteppedModel` steps this model
     def create_initial_state(self, key: jax.Array):
@@ -228,7 +234,7 @@ class TwoLayerQG(eqx.Module):
         return state.update(qh=self.tendency(state.qh))
 
     def postprocess_state(self, state):
-        return state.update(qh=self.step_filter() * state.qh)
+        return state.update(qh=self.step_filter()[None] * state.qh)
 
     def stepped(self) -> pyqg_jax.steppers.SteppedModel:
         """This model under pyqg's third-order Adams-Bashforth stepper."""
@@ -282,13 +288,15 @@ def spin_up(model: TwoLayerQG, steps: int, *, seed: int = 0) -> Float[Array, "2 
     return trajectory(model, jnp.asarray(initial_state(model, seed)), 1, steps)[0]
 
 
+@eqx.filter_jit
+def _streamfunction(model: TwoLayerQG, q):
+    return jax.vmap(lambda one: model.to_grid(model.invert(model.to_spectral(one))))(q)
+
+
 def streamfunction(model: TwoLayerQG, q: Float[Array, "*batch 2 n n"]) -> Float[Array, "*batch 2 n n"]:
     """psi on the grid from q on the grid."""
     q = _check_q(model, q)
-    invert = model.invert
-    for _ in range(q.ndim - 3):
-        invert = jax.vmap(invert)
-    return model.to_grid(invert(model.to_spectral(q)))
+    return _streamfunction(model, q.reshape((-1,) + q.shape[-3:])).reshape(q.shape)
 
 
 def energy(model: TwoLayerQG, q: Float[Array, "2 n n"]) -> Array:
@@ -305,7 +313,7 @@ def energy_tendency(model: TwoLayerQG, q: Float[Array, "2 n n"], dqdt: Float[Arr
     return -jnp.mean(jnp.sum(weights * psi * dqdt, axis=0))
 
 
-def isotropic_spectrum(field: Float[np.ndarray, "*batch n n"], length: float) -> tuple[np.ndarray, np.ndarray]:
+def isotropic_spectrum(field: Float[np.ndarray, "*batch n n"]) -> tuple[np.ndarray, np.ndarray]:
     """Isotropic power spectrum of a periodic square field: wavenumbers (n // 2 + 1,) in cycles per domain and the
     power summed over each unit-wide ring (|fft|^2 / n^4, so the rings sum to the mean square)."""
     field = np.asarray(field, np.float64)

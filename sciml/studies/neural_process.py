@@ -48,7 +48,8 @@ from sciml.studies._training import fit_summary, train
 from sciml.uq import coverage, crps_gaussian
 
 __all__ = ["METHODS", "POISSON", "Surrogate", "build", "evaluation_sets", "forward_prediction", "grid_posterior",
-           "inverse_posterior", "model_like", "plot_study", "poisson_residual", "predict", "run_study"]
+           "inverse_posterior", "model_like", "plot_study", "poisson_residual", "predict", "predictions_dataset",
+           "run_study"]
 
 METHODS = ("rgnp", "data-np", "pinn")
 LEVEL = 0.9
@@ -381,17 +382,24 @@ def run_study(config, run: RunDir) -> dict:
 
 
 def plot_study(predictions: xr.Dataset, n_curves: int = 3):
-    """Left: u against x for a few held-out z (mean, 90% band, reference); right: posterior of z against the truth."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    """Left: u against x for a few held-out z (mean, 90% band, reference); middle: their errors against the band's
+    half-width; right: the posterior of z against the truth."""
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4), constrained_layout=True)
     picks = np.unique(np.linspace(0, predictions.sizes["z"] - 1, n_curves).round().astype(int))
     for i, colour in zip(picks, plt.cm.viridis(np.linspace(0.1, 0.8, picks.size)), strict=True):
         row = predictions.isel(z=i)
+        label = f"z = {float(row.z):.2f}"
         if "prediction_lower" in predictions:
             left.fill_between(row.x, row.prediction_lower, row.prediction_upper, color=colour, alpha=0.3)
+            half = (row.prediction_upper - row.prediction_lower) / 2
+            middle.fill_between(row.x, -half, half, color=colour, alpha=0.2)
         left.plot(row.x, row.reference, "k-", lw=1)
-        left.plot(row.x, row.prediction, "--", color=colour, label=f"z = {float(row.z):.2f}")
+        left.plot(row.x, row.prediction, "--", color=colour, label=label)
+        middle.plot(row.x, row.prediction - row.reference, color=colour, label=label)
     left.set(xlabel="x", ylabel="u", title="forward: mean, 90% interval, reference (black)")
     left.legend()
+    middle.axhline(0.0, color="k", lw=0.5)
+    middle.set(xlabel="x", ylabel="mean - reference", title="forward error and the 90% interval (band)")
     truth = predictions.z_true.values
     error = np.stack([predictions.z_posterior_mean - predictions.z_posterior_lower,
                       predictions.z_posterior_upper - predictions.z_posterior_mean])

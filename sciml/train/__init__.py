@@ -27,7 +27,7 @@ from sciml.train._fit import (
 )
 from sciml.train._precision import AbstractPrecision, FullPrecision, MixedPrecision, matmul_precision
 from sciml.train._progress import AbstractProgress, NoProgress, ProgressBar
-from sciml.train._sharding import data_mesh, replicate, shard_batch
+from sciml.train._sharding import data_mesh, data_space_mesh, replicate, shard_batch
 
 __all__ = [
     "LBFGS",
@@ -47,6 +47,7 @@ __all__ = [
     "NonFiniteLossError",
     "ProgressBar",
     "data_mesh",
+    "data_space_mesh",
     "fit",
     "host_local",
     "is_main_process",

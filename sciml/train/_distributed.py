@@ -30,8 +30,9 @@ def cluster_from_environment(env: Mapping[str, str]) -> dict | None:
     """The `jax.distributed.initialize` arguments of the multi-process run `env` describes, or None for one process.
 
     ``SCIML_COORDINATOR`` (host:port of process 0), ``SCIML_NUM_PROCESSES`` and ``SCIML_PROCESS_ID`` name the run
-    explicitly (`run_local_processes` sets them); otherwise a Slurm step or an Open MPI job of several tasks gives
-    ``{}``, for JAX to read its variables.
+    explicitly (`run_local_processes` sets them); otherwise a Slurm job step (`srun`) or an Open MPI job of several
+    tasks gives ``{}``, for JAX to read its variables. A batch script itself, or a step of one task (a `sciml sweep`
+    member), is one process.
     """
     explicit = {name: env.get(name) for name in (COORDINATOR, NUM_PROCESSES, PROCESS_ID)}
     if any(explicit.values()):
@@ -49,7 +50,7 @@ def cluster_from_environment(env: Mapping[str, str]) -> dict | None:
             raise ConfigError(f"{PROCESS_ID}={index} must lie in [0, {NUM_PROCESSES}={count}); number the processes "
                               "0, 1, ... count - 1")
         return {"coordinator_address": explicit[COORDINATOR], "num_processes": count, "process_id": index}
-    if "SLURM_JOB_ID" in env and int(env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "1"))) > 1:
+    if "SLURM_STEP_ID" in env and int(env.get("SLURM_STEP_NUM_TASKS", "1")) > 1:
         return {}
     if int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
         return {}
@@ -140,19 +141,19 @@ def run_local_processes(command: Sequence[str], processes: int, *, poll_s: float
             if all(code == 0 for code in codes):
                 return 0
             time.sleep(poll_s)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C reached the processes too: let them end as interrupted runs do
+        deadline = time.monotonic() + 10.0
+        while any(child.poll() is None for child in children) and time.monotonic() < deadline:
+            time.sleep(poll_s)
         _stop(children)
         return 130
 
 
-def _stop(children: Sequence[subprocess.Popen], grace_s: float = 10.0) -> None:
+def _stop(children: Sequence[subprocess.Popen]) -> None:
+    """Kill the processes still running: SIGTERM would not do (JAX's coordination service takes it as a preemption
+    notice), and every file they write is written atomically, so the next run resumes from what is on disk."""
     for child in children:
         if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + grace_s
-    for child in children:
-        try:
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
             child.kill()
-            child.wait()
+    for child in children:
+        child.wait()

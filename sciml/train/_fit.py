@@ -233,6 +233,7 @@ def fit(
     time_budget_s: float | None = None,
     unroll: int | bool = 1,
     precision: AbstractPrecision = _FULL_PRECISION,
+    batch_spec=None,
 ) -> FitResult:
     """Train `model` for `steps` optimizer steps (then `lbfgs.steps` L-BFGS steps) and return a `FitResult`.
 
@@ -250,8 +251,8 @@ def fit(
         out_dir: where `metrics.jsonl` and `checkpoints/` go (nothing is written when None).
         checkpoint_every: steps between checkpoints (a multiple of `chunk`); None saves only at the end.
         resume: continue from the newest checkpoint in `out_dir/checkpoints` when there is one.
-        mesh: a 1-D device mesh (see `data_mesh`): batches split over it, parameters replicated; it may span
-            several processes (see `join_cluster`).
+        mesh: a device mesh (`data_mesh`, or `data_space_mesh` with a `batch_spec`): batches split over it,
+            parameters replicated; it may span several processes (see `join_cluster`).
         trainable: filter choosing the trained leaves.
         progress: an `AbstractProgress` (e.g. `ProgressBar`, `NoProgress`); True / False for a bar or none;
             None shows a bar when stderr is a terminal.
@@ -265,6 +266,9 @@ def fit(
         precision: the arithmetic of the first-order steps: `FullPrecision` (the parameters' dtype) or
             `MixedPrecision` (bfloat16 compute, float32 master weights and optimizer state). The L-BFGS stage keeps
             `lbfgs.dtype`; evaluations see the float32 model.
+        batch_spec: how the batch's arrays are split over `mesh`: None (the leading axis over ``"data"``), a
+            `PartitionSpec` for all of them (e.g. ``PartitionSpec("data", None, "space")`` for fields
+            ``(batch, channel, x, y)`` on a `data_space_mesh`), or a pytree of them shaped like the batch.
     """
     _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs)
     out_dir = Path(out_dir) if out_dir is not None else None
@@ -315,7 +319,7 @@ def fit(
 
     def batch_of(samp_arrays, step):
         batch = eqx.combine(samp_arrays, sampler_static)(sample_key, step)
-        return constrain_batch(batch, mesh)
+        return constrain_batch(batch, mesh, batch_spec)
 
     def loss_and_grad(params, loss_arrays, batch, step_key):
         def objective(p):
@@ -369,7 +373,7 @@ def fit(
         host = None
         if host_data is not None:
             host = _host_stack(host_data, step0, n)
-            host = shard_batch(host, mesh, leading=1) if mesh is not None else jax.device_put(host)
+            host = shard_batch(host, mesh, leading=1, spec=batch_spec) if mesh is not None else jax.device_put(host)
         if n not in compiled:
             bar.stage("compiling")
             t0 = time.perf_counter()
@@ -415,7 +419,7 @@ def fit(
             fixed = batch_of(sampler_arrays, jnp.asarray(first_order_steps))
         model, lbfgs_history, lbfgs_compile = _lbfgs_stage(
             model, eqx.combine(state.loss_state, loss_static), fixed, lbfgs, first_order_steps, key, chunk, trainable,
-            ckpt_dir, lbfgs_checkpoint, meta, keep_checkpoints, logger, bar, evaluations, mesh,
+            ckpt_dir, lbfgs_checkpoint, meta, keep_checkpoints, logger, bar, evaluations, mesh, batch_spec,
         )
         history.extend(lbfgs_history)
         compile_time += lbfgs_compile
@@ -468,7 +472,7 @@ def _check_same_fingerprint(checkpoint: Path, stored: dict | None, current: dict
 
 
 def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_dir, checkpoint, meta, keep, logger, bar,
-                 evaluations, mesh):
+                 evaluations, mesh, batch_spec):
     """Full-batch L-BFGS on `batch` (fixed: line searches need a deterministic objective).
 
     With ``dtype="float64"`` the stage runs under `jax.enable_x64`; the model comes back in the dtype it came in.
@@ -482,7 +486,7 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
         loss_key = jax.random.fold_in(jax.random.fold_in(key, 1), step0)
         optimizer = lbfgs.optimizer()
         if mesh is not None:
-            batch = shard_batch(batch, mesh)
+            batch = shard_batch(batch, mesh, spec=batch_spec)
 
         def run_chunk(params, opt_state, batch, n):
             # The batch is an argument, not a closure: arrays that span processes cannot be closed over.
