@@ -92,13 +92,6 @@ class Gaussian(eqx.Module):
         """The draw ``mean + sqrt(variance) * point_noise + factor @ shared_noise`` of standard normal noises."""
         return self.mean + jnp.sqrt(self.variance) * point_noise + self.factor @ shared_noise
 
-    def sample(self, key: jax.Array) -> Float[Array, " n"]:
-        """One draw."""
-        k_point, k_shared = jax.random.split(key)
-        n, k = self.factor.shape
-        return self.sample_from(jax.random.normal(k_point, (n,), self.mean.dtype),
-                                jax.random.normal(k_shared, (k,), self.mean.dtype))
-
 
 def kl_divergence(p: Gaussian, q: Gaussian) -> Float[Array, ""]:
     """``KL(p || q) = (tr(S_q^-1 S_p) + (m_q - m_p)^T S_q^-1 (m_q - m_p) - n + log det S_q - log det S_p) / 2``."""
