@@ -76,7 +76,7 @@ def _mean_std(values) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.3e}"
+    return f"{value:.4e}"
 
 
 def collect(paths: list[Path]) -> dict:

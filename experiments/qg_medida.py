@@ -26,7 +26,7 @@ FAMILY = "model-error"
 REPRODUCES = ("Mojgani, Chattopadhyay & Hassanzadeh, MEDIDA on two-layer QG (JAMES 2024): discovery of structural "
               "and parametric model errors from full and from 25 % noisy observations, RFF vs plain MLP "
               "interpolators (own pyqg-jax test bed and error cases; no published number is matched)")
-SMOKE = {"nx": 16, "spinup_steps": 20, "snapshots": 2, "snapshot_every": 2, "train.steps": 4, "train.chunk": 2,
+SMOKE = {"nx": 16, "spinup_steps": 20, "snapshots": 1, "snapshot_every": 2, "train.steps": 4, "train.chunk": 2,
          "interpolators": ("rff", "rbf"), "rff_features": 4, "rff_width": 4, "rff_depth": 1, "rbf_neighbors": 16,
          "regressions": ("rvm",)}
 
