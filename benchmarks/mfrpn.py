@@ -257,7 +257,8 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
             if f"online_hellinger_{tag}" not in seeds[0]["online"]:
                 continue
             blowups = sum(s["online"][f"online_blowups_{tag}"] for s in seeds)
-            run_means = [s["online"][f"online_hellinger_run_mean_{tag}"] for s in seeds]
+            # a blown-up run stored as JSON null reads as nan
+            run_means = np.asarray([s["online"][f"online_hellinger_run_mean_{tag}"] for s in seeds], dtype=float)
             per_run = (f"{np.mean(run_means):.3f} ± "
                        f"{np.mean([s['online'][f'online_hellinger_run_std_{tag}'] for s in seeds]):.3f}"
                        if np.all(np.isfinite(run_means)) else "– (blow-up)")
@@ -282,7 +283,7 @@ def markdown(results: dict, config: Config, quick: bool) -> str:
               f"{t['ratio_vs_loop_of_fit']:.1f}x (one pair) |",
               "", f"Median of {config.throughput_repeats} interleaved repeats (one program, Python loop), compile time "
               "excluded; the loop of per-member `fit` calls is timed once. Machine: "
-              f"{results['device']['cpu_count']} CPUs ({results['device']['backend']}), shared with other jobs.", ""]
+              f"{results['device']['cpu_count']} CPUs ({results['device']['backend']}).", ""]
     return "\n".join(lines)
 
 

@@ -22,3 +22,9 @@ def normal(key: jax.Array, shape: tuple[int, ...], dtype=None) -> Array:
 def uniform(key: jax.Array, shape: tuple[int, ...], dtype=None, minval=0.0, maxval=1.0) -> Array:
     """`jax.random.uniform(key, shape, dtype, minval, maxval)`, drawn flat."""
     return jax.random.uniform(key, (math.prod(shape),), dtype, minval, maxval).reshape(shape)
+
+
+def truncated_normal(key: jax.Array, lower: float | int, upper: float | int, shape: tuple[int, ...],
+                     dtype=None) -> Array:
+    """`jax.random.truncated_normal(key, lower, upper, shape, dtype)`, drawn flat."""
+    return jax.random.truncated_normal(key, lower, upper, (math.prod(shape),), dtype).reshape(shape)

@@ -22,6 +22,7 @@ from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError, DataError
 from sciml.nn._fno import FNO, SpectralConv, check_spatial_shape, parameter_count
+from sciml.nn._init import build_layer
 from sciml.nn._unet import UNet
 
 
@@ -85,12 +86,13 @@ class CAPEBlock(eqx.Module):
             eqx.nn.MLP(n_params, width, half, depth=1, activation=jax.nn.gelu, key=k) for k in keys[:3]
         )
         conv = dict(padding="SAME", padding_mode="CIRCULAR")
-        self.stem = eqx.nn.Conv(ndim, channels, half, kernel, use_bias=False, key=keys[3], **conv)
+        self.stem = build_layer(eqx.nn.Conv, ndim, channels, half, kernel, use_bias=False, key=keys[3], **conv)
         self.spectral = SpectralConv(half, width, modes, ndim, key=keys[4])
-        self.pointwise = eqx.nn.Conv(ndim, half, width, 1, key=keys[5])
-        self.depthwise = eqx.nn.Conv(ndim, half, width, kernel, groups=half, use_bias=False, key=keys[6], **conv)
-        self.ungated = eqx.nn.Conv(ndim, half, width, 1, key=keys[7])
-        self.head = eqx.nn.Conv(ndim, width, channels * horizon, 1, key=keys[8])
+        self.pointwise = build_layer(eqx.nn.Conv, ndim, half, width, 1, key=keys[5])
+        self.depthwise = build_layer(eqx.nn.Conv, ndim, half, width, kernel, groups=half, use_bias=False,
+                                     key=keys[6], **conv)
+        self.ungated = build_layer(eqx.nn.Conv, ndim, half, width, 1, key=keys[7])
+        self.head = build_layer(eqx.nn.Conv, ndim, width, channels * horizon, 1, key=keys[8])
         self.norm = eqx.nn.GroupNorm(channels * horizon, channels * horizon) if normalize else None
         self.channels, self.n_params, self.ndim = channels, n_params, ndim
         self.pool, self.modes, self.horizon, self.residual = pool, modes, horizon, residual
@@ -221,7 +223,7 @@ class CAPEConditioning(Conditioning):
                          residual=self.residual, normalize=self.normalize, key=k_cape)
         wide = channels * (cape.horizon + 1)
         return CAPEConditioned(cape, base(wide, wide, ndim=ndim, key=k_base),
-                               eqx.nn.Conv(ndim, wide, channels, 1, key=k_mix))
+                               build_layer(eqx.nn.Conv, ndim, wide, channels, 1, key=k_mix))
 
 
 def matched_size(target: int, build, sizes=range(4, 129)) -> int:

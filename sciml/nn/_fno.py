@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 
 from sciml import _random as random
 from sciml._errors import DataError
+from sciml.nn._init import build_layer
 
 
 def check_spatial_shape(u: Array, channels: int, ndim: int, *, minimum: int, who: str) -> None:
@@ -94,11 +95,12 @@ class FNO(eqx.Module):
     def __init__(self, in_channels: int, out_channels: int, *, width: int = 20, modes: int = 12, depth: int = 4,
                  ndim: int = 1, projection: int = 128, key: jax.Array):
         keys = jax.random.split(key, 2 * depth + 3)
-        self.lift = eqx.nn.Conv(ndim, in_channels + ndim, width, 1, key=keys[0])
+        self.lift = build_layer(eqx.nn.Conv, ndim, in_channels + ndim, width, 1, key=keys[0])
         self.spectral = tuple(SpectralConv(width, width, modes, ndim, key=k) for k in keys[1 : depth + 1])
-        self.pointwise = tuple(eqx.nn.Conv(ndim, width, width, 1, key=k) for k in keys[depth + 1 : 2 * depth + 1])
-        self.project_hidden = eqx.nn.Conv(ndim, width, projection, 1, key=keys[-2])
-        self.project_out = eqx.nn.Conv(ndim, projection, out_channels, 1, key=keys[-1])
+        self.pointwise = tuple(build_layer(eqx.nn.Conv, ndim, width, width, 1, key=k)
+                               for k in keys[depth + 1 : 2 * depth + 1])
+        self.project_hidden = build_layer(eqx.nn.Conv, ndim, width, projection, 1, key=keys[-2])
+        self.project_out = build_layer(eqx.nn.Conv, ndim, projection, out_channels, 1, key=keys[-1])
         self.in_channels, self.ndim, self.modes = in_channels, ndim, modes
 
     def __call__(self, u: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:

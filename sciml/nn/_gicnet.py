@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 from sciml._errors import ConfigError
+from sciml.nn._init import build_layer
 from sciml.nn._mlp import MLP, check_sizes
 
 
@@ -129,11 +130,11 @@ class GICNet(eqx.Module):
         self.lift = MLP(in_channels, channels, channels, 2, activation, key=k_lift)
         self.interpolation = KernelInterpolation(_grid_nodes(d, resolution), channels, lengthscale_range)
         sizes = [2 * channels + d] + [conv_channels] * conv_depth
-        self.convs = tuple(eqx.nn.Conv(d, n_in, n_out, 3, padding="SAME", key=k)
+        self.convs = tuple(build_layer(eqx.nn.Conv, d, n_in, n_out, 3, padding="SAME", key=k)
                            for k, n_in, n_out in zip(jax.random.split(k_conv, conv_depth), sizes[:-1], sizes[1:],
                                                      strict=True))
         width = basis if query_size else 1
-        self.branch = eqx.nn.Linear(conv_channels * resolution**d, out_size * width, key=k_branch)
+        self.branch = build_layer(eqx.nn.Linear, conv_channels * resolution**d, out_size * width, key=k_branch)
         self.trunk = MLP(query_size, basis, basis, 2, activation, key=k_trunk) if query_size else None
         self.bias = jnp.zeros((out_size,))
         self.resolution = resolution

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.nn._init import glorot_linear
 
 
 def check_sizes(owner: str, **sizes) -> None:
@@ -52,14 +53,8 @@ class MLP(eqx.Module):
         check_sizes("MLP", in_size=in_size, out_size=out_size, width=width, depth=depth)
         sizes = [in_size] + [width] * depth + [1 if out_size == "scalar" else out_size]
         keys = jax.random.split(key, len(sizes) - 1)
-        init = jax.nn.initializers.glorot_normal()
-        layers = []
-        for k, (n_in, n_out) in zip(keys, zip(sizes[:-1], sizes[1:], strict=True), strict=True):
-            layer = eqx.nn.Linear(n_in, n_out, key=k)
-            layer = eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer,
-                                (init(k, (n_out, n_in)), jnp.zeros((n_out,))))
-            layers.append(layer)
-        self.layers = tuple(layers)
+        self.layers = tuple(glorot_linear(n_in, n_out, key=k)
+                            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True))
         self.activation = activation
         self.scalar_output = out_size == "scalar"
 

@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 
 from sciml._errors import DataError
 from sciml.nn._fno import check_spatial_shape
+from sciml.nn._init import build_layer
 
 
 class _ConvBlock(eqx.Module):
@@ -23,10 +24,10 @@ class _ConvBlock(eqx.Module):
         k1, k2 = jax.random.split(key)
         groups = math.gcd(out_channels, 8)
         self.convs = (
-            eqx.nn.Conv(ndim, in_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR", use_bias=False,
-                        key=k1),
-            eqx.nn.Conv(ndim, out_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR", use_bias=False,
-                        key=k2),
+            build_layer(eqx.nn.Conv, ndim, in_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR",
+                        use_bias=False, key=k1),
+            build_layer(eqx.nn.Conv, ndim, out_channels, out_channels, 3, padding=1, padding_mode="CIRCULAR",
+                        use_bias=False, key=k2),
         )
         self.norms = (eqx.nn.GroupNorm(groups, out_channels), eqx.nn.GroupNorm(groups, out_channels))
 
@@ -75,10 +76,10 @@ class UNet(eqx.Module):
             channels = width
         self.bottleneck = _ConvBlock(ndim, widths[-2], widths[-1], key=next(keys))
         for deeper, width in zip(widths[:0:-1], widths[-2::-1], strict=True):
-            upsamplers.append(eqx.nn.ConvTranspose(ndim, deeper, width, 2, stride=2, key=next(keys)))
+            upsamplers.append(build_layer(eqx.nn.ConvTranspose, ndim, deeper, width, 2, stride=2, key=next(keys)))
             decoders.append(_ConvBlock(ndim, 2 * width, width, key=next(keys)))
         self.encoders, self.upsamplers, self.decoders = tuple(encoders), tuple(upsamplers), tuple(decoders)
-        self.head = eqx.nn.Conv(ndim, features, out_channels, 1, key=next(keys))
+        self.head = build_layer(eqx.nn.Conv, ndim, features, out_channels, 1, key=next(keys))
         self.in_channels, self.ndim, self.levels = in_channels, ndim, levels
 
     def __call__(self, u: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
