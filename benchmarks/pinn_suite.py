@@ -63,6 +63,8 @@ CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "allen-cahn-pinn": ("allen-cahn-pinn", "PINN+recipes", {}, 5.37e-5, "jaxpi [V]"),
     "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"train.steps": "3000", "train.lbfgs_steps": "500"}, None,
                             "reference: our P2 FEM (DeepXDE file 9% off)"),
+    "poisson-holed-disk-pinn": ("poisson-holed-disk-pinn", "PINN", {}, None, "target <= 1e-3 (exact solution)"),
+    "laplace-polygon-pinn": ("laplace-polygon-pinn", "PINN", {}, None, "target <= 1e-3 (our P2 FEM)"),
 }
 # The papers' budgets (PIG's scripts; jaxpi's 300k steps for Allen-Cahn), for a GPU: Adam stops at the step count or
 # after PAPER_BUDGET_S seconds of training, whichever comes first; the steps reached are recorded.

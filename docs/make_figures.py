@@ -89,6 +89,9 @@ FIGURES = {
     "configs-and-sweeps": GuideFigure(
         "pendulum-node", (("train.steps", "1000"), ("train.learning_rate", "0.001"), ("train.seed", "1")),
         "trajectories", "guides/configs-and-sweeps.md"),
+    "pinn-geometry": GuideFigure(
+        "poisson-holed-disk-pinn", (("train.steps", "1000"), ("train.lbfgs_steps", "500")),
+        "geometry", "guides/pinn-geometry.md"),
 }
 
 

@@ -128,7 +128,9 @@ def test_generated_datasets_follow_cf(tmp_path, monkeypatch):
     for name in ("pdebench-advection", "lorenz96"):
         assert_cf_conventions(open_dataset(ensure_dataset(name, small=True)), what=name,
                               command=f"sciml data generate {name} --small")
-    columns = open_dataset(generate_dataset("climate-columns", tmp_path / "columns", small=True))
+    columns_path = generate_dataset("climate-columns", tmp_path / "columns", small=True)
+    assert (tmp_path / "columns" / ".complete").read_text() == columns_path.name, "a generated folder is marked done"
+    columns = open_dataset(columns_path)
     assert_cf_conventions(columns, what="climate-columns", command="sciml data generate climate-columns --small")
     assert columns.cf["air_temperature"].name == "T" and columns.cf["air_pressure"].name == "level"
     generator = load_generator("tensile2d")

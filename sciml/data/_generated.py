@@ -60,11 +60,15 @@ def load_generator(name: str) -> types.ModuleType:
 
 
 def generate_dataset(name: str, out_dir: str | Path | None = None, *, small: bool = False, seed: int = 0) -> Path:
-    """Run the generator of `name` into `out_dir` (default `datasets/generated/<name>[-small]`); return its path."""
+    """Run the generator of `name` into `out_dir` (default `datasets/generated/<name>[-small]`); return its path.
+
+    A finished run marks the folder complete (``.complete`` names the file), so `ensure_dataset` reuses it."""
     module = load_generator(name)
     out_dir = Path(out_dir) if out_dir is not None else GENERATED_DIR / (f"{name}-small" if small else name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(module.generate(out_dir, small=small, seed=seed))
+    path = Path(module.generate(out_dir, small=small, seed=seed))
+    (out_dir / ".complete").write_text(path.name)
+    return path
 
 
 def _predates_cf(path: Path) -> bool:
@@ -87,9 +91,7 @@ def ensure_dataset(name: str, *, small: bool = False, seed: int = 0) -> Path:
             return path
         print(f"sciml: generating {path} again: it was written without the CF attributes of {CF_CONVENTIONS}",
               file=sys.stderr)
-    path = generate_dataset(name, out_dir, small=small, seed=seed)
-    done.write_text(path.name)
-    return path
+    return generate_dataset(name, out_dir, small=small, seed=seed)
 
 
 def describe_generated(ds: xr.Dataset, name: str, description: str, *, small: bool, seed: int,

@@ -1,4 +1,4 @@
-"""Physics-informed problem pieces: domains, collocation samplers, derivatives, constraints, problems."""
+"""Physics-informed problem pieces: domains and geometries, collocation samplers, derivatives, constraints, problems."""
 
 from sciml.pde._constraints import (
     AbstractConstraint,
@@ -6,10 +6,27 @@ from sciml.pde._constraints import (
     DerivativeCondition,
     Dirichlet,
     InitialCondition,
+    Neumann,
     Periodic,
+    Robin,
 )
 from sciml.pde._derivatives import Field, derivative
 from sciml.pde._domain import Box, interval, rectangle, time_space
+from sciml.pde._geometry import (
+    AbstractGeometry,
+    AbstractShape,
+    BoundaryPoints,
+    CSGDifference,
+    CSGIntersection,
+    CSGUnion,
+    Disk,
+    InteriorPoints,
+    MeshGeometry,
+    PointCloud,
+    Polygon,
+    SpaceTime,
+    annulus,
+)
 from sciml.pde._lshape import LShapeBoundary, LShapePoints, lshape_distance
 from sciml.pde._problem import Problem
 from sciml.pde._samplers import (
@@ -24,22 +41,37 @@ from sciml.pde._samplers import (
 
 __all__ = [
     "AbstractConstraint",
+    "AbstractGeometry",
+    "AbstractShape",
+    "BoundaryPoints",
     "Box",
+    "CSGDifference",
+    "CSGIntersection",
+    "CSGUnion",
     "DataConstraint",
     "DerivativeCondition",
     "Dirichlet",
+    "Disk",
     "FacePoints",
     "Field",
     "FixedPoints",
     "InitialCondition",
+    "InteriorPoints",
     "LShapeBoundary",
     "LShapePoints",
     "LatinHypercube",
+    "MeshGeometry",
+    "Neumann",
     "Periodic",
+    "PointCloud",
     "PointSets",
+    "Polygon",
     "Problem",
+    "Robin",
     "SobolPoints",
+    "SpaceTime",
     "UniformPoints",
+    "annulus",
     "box_faces",
     "derivative",
     "interval",

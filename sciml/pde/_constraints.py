@@ -1,4 +1,5 @@
-"""Soft constraints: initial, Dirichlet, periodic, derivative and data terms, each with its own point sampler."""
+"""Soft constraints: initial, Dirichlet, Neumann, Robin, periodic, derivative and data terms, each with its own point
+sampler."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from sciml._errors import DataError
 from sciml.pde._derivatives import derivative
+from sciml.pde._geometry import AbstractGeometry
 from sciml.pde._samplers import FixedPoints
 from sciml.train import AbstractSampler
 
@@ -99,6 +101,38 @@ class DataConstraint(AbstractConstraint):
 
     def loss(self, u, points):
         return _mean_square(jax.vmap(u)(points) - self.values)
+
+
+def _normal_derivative(u: Callable, geometry, points: Float[Array, "n d"]) -> Array:
+    """``du/dn`` at each point: one forward pass of u along the geometry's outward unit normal there."""
+    return jax.vmap(lambda p: jax.jvp(u, (p,), (geometry.normal(p),))[1])(points)
+
+
+class Neumann(AbstractConstraint):
+    """``du/dn = value`` on boundary points, n the outward unit normal of `geometry` (the whole domain's: on a hole
+    it points into the hole) at each point; `sampler` draws points of the part of the boundary it applies to (e.g.
+    ``BoundaryPoints(hole, 256)``)."""
+
+    sampler: AbstractSampler
+    geometry: AbstractGeometry
+    value: Callable = eqx.field(static=True)
+
+    def loss(self, u, points):
+        return _mean_square(_normal_derivative(u, self.geometry, points) - jax.vmap(self.value)(points))
+
+
+class Robin(AbstractConstraint):
+    """``a u + b du/dn = value`` on boundary points, n the outward unit normal of `geometry` (see `Neumann`)."""
+
+    sampler: AbstractSampler
+    geometry: AbstractGeometry
+    value: Callable = eqx.field(static=True)
+    a: float = eqx.field(static=True, default=1.0)
+    b: float = eqx.field(static=True, default=1.0)
+
+    def loss(self, u, points):
+        flux = _normal_derivative(u, self.geometry, points)
+        return _mean_square(self.a * jax.vmap(u)(points) + self.b * flux - jax.vmap(self.value)(points))
 
 
 class DerivativeCondition(AbstractConstraint):

@@ -1,8 +1,11 @@
-"""Partial derivatives of a pointwise field, and `Field`, which lets residuals read like equations.
+"""Partial derivatives of a pointwise field, `Field`, which lets residuals read like equations, and
+`pointwise_residual`, the hot path of every PINN.
 
-All derivatives are taken at one point: higher orders with nested `jax.jvp` (forward mode: one tangent per order),
-a scalar field's first order with one reverse pass; the residual is vectorised over collocation points with
-`jax.vmap`, the hot path of every PINN.
+`pointwise_residual` takes all derivatives a residual asks for (orders 0-2) at all collocation points in one batched
+forward pass through the model's program (`sciml.pde._taylor`) where the model allows it (an MLP, a PINN with input
+scaling and a hard constraint, ...). Otherwise, and for orders above two, derivatives are taken at one point:
+higher orders with nested `jax.jvp` (forward mode: one tangent per order), a scalar field's first order with one
+reverse pass, the residual vectorised over collocation points with `jax.vmap`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.pde._taylor import taylor_derivatives
 
 
 def derivative(f: Callable, x: Float[Array, " d"], axes: Sequence[int]):
@@ -40,7 +44,8 @@ class Field:
     For coordinates ``("t", "x")``: ``u.value`` is u, ``u.t`` is du/dt, ``u.xx`` is d2u/dx2, ``u.tx`` is d2u/dtdx;
     ``u.coords["x"]`` is the point's x. Each derivative is computed once per `Field` (cached); second-order ones come
     with their first-order parts from one jvp-of-jvp. `plan` (the derivative keys a residual asks for, recorded in
-    `requested` by a trial trace) lets the highest orders go first so that nothing is computed twice.
+    `requested` by a trial trace) lets the highest orders go first so that nothing is computed twice; `known`
+    (``{key: value at this point}``, e.g. from `taylor_derivatives`) gives derivatives computed elsewhere.
 
     Example:
         >>> def burgers(u, nu):                       # u: Field
@@ -48,11 +53,11 @@ class Field:
     """
 
     def __init__(self, fn: Callable, point: Float[Array, " d"], names: Sequence[str],
-                 plan: Sequence[tuple[int, ...]] = ()):
+                 plan: Sequence[tuple[int, ...]] = (), known: dict[tuple[int, ...], Array] | None = None):
         self._fn = fn
         self._point = point
         self._names = tuple(names)
-        self._cache: dict[tuple[int, ...], Array] = {}
+        self._cache: dict[tuple[int, ...], Array] = dict(known or {})
         self._plan = sorted(plan, key=len, reverse=True)
         self.requested: set[tuple[int, ...]] = set()
 
@@ -134,3 +139,16 @@ class Field:
             f"Field has no attribute {attr!r}: derivatives are named by coordinates {self._names} "
             "(e.g. u.x, u.xx, u.tx) or taken with u.d('name', ...)"
         )
+
+
+def pointwise_residual(residual: Callable, model: Callable, points: Float[Array, "n d"], names: Sequence[str],
+                       plan: Sequence[tuple[int, ...]]) -> Array:
+    """``residual(Field)`` at each of the points ``(n, d)``, the `plan`'s derivatives of `model` computed together.
+
+    All planned derivatives come from one batched forward pass (`taylor_derivatives`) where the model's program
+    allows it, else from nested forward mode at each point; the two agree to rounding.
+    """
+    known = taylor_derivatives(model, points, plan)
+    if known is None:
+        return jax.vmap(lambda p: residual(Field(model, p, names, plan)))(points)
+    return jax.vmap(lambda p, k: residual(Field(model, p, names, known=k)))(points, known)

@@ -11,7 +11,7 @@ from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
 from sciml.pde._constraints import AbstractConstraint
-from sciml.pde._derivatives import Field
+from sciml.pde._derivatives import Field, pointwise_residual
 from sciml.pde._domain import Box
 from sciml.pde._samplers import PointSets
 from sciml.train import AbstractSampler
@@ -63,7 +63,7 @@ class Problem(eqx.Module):
                 f"points have {points.shape[-1]} coordinates, the domain {self.domain.names} has {self.domain.ndim}"
             )
         plan = tuple(requested)
-        return jax.vmap(lambda p: self.residual(Field(model, p, self.domain.names, plan)))(points)
+        return pointwise_residual(self.residual, model, points, self.domain.names, plan)
 
     def terms(self, model, batch: dict[str, Array]) -> dict[str, Array]:
         """Mean-square residual and constraint losses on a batch from `sampler()`."""

@@ -1,5 +1,6 @@
 """Numerical solvers used for data and ground truth."""
 
+from sciml.solvers._burgers_cole_hopf import burgers_cole_hopf
 from sciml.solvers._elasticity import NotchedPlate, mesh_plate, solve_plane_stress, tensile2d_dataset
 from sciml.solvers._lorenz96 import (
     CubicClosure,
@@ -12,12 +13,13 @@ from sciml.solvers._lorenz96 import (
     spin_up_state,
 )
 from sciml.solvers._nonlinear_poisson import nonlinear_poisson_1d, nonlinear_poisson_family
-from sciml.solvers._poisson import poisson_lshape_fem
+from sciml.solvers._poisson import poisson_lshape_fem, poisson_polygon_fem, polygon_mesh
 from sciml.solvers._porous_medium import nonlinear_diffusion_2d
 from sciml.solvers._spectral import periodic_convection_diffusion
 
-__all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion", "poisson_lshape_fem"]
-__all__ += ["nonlinear_poisson_1d", "nonlinear_poisson_family"]
+__all__: list[str] = ["nonlinear_diffusion_2d", "periodic_convection_diffusion", "poisson_lshape_fem",
+                      "poisson_polygon_fem", "polygon_mesh"]
+__all__ += ["burgers_cole_hopf", "nonlinear_poisson_1d", "nonlinear_poisson_family"]
 __all__ += ["NotchedPlate", "mesh_plate", "solve_plane_stress", "tensile2d_dataset"]
 __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_samples", "simulate_one_scale",
             "simulate_two_scale", "slow_tendency", "spin_up_state"]
@@ -72,3 +74,43 @@ from sciml.solvers._qg import (  # noqa: E402
 
 __all__ += ["TwoLayerQG", "energy", "energy_tendency", "initial_state", "isotropic_spectrum", "qg_dataset",
             "require_float64", "spin_up", "streamfunction", "trajectory"]
+
+from sciml.solvers._turbulence2d import (  # noqa: E402
+    SMARL_CASES,
+    AbstractClosure,
+    Budget,
+    DynamicSmagorinsky,
+    ForcedTurbulence2D,
+    Leith,
+    NoClosure,
+    PeriodicGrid2D,
+    Smagorinsky,
+    TurbulenceState,
+    coarse_grain,
+    dns_reference,
+    energy_spectrum,
+    enstrophy_spectrum,
+    random_vorticity,
+    simulate_turbulence,
+    strain_rate_magnitude,
+    tail_probability,
+    turbulence_dataset,
+    vorticity_pdf,
+)
+
+__all__ += ["AbstractClosure", "Budget", "DynamicSmagorinsky", "ForcedTurbulence2D", "Leith", "NoClosure",
+            "PeriodicGrid2D", "SMARL_CASES", "Smagorinsky", "TurbulenceState", "coarse_grain", "dns_reference",
+            "energy_spectrum", "enstrophy_spectrum", "random_vorticity", "simulate_turbulence",
+            "strain_rate_magnitude", "tail_probability", "turbulence_dataset", "vorticity_pdf"]
+
+from sciml.solvers._p2d import (  # noqa: E402
+    P2D,
+    P2DElectrode,
+    P2DParameters,
+    P2DSolution,
+    electrolyte_conductivity_nyman2008,
+    electrolyte_diffusivity_nyman2008,
+)
+
+__all__ += ["P2D", "P2DElectrode", "P2DParameters", "P2DSolution", "electrolyte_conductivity_nyman2008",
+            "electrolyte_diffusivity_nyman2008"]

@@ -1,0 +1,293 @@
+"""A model's derivatives at all collocation points in one batched pass: second-order forward mode on its program.
+
+The model is traced once at a single point (a jaxpr) and that program is run on *jets*: every intermediate carries
+its value at the n points and the derivative streams a residual asks for (first order along the coordinates it
+uses, the requested second-order pairs), each an array over the points, one array shared by all points where it
+does not depend on the point (the tangent of a first layer is a column of its weight), or absent where it is zero.
+Linear operations act on each stream; a matrix product with a weight acts on all per-point streams stacked into one
+matrix product; an elementwise function follows the chain rule with its first and second derivatives
+(``a_i = f'(z) z_i``, ``a_ij = f'(z) z_ij + f''(z) z_i z_j``); a product of two point-dependent factors (a hard
+constraint's ``d(x) N(x)``, ``u * u``) follows the product rule. An MLP with an input scaling and an output
+transform (a PINN) is such a program, so XLA sees a few large matrix products instead of per-point nested jvps and
+a reverse pass. A program with an operation outside these rules (or an order above two) makes
+`taylor_derivatives` return None, and the caller takes nested forward mode at each point instead.
+
+Hand-written, not `jax.experimental.jet`: jet carries one Taylor series along one direction, so a residual's
+mixed and several pure second derivatives would need one jet per direction (and polarisation for ``u_tx``), with
+the per-direction matrix products left separate; here every stream shares one stacked product per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.extend import core as jcore
+
+Key = tuple[int, ...]
+
+# Primitives that act linearly on their floating-point operands (integer/boolean operands, e.g. indices and
+# predicates, are kept as they are).
+_LINEAR = frozenset({
+    "add", "add_any", "sub", "neg", "broadcast_in_dim", "reshape", "squeeze", "expand_dims", "slice",
+    "dynamic_slice", "dynamic_update_slice", "gather", "concatenate", "transpose", "reduce_sum", "copy", "copy_p",
+    "rev", "pad", "select_n", "cumsum", "convert_element_type", "stack", "split",
+})
+# Elementwise functions of one point-dependent operand (others constant): the chain rule with f' and f''.
+_ELEMENTWISE = frozenset({
+    "tanh", "sin", "cos", "tan", "exp", "exp2", "log", "log1p", "expm1", "logistic", "integer_pow", "pow", "sqrt",
+    "rsqrt", "cbrt", "erf", "erfc", "erf_inv", "atan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "abs", "max", "min", "atan2", "square", "div",
+})
+# Piecewise-constant functions: derivative zero wherever it exists.
+_PIECEWISE_CONSTANT = frozenset({"floor", "ceil", "round", "sign", "stop_gradient"})
+# Products: bilinear in their two operands.
+_BILINEAR = frozenset({"mul", "dot_general"})
+# Calls of an inner program, run on the jets as they come: primitive name -> parameter holding the program.
+_CALLS = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
+          "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr", "remat2": "jaxpr", "checkpoint": "jaxpr"}
+
+
+class Unsupported(Exception):
+    """The traced program has an operation outside the jet rules; the caller falls back to nested forward mode."""
+
+
+class _Jet:
+    """A point-dependent intermediate: `value` ``(n, *shape)`` and derivative `streams` ``{key: (n, *shape) or
+    shape}`` (a stream without the leading n is shared by all points; a missing key is zero)."""
+
+    __slots__ = ("value", "streams", "shape", "dtype")
+
+    def __init__(self, value, streams: dict, aval):
+        self.value, self.streams, self.shape, self.dtype = value, streams, tuple(aval.shape), aval.dtype
+
+
+def _inexact(dtype) -> bool:
+    return jnp.issubdtype(dtype, jnp.inexact)
+
+
+def _apply(fn: Callable, args: list, shapes: list[tuple[int, ...]]):
+    """``fn`` of per-point arguments, on arguments that either carry a leading axis of points or are shared."""
+    batched = [jnp.ndim(a) > len(s) for a, s in zip(args, shapes, strict=True)]
+    if not any(batched):
+        return fn(*args)
+    return jax.vmap(fn, in_axes=tuple(0 if b else None for b in batched))(*args)
+
+
+def _aligned(*arrays):
+    """The arrays with a leading axis of length one on those shared by all points (no implicit rank promotion)."""
+    ndim = max(jnp.ndim(a) for a in arrays)
+    return [a if jnp.ndim(a) == ndim else jnp.expand_dims(a, 0) for a in arrays]
+
+
+def _add(a, b):
+    if a is None or b is None:
+        return b if a is None else a
+    a, b = _aligned(a, b)
+    return a + b
+
+
+def _times(*arrays):
+    out, *rest = _aligned(*arrays)
+    for a in rest:
+        out = out * a
+    return out
+
+
+class _Interpreter:
+    """Runs a jaxpr on jets; `pairs` are the second-order keys to carry (first-order ones come with the input)."""
+
+    def __init__(self, pairs: Iterable[Key]):
+        self.pairs = tuple(pairs)
+
+    def run(self, jaxpr: jcore.Jaxpr, consts: list, args: list) -> list:
+        env = {}
+
+        def read(var):
+            return var.val if isinstance(var, jcore.Literal) else env[var]
+
+        env.update(zip(jaxpr.constvars, consts, strict=True))
+        env.update(zip(jaxpr.invars, args, strict=True))
+        for eqn in jaxpr.eqns:
+            ins = [read(v) for v in eqn.invars]
+            if any(isinstance(x, _Jet) for x in ins):
+                outs = self.rule(eqn, ins)
+            else:
+                outs = eqn.primitive.bind(*ins, **eqn.primitive.get_bind_params(eqn.params))
+                outs = outs if eqn.primitive.multiple_results else [outs]
+            env.update(zip(eqn.outvars, outs, strict=True))
+        return [read(v) for v in jaxpr.outvars]
+
+    def rule(self, eqn, ins: list) -> list:
+        name = eqn.primitive.name
+        if name in _CALLS:
+            inner = eqn.params[_CALLS[name]]
+            if isinstance(inner, jcore.ClosedJaxpr):
+                return self.run(inner.jaxpr, inner.consts, ins)
+            return self.run(inner, [], ins)
+        if name in _LINEAR:
+            return self.linear(eqn, ins)
+        if eqn.primitive.multiple_results:
+            raise Unsupported(name)
+        out_aval = eqn.outvars[0].aval
+        if not _inexact(out_aval.dtype) or name in _PIECEWISE_CONSTANT:
+            return [_Jet(self.bind(eqn, [_value(x) for x in ins]), {}, out_aval)]
+        if name in _BILINEAR or (name == "div" and not isinstance(ins[1], _Jet)):
+            return [self.bilinear(eqn, ins, out_aval)]
+        if name == "div" and isinstance(ins[0], _Jet):
+            reciprocal = self.elementwise(lambda y: 1 / y, ins[1], out_aval)
+            return [self.product(jax.lax.mul, ins[0], reciprocal, out_aval)]
+        if name in _ELEMENTWISE:
+            jets = [k for k, x in enumerate(ins) if isinstance(x, _Jet)]
+            if len(jets) != 1 or ins[jets[0]].shape != tuple(out_aval.shape):
+                raise Unsupported(name)
+            k = jets[0]
+
+            def f(x, k=k):
+                return eqn.primitive.bind(*ins[:k], x, *ins[k + 1:], **eqn.params)
+
+            return [self.elementwise(f, ins[k], out_aval)]
+        raise Unsupported(name)
+
+    def bind(self, eqn, args: list):
+        """The equation's primitive on per-point-or-shared arguments."""
+        shapes = [tuple(v.aval.shape) for v in eqn.invars]
+        return _apply(lambda *a: eqn.primitive.bind(*a, **eqn.params), args, shapes)
+
+    def linear(self, eqn, ins: list) -> list[_Jet]:
+        """Each stream through the operation, constant floating operands replaced by zero (they have no derivative)."""
+        keys = {key for x in ins if isinstance(x, _Jet) and _inexact(x.dtype) for key in x.streams}
+        single = not eqn.primitive.multiple_results
+        streams = {}
+        for key in sorted(keys, key=len):
+            args = []
+            for x, var in zip(ins, eqn.invars, strict=True):
+                dtype = var.aval.dtype
+                if not _inexact(dtype):
+                    args.append(_value(x))
+                elif isinstance(x, _Jet) and key in x.streams:
+                    args.append(x.streams[key])
+                else:
+                    args.append(jnp.zeros(var.aval.shape, dtype))
+            streams[key] = [self.bind(eqn, args)] if single else self.bind(eqn, args)
+        values = [self.bind(eqn, [_value(x) for x in ins])] if single else self.bind(eqn, [_value(x) for x in ins])
+        return [_Jet(value, {key: s[k] for key, s in streams.items()} if _inexact(var.aval.dtype) else {}, var.aval)
+                for k, (value, var) in enumerate(zip(values, eqn.outvars, strict=True))]
+
+    def bilinear(self, eqn, ins: list, out_aval) -> _Jet:
+        """A product with one constant factor acts on every stream (a matrix product on all stacked); two
+        point-dependent factors follow the product rule."""
+        jets = [k for k, x in enumerate(ins) if isinstance(x, _Jet)]
+        if len(jets) == 2:
+            return self.product(lambda a, b: eqn.primitive.bind(a, b, **eqn.params), ins[0], ins[1], out_aval)
+        k = jets[0]
+        jet = ins[k]
+
+        def apply(x):
+            return _apply(lambda y: eqn.primitive.bind(*ins[:k], y, *ins[k + 1:], **eqn.params), [x], [jet.shape])
+
+        streams = dict(jet.streams)
+        per_point = [key for key, s in streams.items() if jnp.ndim(s) > len(jet.shape)]
+        if eqn.primitive.name == "dot_general" and per_point:
+            stacked = apply(jnp.concatenate([jet.value, *(streams[key] for key in per_point)]))
+            pieces = jnp.split(stacked, len(per_point) + 1)
+            value = pieces[0]
+            streams.update(zip(per_point, pieces[1:], strict=True))
+            streams.update({key: apply(s) for key, s in streams.items() if key not in per_point})
+        else:
+            value = apply(jet.value)
+            streams = {key: apply(s) for key, s in streams.items()}
+        return _Jet(value, streams, out_aval)
+
+    def product(self, op: Callable, a: _Jet, b: _Jet, out_aval) -> _Jet:
+        """``op(a, b)`` of a bilinear `op`: ``(ab)_i = a_i b + a b_i``, ``(ab)_ij = a_ij b + a_i b_j + a_j b_i +
+        a b_ij``."""
+        shapes = [a.shape, b.shape]
+
+        def term(x, y):
+            return None if x is None or y is None else _apply(op, [x, y], shapes)
+
+        streams = {}
+        for key in {*a.streams, *b.streams}:
+            if len(key) == 1:
+                streams[key] = _add(term(a.streams.get(key), b.value), term(a.value, b.streams.get(key)))
+        for i, j in self.pairs:
+            ai, aj, bi, bj = (s.streams.get((c,)) for s in (a, b) for c in (i, j))
+            total = _add(term(a.streams.get((i, j)), b.value), term(a.value, b.streams.get((i, j))))
+            total = _add(total, _add(term(ai, bj), term(aj, bi)))
+            if total is not None:
+                streams[(i, j)] = total
+        return _Jet(term(a.value, b.value), streams, out_aval)
+
+    def elementwise(self, f: Callable, z: _Jet, out_aval) -> _Jet:
+        """``f(z)`` of an elementwise `f`: ``a_i = f'(z) z_i``, ``a_ij = f'(z) z_ij + f''(z) z_i z_j``."""
+        pairs = [(i, j) for i, j in self.pairs
+                 if (i, j) in z.streams or ((i,) in z.streams and (j,) in z.streams)]
+        first = [key for key in z.streams if len(key) == 1]
+
+        def value_and_slopes(x):
+            def slope(y):
+                return jax.jvp(f, (y,), (jnp.ones_like(y),))
+
+            if not pairs:
+                return (*slope(x), None)
+            (fx, d1), (_, d2) = jax.jvp(slope, (x,), (jnp.ones_like(x),))
+            return fx, d1, d2
+
+        fx, d1, d2 = _apply(value_and_slopes, [z.value], [z.shape])
+        streams = {key: _times(d1, z.streams[key]) for key in first}
+        for i, j in pairs:
+            curvature = None
+            if (i,) in z.streams and (j,) in z.streams:
+                curvature = _times(d2, z.streams[(i,)], z.streams[(j,)])
+            slope = z.streams.get((i, j))
+            streams[(i, j)] = _add(None if slope is None else _times(d1, slope), curvature)
+        return _Jet(fx, streams, out_aval)
+
+
+def _value(x):
+    return x.value if isinstance(x, _Jet) else x
+
+
+def taylor_derivatives(fn: Callable, points: jax.Array, keys: Iterable[Key]) -> dict[Key, jax.Array] | None:
+    """The derivatives ``{key: (n, *out)}`` of a pointwise `fn` ``(d,) -> out`` at all `points` ``(n, d)``.
+
+    Args:
+        fn: the model of one point (an equinox module or any function; its arrays may be traced parameters).
+        points: the n points.
+        keys: sorted coordinate-index tuples of order 0 to 2 (``()`` the value, ``(1,)`` d/dx_1, ``(0, 1)``
+            d2/dx_0 dx_1).
+
+    Returns None (nothing computed) where `fn` is outside the rules (see the module docstring) or an order exceeds 2.
+    """
+    keys = {(), *keys}
+    if any(len(key) > 2 for key in keys) or points.ndim != 2:
+        return None
+    axes = sorted({a for key in keys for a in key})
+    pairs = sorted(key for key in keys if len(key) == 2)
+    params, static = eqx.partition(fn, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(params)
+
+    def at_point(leaves, point):
+        return eqx.combine(jax.tree.unflatten(treedef, leaves), static)(point)
+
+    closed = jax.make_jaxpr(at_point)([jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves],
+                                      jax.ShapeDtypeStruct(points.shape[1:], points.dtype))
+    if len(closed.jaxpr.outvars) != 1 or not _inexact(closed.out_avals[0].dtype):
+        return None
+    point_var = closed.jaxpr.invars[-1]
+    unit = jnp.eye(points.shape[1], dtype=points.dtype)
+    point = _Jet(points, {(a,): unit[a] for a in axes}, point_var.aval)
+    try:
+        (out,) = _Interpreter(pairs).run(closed.jaxpr, closed.consts, [*leaves, point])
+    except Unsupported:
+        return None
+    out_aval = closed.out_avals[0]
+    full = (points.shape[0], *out_aval.shape)
+    if not isinstance(out, _Jet):
+        out = _Jet(out, {}, out_aval)
+    found = {(): out.value, **out.streams}
+    return {key: jnp.broadcast_to(found[key], full) if key in found else jnp.zeros(full, out_aval.dtype)
+            for key in keys}
