@@ -129,7 +129,8 @@ def main() -> None:
             lines.append(f"| {case} | {name} | {closure['stable']} | {error} | {tail} | {cost:.3g} | "
                          f"{result['dns_seconds_per_time_unit'] / cost:.1f}x |")
     lines += ["", "Wall times include the LES's compilation; the DNS's is its generator's run (`sciml data generate "
-              "turbulence2d`), compilation included."]
+              "turbulence2d`), compilation included, timed when the dataset was generated, under a load this table "
+              "does not record: the cost ratio is indicative only."]
     summary = {case: {"dns_seconds_per_time_unit": result["dns_seconds_per_time_unit"],
                       "closures": {name: {key: value for key, value in closure.items()
                                           if key not in ("spectrum", "pdf")}
