@@ -53,6 +53,7 @@ from sciml.solvers._spm import (
     FARADAY,
     GAS_CONSTANT,
     _SphericalDiffusion,
+    forward_sensitivity_voltage,
     graphite_ocp_chen2020,
     nmc_ocp_chen2020,
 )
@@ -435,7 +436,7 @@ class P2D(eqx.Module):
 
     def observe(self, ys, args):
         """Voltage (n_t,), c_e (n_t, n_x) and phi_e (n_t, n_x) of saved states `ys` (each with a leading time axis;
-        rows that are not finite, after a cut-off, give NaN-free placeholders from the initial state)."""
+        rows that are not finite, after a cut-off, take the initial state's values, so that nothing is NaN)."""
         finite = jnp.all(jnp.isfinite(ys[0]), axis=-1)
         initial = self.initial_state()
         ys = jax.tree.map(lambda y, y0: jnp.where(finite.reshape((-1,) + (1,) * y0.ndim), y,
@@ -455,8 +456,8 @@ class P2D(eqx.Module):
         Differentiable in the two scales: the derivative rule propagates forward sensitivities through the ODE
         solve (two tangents), far cheaper than reverse mode through an adaptive implicit solver.
         """
-        return _voltage(self, jnp.stack([jnp.asarray(i0_scale), jnp.asarray(diffusivity_scale)]),
-                        jnp.asarray(current), t_eval)
+        scales = jnp.stack([jnp.asarray(i0_scale), jnp.asarray(diffusivity_scale)])
+        return forward_sensitivity_voltage(self, scales, jnp.asarray(current), t_eval)
 
     def _voltage_primal(self, scales, current, t_eval, adjoint=None):
         solution = self.states(current, scales[0], scales[1], t_eval, adjoint, cutoff=False)
@@ -520,24 +521,6 @@ def _solve(model: P2D, args, t_eval):
     solution = model.states(*args, t_eval)
     voltage, c_e, phi_e, ys = model.observe(solution.ys, args)
     return solution, voltage, c_e, phi_e, ys
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _voltage(model: P2D, scales: Float[Array, " 2"], current, t_eval):
-    return model._voltage_primal(scales, current, t_eval)
-
-
-@_voltage.defjvp
-def _voltage_jvp(model, primals, tangents):
-    scales, current, t_eval = primals
-    scales_dot = tangents[0]
-
-    def primal(s):
-        value = model._voltage_primal(s, current, t_eval, diffrax.ForwardMode())
-        return value, value
-
-    jacobian, value = jax.jacfwd(primal, has_aux=True)(scales)
-    return value, jacobian @ scales_dot
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
