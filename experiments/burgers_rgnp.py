@@ -20,6 +20,7 @@ import dataclasses
 
 from sciml.studies import RunDir, TrainConfig
 from sciml.studies import neural_process as study
+from sciml.studies.neural_process import NeuralProcessConfig
 
 NAME = "burgers-rgnp"
 FAMILY = "neural-process"
@@ -33,73 +34,23 @@ SMOKE = {"train.steps": 4, "train.chunk": 2, "width": 8, "depth": 1, "n_frequenc
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(NeuralProcessConfig):
+    """The shared neural-process settings with the Burgers family's sizes (see the module docstring)."""
+
     train: TrainConfig = TrainConfig(steps=3000, learning_rate=3e-3, schedule="cosine", final_fraction=0.01,
                                      chunk=250)
-    """Training: Adam on a cosine schedule."""
-    method: str = "rgnp"
-    """The surrogate: "rgnp" (random-grid ELBO), "data-np" (same networks, Cole-Hopf data only) or "pinn"."""
-    covariance: str = "diagonal"
-    """Covariance of u over points: "diagonal" or "low-rank" (the paper's diag and lr variants)."""
-    rank: int = 2
-    """Columns of the low-rank covariance factor."""
-    width: int = 48
-    """Hidden units of the forward network (and of the PINN)."""
-    depth: int = 3
-    """Hidden layers of the forward network (and of the PINN)."""
-    n_frequencies: int = 16
-    """Trainable Fourier frequencies per coordinate (t and x) in the forward network."""
     gic_channels: int = 8
-    """Lifted channels of the GICNet (one kernel length-scale each)."""
     gic_resolution: int = 12
-    """Nodes per axis of the GICNet's latent (t, x) grid."""
     conv_channels: int = 8
-    """Channels of the GICNet's CNN."""
     conv_depth: int = 2
-    """Convolution layers of the GICNet."""
     basis: int = 16
-    """Width of the GICNet's DeepONet-style branch/trunk product."""
     n_tasks: int = 16
-    """Values of nu per step (and solver cases per step for data-np)."""
     n_points: int = 32
-    """Random (t, x) collocation points per nu and step (the PINN gets n_tasks x n_points points per step)."""
-    sensor_slots: int = 50
-    """Sensor positions drawn per task for the inverse network (at most this many are read)."""
-    min_sensors: int = 10
-    """Fewest sensors the inverse network is trained on."""
-    max_sensors: int = 50
-    """Most sensors the inverse network is trained on."""
-    noise_level: float = 0.01
-    """Reading noise std as a fraction of the case's peak |u| (training and test)."""
-    reference_std: float = 10.0
-    """Std of the broad Gaussian reference measure of u in the ELBO's KL."""
-    max_residual_std: float = 1.0
-    """Cap on the residual noise std eps_r (learned from the mean field's residual)."""
-    use_data: bool = False
-    """Add the Cole-Hopf data likelihood to the RGNP's ELBO."""
-    data_cases: int = 256
-    """Cole-Hopf solutions of the data likelihood (data-np, or the RGNP with use_data)."""
     data_points: int = 128
-    """Uniform random (t, x) points per Cole-Hopf solution."""
-    data_noise: float = 0.0
-    """Std of the noise on the data's values in the data likelihood."""
-    calibration_cases: int = 32
-    """Cole-Hopf solutions (nu disjoint from the test set) that rescale the forward std to 90% coverage; 0: none."""
     test_z: int = 10
-    """Held-out values of nu of the forward check."""
+    pinn_z_grid: int = 401
     n_t: int = 21
     """Points of the forward check's t grid (including t = 0)."""
-    n_x: int = 101
-    """Points of the forward check's x grid."""
-    inverse_cases: int = 100
-    """Held-out inverse cases."""
-    inverse_sensors: int = 20
-    """Sensors per inverse case (uniform in (t, x))."""
-    eval_seed: int = 1234
-    """Seed of the held-out sets (fixed across training seeds)."""
-    pinn_z_grid: int = 401
-    """Values of nu in the PINN's grid posterior."""
-
 
 def model_like(config: Config) -> study.Surrogate:
     """The untrained surrogate of the config's method (for `sciml.load`)."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from sciml.studies import RunDir, TrainConfig
+from sciml.studies import RunDir
+from sciml.studies.neural_process import NeuralProcessConfig, run_study
 from sciml.studies.neural_process import model_like as model_like  # re-exported for sciml.load
 from sciml.studies.neural_process import predict as predict  # re-exported for sciml.load
-from sciml.studies.neural_process import run_study
 
 NAME = "poisson-rgnp"
 FAMILY = "neural-process"
@@ -27,70 +27,8 @@ SMOKE = {"train.steps": 4, "train.chunk": 2, "width": 8, "depth": 1, "n_frequenc
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    train: TrainConfig = TrainConfig(steps=8000, learning_rate=3e-3, schedule="cosine", final_fraction=0.01,
-                                     chunk=250)
-    """Training: Adam on a cosine schedule."""
-    method: str = "rgnp"
-    """The surrogate: "rgnp" (random-grid ELBO), "data-np" (same networks, solver data only) or "pinn"."""
-    covariance: str = "diagonal"
-    """Covariance of u over points: "diagonal" or "low-rank" (the paper's diag and lr variants)."""
-    rank: int = 2
-    """Columns of the low-rank covariance factor."""
-    width: int = 48
-    """Hidden units of the forward network (and of the PINN)."""
-    depth: int = 3
-    """Hidden layers of the forward network (and of the PINN)."""
-    n_frequencies: int = 16
-    """Trainable Fourier frequencies of x in the forward network."""
-    gic_channels: int = 16
-    """Lifted channels of the GICNet (one kernel length-scale each)."""
-    gic_resolution: int = 32
-    """Nodes of the GICNet's latent grid."""
-    conv_channels: int = 16
-    """Channels of the GICNet's CNN."""
-    conv_depth: int = 3
-    """Convolution layers of the GICNet."""
-    basis: int = 32
-    """Width of the GICNet's DeepONet-style branch/trunk product."""
-    n_tasks: int = 32
-    """Parameter values z per step (and solver cases per step for data-np)."""
-    n_points: int = 16
-    """Random collocation points per z and step (the PINN gets n_tasks x n_points points per step)."""
-    sensor_slots: int = 50
-    """Sensor positions drawn per task for the inverse network (at most this many are read)."""
-    min_sensors: int = 10
-    """Fewest sensors the inverse network is trained on."""
-    max_sensors: int = 50
-    """Most sensors the inverse network is trained on."""
-    noise_level: float = 0.01
-    """Reading noise std as a fraction of the case's peak |u| (training and test)."""
-    reference_std: float = 10.0
-    """Std of the broad Gaussian reference measure of u in the ELBO's KL."""
-    max_residual_std: float = 1.0
-    """Cap on the residual noise std eps_r (learned from the mean field's residual)."""
-    use_data: bool = False
-    """Add the solver-data likelihood to the RGNP's ELBO."""
-    data_cases: int = 256
-    """Solver solutions of the data likelihood (data-np, or the RGNP with use_data)."""
-    data_points: int = 64
-    """Uniform random points per solver solution."""
-    data_noise: float = 0.0
-    """Std of the noise on the solver data's values in the data likelihood."""
-    calibration_cases: int = 32
-    """Solver solutions (z disjoint from the test set) that rescale the forward std to 90% coverage; 0: none."""
-    test_z: int = 20
-    """Held-out z values of the forward check."""
-    n_x: int = 101
-    """Points of the forward check's x grid."""
-    inverse_cases: int = 100
-    """Held-out inverse cases."""
-    inverse_sensors: int = 20
-    """Sensors per inverse case."""
-    eval_seed: int = 1234
-    """Seed of the held-out sets (fixed across training seeds)."""
-    pinn_z_grid: int = 1001
-    """Values of z in the PINN's grid posterior."""
+class Config(NeuralProcessConfig):
+    """The nonlinear Poisson family at the shared defaults."""
 
 
 def main(config: Config, run: RunDir) -> dict:

@@ -22,6 +22,7 @@ fields the family's `grid_sizes` name (``n_x``; ``n_t`` and ``n_x``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -51,6 +52,7 @@ from sciml.rgnp import (
     noise_query,
 )
 from sciml.solvers import burgers_cole_hopf, nonlinear_poisson_1d
+from sciml.studies._config import TrainConfig
 from sciml.studies._run import RunDir
 from sciml.studies._training import fit_summary, train
 from sciml.uq import coverage, crps_gaussian
@@ -95,6 +97,77 @@ def _poisson_reference(z: float, points: np.ndarray) -> np.ndarray:
 
 def _burgers_reference(nu: float, points: np.ndarray) -> np.ndarray:
     return burgers_cole_hopf(nu, points[:, 0], points[:, 1])
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralProcessConfig:
+    """The settings every neural-process experiment shares (`poisson-rgnp`'s defaults); a family's experiment
+    subclasses it and changes defaults or adds its own fields."""
+
+    train: TrainConfig = TrainConfig(steps=8000, learning_rate=3e-3, schedule="cosine", final_fraction=0.01,
+                                     chunk=250)
+    """Training: Adam on a cosine schedule."""
+    method: str = "rgnp"
+    """The surrogate: "rgnp" (random-grid ELBO), "data-np" (same networks, reference solutions only) or "pinn"."""
+    covariance: str = "diagonal"
+    """Covariance of u over points: "diagonal" or "low-rank" (the paper's diag and lr variants)."""
+    rank: int = 2
+    """Columns of the low-rank covariance factor."""
+    width: int = 48
+    """Hidden units of the forward network (and of the PINN)."""
+    depth: int = 3
+    """Hidden layers of the forward network (and of the PINN)."""
+    n_frequencies: int = 16
+    """Trainable Fourier frequencies per coordinate in the forward network."""
+    gic_channels: int = 16
+    """Lifted channels of the GICNet (one kernel length-scale each)."""
+    gic_resolution: int = 32
+    """Nodes per axis of the GICNet's latent grid."""
+    conv_channels: int = 16
+    """Channels of the GICNet's CNN."""
+    conv_depth: int = 3
+    """Convolution layers of the GICNet."""
+    basis: int = 32
+    """Width of the GICNet's DeepONet-style branch/trunk product."""
+    n_tasks: int = 32
+    """Parameter values per step (and solver cases per step for data-np)."""
+    n_points: int = 16
+    """Random collocation points per parameter value and step (the PINN gets n_tasks x n_points points per step)."""
+    sensor_slots: int = 50
+    """Sensor positions drawn per task for the inverse network (at most this many are read)."""
+    min_sensors: int = 10
+    """Fewest sensors the inverse network is trained on."""
+    max_sensors: int = 50
+    """Most sensors the inverse network is trained on."""
+    noise_level: float = 0.01
+    """Reading noise std as a fraction of the case's peak |u| (training and test)."""
+    reference_std: float = 10.0
+    """Std of the broad Gaussian reference measure of u in the ELBO's KL."""
+    max_residual_std: float = 1.0
+    """Cap on the residual noise std eps_r (learned from the mean field's residual)."""
+    use_data: bool = False
+    """Add the reference-data likelihood to the RGNP's ELBO."""
+    data_cases: int = 256
+    """Reference solutions of the data likelihood (data-np, or the RGNP with use_data)."""
+    data_points: int = 64
+    """Uniform random points per reference solution."""
+    data_noise: float = 0.0
+    """Std of the noise on the reference data's values in the data likelihood."""
+    calibration_cases: int = 32
+    """Reference solutions (parameters disjoint from the test set) that rescale the forward std to 90% coverage;
+    0: none."""
+    test_z: int = 20
+    """Held-out parameter values of the forward check."""
+    n_x: int = 101
+    """Points of the forward check's x grid."""
+    inverse_cases: int = 100
+    """Held-out inverse cases."""
+    inverse_sensors: int = 20
+    """Sensors per inverse case."""
+    eval_seed: int = 1234
+    """Seed of the held-out sets (fixed across training seeds)."""
+    pinn_z_grid: int = 1001
+    """Parameter values in the PINN's grid posterior."""
 
 
 class NeuralProcessFamily(eqx.Module):
