@@ -1,12 +1,13 @@
-"""PINN training throughput: sciml vs DeepXDE (PyTorch backend) on the same Burgers problem, side by side.
+"""PINN training throughput: sciml vs DeepXDE (PyTorch backend) on the same problems, side by side.
 
-Same problem (Burgers, nu = 0.01/pi, hard initial/boundary constraint u = -sin(pi x) + t (1 - x^2) N), same network
-(MLP 4 x 64 tanh), same 8192 fixed collocation points, same optimizer (Adam, lr 1e-3), float32. sciml takes the
-residual's derivatives (u, u_t, u_x, u_xx) in one batched second-order forward pass through the network and the
-hard constraint (`sciml.pde._taylor`, its default path), DeepXDE by reverse-mode autograd. Timed in one
-process, interleaved (sciml, DeepXDE, sciml, ...) after warm-up; the ratio is taken pair by pair and its median
-reported. sciml's compile time is reported separately, as is the achieved FLOP/s of its step (XLA's cost analysis)
-against a measured large-matmul peak on the same machine.
+Three cases (`CASES`): Burgers (nu = 0.01/pi, hard initial/boundary constraint u = -sin(pi x) + t (1 - x^2) N) with
+an MLP 4 x 64 tanh on 8192 fixed collocation points, the same with 6 x 128 on 32768 points, and 2D Helmholtz
+(k = 1, a1 = 4, a2 = 1, u = (1 - x^2)(1 - y^2) N) with 4 x 64 on 8192 points. Both sides use the same network, points,
+optimizer (Adam, lr 1e-3) and float32. sciml takes the residual's derivatives (value, first and second derivatives)
+in one batched second-order forward pass through the network and the hard constraint (`sciml.pde._taylor`, its
+default path), DeepXDE by reverse-mode autograd. Timed in one process, interleaved (sciml, DeepXDE, sciml, ...)
+after warm-up; the ratio is taken pair by pair and its median reported. sciml's compile time is reported separately,
+as is the achieved FLOP/s of its step (XLA's cost analysis) against a measured large-matmul peak on the same machine.
 
     python benchmarks/pinn_throughput.py [--quick]
 """
@@ -14,6 +15,7 @@ against a measured large-matmul peak on the same machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -25,32 +27,82 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sciml.benchmarking import Benchmark, Side, machine_info, xla_cpu_threads  # noqa: E402
+from sciml.benchmarking import Benchmark, Side, available_cores, machine_info, xla_cpu_threads  # noqa: E402
 from sciml.nn import MLP  # noqa: E402
-from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space  # noqa: E402
+from sciml.pde import FixedPoints, PointSets, Problem, interval, rectangle, time_space  # noqa: E402
 from sciml.pinn import PINN, HardConstraint, PINNLoss  # noqa: E402
 from sciml.train import fit  # noqa: E402
 
 NU = 0.01 / np.pi
-WIDTH, DEPTH, N_POINTS, LR = 64, 4, 8192, 1e-3
+LR = 1e-3
+HELMHOLTZ_K, HELMHOLTZ_A1, HELMHOLTZ_A2 = 1.0, 4.0, 1.0
 
 
-def sciml_problem(points: np.ndarray):
-    domain = time_space(0.0, 1.0, interval(-1.0, 1.0))
-    transform = HardConstraint(lambda p: -jnp.sin(jnp.pi * p[1]), lambda p: p[0] * (1 - p[1] ** 2))
-    model = PINN(domain, MLP(domain.ndim, "scalar", WIDTH, DEPTH, key=jax.random.key(0)), transform=transform)
-    problem = Problem(domain, lambda u: u.t + u.value * u.x - NU * u.xx, FixedPoints(jnp.asarray(points)), {})
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One problem size: the PDE, the MLP's width and depth, the fixed collocation points, Adam steps per timing."""
+
+    name: str
+    pde: str
+    width: int
+    depth: int
+    n_points: int
+    steps: int
+
+    def points(self) -> np.ndarray:
+        """The collocation points, (n_points, 2) float32, ordered as sciml's domain names them."""
+        domain = burgers_domain() if self.pde == "burgers" else rectangle((-1.0, -1.0), (1.0, 1.0))
+        return np.asarray(domain.uniform(jax.random.key(42), self.n_points), dtype=np.float32)
+
+
+CASES = {
+    "burgers": Case("Burgers 1D+time, 4x64, 8192 points", "burgers", 64, 4, 8192, 30),
+    "burgers-large": Case("Burgers 1D+time, 6x128, 32768 points", "burgers", 128, 6, 32768, 10),
+    "helmholtz": Case("Helmholtz 2D, 4x64, 8192 points", "helmholtz", 64, 4, 8192, 30),
+}
+
+
+def burgers_domain():
+    return time_space(0.0, 1.0, interval(-1.0, 1.0))
+
+
+def helmholtz_exact(x, y, sin=jnp.sin):
+    return sin(HELMHOLTZ_A1 * np.pi * y) * sin(HELMHOLTZ_A2 * np.pi * x)
+
+
+HELMHOLTZ_SOURCE_FACTOR = HELMHOLTZ_K**2 - (HELMHOLTZ_A1 * np.pi) ** 2 - (HELMHOLTZ_A2 * np.pi) ** 2
+
+
+def sciml_problem(case: Case, points: np.ndarray):
+    """The PINN and its loss on fixed points: Burgers with a hard initial/boundary constraint, or Helmholtz with
+    u = (1 - x^2)(1 - y^2) N."""
+    if case.pde == "burgers":
+        domain = burgers_domain()
+        transform = HardConstraint(lambda p: -jnp.sin(jnp.pi * p[1]), lambda p: p[0] * (1 - p[1] ** 2))
+
+        def residual(u):
+            return u.t + u.value * u.x - NU * u.xx
+    else:
+        domain = rectangle((-1.0, -1.0), (1.0, 1.0))
+        transform = HardConstraint(lambda p: jnp.zeros(()), lambda p: (1 - p[0] ** 2) * (1 - p[1] ** 2))
+
+        def residual(u):
+            source = HELMHOLTZ_SOURCE_FACTOR * helmholtz_exact(u.point[0], u.point[1])
+            return u.xx + u.yy + HELMHOLTZ_K**2 * u.value - source
+    mlp = MLP(domain.ndim, "scalar", case.width, case.depth, key=jax.random.key(0))
+    model = PINN(domain, mlp, transform=transform)
+    problem = Problem(domain, residual, FixedPoints(jnp.asarray(points)), {})
     return model, PINNLoss(problem)
 
 
 class ScimlRunner:
     """Runs `steps` Adam steps per call through `sciml.train.fit`'s compiled chunk (the engine's hot loop)."""
 
-    def __init__(self, points: np.ndarray, steps: int):
-        model, loss = sciml_problem(points)
-        self.model, self.loss, self.steps = model, loss, steps
-        result = fit(model, loss, PointSets({"residual": loss.problem.interior}), optax.adam(LR), steps,
-                     key=jax.random.key(0), chunk=steps, progress=False)
+    def __init__(self, case: Case, points: np.ndarray):
+        model, loss = sciml_problem(case, points)
+        self.loss, self.steps = loss, case.steps
+        result = fit(model, loss, PointSets({"residual": loss.problem.interior}), optax.adam(LR), self.steps,
+                     key=jax.random.key(0), chunk=self.steps, progress=False)
         self.compile_time_s = result.compile_time_s
         self.model = result.model
 
@@ -82,29 +134,44 @@ class ScimlRunner:
 class DeepXDERunner:
     """The same problem in DeepXDE with the PyTorch backend, configured as its docs recommend."""
 
-    def __init__(self, points: np.ndarray, steps: int):
+    def __init__(self, case: Case, points: np.ndarray):
         import deepxde as dde
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)  # the cores XLA's CPU backend uses
-        self.dde, self.torch, self.steps = dde, torch, steps
-        geomtime = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1))
+        torch.set_num_threads(available_cores())  # the cores XLA's CPU backend uses
+        self.torch, self.steps = torch, case.steps
+        if case.pde == "burgers":
+            geometry = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1))
 
-        def pde(x, u):
-            u_x = dde.grad.jacobian(u, x, i=0, j=0)
-            u_t = dde.grad.jacobian(u, x, i=0, j=1)
-            u_xx = dde.grad.hessian(u, x, i=0, j=0)
-            return u_t + u * u_x - NU * u_xx
+            def pde(x, u):
+                u_x = dde.grad.jacobian(u, x, i=0, j=0)
+                u_t = dde.grad.jacobian(u, x, i=0, j=1)
+                u_xx = dde.grad.hessian(u, x, i=0, j=0)
+                return u_t + u * u_x - NU * u_xx
 
-        anchors = points[:, [1, 0]].astype(np.float32)  # DeepXDE orders inputs (x, t)
-        data = dde.data.TimePDE(geomtime, pde, [], num_domain=0, num_boundary=0, num_initial=0, anchors=anchors)
-        net = dde.nn.FNN([2] + [WIDTH] * DEPTH + [1], "tanh", "Glorot normal")
-        net.apply_output_transform(
-            lambda x, y: -torch.sin(np.pi * x[:, 0:1]) + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
-        )
+            def transform(x, y):
+                return -torch.sin(np.pi * x[:, 0:1]) + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
+
+            anchors = points[:, [1, 0]]  # DeepXDE orders inputs (x, t)
+            data = dde.data.TimePDE(geometry, pde, [], num_domain=0, num_boundary=0, num_initial=0, anchors=anchors)
+        else:
+            geometry = dde.geometry.Rectangle([-1, -1], [1, 1])
+
+            def pde(x, u):
+                u_xx = dde.grad.hessian(u, x, i=0, j=0)
+                u_yy = dde.grad.hessian(u, x, i=1, j=1)
+                source = HELMHOLTZ_SOURCE_FACTOR * helmholtz_exact(x[:, 0:1], x[:, 1:2], sin=torch.sin)
+                return u_xx + u_yy + HELMHOLTZ_K**2 * u - source
+
+            def transform(x, y):
+                return (1 - x[:, 0:1] ** 2) * (1 - x[:, 1:2] ** 2) * y
+
+            data = dde.data.PDE(geometry, pde, [], num_domain=0, num_boundary=0, anchors=points)
+        net = dde.nn.FNN([2] + [case.width] * case.depth + [1], "tanh", "Glorot normal")
+        net.apply_output_transform(transform)
         self.model = dde.Model(data, net)
         self.model.compile("adam", lr=LR)
-        self.model.train(iterations=steps, display_every=10 * steps, verbose=0)
+        self.model.train(iterations=self.steps, display_every=10 * self.steps, verbose=0)
 
     def run(self) -> float:
         t0 = time.perf_counter()
@@ -125,51 +192,50 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / float(np.median(times))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (smoke run)")
-    args = parser.parse_args()
-    steps, repeats = (20, 2) if args.quick else (30, 5)
-    bench = Benchmark("pinn_throughput")
-    points = np.asarray(
-        time_space(0.0, 1.0, interval(-1.0, 1.0)).uniform(jax.random.key(42), N_POINTS), dtype=np.float32
-    )
-    sciml_runner = ScimlRunner(points, steps)
-    deepxde_runner = DeepXDERunner(points, steps)
+def compare(case: Case, bench: Benchmark, repeats: int) -> dict:
+    """Interleaved steps/s of both sides on one case, the ratio per pair, and sciml's FLOP rate."""
+    points = case.points()
+    sciml_runner, deepxde_runner = ScimlRunner(case, points), DeepXDERunner(case, points)
     rates = bench.interleaved({"sciml": Side(lambda _: sciml_runner.run(), xla_cpu_threads()),
                                "deepxde": Side(lambda _: deepxde_runner.run(), deepxde_runner.torch.get_num_threads())},
                               repeats)
     sciml_rates, deepxde_rates = np.asarray(rates["sciml"]), np.asarray(rates["deepxde"])
     ratios = sciml_rates / deepxde_rates
     flops = sciml_runner.step_flops()
+    return {"case": dataclasses.asdict(case), "sciml_steps_per_s": sciml_rates.tolist(),
+            "deepxde_steps_per_s": deepxde_rates.tolist(), "ratio_per_pair": ratios.tolist(),
+            "median_ratio": float(np.median(ratios)), "sciml_compile_time_s": sciml_runner.compile_time_s,
+            "step_flops": flops, "achieved_flops_per_s": flops * float(np.median(sciml_rates)),
+            "torch": deepxde_runner.torch.__version__}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the first case only, fewer steps and repeats (smoke)")
+    args = parser.parse_args()
+    cases = [dataclasses.replace(CASES["burgers"], steps=10)] if args.quick else list(CASES.values())
+    repeats = 2 if args.quick else 5
+    bench = Benchmark("pinn_throughput")
+    runs = [compare(case, bench, repeats) for case in cases]
     peak = matmul_peak_flops()
-    achieved = flops * float(np.median(sciml_rates))
-    result = {
-        "benchmark": "pinn_throughput",
-        "problem": {"pde": "Burgers nu=0.01/pi, hard IC/BC", "mlp": f"{DEPTH}x{WIDTH} tanh", "points": N_POINTS,
-                    "optimizer": f"Adam lr={LR}", "dtype": "float32", "steps_per_timing": steps, "repeats": repeats},
-        "machine": machine_info(),
-        "sciml_steps_per_s": sciml_rates.tolist(),
-        "deepxde_steps_per_s": deepxde_rates.tolist(),
-        "ratio_per_pair": ratios.tolist(),
-        "median_ratio": float(np.median(ratios)),
-        "sciml_compile_time_s": sciml_runner.compile_time_s,
-        "step_flops": flops,
-        "achieved_flops_per_s": achieved,
-        "matmul_peak_flops_per_s": peak,
-        "fraction_of_peak": achieved / peak,
-    }
+    for run in runs:
+        run["fraction_of_peak"] = run["achieved_flops_per_s"] / peak
+    result = {"benchmark": "pinn_throughput", "optimizer": f"Adam lr={LR}", "dtype": "float32", "repeats": repeats,
+              "machine": machine_info(), "matmul_peak_flops_per_s": peak, "cases": runs}
     table = [
-        "| | steps/s (median) | ratio to DeepXDE |",
-        "|---|---|---|",
-        f"| sciml (JAX, batched forward derivatives, fused lax.scan) | {np.median(sciml_rates):.2f} | "
-        f"{np.median(ratios):.2f}x |",
-        f"| DeepXDE 1.15 (PyTorch {deepxde_runner.torch.__version__}) | {np.median(deepxde_rates):.2f} | 1.00x |",
-        "",
-        f"sciml compile time: {sciml_runner.compile_time_s:.1f} s. Step cost {flops / 1e9:.2f} GFLOP (XLA cost "
-        f"analysis); achieved {achieved / 1e9:.1f} GFLOP/s = {100 * achieved / peak:.1f}% of the measured float32 "
-        f"matmul peak ({peak / 1e9:.1f} GFLOP/s).",
+        f"| case | sciml steps/s (median) | DeepXDE 1.15 (PyTorch {runs[0]['torch']}) steps/s (median) | ratio "
+        "(median of pairs) | sciml compile [s] | step GFLOP | sciml % of matmul peak |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for run in runs:
+        table.append(
+            f"| {run['case']['name']} | {np.median(run['sciml_steps_per_s']):.2f} | "
+            f"{np.median(run['deepxde_steps_per_s']):.2f} | **{run['median_ratio']:.2f}x** | "
+            f"{run['sciml_compile_time_s']:.1f} | {run['step_flops'] / 1e9:.2f} | "
+            f"{100 * run['fraction_of_peak']:.1f}% |")
+    table += ["", f"Measured float32 matmul peak (2048x2048 under XLA): {peak / 1e9:.1f} GFLOP/s. Step cost from "
+              "XLA's cost analysis of one value-and-grad + Adam update; sciml: batched forward derivatives, steps "
+              "fused with lax.scan; DeepXDE: reverse-mode autograd, `torch.set_num_threads` = the cores."]
     bench.write_report(result, "PINN training throughput: sciml vs DeepXDE", table)
 
 
