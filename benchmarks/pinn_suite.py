@@ -61,6 +61,10 @@ CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "nonlinear-diffusion-pinn": ("nonlinear-diffusion-pig", "PINN", {"train.steps": "3000", **MLP_PINN}, 9.50e-3,
                                  "PIG Table 1 (PINN)"),
     "allen-cahn-pinn": ("allen-cahn-pinn", "PINN+recipes", {}, 5.37e-5, "jaxpi [V]"),
+    "allen-cahn-piratenet": ("allen-cahn-piratenet", "PirateNet+recipes", {}, 2.24e-5,
+                             "PirateNet paper [V] (300k steps, width 256)"),
+    "allen-cahn-modified-mlp": ("allen-cahn-pinn", "ModifiedMLP+recipes", {"net": "modified-mlp"}, 9.55e-5,
+                                "jaxpi README, ModifiedMlp 4 x 256 [V] (300k steps)"),
     "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"train.steps": "3000", "train.lbfgs_steps": "500"}, None,
                             "reference: our P2 FEM (DeepXDE file 9% off)"),
     "poisson-holed-disk-pinn": ("poisson-holed-disk-pinn", "PINN", {}, None, "target <= 1e-3 (exact solution)"),
@@ -130,12 +134,12 @@ def table(records: list[dict]) -> str:
         "wall-clock",
         "budget given in the script; their steps column says where it stopped.",
         "",
-        "| case | method | seeds | rel. L2 (mean +- std) | steps | wall time per run (s) | device | paper | "
-        "paper source |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | method | seeds | rel. L2 (mean +- std) | median | per seed | steps | wall time per run (s) | "
+        "device | paper | paper source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, (_, method, _, paper, source) in CASES.items():
-        rows = [r for r in records if r["case"] == label and not r["quick"]]
+        rows = sorted((r for r in records if r["case"] == label and not r["quick"]), key=lambda r: r["seed"])
         if not rows:
             continue
         errors = np.array([r["rel_l2"] for r in rows])
@@ -146,8 +150,10 @@ def table(records: list[dict]) -> str:
         paper_text = f"{paper:.3g}" if paper is not None else "-"
         steps = sorted({r["steps"] for r in rows})
         steps_text = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
-        lines.append(f"| {label} | {method} | {len(rows)} | {errors.mean():.3e} +- {errors.std():.1e} | {steps_text} | "
-                     f"{wall:.0f} | {where} | {paper_text} | {source} |")
+        per_seed = ", ".join(f"{r['seed']}: {r['rel_l2']:.2e}" for r in rows)
+        lines.append(f"| {label} | {method} | {len(rows)} | {errors.mean():.3e} +- {errors.std():.1e} | "
+                     f"{np.median(errors):.3e} | {per_seed} | {steps_text} | {wall:.0f} | {where} | {paper_text} | "
+                     f"{source} |")
     loads = [r["load"] for r in records if "load" in r and not r["quick"]]
     if loads:
         busy = sum(load["busy"] for load in loads)

@@ -32,22 +32,12 @@ from sciml.solvers import (
     Smagorinsky,
     enstrophy_spectrum,
     simulate_turbulence,
+    tail_hellinger,
     vorticity_pdf,
 )
 
 CLOSURES = {"none": NoClosure(), "smagorinsky": Smagorinsky(), "leith": Leith(), "dynamic": DynamicSmagorinsky()}
 BINS, LIMIT = 81, 8.0
-
-
-def tail_hellinger(p: np.ndarray, q: np.ndarray, centres: np.ndarray, threshold: float = 3.0) -> float:
-    """Hellinger distance between two binned densities restricted to |bin| > threshold (each renormalised there; NaN
-    when one has no mass there)."""
-    tail = np.abs(centres) > threshold
-    p, q = np.asarray(p[tail], np.float64), np.asarray(q[tail], np.float64)
-    if p.sum() == 0 or q.sum() == 0:
-        return float("nan")  # no mass beyond the threshold in one of them: undefined
-    p, q = p / p.sum(), q / q.sum()
-    return float(np.sqrt(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)))
 
 
 def run_case(ds, case: str, n: int, duration: float, spin_up: float) -> dict:

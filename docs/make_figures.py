@@ -64,6 +64,10 @@ FIGURES = {
         "helmholtz-pig",
         (("train.steps", "1500"), ("n_gaussians", "200")),
         "fields", "guides/pig.md"),
+    "pinn-recipes": GuideFigure(
+        "allen-cahn-piratenet",
+        (("train.steps", "1000"), ("train.lbfgs_steps", "300")),
+        "fields", "guides/pinn-recipes.md"),
     "cape": GuideFigure(
         "diffreact-cape",
         (("small", "true"),),
@@ -92,6 +96,8 @@ FIGURES = {
     "pinn-geometry": GuideFigure(
         "poisson-holed-disk-pinn", (("train.steps", "1000"), ("train.lbfgs_steps", "500")),
         "geometry", "guides/pinn-geometry.md"),
+    "pinn-inverse": GuideFigure(
+        "heat-diffusivity-inverse-pinn", (("noise", "0.01"),), "coefficients", "guides/pinn-inverse.md"),
 }
 
 

@@ -14,14 +14,13 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
 from sciml.battery import SPMSurrogate, SurrogateSetup, calibrate, solver_data
 from sciml.solvers import SPM
 from sciml.studies import RunDir, TrainConfig, fit_summary
-from sciml.studies.battery import SurrogateConfig, surrogate_like, train_surrogate
+from sciml.studies.battery import SurrogateConfig, plot_calibration, surrogate_like, train_surrogate
 from sciml.train import Evaluation
 
 NAME = "battery-spm"
@@ -215,38 +214,5 @@ def main(config: Config, run: RunDir) -> dict:
                "true_i0_scale": config.true_i0_scale, "true_diffusivity_scale": config.true_diffusivity_scale},
     )
     run.write_predictions(predictions)
-    plot(predictions, run)
+    plot_calibration(predictions, run, solver="SPM", surrogate="PINN")
     return metrics
-
-
-def plot(predictions: xr.Dataset, run: RunDir) -> None:
-    """Held-out voltage curves and errors; posterior draws against the truth (when calibrated)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
-    for case in predictions.case.values:
-        label = f"i0 x{float(predictions.i0_scale[case]):.2f}, D x{float(predictions.diffusivity_scale[case]):.2f}"
-        line, = axes[0].plot(predictions.t, predictions.reference[case], lw=2, alpha=0.4)
-        axes[0].plot(predictions.t, predictions.prediction[case], "--", color=line.get_color(), label=label)
-        axes[1].plot(predictions.t, 1e3 * (predictions.prediction[case] - predictions.reference[case]),
-                     color=line.get_color())
-    axes[0].set(xlabel="t [s]", ylabel="voltage [V]", title="held-out parameters: solver (solid), PINN (dashed)")
-    axes[0].legend(fontsize=7)
-    axes[1].set(xlabel="t [s]", ylabel="PINN - solver [mV]", title="surrogate error")
-    run.save_figure(fig, "voltage")
-    if "sampler" not in predictions.coords:
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
-    for sampler in predictions.sampler.values:
-        i0 = predictions.posterior_i0_scale.sel(sampler=sampler)
-        d = predictions.posterior_diffusivity_scale.sel(sampler=sampler)
-        axes[0].scatter(i0, d, s=4, alpha=0.4, label=str(sampler))
-        axes[1].hist(i0, bins=30, alpha=0.5, density=True, label=str(sampler))
-        axes[2].hist(d, bins=30, alpha=0.5, density=True, label=str(sampler))
-    truth = (predictions.attrs["true_i0_scale"], predictions.attrs["true_diffusivity_scale"])
-    axes[0].plot(*truth, "k*", ms=14, label="truth")
-    axes[1].axvline(truth[0], color="k")
-    axes[2].axvline(truth[1], color="k")
-    axes[0].set(xlabel="anode i0 scale", ylabel="cathode diffusivity scale", title="posterior draws")
-    axes[1].set(xlabel="anode i0 scale", title="marginal")
-    axes[2].set(xlabel="cathode diffusivity scale", title="marginal")
-    axes[0].legend()
-    run.save_figure(fig, "posterior")

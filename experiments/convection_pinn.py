@@ -2,19 +2,23 @@
 
 Same problem and budget as `convection-lpinn`: an MLP on the scaled (t, x), soft initial condition and periodic
 boundary terms, Adam on resampled points, then L-BFGS in float64. For large beta the PINN settles on a smooth
-wrong solution (Krishnapriyan et al., 2021: relative error about 1 at beta = 30 to 50).
+wrong solution (Krishnapriyan et al., 2021: relative error about 1 at beta = 30 to 50). With ``windows > 1`` the
+time span is marched through (`sciml.studies.pinn.train_time_windows`): one MLP per window, each window's initial
+condition the previous window's state at its end, the same total Adam and L-BFGS steps split over the windows.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import jax
+
 from sciml.metrics import relative_l2
 from sciml.nn import MLP
-from sciml.pinn import PINN, PINNLoss
+from sciml.pinn import PINN, PINNLoss, TimeWindows, window_edges
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import Convection, reference_grid
-from sciml.studies.pinn import predict, predict_points, report
+from sciml.studies.pinn import predict, predict_points, report, train_time_windows, windows_summary
 from sciml.train import Evaluation
 
 NAME = "convection-pinn"
@@ -44,12 +48,24 @@ class Config:
     """Hidden layers of the MLP."""
     initial_weight: float = 100.0
     """Weight of the initial-condition term in the loss."""
+    windows: int = 1
+    """Time windows marched through one after the other (1: one PINN over the whole span)."""
 
 
-def model_like(config: Config) -> PINN:
-    """The untrained PINN (key ``config.train.key(0)``): an MLP on the scaled (t, x)."""
-    domain = Convection(config.beta, config.nu).domain()
-    return PINN(domain, MLP(domain.ndim, "scalar", config.width, config.depth, key=config.train.key(0)))
+def window_model(config: Config, k: int) -> PINN:
+    """The untrained PINN of time window k (key ``config.train.key(0)`` folded with k beyond the first window)."""
+    t0, t1 = window_edges(0.0, 1.0, config.windows)[k : k + 2]
+    domain = Convection(config.beta, config.nu).problem(1, 1, 1, window=(t0, t1))[0].domain
+    key = config.train.key(0) if k == 0 else jax.random.fold_in(config.train.key(0), k)
+    return PINN(domain, MLP(domain.ndim, "scalar", config.width, config.depth, key=key))
+
+
+def model_like(config: Config) -> PINN | TimeWindows:
+    """The untrained model: an MLP on the scaled (t, x), or one per time window."""
+    if config.windows == 1:
+        return window_model(config, 0)
+    return TimeWindows(tuple(window_model(config, k) for k in range(config.windows)),
+                       window_edges(0.0, 1.0, config.windows))
 
 
 def main(config: Config, run: RunDir) -> dict:
@@ -57,15 +73,24 @@ def main(config: Config, run: RunDir) -> dict:
     reference = case.reference()
     grid = reference_grid(reference)
     exact = reference.reference.values
-    problem, _ = case.problem(config.n_points, config.n_initial, config.n_boundary)
-    model = model_like(config)
-    loss = PINNLoss(problem, weights={"initial": config.initial_weight})
 
     def evaluate(m):
         return {"rel_l2": relative_l2(predict_points(m, grid).reshape(exact.shape), exact)}
 
-    result = train(model, loss, problem.sampler(), config.train, run,
-                   evaluations=[Evaluation(evaluate, config.train.chunk)])
-    run.save_model(result.model)
-    return report(reference, predict(result.model, config, reference).prediction.values, run, method="PINN",
-                  extra={**fit_summary(result), "krishnapriyan_pinn_rel_l2": case.paper.get(config.beta, float("nan"))})
+    def window_task(k, previous):
+        edges = window_edges(0.0, 1.0, config.windows)
+        problem, _ = case.problem(config.n_points, config.n_initial, config.n_boundary,
+                                  window=(edges[k], edges[k + 1]), initial=previous)
+        return window_model(config, k), PINNLoss(problem, weights={"initial": config.initial_weight}), \
+            problem.sampler()
+
+    if config.windows == 1:
+        model, loss, data = window_task(0, None)
+        result = train(model, loss, data, config.train, run, evaluations=[Evaluation(evaluate, config.train.chunk)])
+        model, summary = result.model, fit_summary(result)
+    else:
+        model, results = train_time_windows(window_task, window_edges(0.0, 1.0, config.windows), config.train, run)
+        summary = windows_summary(results)
+    run.save_model(model)
+    return report(reference, predict(model, config, reference).prediction.values, run, method="PINN",
+                  extra={**summary, "krishnapriyan_pinn_rel_l2": case.paper.get(config.beta, float("nan"))})

@@ -1,10 +1,11 @@
 """Poisson -Laplace u = 1 on the L-shape [-1, 1]^2 minus [0, 1]^2, u = 0 on the boundary, with a PINN.
 
 Scored at the 19521 L-shape nodes of DeepXDE's file (deepxde_Poisson_Lshape.npz) against our converged P2 finite-element
-solution; the file's own values, about 9% off it, are scored beside (`rel_l2_vs_deepxde_file`). Points are drawn
-uniformly on the three quadrants and the six boundary segments; Adam, then L-BFGS in float64. `boundary="soft"` (the
-default) penalises u = 0 on the boundary; `"hard"` builds it in with `sciml.pde.lshape_distance` (an R-function that
-vanishes on all six segments), whose Laplacian is singular at the re-entrant corner: it trains worse.
+solution; the file's own values, about 9% off it, are scored beside (`rel_l2_vs_deepxde_file`). The domain is a
+`sciml.pde.Polygon` (`sciml.studies.cases.poisson_lshape.LSHAPE`); points are drawn uniformly in it and on its six
+edges; Adam, then L-BFGS in float64. `boundary="soft"` (the default) penalises u = 0 on the boundary; `"hard"` builds
+it in with the polygon's smooth distance (it vanishes on all six edges), whose Laplacian is singular at the vertices:
+it trains worse.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Config:
     n_boundary: int = 512
     """Points per step on the six boundary segments (boundary "soft" only)."""
     boundary: str = "soft"
-    """u = 0 on the boundary: "soft" (a penalty term) or "hard" (built in with `lshape_distance`)."""
+    """u = 0 on the boundary: "soft" (a penalty term) or "hard" (built in with the polygon's distance)."""
     boundary_weight: float = 10.0
     """Weight of the soft boundary term in the loss."""
     fem_refinements: int = 5

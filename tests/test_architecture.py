@@ -7,7 +7,7 @@ import pytest
 
 SCIML = Path(__file__).resolve().parents[1] / "sciml"
 METHOD_PACKAGES = ("nn", "pde", "pinn", "operators", "dynamics", "uq", "gp", "battery", "solvers", "data", "train",
-                   "rgnp", "discovery")
+                   "rgnp", "discovery", "rl")
 
 
 def _modules(package: Path):

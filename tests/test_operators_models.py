@@ -23,6 +23,7 @@ from sciml.nn import (
     parameter_count,
 )
 from sciml.nn._cape import matched_size
+from sciml.nn._fno import periodic_conv, pointwise
 
 
 def test_spectral_conv_matches_numpy_fourier_multiplier(key):
@@ -44,6 +45,20 @@ def test_spectral_conv_2d_keeps_both_corners(key):
     out[:, :2, :2] = np.einsum("ikl,iokl->okl", c[:, :2, :2], w[0])
     out[:, -2:, :2] = np.einsum("ikl,iokl->okl", c[:, -2:, :2], w[1])
     assert_close(conv(jnp.asarray(x)), np.fft.irfft2(out, s=(8, 8)), rtol=1e-4, atol=1e-6, what="2D spectral conv")
+
+
+@pytest.mark.parametrize("ndim, in_channels, out_channels, kernel, groups", [
+    (1, 3, 4, 1, 1), (2, 3, 4, 1, 1), (1, 3, 5, 5, 1), (1, 4, 8, 5, 4), (2, 2, 3, 3, 1)])
+def test_convolutions_as_matrix_products_match_equinox(key, ndim, in_channels, out_channels, kernel, groups):
+    conv = eqx.nn.Conv(ndim, in_channels, out_channels, kernel, padding="SAME", padding_mode="CIRCULAR",
+                       groups=groups, key=key)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (in_channels, *([8] * ndim)))
+    assert_close(periodic_conv(conv, x), conv(x), rtol=1e-5, atol=1e-6, what="periodic conv")
+    if kernel == 1:
+        assert_close(pointwise(conv, x), conv(x), rtol=1e-5, atol=1e-6, what="pointwise conv")
+    else:
+        with pytest.raises(ValueError, match="1 x 1"):
+            pointwise(conv, x)
 
 
 def test_models_reject_wrong_spatial_shapes(key):

@@ -19,11 +19,13 @@ from sciml.nn import CAPEConditioning, FNOBase, NoConditioning
 from sciml.operators import (
     Autoregressive,
     Curriculum,
+    FrameHistory,
     RolloutLoss,
     TanhCurriculum,
     TeacherForcing,
     curriculum_rollout,
     rollout,
+    stack_frames,
 )
 from sciml.solvers import (
     FAMILIES,
@@ -65,6 +67,20 @@ def test_curriculum_rollout_feeds_back_only_the_first_steps():
     teacher, _ = curriculum_rollout(solver, window, jnp.zeros(1), jnp.asarray(1))
     assert_close(teacher[:, 0, 0], [2.0, 4.0, 6.0, 8.0], rtol=0, what="teacher forcing")
     assert_close(rollout(solver, window[0], jnp.zeros(1), 4)[:, 0, 0], [2.0, 4.0, 8.0, 16.0], rtol=0, what="rollout")
+
+
+def test_frame_history_rolls_a_window_of_frames_forward():
+    # base: the sum of the 3 frames of the state, so frames follow a tribonacci recurrence (2 channels, 4 points).
+    u = jnp.stack([jnp.full((2, 4), v) for v in (1.0, 1.0, 2.0)])[None]  # (sample, t, c, x)
+    state = stack_frames(u, 3)[0]
+    assert state.shape == (6, 4)
+    solver = FrameHistory(lambda s: s.reshape(3, 2, 4).sum(axis=0), channels=2)
+    frames = rollout(solver, state, jnp.zeros(1), 4)[:, -2:]  # the newest frame of each state
+    assert_close(frames[:, :, 0], [[4.0, 4.0], [7.0, 7.0], [13.0, 13.0], [24.0, 24.0]], rtol=0, what="frames")
+    residual = FrameHistory(lambda s: s[-2:], channels=2, residual=True)  # next = 2 x newest
+    assert_close(rollout(residual, state, jnp.zeros(1), 2)[:, -1, 0], [4.0, 8.0], rtol=0, what="residual")
+    with pytest.raises(ConfigError, match="frames"):
+        stack_frames(u, 4)
 
 
 @pytest.mark.parametrize("unroll", [1, True])

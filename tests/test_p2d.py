@@ -47,6 +47,7 @@ def test_discharge_matches_pybamm_dfn_on_the_same_mesh(model, solution):
     reference = sim.solve(t_eval=[0.0, T_EVAL[-1]], t_interp=T_EVAL)
     assert solution.termination == "voltage cut-off"
     assert abs(solution.t_end - reference.t[-1]) < 5.0, (solution.t_end, reference.t[-1])
+    assert solution.stats["steps"] < 600 and solution.stats["factorisations"] < 200, solution.stats  # BDF, not ~1e4
     common = T_EVAL[T_EVAL < min(solution.t_end, reference.t[-1])]
     ours = solution.voltage[: common.size]
     theirs = reference["Voltage [V]"](common)
@@ -97,9 +98,9 @@ def test_final_voltage_gradient_matches_finite_differences(model):
         def final_voltage(scale):
             return model.voltage(CURRENT, 1.0, scale, t)[-1]
 
-        value, grad = jax.value_and_grad(final_voltage)(1.0)
+        value, grad = (float(v) for v in jax.value_and_grad(final_voltage)(1.0))
         eps = 1e-4
-        finite = (final_voltage(1.0 + eps) - final_voltage(1.0 - eps)) / (2 * eps)
+        finite = float(final_voltage(1.0 + eps) - final_voltage(1.0 - eps)) / (2 * eps)
     assert np.isfinite(value) and grad > 0, "a faster cathode diffusion keeps the surface emptier: higher voltage"
     assert_close(grad, finite, rtol=1e-4, what="dV(t_end)/d(diffusivity scale)")
 
@@ -123,6 +124,7 @@ def test_current_below_cut_off_from_the_start_is_refused(model):
 @pytest.mark.parametrize("change, match", [
     ({"diffusivity": -1e-14}, "diffusivity must be a positive number"),
     ({"c_init": 40000.0}, "initial stoichiometry"),
+    ({"c_init": -1.0}, "initial stoichiometry"),
     ({"porosity": 0.5}, "volume fractions must sum"),
 ])
 def test_non_physical_parameters_are_refused(change, match):
@@ -146,6 +148,22 @@ def test_float32_is_refused(model):
         model.solve(CURRENT, T_EVAL)
 
 
-def test_too_coarse_mesh_is_refused():
+def test_too_coarse_mesh_and_bad_tolerances_are_refused():
     with pytest.raises(ConfigError, match="n_shells must be an integer >= 3"):
         P2D(n_shells=2)
+    with pytest.raises(ConfigError, match="rtol must be a positive number"):
+        P2D(rtol=0.0)
+
+
+@pytest.mark.slow
+def test_batched_voltages_match_single_discharges(model, solution):
+    """`voltages` (the dataset path, sequential and vmapped) gives the discharge of `solve` before the cut-off."""
+    t = T_EVAL[T_EVAL < 3000.0]
+    with jax.enable_x64(True):
+        sequential = model.voltages(CURRENT, jnp.array([1.0, 2.0]), jnp.array([1.0, 5.0]), jnp.asarray(t))
+        vmapped = model.voltages(CURRENT, jnp.array([1.0, 2.0]), jnp.array([1.0, 5.0]), jnp.asarray(t), batch_size=2)
+        other = model.solve(CURRENT, t, i0_scale=2.0, diffusivity_scale=5.0)
+    assert_close(sequential[0], solution.voltage[: t.size], rtol=0, atol=1e-6, what="batched voltage, scales 1, 1")
+    assert_close(sequential[1], other.voltage, rtol=0, atol=1e-6, what="batched voltage, scales 2, 5")
+    assert_close(vmapped, sequential, rtol=0, atol=1e-6, what="vmapped against sequential")
+    assert np.all(np.diff(sequential, axis=1) < 0), "a discharge lowers the voltage"

@@ -12,10 +12,11 @@ from conftest import assert_close
 
 from sciml import ConfigError, metrics
 from sciml.nn import GaussianFeatures
-from sciml.pde import LShapeBoundary, LShapePoints, Problem, UniformPoints, interval, lshape_distance, rectangle
+from sciml.pde import BoundaryPoints, InteriorPoints, Problem, UniformPoints, interval, rectangle
 from sciml.solvers import poisson_lshape_fem
 from sciml.studies import run_experiment
 from sciml.studies.cases import Convection, FlowMixing, Helmholtz, KleinGordon, PoissonLShape
+from sciml.studies.cases.poisson_lshape import LSHAPE
 from sciml.studies.pinn import BALANCING, PointwiseConfig, balancing, pointwise_model
 
 
@@ -60,9 +61,13 @@ def test_klein_gordon_built_in_initial_value_and_rate():
 
 
 def test_lshape_samplers_stay_on_the_lshape():
-    inside = np.asarray(LShapePoints(2000)(jax.random.key(0), jnp.asarray(0)))
+    inside = np.asarray(InteriorPoints(LSHAPE, 2000)(jax.random.key(0), jnp.asarray(0)))
     assert np.all(np.abs(inside) <= 1) and not np.any((inside[:, 0] > 0) & (inside[:, 1] > 0))
-    edge = np.asarray(LShapeBoundary(2000)(jax.random.key(0), jnp.asarray(0)))
+    # uniform: each of the three unit quadrants holds a third of the points
+    quadrants = [np.mean((np.sign(inside[:, 0]) == sx) & (np.sign(inside[:, 1]) == sy)) for sx, sy in
+                 [(-1, -1), (-1, 1), (1, -1)]]
+    np.testing.assert_allclose(quadrants, 1 / 3, atol=0.04)
+    edge = np.asarray(BoundaryPoints(LSHAPE, 2000)(jax.random.key(0), jnp.asarray(0)))
     on_outer = np.isclose(np.abs(edge).max(axis=1), 1.0)
     on_inner = (np.isclose(edge[:, 0], 0) & (edge[:, 1] >= 0)) | (np.isclose(edge[:, 1], 0) & (edge[:, 0] >= 0))
     assert np.all(on_outer | on_inner)
@@ -100,10 +105,10 @@ def test_zero_gaussians_are_refused():
 
 
 def test_lshape_distance_vanishes_on_the_boundary_only():
-    edge = LShapeBoundary(500)(jax.random.key(1), jnp.asarray(0))
-    inside = LShapePoints(2000)(jax.random.key(2), jnp.asarray(0))
-    assert float(jnp.max(jnp.abs(jax.vmap(lshape_distance)(edge)))) < 1e-6
-    assert float(jnp.min(jax.vmap(lshape_distance)(inside))) > 0
+    edge = BoundaryPoints(LSHAPE, 500)(jax.random.key(1), jnp.asarray(0))
+    inside = InteriorPoints(LSHAPE, 2000)(jax.random.key(2), jnp.asarray(0))
+    assert float(jnp.max(jnp.abs(jax.vmap(LSHAPE.distance)(edge)))) < 1e-6
+    assert float(jnp.min(jax.vmap(LSHAPE.distance)(inside))) > 0
 
 
 def test_pig_run_with_adaptive_points_writes_a_recomputable_contract(tmp_path):

@@ -1,13 +1,17 @@
 """Networks (equinox modules) shared by all methods."""
 
+from sciml.nn._deeponet import DeepONet
 from sciml.nn._embeddings import FourierFeatures, TrainableFourierFeatures
 from sciml.nn._factorized import FactorizedLinear, FactorizedMLP
 from sciml.nn._gaussian import GaussianFeatures
 from sciml.nn._gicnet import GICNet, KernelInterpolation
 from sciml.nn._mlp import MLP
+from sciml.nn._modified_mlp import ModifiedMLP
 from sciml.nn._periodic import PeriodicEmbedding
+from sciml.nn._piratenet import PirateBlock, PirateNet, least_squares_readout
 
 __all__ = [
+    "DeepONet",
     "MLP",
     "FactorizedLinear",
     "FactorizedMLP",
@@ -15,8 +19,12 @@ __all__ = [
     "GICNet",
     "GaussianFeatures",
     "KernelInterpolation",
+    "ModifiedMLP",
     "PeriodicEmbedding",
+    "PirateBlock",
+    "PirateNet",
     "TrainableFourierFeatures",
+    "least_squares_readout",
 ]
 
 from sciml.nn._cape import (  # noqa: E402

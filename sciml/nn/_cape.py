@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError, DataError
-from sciml.nn._fno import FNO, SpectralConv, check_spatial_shape, parameter_count
+from sciml.nn._fno import FNO, SpectralConv, check_spatial_shape, parameter_count, periodic_conv, pointwise
 from sciml.nn._init import build_layer
 from sciml.nn._unet import UNet
 
@@ -105,10 +105,11 @@ class CAPEBlock(eqx.Module):
             raise DataError(f"CAPEBlock expects params of shape ({self.n_params},), got {params.shape}")
         expand = (slice(None),) + (None,) * self.ndim
         a0, a1, a2 = (mlp(params)[expand] for mlp in self.gains)
-        h = jax.nn.gelu(self.stem(u))
+        h = jax.nn.gelu(periodic_conv(self.stem, u))
         spectral = _upsample_nearest(self.spectral(_avg_pool(h, self.pool, self.ndim)), self.pool, self.ndim)
-        y = a0 * spectral + a1 * self.pointwise(h) + a2 * self.depthwise(h) + self.ungated(h)
-        y = self.head(jax.nn.gelu(y))
+        y = (a0 * spectral + a1 * pointwise(self.pointwise, h) + a2 * periodic_conv(self.depthwise, h)
+             + pointwise(self.ungated, h))
+        y = pointwise(self.head, jax.nn.gelu(y))
         if self.norm is not None:
             y = self.norm(y)
         current = jnp.tile(u, (self.horizon,) + (1,) * self.ndim)
@@ -149,7 +150,7 @@ class CAPEConditioned(eqx.Module):
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
         guess = self.cape(u, params)
-        return u + self.mix(self.base(jnp.concatenate([u, guess]))), guess
+        return u + pointwise(self.mix, self.base(jnp.concatenate([u, guess]))), guess
 
 
 @dataclasses.dataclass(frozen=True)

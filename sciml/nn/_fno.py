@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from sciml import _random as random
@@ -28,6 +31,11 @@ class SpectralConv(eqx.Module):
     """Fourier layer: keep the lowest `modes` frequencies per axis and mix channels there with complex weights.
 
     In 2D the retained block covers both signs of the first axis' frequencies (two corners of the rfft2 output).
+    The transforms are truncated DFTs done as matrix products (`_real_dft`, `_complex_dft`) and the complex weights
+    act as real 2 x 2 blocks on (real, imaginary) pairs: the numbers of ``irfftn(weights * rfftn(x)[kept])`` up to
+    rounding, without FFTs or complex arithmetic. XLA:CPU runs FFTs several times slower inside a compiled training
+    loop than in straight-line code, while matrix products run at full speed in both; with the few frequencies an
+    FNO keeps, the products also take fewer operations than the FFTs.
     """
 
     weights_real: Float[Array, "corners cin cout *modes"]
@@ -47,21 +55,74 @@ class SpectralConv(eqx.Module):
         self.modes, self.ndim = modes, ndim
 
     def __call__(self, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
-        m = self.modes
-        weights = self.weights_real + 1j * self.weights_imag
-        spatial = x.shape[1:]
-        axes = tuple(range(1, self.ndim + 1))
-        # XLA has no bfloat16 FFT: a bfloat16 input (mixed precision) is transformed in float32.
-        coefficients = jnp.fft.rfftn(x.astype(jnp.promote_types(x.dtype, jnp.float32)), axes=axes)
-        out_shape = (weights.shape[2], *coefficients.shape[1:])
+        m, out_dtype = self.modes, x.dtype
+        # A bfloat16 input (mixed precision) is transformed in float32.
+        dtype = jnp.promote_types(x.dtype, jnp.float32)
+        x = x.astype(dtype)
+        real, imag = self.weights_real.astype(dtype), self.weights_imag.astype(dtype)
+        # blocks[p, corner, i, q, o, *modes]: (a + ib)(c + id) = (ac - bd) + i(ad + bc), parts p in and q out.
+        blocks = jnp.stack([jnp.stack([real, imag], axis=2), jnp.stack([-imag, real], axis=2)])
         if self.ndim == 1:
-            low = jnp.einsum("ik,iok->ok", coefficients[:, :m], weights[0])
-            out = jnp.zeros(out_shape, coefficients.dtype).at[:, :m].set(low)
-        else:
-            top = jnp.einsum("ikl,iokl->okl", coefficients[:, :m, :m], weights[0])
-            bottom = jnp.einsum("ikl,iokl->okl", coefficients[:, -m:, :m], weights[1])
-            out = jnp.zeros(out_shape, coefficients.dtype).at[:, :m, :m].set(top).at[:, -m:, :m].set(bottom)
-        return jnp.fft.irfftn(out, s=spatial, axes=axes).astype(x.dtype)
+            forward, inverse = (jnp.asarray(a, dtype) for a in _real_dft(x.shape[1], m))
+            coefficients = jnp.einsum("in,npk->ipk", x, forward)
+            mixed = jnp.einsum("ipk,piqok->qok", coefficients, blocks[:, 0])
+            return jnp.einsum("qok,qkn->on", mixed, inverse).astype(out_dtype)
+        forward2, inverse2 = (jnp.asarray(a, dtype) for a in _real_dft(x.shape[2], m))
+        forward1, inverse1 = (jnp.asarray(a, dtype) for a in _complex_dft(x.shape[1], m))
+        # The two corners become one axis of first-dimension frequencies, [0, m) then [n1 - m, n1).
+        _, _, cin, _, cout, _, _ = blocks.shape
+        blocks = jnp.moveaxis(blocks, 1, 4).reshape(2, cin, 2, cout, 2 * m, m)
+        half = jnp.einsum("iab,bpk->iapk", x, forward2)
+        coefficients = jnp.einsum("iapk,paqj->iqjk", half, forward1)
+        mixed = jnp.einsum("ipjk,piqojk->oqjk", coefficients, blocks)
+        back = jnp.einsum("oqjk,qjba->obak", mixed, inverse1)
+        return jnp.einsum("obak,bkn->oan", back, inverse2).astype(out_dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_dft(n: int, modes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rfft of n points truncated to frequencies 0..modes-1 (modes <= n / 2) as matrices: forward (n, 2, modes)
+    maps a signal to (real, imaginary) coefficients; inverse (2, modes, n) maps them back as irfft does (every other
+    coefficient zero, the imaginary part of frequency 0 ignored)."""
+    angle = 2 * np.pi * (np.outer(np.arange(n), np.arange(modes)) % n) / n
+    cos, sin = np.cos(angle), np.sin(angle)
+    weight = np.where(np.arange(modes) == 0, 1.0, 2.0) / n  # each frequency > 0 stands for itself and its conjugate
+    return np.stack([cos, -sin], axis=1), np.stack([weight[:, None] * cos.T, -weight[:, None] * sin.T])
+
+
+@functools.lru_cache(maxsize=64)
+def _complex_dft(n: int, modes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The complex DFT of n points truncated to frequencies [0, modes) and [n - modes, n) (2 modes <= n) as real
+    matrices on (real, imaginary) pairs: forward (2, n, 2, 2 modes) and inverse (2, 2 modes, 2, n), the inverse
+    scaled by 1 / n as ifft is (the dropped coefficients zero)."""
+    frequencies = np.concatenate([np.arange(modes), np.arange(n - modes, n)])
+    angle = 2 * np.pi * (np.outer(np.arange(n), frequencies) % n) / n
+    cos, sin = np.cos(angle), np.sin(angle)
+    forward = np.stack([np.stack([cos, -sin], axis=1), np.stack([sin, cos], axis=1)])
+    inverse = np.stack([np.stack([cos.T, sin.T], axis=1), np.stack([-sin.T, cos.T], axis=1)]) / n
+    return forward, inverse
+
+
+def periodic_conv(conv: eqx.nn.Conv, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
+    """A circularly padded, stride-1 `eqx.nn.Conv` of odd kernel size (any dimension and grouping) applied as a sum of
+    shifted copies of `x` times its weights: the numbers of ``conv(x)`` up to rounding, as matrix products (see
+    `pointwise`)."""
+    kernel = conv.kernel_size
+    centred = conv.padding == "SAME" or conv.padding == tuple((k // 2, k // 2) for k in kernel)
+    if (any(k % 2 == 0 for k in kernel) or any(s != 1 for s in conv.stride) or any(d != 1 for d in conv.dilation)
+            or conv.padding_mode != "CIRCULAR" or not centred):
+        raise ValueError(f"periodic_conv needs odd kernels, stride 1, no dilation and circular 'SAME' padding; got "
+                         f"kernel {kernel}, stride {conv.stride}, dilation {conv.dilation}, padding {conv.padding} "
+                         f"({conv.padding_mode})")
+    ndim, groups = len(kernel), conv.groups
+    offsets = list(itertools.product(*(range(k) for k in kernel)))
+    # shifted[s][..., n] = x[..., n + offset - k // 2] (periodic): the window element that weight offset s meets.
+    shifted = jnp.stack([jnp.roll(x, [k // 2 - o for o, k in zip(offset, kernel, strict=True)],
+                                  axis=tuple(range(1, ndim + 1))) for offset in offsets])
+    shifted = shifted.reshape(len(offsets), groups, x.shape[0] // groups, *x.shape[1:])
+    weight = conv.weight.reshape(groups, conv.weight.shape[0] // groups, conv.weight.shape[1], len(offsets))
+    out = jnp.einsum("goiw,wgi...->go...", weight, shifted).reshape(conv.weight.shape[0], *x.shape[1:])
+    return out if conv.bias is None else out + conv.bias
 
 
 def grid_coordinates(spatial: tuple[int, ...], dtype) -> Float[Array, " ndim *space"]:
@@ -105,12 +166,22 @@ class FNO(eqx.Module):
 
     def __call__(self, u: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
         check_spatial_shape(u, self.in_channels, self.ndim, minimum=2 * self.modes, who="FNO")
-        h = self.lift(jnp.concatenate([u, grid_coordinates(u.shape[1:], u.dtype)]))
-        for index, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
-            h = spectral(h) + pointwise(h)
+        h = pointwise(self.lift, jnp.concatenate([u, grid_coordinates(u.shape[1:], u.dtype)]))
+        for index, (spectral, mix) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
+            h = spectral(h) + pointwise(mix, h)
             if index < len(self.spectral) - 1:
                 h = jax.nn.gelu(h)
-        return self.project_out(jax.nn.gelu(self.project_hidden(h)))
+        return pointwise(self.project_out, jax.nn.gelu(pointwise(self.project_hidden, h)))
+
+
+def pointwise(conv: eqx.nn.Conv, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
+    """A 1 x 1 `eqx.nn.Conv` (any dimension) applied as the matrix product over channels it is: the numbers of
+    ``conv(x)`` up to rounding. XLA:CPU runs convolutions inside a compiled training loop several times slower than
+    in straight-line code (the matrix product runs at full speed in both; `docs/results/fno_torch.md`)."""
+    if any(k != 1 for k in conv.kernel_size):
+        raise ValueError(f"pointwise needs a 1 x 1 convolution, got kernel size {conv.kernel_size}")
+    out = jnp.tensordot(conv.weight.reshape(conv.weight.shape[:2]), x, axes=1)
+    return out if conv.bias is None else out + conv.bias
 
 
 def parameter_count(model) -> int:

@@ -23,14 +23,18 @@ class PeriodicEmbedding(eqx.Module):
         axes: indices of the periodic coordinates.
         periods: one period per axis (in the units the embedding sees).
         harmonics: number of harmonics per periodic axis.
+        trainable_periods: train the periods (starting at `periods`), for a solution whose period is not known;
+            the model is then periodic with the learned periods, not necessarily over the domain.
     """
 
     in_size: int = eqx.field(static=True)
     axes: tuple[int, ...] = eqx.field(static=True)
     periods: tuple[float, ...] = eqx.field(static=True)
     harmonics: int = eqx.field(static=True)
+    trained_periods: Float[Array, " k"] | None
 
-    def __init__(self, in_size: int, axes: Sequence[int], periods: Sequence[float] | None = None, harmonics: int = 1):
+    def __init__(self, in_size: int, axes: Sequence[int], periods: Sequence[float] | None = None, harmonics: int = 1,
+                 trainable_periods: bool = False):
         axes = tuple(int(a) for a in axes)
         periods = tuple(float(p) for p in periods) if periods is not None else (2.0,) * len(axes)
         if not axes or any(not 0 <= a < in_size for a in axes) or len(set(axes)) != len(axes):
@@ -40,6 +44,7 @@ class PeriodicEmbedding(eqx.Module):
         if harmonics < 1:
             raise ConfigError(f"PeriodicEmbedding: harmonics must be >= 1, got {harmonics}")
         self.in_size, self.axes, self.periods, self.harmonics = in_size, axes, periods, harmonics
+        self.trained_periods = jnp.asarray(periods) if trainable_periods else None
 
     @property
     def out_size(self) -> int:
@@ -49,7 +54,8 @@ class PeriodicEmbedding(eqx.Module):
         kept = [x[i : i + 1] for i in range(self.in_size) if i not in self.axes]
         m = jnp.arange(1, self.harmonics + 1, dtype=x.dtype)
         waves = []
-        for axis, period in zip(self.axes, self.periods, strict=True):
+        periods = self.periods if self.trained_periods is None else list(self.trained_periods)
+        for axis, period in zip(self.axes, periods, strict=True):
             phase = 2 * jnp.pi * m * x[axis] / period
             waves += [jnp.cos(phase), jnp.sin(phase)]
         return jnp.concatenate(kept + waves)

@@ -3,12 +3,14 @@
 from sciml.operators._rollout import (
     Autoregressive,
     Curriculum,
+    FrameHistory,
     RolloutLoss,
     TanhCurriculum,
     TeacherForcing,
     curriculum_rollout,
     rollout,
+    stack_frames,
 )
 
-__all__ = ["Autoregressive", "Curriculum", "RolloutLoss", "TanhCurriculum", "TeacherForcing", "curriculum_rollout",
-           "rollout"]
+__all__ = ["Autoregressive", "Curriculum", "FrameHistory", "RolloutLoss", "TanhCurriculum", "TeacherForcing",
+           "curriculum_rollout", "rollout", "stack_frames"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -28,6 +29,33 @@ def rollout(solver, u0: Float[Array, " c *space"], params: Float[Array, " p"],
         return nxt, nxt
 
     return jax.lax.scan(step, u0, None, length=steps)[1]
+
+
+class FrameHistory(eqx.Module):
+    """PDEBench's input of several frames: the base network sees the last `frames` frames as channels and predicts the
+    next frame (``base(state)``, or ``state[-c:] + base(state)`` with `residual`); the PDE parameters are ignored.
+
+    The solver's state is those frames stacked along channels, oldest first, ``(frames * channels, *space)``
+    (`stack_frames`); a step drops the oldest frame and appends the prediction, so `rollout` and
+    `curriculum_rollout` advance it unchanged. The base network maps ``frames * channels`` channels to `channels`.
+    """
+
+    base: Callable[[Array], Array]
+    channels: int = eqx.field(static=True)
+    residual: bool = eqx.field(static=True, default=False)
+
+    def __call__(self, state: Float[Array, " fc *space"], params: Float[Array, " p"]):
+        prediction = self.base(state)
+        if self.residual:
+            prediction = state[-self.channels:] + prediction
+        return jnp.concatenate([state[self.channels:], prediction]), None
+
+
+def stack_frames(u: Float[Array, "sample t c *space"], frames: int) -> Float[Array, "sample fc *space"]:
+    """The `FrameHistory` state of frames ``0..frames-1`` of each trajectory: (sample, frames * c, *space)."""
+    if not 1 <= frames <= u.shape[1]:
+        raise ConfigError(f"need 1 <= frames <= {u.shape[1]} (the trajectories' frames), got {frames}")
+    return u[:, :frames].reshape(u.shape[0], frames * u.shape[2], *u.shape[3:])
 
 
 def curriculum_rollout(solver, window: Float[Array, "t1 c *space"], params: Float[Array, " p"],

@@ -1,5 +1,16 @@
-"""Physics-informed problem pieces: domains and geometries, collocation samplers, derivatives, constraints, problems."""
+"""Physics-informed problem pieces: domains and geometries, collocation samplers, derivatives, constraints, problems,
+trainable coefficients of inverse problems."""
 
+from sciml.pde._coefficients import (
+    AbstractParametrisation,
+    Bounded,
+    Coefficient,
+    LogPositive,
+    SoftplusPositive,
+    Unconstrained,
+    WithCoefficients,
+    split_coefficients,
+)
 from sciml.pde._constraints import (
     AbstractConstraint,
     DataConstraint,
@@ -27,7 +38,6 @@ from sciml.pde._geometry import (
     SpaceTime,
     annulus,
 )
-from sciml.pde._lshape import LShapeBoundary, LShapePoints, lshape_distance
 from sciml.pde._problem import Problem
 from sciml.pde._samplers import (
     FacePoints,
@@ -42,12 +52,15 @@ from sciml.pde._samplers import (
 __all__ = [
     "AbstractConstraint",
     "AbstractGeometry",
+    "AbstractParametrisation",
     "AbstractShape",
     "BoundaryPoints",
+    "Bounded",
     "Box",
     "CSGDifference",
     "CSGIntersection",
     "CSGUnion",
+    "Coefficient",
     "DataConstraint",
     "DerivativeCondition",
     "Dirichlet",
@@ -57,9 +70,8 @@ __all__ = [
     "FixedPoints",
     "InitialCondition",
     "InteriorPoints",
-    "LShapeBoundary",
-    "LShapePoints",
     "LatinHypercube",
+    "LogPositive",
     "MeshGeometry",
     "Neumann",
     "Periodic",
@@ -69,13 +81,16 @@ __all__ = [
     "Problem",
     "Robin",
     "SobolPoints",
+    "SoftplusPositive",
     "SpaceTime",
+    "Unconstrained",
     "UniformPoints",
+    "WithCoefficients",
     "annulus",
     "box_faces",
     "derivative",
     "interval",
-    "lshape_distance",
     "rectangle",
+    "split_coefficients",
     "time_space",
 ]

@@ -79,12 +79,18 @@ class Periodic(AbstractConstraint):
 
 
 class DataConstraint(AbstractConstraint):
-    """``u(points_i) = values_i`` for observed data (fixed points)."""
+    """``u(points_i) = values_i`` for observed data (fixed points, e.g. sensors at arbitrary places and times).
+
+    The loss is the mean square misfit, or with `weights` ``(n,)`` (e.g. ``1 / sigma_i^2`` of noisy sensors, or a
+    bootstrap's counts) the weighted mean ``sum_i w_i |u_i - values_i|^2 / sum_i w_i``.
+    """
 
     sampler: FixedPoints
     values: Float[Array, "n ..."]
+    weights: Float[Array, " n"] | None
 
-    def __init__(self, points: Float[ArrayLike, "n d"], values: Float[ArrayLike, "m ..."]):  # m = n, checked below
+    def __init__(self, points: Float[ArrayLike, "n d"], values: Float[ArrayLike, "m ..."],  # m = n, checked below
+                 weights: Float[ArrayLike, " k"] | None = None):  # k = n, checked below
         points, values = np.asarray(points), np.asarray(values)
         if points.ndim != 2 or values.shape[0] != points.shape[0]:
             raise DataError(
@@ -96,11 +102,22 @@ class DataConstraint(AbstractConstraint):
                 f"DataConstraint: {int(bad.sum())} observations are NaN/Inf (first at point {points[np.argmax(bad)]}); "
                 "expected finite values. Drop those rows before building the constraint."
             )
+        if weights is not None:
+            weights = np.asarray(weights)
+            if weights.shape != (len(points),) or not np.all(np.isfinite(weights)) or (weights < 0).any() \
+                    or not weights.sum() > 0:
+                raise DataError(f"DataConstraint: expected weights (n,) = ({len(points)},), finite, >= 0 and not all "
+                                f"zero; got shape {weights.shape}")
+            weights = jnp.asarray(weights, jnp.float32)
         self.sampler = FixedPoints(jnp.asarray(points))
         self.values = jnp.asarray(values)
+        self.weights = weights
 
     def loss(self, u, points):
-        return _mean_square(jax.vmap(u)(points) - self.values)
+        if self.weights is None:
+            return _mean_square(jax.vmap(u)(points) - self.values)
+        squared = jnp.square(jax.vmap(u)(points) - self.values).reshape(points.shape[0], -1).mean(axis=1)
+        return jnp.sum(self.weights * squared) / jnp.sum(self.weights)
 
 
 def _normal_derivative(u: Callable, geometry, points: Float[Array, "n d"]) -> Array:

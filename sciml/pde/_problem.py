@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import equinox as eqx
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.pde._coefficients import split_coefficients
 from sciml.pde._constraints import AbstractConstraint
 from sciml.pde._derivatives import Field, pointwise_residual
 from sciml.pde._domain import Box
@@ -22,7 +24,9 @@ class Problem(eqx.Module):
 
     Args:
         domain: the box whose coordinate names the residual uses.
-        residual: ``residual(u: Field) -> scalar or (k,)``, e.g. ``lambda u: u.t + u.value * u.x - nu * u.xx``.
+        residual: ``residual(u: Field) -> scalar or (k,)``, e.g. ``lambda u: u.t + u.value * u.x - nu * u.xx``;
+            or, for an inverse problem, ``residual(u, p)`` with ``p = {name: value}`` the unknown coefficients of a
+            trained `WithCoefficients` model, e.g. ``lambda u, p: u.t - p["kappa"] * u.xx``.
         interior: sampler of collocation points for the residual.
         constraints: named soft constraints (initial, boundary, data); each has its own sampler.
 
@@ -43,13 +47,28 @@ class Problem(eqx.Module):
         return PointSets({"residual": self.interior, **{k: c.sampler for k, c in self.constraints.items()}})
 
     def pointwise_residual(self, model, points: Float[Array, "n d"]) -> Float[Array, "n ..."]:
-        """The residual at each point, shape-checked; a trial trace plans which derivatives to compute together."""
+        """The residual at each point, shape-checked; a trial trace plans which derivatives to compute together.
+
+        A `WithCoefficients` model gives its field's derivatives and, to a residual ``(u, p)``, its coefficients.
+        """
+        field, coefficients = split_coefficients(model)
+        if _reads_coefficients(self.residual):
+            if not coefficients:
+                raise ConfigError(
+                    "the residual takes (u, p), the field and the unknown coefficients, but the model carries no "
+                    "coefficients; train WithCoefficients(model, {'name': Coefficient(initial)}) instead"
+                )
+
+            def residual(u):
+                return self.residual(u, coefficients)
+        else:
+            residual = self.residual
         requested: set = set()
 
         def trial(p):
-            field = Field(model, p, self.domain.names)
-            out = self.residual(field)
-            requested.update(field.requested)
+            u = Field(field, p, self.domain.names)
+            out = residual(u)
+            requested.update(u.requested)
             return out
 
         single = jax.eval_shape(trial, points[0])
@@ -63,7 +82,7 @@ class Problem(eqx.Module):
                 f"points have {points.shape[-1]} coordinates, the domain {self.domain.names} has {self.domain.ndim}"
             )
         plan = tuple(requested)
-        return pointwise_residual(self.residual, model, points, self.domain.names, plan)
+        return pointwise_residual(residual, field, points, self.domain.names, plan)
 
     def terms(self, model, batch: dict[str, Array]) -> dict[str, Array]:
         """Mean-square residual and constraint losses on a batch from `sampler()`."""
@@ -71,3 +90,14 @@ class Problem(eqx.Module):
         for name, constraint in self.constraints.items():
             terms[name] = constraint.loss(model, batch[name])
         return terms
+
+
+def _reads_coefficients(residual: Callable) -> bool:
+    """Whether `residual` takes the coefficients: two required positional arguments ``(u, p)``."""
+    try:
+        parameters = inspect.signature(residual).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: a field-only residual
+        return False
+    positional = [q for q in parameters
+                  if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD) and q.default is q.empty]
+    return len(positional) == 2

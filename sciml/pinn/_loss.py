@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from sciml._errors import ConfigError
-from sciml.pde import Problem
+from sciml.pde import Problem, split_coefficients
 from sciml.pinn._balancing import AbstractBalancing, FixedWeights
 from sciml.train import AbstractAdaptiveLoss
 
@@ -24,6 +24,17 @@ def initial_weights(problem: Problem, weights: dict[str, float] | None, owner: s
     return {name: jnp.asarray(weights.get(name, 1.0), jnp.float32) for name in names}
 
 
+def coefficient_metrics(model, terms: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """``{name: value}`` of a `WithCoefficients` model's coefficients, logged beside the loss terms (so
+    ``metrics.jsonl`` holds their trajectory); empty for any other model. Names that clash with a term are refused."""
+    values = split_coefficients(model)[1]
+    clash = set(values) & {"loss", *terms, *(f"w_{name}" for name in terms)}
+    if clash:
+        raise ConfigError(f"coefficients {sorted(clash)} share their names with loss terms {sorted(terms)}; rename "
+                          "the coefficients")
+    return values
+
+
 class PINNLoss(AbstractAdaptiveLoss):
     """``sum_k w_k L_k`` over the terms of `problem` (residual and constraints).
 
@@ -34,7 +45,8 @@ class PINNLoss(AbstractAdaptiveLoss):
             `GradNormBalancing`, `NTKBalancing`).
         update_every: steps between weight updates.
 
-    Returns (from a call): ``(total, {"residual": ..., name: ..., "w_name": ...})``.
+    Returns (from a call): ``(total, {"residual": ..., name: ..., "w_name": ...})``, and the value of each
+    coefficient of a `WithCoefficients` model by its name.
     """
 
     problem: Problem
@@ -63,7 +75,8 @@ class PINNLoss(AbstractAdaptiveLoss):
     def __call__(self, model, batch, key):
         terms = self.term_values(model, batch)
         total = sum(self.weights[name] * value for name, value in terms.items())
-        return total, {**terms, **{f"w_{name}": w for name, w in self.weights.items()}}
+        return total, {**terms, **{f"w_{name}": w for name, w in self.weights.items()},
+                       **coefficient_metrics(model, terms)}
 
     def update(self, model, batch, key):
         weights = self.balancing(self, model, batch)

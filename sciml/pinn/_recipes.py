@@ -23,7 +23,7 @@ from jaxtyping import Array, Float
 from sciml._errors import ConfigError
 from sciml.pde import Problem
 from sciml.pinn._balancing import AbstractBalancing, FixedWeights
-from sciml.pinn._loss import initial_weights
+from sciml.pinn._loss import coefficient_metrics, initial_weights
 from sciml.train import AbstractAdaptiveLoss
 
 _FIXED_WEIGHTS = FixedWeights()  # the default balancing (immutable, so one shared instance)
@@ -91,7 +91,8 @@ class RecipeLoss(AbstractAdaptiveLoss):
         update_every: steps between refreshes of the weights and the adaptive points.
         key: PRNG key of the initial adaptive points (uniform).
 
-    Returns (from a call): ``(total, {term: L_k, "w_term": w_k, ["causal_min_weight"]})``.
+    Returns (from a call): ``(total, {term: L_k, "w_term": w_k, ["causal_min_weight"]})`` and the coefficients of a
+    `WithCoefficients` model by name.
     """
 
     problem: Problem
@@ -164,7 +165,8 @@ class RecipeLoss(AbstractAdaptiveLoss):
     def __call__(self, model, batch, key):
         terms, extra = self.terms(model, batch)
         total = sum(self.weights[name] * value for name, value in terms.items())
-        return total, {**terms, **extra, **{f"w_{name}": w for name, w in self.weights.items()}}
+        return total, {**terms, **extra, **{f"w_{name}": w for name, w in self.weights.items()},
+                       **coefficient_metrics(model, terms)}
 
     def update(self, model, batch, key):
         new = self

@@ -92,7 +92,9 @@ from sciml.solvers._turbulence2d import (  # noqa: E402
     enstrophy_spectrum,
     random_vorticity,
     simulate_turbulence,
+    spectrum_error,
     strain_rate_magnitude,
+    tail_hellinger,
     tail_probability,
     turbulence_dataset,
     vorticity_pdf,
@@ -101,7 +103,8 @@ from sciml.solvers._turbulence2d import (  # noqa: E402
 __all__ += ["AbstractClosure", "Budget", "DynamicSmagorinsky", "ForcedTurbulence2D", "Leith", "NoClosure",
             "PeriodicGrid2D", "SMARL_CASES", "Smagorinsky", "TurbulenceState", "coarse_grain", "dns_reference",
             "energy_spectrum", "enstrophy_spectrum", "random_vorticity", "simulate_turbulence",
-            "strain_rate_magnitude", "tail_probability", "turbulence_dataset", "vorticity_pdf"]
+            "spectrum_error", "strain_rate_magnitude", "tail_hellinger", "tail_probability", "turbulence_dataset",
+            "vorticity_pdf"]
 
 from sciml.solvers._p2d import (  # noqa: E402
     P2D,

@@ -19,14 +19,15 @@ linear interpolation of eps^b kappa, a ghost node for the Dirichlet condition, l
 surface and to the positive current collector), so that a PyBaMM solve with the same ``var_pts`` checks the
 equations and not the mesh.
 
-The potentials are algebraic, which makes the semi-discrete model a DAE of index 1. It is reduced to an ODE in the
-concentrations: at every right-hand-side evaluation the charge balances (solid and electrolyte, 2 N_n + N_s + 2 N_p
-unknowns) are solved for the potentials with optimistix's Newton method. They are nonlinear (Butler-Volmer's sinh,
-the concentration dependence of i0 and of the reaction potential), so a direct linear solve does not suffice; Newton
-from an SPM-like first guess converges in a few iterations, and optimistix differentiates the root implicitly, so
-the implicit ODE solver's Jacobians and parameter sensitivities need no unrolled iterations. The ODE is stiff (solid
-and electrolyte diffusion), integrated with diffrax's Kvaerno5 and a PID step-size controller; a voltage cut-off
-event ends the discharge.
+The potentials are algebraic, which makes the semi-discrete model a DAE of index 1: ``M du/dt = F(t, u)`` with
+u the concentrations and potentials and M = diag(1 on concentrations, 0 on potentials). It is integrated as it
+stands by the variable-order BDF of `sciml.solvers._bdf` (as SUNDIALS' IDA does for PyBaMM): each step solves the
+concentrations and the (nonlinear: Butler-Volmer's sinh, the concentration dependence of i0 and of the reaction
+potential) charge balances together with a modified Newton iteration whose Jacobian and LU factorisation are reused
+over many steps. An earlier version reduced the DAE to an ODE by solving the charge balances with Newton's method
+inside every right-hand-side evaluation and integrated it with diffrax's Kvaerno5; that nested solve made it about
+twenty times slower, and slow to compile. Events end the discharge at the cut-off voltage (or if the electrolyte is
+depleted or a particle surface saturates), located on the BDF's interpolating polynomial.
 
 Parameters are Chen et al., J. Electrochem. Soc. 167 (2020) 080534 (LG M50, graphite / NMC811, PyBaMM's
 ``"Chen2020"``), with the electrolyte transport of Nyman et al., Electrochim. Acta 53 (2008) 6356. Two scales multiply
@@ -37,10 +38,8 @@ published values, as in the SPM: the anode exchange-current density (``i0_scale`
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -49,6 +48,7 @@ import optimistix as optx
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.solvers._bdf import STATUS, BDFSolution, bdf_solve
 from sciml.solvers._spm import (
     FARADAY,
     GAS_CONSTANT,
@@ -164,6 +164,8 @@ class P2DSolution:
         t_end: time the discharge ended [s] (the cut-off time, or the last requested time).
         termination: ``"end time"``, ``"voltage cut-off"``, ``"electrolyte depleted"`` or
             ``"particle surface saturated"``.
+        stats: BDF counters: ``steps`` (accepted), ``rejected``, ``newton_iterations``, ``jacobians``,
+            ``factorisations``.
     """
 
     t: np.ndarray
@@ -177,19 +179,25 @@ class P2DSolution:
     x: np.ndarray
     t_end: float
     termination: str
+    stats: dict[str, int]
 
 
 _EVENTS = ("voltage cut-off", "electrolyte depleted", "particle surface saturated")
+_DEPLETED = 1e-3  # c_e / c_e,init at which the electrolyte counts as depleted
+_SATURATED = 1e-6  # distance of a surface stoichiometry from 0 or 1 at which the particle counts as saturated
 
 
 class P2D(eqx.Module):
     """Doyle-Fuller-Newman model under a constant-current discharge.
 
+    The unknowns form one vector ``u = (c_e / c_e,init (n_x,), x_n (n_n * n_shells,), x_p (n_p * n_shells,),
+    phi_s_n (n_n,), phi_e (n_x,), phi_s_p (n_p,))``: concentrations (differential) then potentials [V] (algebraic).
+
     Args:
         parameters: the cell (default Chen et al. 2020).
         n_negative, n_separator, n_positive: finite-volume cells across each region (PyBaMM's x_n, x_s, x_p).
         n_shells: shells per particle (PyBaMM's r_n = r_p).
-        rtol, atol: diffrax step-size controller tolerances (states are stoichiometries and c_e / c_e,init).
+        rtol, atol: BDF local error tolerances (RMS over the unknowns, each against ``atol + rtol |u|``).
 
     Example:
         >>> with jax.enable_x64(True):
@@ -211,6 +219,9 @@ class P2D(eqx.Module):
                         ("n_shells", n_shells)):
             if int(n) != n or n < 3:
                 raise ConfigError(f"P2D: {name} must be an integer >= 3, got {n}; PyBaMM's default is 20")
+        for name, value in (("rtol", rtol), ("atol", atol)):
+            if not np.isfinite(value) or value <= 0:
+                raise ConfigError(f"P2D: {name} must be a positive number, got {value}")
         parameters.check()
         self.parameters = parameters
         self.n_negative, self.n_separator, self.n_positive = int(n_negative), int(n_separator), int(n_positive)
@@ -223,6 +234,16 @@ class P2D(eqx.Module):
         """This mesh in PyBaMM's ``var_pts`` naming."""
         return {"x_n": self.n_negative, "x_s": self.n_separator, "x_p": self.n_positive, "r_n": self.n_shells,
                 "r_p": self.n_shells}
+
+    @property
+    def n_cells(self) -> int:
+        """Finite-volume cells across the cell (n_x)."""
+        return self.n_negative + self.n_separator + self.n_positive
+
+    def mass(self) -> np.ndarray:
+        """(n,) 1 on the concentrations (differential unknowns), 0 on the potentials (algebraic)."""
+        n_concentrations = self.n_cells + (self.n_negative + self.n_positive) * self.n_shells
+        return np.concatenate([np.ones(n_concentrations), np.zeros(self.n_negative + self.n_cells + self.n_positive)])
 
     # ---- geometry (host numpy, computed at trace time) ----
 
@@ -247,6 +268,16 @@ class P2D(eqx.Module):
         tor = np.concatenate([np.full(n, e**b) for n, e, b in regions])
         return eps, tor
 
+    def split(self, u):
+        """``u`` (..., n) -> (c_e [mol/m^3] (..., n_x), x_n (..., n_n, n_shells), x_p (..., n_p, n_shells),
+        phi_s_n (..., n_n), phi_e (..., n_x), phi_s_p (..., n_p))."""
+        nn, npos, nr, nx = self.n_negative, self.n_positive, self.n_shells, self.n_cells
+        ends = np.cumsum([nx, nn * nr, npos * nr, nn, nx])
+        c_e, x_n, x_p, phi_s_n, phi_e, phi_s_p = jnp.split(u, ends, axis=-1)
+        batch = u.shape[:-1]
+        return (c_e * self.parameters.electrolyte_concentration, x_n.reshape(*batch, nn, nr),
+                x_p.reshape(*batch, npos, nr), phi_s_n, phi_e, phi_s_p)
+
     # ---- physics ----
 
     def _current_density(self, current):
@@ -266,6 +297,13 @@ class P2D(eqx.Module):
         eta = phi_s - phi_e - electrode.ocp(x_surface)
         return 2.0 * i0_scale * self._exchange_current(electrode, c_e, x_surface) * jnp.sinh(eta / (2.0 * thermal))
 
+    def _reactions(self, c_e, x_surf_n, x_surf_p, phi_s_n, phi_e, phi_s_p, i0_scale):
+        """j [A/m^2] at the negative and positive electrode nodes."""
+        nn, ns = self.n_negative, self.n_separator
+        p = self.parameters
+        return (self._reaction(p.negative, phi_s_n, phi_e[:nn], c_e[:nn], x_surf_n, i0_scale),
+                self._reaction(p.positive, phi_s_p, phi_e[nn + ns:], c_e[nn + ns:], x_surf_p, 1.0))
+
     def _electrolyte_current(self, c_e, phi_e):
         """(n_x + 1,) ionic current density [A/m^2] at the cell faces (zero at both ends)."""
         p = self.parameters
@@ -282,32 +320,65 @@ class P2D(eqx.Module):
         zero = jnp.zeros((1,), c_e.dtype)
         return jnp.concatenate([zero, interior, zero])
 
-    def _charge_residual(self, potentials, inputs):
-        """Scaled charge balances (solid negative, electrolyte, solid positive) for the potentials;
-        ``inputs = (state, args)`` as in `potentials`."""
-        state, args = inputs
+    def _charge_balances(self, c_e, phi_s_n, phi_e, phi_s_p, j_n, j_p, current):
+        """Charge balances (solid negative (n_n,), electrolyte (n_x,), solid positive (n_p,)) per unit area, in
+        units of the 1C current density."""
         p = self.parameters
         neg, pos = p.negative, p.positive
-        nn, ns, npos = self.n_negative, self.n_separator, self.n_positive
-        nx = nn + ns + npos
-        c_e, x_surf_n, x_surf_p = state
-        current, i0_scale, _ = args
-        phi_s_n, phi_e, phi_s_p = potentials[:nn], potentials[nn:nn + nx], potentials[nn + nx:]
         h = self._widths()
         h_n, h_p = h[0], h[-1]
-        j_n = self._reaction(neg, phi_s_n, phi_e[:nn], c_e[:nn], x_surf_n, i0_scale)
-        j_p = self._reaction(pos, phi_s_p, phi_e[nn + ns:], c_e[nn + ns:], x_surf_p, 1.0)
         a_j_n, a_j_p = neg.surface_per_volume * j_n, pos.surface_per_volume * j_p
-        i_app = self._current_density(current)
-        zero = jnp.zeros((1,), potentials.dtype)
+        zero = jnp.zeros((1,), c_e.dtype)
         i_s_n = jnp.concatenate([-neg.conductivity * 2.0 * phi_s_n[:1] / h_n,  # ghost node: phi_s = 0 at x = 0
                                  -neg.conductivity * jnp.diff(phi_s_n) / h_n, zero])
-        i_s_p = jnp.concatenate([zero, -pos.conductivity * jnp.diff(phi_s_p) / h_p, i_app[None]])
+        i_s_p = jnp.concatenate([zero, -pos.conductivity * jnp.diff(phi_s_p) / h_p,
+                                 jnp.broadcast_to(self._current_density(current), (1,)).astype(c_e.dtype)])
         i_e = self._electrolyte_current(c_e, phi_e)
-        source = jnp.concatenate([a_j_n, jnp.zeros(ns, potentials.dtype), a_j_p])
-        scale = 1.0 / (p.nominal_capacity / p.electrode_area)  # residuals in units of the 1C current density
+        source = jnp.concatenate([a_j_n, jnp.zeros(self.n_separator, c_e.dtype), a_j_p])
+        scale = 1.0 / (p.nominal_capacity / p.electrode_area)
         return jnp.concatenate([jnp.diff(i_s_n) + a_j_n * h_n, jnp.diff(i_e) - source * h,
                                 jnp.diff(i_s_p) + a_j_p * h_p]) * scale
+
+    def _concentration_rates(self, c_e, x_n, x_p, j_n, j_p, diffusivity_scale):
+        """d/dt of (c_e / c_e,init (n_x,), x_n (n_n, n_shells), x_p (n_p, n_shells))."""
+        p = self.parameters
+        neg, pos = p.negative, p.positive
+        eps, tor = self._porosity()
+        h = self._widths()
+        distance = 0.5 * (h[1:] + h[:-1])
+        weight = h[:-1] / (h[:-1] + h[1:])
+        d_eff = tor * p.electrolyte_diffusivity(c_e)
+        d_face = 1.0 / (weight / d_eff[:-1] + (1.0 - weight) / d_eff[1:])  # harmonic mean
+        zero = jnp.zeros((1,), c_e.dtype)
+        flux = jnp.concatenate([zero, -d_face * jnp.diff(c_e) / distance, zero])
+        source = jnp.concatenate([neg.surface_per_volume * j_n, jnp.zeros(self.n_separator, c_e.dtype),
+                                  pos.surface_per_volume * j_p]) * (1.0 - p.transference_number) / FARADAY
+        dc_e = (-jnp.diff(flux) / h + source) / eps / p.electrolyte_concentration
+        d_n, d_p = neg.diffusivity, pos.diffusivity * diffusivity_scale
+        grad_n = -j_n * neg.radius / (FARADAY * d_n * neg.c_max)
+        grad_p = -j_p * pos.radius / (FARADAY * d_p * pos.c_max)
+        rate = jax.vmap(self.particle.rate, in_axes=(0, None, 0))
+        return dc_e, rate(x_n, d_n / neg.radius**2, grad_n), rate(x_p, d_p / pos.radius**2, grad_p)
+
+    def residual(self, t, u: Float[Array, " n"], args) -> Float[Array, " n"]:
+        """The DAE ``mass * du/dt = residual(t, u, args)``: concentration rates, then the charge balances (zero).
+        ``args = (current [A], i0_scale, diffusivity_scale)``."""
+        current, i0_scale, diffusivity_scale = args
+        c_e, x_n, x_p, phi_s_n, phi_e, phi_s_p = self.split(u)
+        j_n, j_p = self._reactions(c_e, self._surface(x_n), self._surface(x_p), phi_s_n, phi_e, phi_s_p, i0_scale)
+        dc_e, dx_n, dx_p = self._concentration_rates(c_e, x_n, x_p, j_n, j_p, diffusivity_scale)
+        balances = self._charge_balances(c_e, phi_s_n, phi_e, phi_s_p, j_n, j_p, current)
+        return jnp.concatenate([dc_e, dx_n.ravel(), dx_p.ravel(), balances])
+
+    # ---- consistent initial state ----
+
+    def _potential_residual(self, potentials, inputs):
+        """Charge balances as a function of the potentials alone, ``inputs = ((c_e, x_surf_n, x_surf_p), args)``."""
+        (c_e, x_surf_n, x_surf_p), (current, i0_scale, _) = inputs
+        nn, nx = self.n_negative, self.n_cells
+        phi_s_n, phi_e, phi_s_p = potentials[:nn], potentials[nn:nn + nx], potentials[nn + nx:]
+        j_n, j_p = self._reactions(c_e, x_surf_n, x_surf_p, phi_s_n, phi_e, phi_s_p, i0_scale)
+        return self._charge_balances(c_e, phi_s_n, phi_e, phi_s_p, j_n, j_p, current)
 
     def _first_guess(self, state, args):
         """Potentials of a uniform reaction in each electrode (the SPM), the Newton start."""
@@ -323,154 +394,93 @@ class P2D(eqx.Module):
         eta_n = 2.0 * thermal * jnp.arcsinh(i_app / (neg.surface_per_volume * neg.thickness) / (2.0 * i0_n))
         eta_p = 2.0 * thermal * jnp.arcsinh(-i_app / (pos.surface_per_volume * pos.thickness) / (2.0 * i0_p))
         phi_e = -jnp.mean(neg.ocp(x_surf_n) + eta_n)
-        nx = c_e.shape[0]
-        return jnp.concatenate([jnp.zeros(nn, c_e.dtype), jnp.full(nx, phi_e, c_e.dtype),
+        return jnp.concatenate([jnp.zeros(nn, c_e.dtype), jnp.full(self.n_cells, phi_e, c_e.dtype),
                                 phi_e + pos.ocp(x_surf_p) + eta_p])
 
-    def potentials(self, state, args):
-        """Solve the charge balances: (phi_s_n (n_n,), phi_e (n_x,), phi_s_p (n_p,)) [V] for
-        ``state = (c_e [mol/m^3], x_surf_n, x_surf_p)`` and ``args = (current, i0_scale, diffusivity_scale)``."""
-        phi = _charge_balance_root(self, state, args)
-        nn, nx = self.n_negative, self.n_negative + self.n_separator + self.n_positive
-        return phi[:nn], phi[nn:nn + nx], phi[nn + nx:]
-
-    def _newton(self, state, args):
-        solution = optx.root_find(self._charge_residual, optx.Newton(rtol=1e-10, atol=1e-11),
-                                  self._first_guess(state, args), args=(state, args), max_steps=40, throw=False)
-        return solution.value
-
-    def _unpack(self, y):
-        """ODE state -> (c_e [mol/m^3], x_n (n_n, n_shells), x_p (n_p, n_shells))."""
-        c_e_scaled, x_n, x_p = y
-        return c_e_scaled * self.parameters.electrolyte_concentration, x_n, x_p
-
-    def _algebraic(self, y, args):
-        """Potentials and reaction current densities of the ODE state `y`."""
-        c_e, x_n, x_p = self._unpack(y)
-        state = (c_e, self._surface(x_n), self._surface(x_p))
-        phi_s_n, phi_e, phi_s_p = self.potentials(state, args)
-        nn, ns = self.n_negative, self.n_separator
-        j_n = self._reaction(self.parameters.negative, phi_s_n, phi_e[:nn], c_e[:nn], state[1], args[1])
-        j_p = self._reaction(self.parameters.positive, phi_s_p, phi_e[nn + ns:], c_e[nn + ns:], state[2], 1.0)
-        return phi_s_n, phi_e, phi_s_p, j_n, j_p
-
-    def _terminal_voltage(self, phi_s_p):
-        """phi_s at the positive current collector by linear extrapolation from the last two cells (PyBaMM's)."""
-        return 1.5 * phi_s_p[-1] - 0.5 * phi_s_p[-2]
-
-    def _vector_field(self, t, y, args):
-        p = self.parameters
-        neg, pos = p.negative, p.positive
-        c_e, x_n, x_p = self._unpack(y)
-        _, _, _, j_n, j_p = self._algebraic(y, args)
-        diffusivity_scale = args[2]
-        eps, tor = self._porosity()
-        h = self._widths()
-        distance = 0.5 * (h[1:] + h[:-1])
-        weight = h[:-1] / (h[:-1] + h[1:])
-        d_eff = tor * p.electrolyte_diffusivity(c_e)
-        d_face = 1.0 / (weight / d_eff[:-1] + (1.0 - weight) / d_eff[1:])  # harmonic mean
-        flux = -d_face * jnp.diff(c_e) / distance
-        zero = jnp.zeros((1,), c_e.dtype)
-        flux = jnp.concatenate([zero, flux, zero])
-        ns = self.n_separator
-        source = jnp.concatenate([neg.surface_per_volume * j_n, jnp.zeros(ns, c_e.dtype),
-                                  pos.surface_per_volume * j_p]) * (1.0 - p.transference_number) / FARADAY
-        dc_e = (-jnp.diff(flux) / h + source) / eps / p.electrolyte_concentration
-        d_n, d_p = neg.diffusivity, pos.diffusivity * diffusivity_scale
-        grad_n = -j_n * neg.radius / (FARADAY * d_n * neg.c_max)
-        grad_p = -j_p * pos.radius / (FARADAY * d_p * pos.c_max)
-        rate = jax.vmap(self.particle.rate, in_axes=(0, None, 0))
-        return dc_e, rate(x_n, d_n / neg.radius**2, grad_n), rate(x_p, d_p / pos.radius**2, grad_p)
-
-    def initial_state(self):
-        """(c_e / c_e,init (n_x,), x_n (n_n, n_shells), x_p (n_p, n_shells)) at rest."""
+    def initial_state(self, args) -> Float[Array, " n"]:
+        """(n,) the cell at rest (uniform concentrations) with the potentials of the current switched on: the
+        charge balances solved by Newton's method (optimistix, differentiated implicitly)."""
         p = self.parameters
         dtype = jnp.result_type(float)
-        nx = self.n_negative + self.n_separator + self.n_positive
-        return (jnp.ones(nx, dtype), jnp.full((self.n_negative, self.n_shells), p.negative.c_init / p.negative.c_max,
-                                              dtype),
-                jnp.full((self.n_positive, self.n_shells), p.positive.c_init / p.positive.c_max, dtype))
+        nn, npos, nr = self.n_negative, self.n_positive, self.n_shells
+        x0_n, x0_p = p.negative.c_init / p.negative.c_max, p.positive.c_init / p.positive.c_max
+        c_e = jnp.full(self.n_cells, p.electrolyte_concentration, dtype)
+        state = (c_e, jnp.full(nn, x0_n, dtype), jnp.full(npos, x0_p, dtype))
+        potentials = optx.root_find(self._potential_residual, optx.Newton(rtol=1e-12, atol=1e-13),
+                                    self._first_guess(state, args), args=(state, args), max_steps=40,
+                                    throw=False).value
+        return jnp.concatenate([jnp.ones(self.n_cells, dtype), jnp.full(nn * nr, x0_n, dtype),
+                                jnp.full(npos * nr, x0_p, dtype), potentials])
 
-    def _event(self):
-        p = self.parameters
+    # ---- integration ----
 
-        def voltage(t, y, args, **kwargs):
-            return self._terminal_voltage(self._algebraic(y, args)[2]) - p.lower_cutoff
+    def terminal_voltage(self, u):
+        """Terminal voltage [V] of states `u` (..., n): phi_s at the positive current collector, linearly
+        extrapolated from the last two cells (PyBaMM's)."""
+        return 1.5 * u[..., -1] - 0.5 * u[..., -2]
 
-        def depleted(t, y, args, **kwargs):
-            return jnp.min(y[0]) < 1e-3
+    def _events(self, cutoff: bool):
+        """``events(t, u, args)``: positive while the discharge may go on; (voltage - cut-off, if `cutoff`),
+        c_e / c_e,init - 1e-3 at its minimum, and the closest approach of a particle surface to 0 or 1."""
+        lower = self.parameters.lower_cutoff
 
-        def saturated(t, y, args, **kwargs):
-            surfaces = jnp.concatenate([self._surface(y[1]).ravel(), self._surface(y[2]).ravel()])
-            return jnp.any((surfaces < 1e-6) | (surfaces > 1.0 - 1e-6))
+        def events(t, u, args):
+            c_e, x_n, x_p, _, _, _ = self.split(u)
+            surfaces = jnp.concatenate([self._surface(x_n), self._surface(x_p)])
+            values = [jnp.min(c_e) / self.parameters.electrolyte_concentration - _DEPLETED,
+                      jnp.minimum(jnp.min(surfaces), jnp.min(1.0 - surfaces)) - _SATURATED]
+            if cutoff:
+                values.insert(0, self.terminal_voltage(u) - lower)
+            return jnp.stack(values)
 
-        return diffrax.Event((voltage, depleted, saturated), root_finder=optx.Newton(rtol=1e-8, atol=1e-8),
-                             direction=(False, None, None))
+        return events
 
-    def states(self, current, i0_scale, diffusivity_scale, t_eval: Float[Array, " n_t"], adjoint=None,
-               cutoff: bool = True):
-        """Integrate the concentrations; returns diffrax's solution.
+    def integrate(self, current, i0_scale, diffusivity_scale, t_eval: Float[Array, " n_t"],
+                  cutoff: bool = True) -> BDFSolution:
+        """Integrate the DAE from rest at t = 0 (jittable, vmappable, forward-mode differentiable).
 
-        Without `cutoff`: the states at `t_eval`. With it: the states at the requested times before the end, then
-        at the end (the last time, or the event time), then inf; ``event_mask`` says which of voltage cut-off,
-        electrolyte depletion or surface saturation ended the discharge.
+        The integration ends at the last of `t_eval`, or where the electrolyte is depleted or a particle surface
+        empties or fills, or (with `cutoff`) at the lower cut-off voltage; the states at later times are NaN. The
+        event index of the solution counts in ``("voltage cut-off", "electrolyte depleted", "particle surface
+        saturated")``, without the first when `cutoff` is off.
         """
         dtype = jnp.result_type(float)
         args = (jnp.asarray(current, dtype), jnp.asarray(i0_scale, dtype), jnp.asarray(diffusivity_scale, dtype))
-        return diffrax.diffeqsolve(
-            diffrax.ODETerm(self._vector_field),
-            diffrax.Kvaerno5(),
-            t0=0.0,
-            t1=t_eval[-1],
-            dt0=1e-4 * t_eval[-1],
-            y0=self.initial_state(),
-            args=args,
-            saveat=diffrax.SaveAt(ts=t_eval, t1=cutoff),
-            stepsize_controller=diffrax.PIDController(rtol=self.rtol, atol=self.atol, pcoeff=0.3, icoeff=0.4),
-            max_steps=8192,
-            event=self._event() if cutoff else None,
-            adjoint=adjoint if adjoint is not None else diffrax.RecursiveCheckpointAdjoint(),
-            throw=False,
-        )
-
-    def observe(self, ys, args):
-        """Voltage (n_t,), c_e (n_t, n_x) and phi_e (n_t, n_x) of saved states `ys` (each with a leading time axis;
-        rows that are not finite, after a cut-off, take the initial state's values, so that nothing is NaN)."""
-        finite = jnp.all(jnp.isfinite(ys[0]), axis=-1)
-        initial = self.initial_state()
-        ys = jax.tree.map(lambda y, y0: jnp.where(finite.reshape((-1,) + (1,) * y0.ndim), y,
-                                                  jnp.broadcast_to(y0, y.shape)), ys, initial)
-
-        def one(y):
-            _, phi_e, phi_s_p, _, _ = self._algebraic(y, args)
-            return self._terminal_voltage(phi_s_p), phi_e
-
-        voltage, phi_e = jax.vmap(one)(ys)
-        return voltage, ys[0] * self.parameters.electrolyte_concentration, phi_e, ys
+        return bdf_solve(self.residual, self.initial_state(args), jnp.asarray(t_eval, dtype), args,
+                         mass=self.mass(), rtol=self.rtol, atol=self.atol, events=self._events(cutoff))
 
     def voltage(self, current, i0_scale, diffusivity_scale, t_eval: Float[Array, " n_t"]) -> Float[Array, " n_t"]:
-        """Terminal voltage [V] at `t_eval` (jittable; no cut-off event and no range checks, so `t_eval` must end
-        before the cut-off).
+        """Terminal voltage [V] at `t_eval` (jittable; no range checks and no cut-off: the voltage may fall below
+        it; NaN after the electrolyte is depleted or a particle saturated).
 
-        Differentiable in the two scales: the derivative rule propagates forward sensitivities through the ODE
-        solve (two tangents), far cheaper than reverse mode through an adaptive implicit solver.
+        Differentiable in the two scales (forward and reverse mode): the derivative rule propagates forward
+        sensitivities through the BDF integration (two tangents).
         """
         scales = jnp.stack([jnp.asarray(i0_scale), jnp.asarray(diffusivity_scale)])
         return forward_sensitivity_voltage(self, scales, jnp.asarray(current), t_eval)
 
+    def voltages(self, current, i0_scales: Float[Array, " n_cases"], diffusivity_scales: Float[Array, " n_cases"],
+                 t_eval: Float[Array, " n_t"], batch_size: int = 1) -> Float[Array, "n_cases n_t"]:
+        """Terminal voltages [V] of many parameter pairs, as `voltage` (jittable; NaN after a depletion or a
+        saturation). `jax.lax.map` over the pairs, `batch_size` of them vmapped at a time: 1 suits a CPU (a vmapped
+        BDF runs its Jacobian and factorisation branches for every member at every step), more a GPU."""
+        return jax.lax.map(lambda pair: self._voltage_primal(jnp.stack(pair), current, t_eval),
+                           (jnp.asarray(i0_scales), jnp.asarray(diffusivity_scales)),
+                           batch_size=batch_size if batch_size > 1 else None)
+
     def _voltage_primal(self, scales, current, t_eval, adjoint=None):
-        solution = self.states(current, scales[0], scales[1], t_eval, adjoint, cutoff=False)
-        args = (current, scales[0], scales[1])
-        return self.observe(solution.ys, args)[0]
+        """The voltage of `voltage`; `adjoint` (diffrax's, for the SPM) is not used: forward-mode differentiation
+        runs through the BDF loop itself."""
+        solution = self.integrate(current, scales[0], scales[1], t_eval, cutoff=False)
+        return self.terminal_voltage(solution.ys)
 
     def solve(self, current: float, t_eval, i0_scale: float = 1.0, diffusivity_scale: float = 1.0) -> P2DSolution:
         """Solve a constant-current discharge (current > 0 discharges) until the last of `t_eval` or the cut-off.
 
         The discharge ends at the lower cut-off voltage, or earlier if the electrolyte is depleted or a particle
         surface empties or fills (`P2DSolution.termination` says which); the returned arrays hold the requested
-        times before that end. Raises `ConfigError` on bad arguments, when float64 is off, and when the cell is
-        below the cut-off voltage from the start.
+        times before that end, then the end. Raises `ConfigError` on bad arguments, when float64 is off, when the
+        cell is below the cut-off voltage from the start, and when the integration fails.
         """
         if jnp.result_type(float) != jnp.float64:
             raise ConfigError("P2D.solve: needs float64 (the potentials need ~1e-10 relative accuracy); run it "
@@ -489,51 +499,30 @@ class P2D(eqx.Module):
             raise ConfigError(
                 f"P2D.solve: at {current:g} A the voltage starts at {voltage0:.3f} V, at or below the cut-off "
                 f"{self.parameters.lower_cutoff:g} V (the current is too high for this cell); lower the current")
-        solution, voltage, c_e, phi_e, ys = _solve(self, args, jnp.asarray(t_eval))
-        mask = solution.event_mask
-        fired = [name for name, hit in zip(_EVENTS, mask, strict=True) if bool(hit)]
-        if solution.result != diffrax.RESULTS.successful and not fired:
-            raise ConfigError(f"P2D.solve: the integration failed at {current:g} A ({solution.result}); check the "
-                              "parameters, or lower the current")
-        # saved rows: the requested times up to the end, then the end itself (t1 or the event time), then inf
-        rows = np.flatnonzero(np.isfinite(np.asarray(solution.ts)))
-        t_end = float(solution.ts[rows[-1]])
-        if rows.size > 1 and t_end == float(solution.ts[rows[-2]]):
-            rows = rows[:-1]  # the end coincides with the last requested time
-        x_n, x_p = np.asarray(ys[1])[rows], np.asarray(ys[2])[rows]
+        result = _integrate(self, args, jnp.asarray(t_eval))
+        status = STATUS[int(result.status)]
+        t_end = float(result.t_end)
+        if status not in ("end time", "event"):
+            raise ConfigError(f"P2D.solve: the integration failed at t = {t_end:.6g} s at {current:g} A ({status}); "
+                              "check the parameters, lower the current or loosen rtol/atol")
+        before = t_eval < t_end
+        times = np.concatenate([t_eval[before], [t_end]])
+        states = np.concatenate([np.asarray(result.ys)[before], np.asarray(result.y_end)[None]])
+        c_e, x_n, x_p, _, phi_e, _ = (np.asarray(a) for a in self.split(jnp.asarray(states)))
         return P2DSolution(
-            t=np.asarray(solution.ts)[rows], voltage=np.asarray(voltage)[rows], c_e=np.asarray(c_e)[rows],
-            phi_e=np.asarray(phi_e)[rows], x_negative=x_n, x_positive=x_p,
-            x_negative_surface=np.asarray(self._surface(x_n)),
-            x_positive_surface=np.asarray(self._surface(x_p)),
-            x=self.cell_centres(), t_end=t_end, termination=fired[0] if fired else "end time",
+            t=times, voltage=np.asarray(self.terminal_voltage(states)), c_e=c_e, phi_e=phi_e, x_negative=x_n,
+            x_positive=x_p, x_negative_surface=np.asarray(self._surface(x_n)),
+            x_positive_surface=np.asarray(self._surface(x_p)), x=self.cell_centres(), t_end=t_end,
+            termination=_EVENTS[int(result.event)] if status == "event" else "end time",
+            stats={name: int(value) for name, value in result.stats.items()},
         )
 
 
 @eqx.filter_jit
 def _initial_voltage(model: P2D, args):
-    y0 = model.initial_state()
-    return model._terminal_voltage(model._algebraic(y0, args)[2])
+    return model.terminal_voltage(model.initial_state(args))
 
 
 @eqx.filter_jit
-def _solve(model: P2D, args, t_eval):
-    solution = model.states(*args, t_eval)
-    voltage, c_e, phi_e, ys = model.observe(solution.ys, args)
-    return solution, voltage, c_e, phi_e, ys
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _charge_balance_root(model: P2D, state, args):
-    return model._newton(state, args)
-
-
-@_charge_balance_root.defjvp
-def _charge_balance_root_jvp(model, primals, tangents):
-    """Implicit function theorem: one LU of the residual's Jacobian serves every tangent (the implicit ODE solver
-    asks for one per state), instead of differentiating Newton's loop batched over tangents."""
-    state, args = primals
-    phi = _charge_balance_root(model, state, args)
-    lu = jax.scipy.linalg.lu_factor(jax.jacfwd(model._charge_residual)(phi, (state, args)))
-    _, residual_dot = jax.jvp(lambda s, a: model._charge_residual(phi, (s, a)), (state, args), tangents)
-    return phi, -jax.scipy.linalg.lu_solve(lu, residual_dot)
+def _integrate(model: P2D, args, t_eval):
+    return model.integrate(*args, t_eval)

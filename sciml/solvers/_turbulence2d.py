@@ -535,6 +535,24 @@ def tail_probability(omega: Float[Array, "*batch n n"], threshold: float = 3.0, 
     return jnp.mean(jnp.abs(_standardized(omega, scale)) > threshold)
 
 
+def spectrum_error(spectrum: np.ndarray, reference: np.ndarray, cutoff: int) -> float:
+    """Relative L1 error sum |Z(k) - Z_ref(k)| / sum Z_ref(k) over the resolved wavenumbers 1 <= k <= cutoff."""
+    resolved = slice(1, cutoff + 1)
+    spectrum, reference = np.asarray(spectrum, np.float64)[resolved], np.asarray(reference, np.float64)[resolved]
+    return float(np.abs(spectrum - reference).sum() / reference.sum())
+
+
+def tail_hellinger(pdf: np.ndarray, reference: np.ndarray, centres: np.ndarray, threshold: float = 3.0) -> float:
+    """Hellinger distance between two binned densities restricted to the bins with |centre| > threshold, each
+    renormalised there; NaN when either has no mass there."""
+    tail = np.abs(np.asarray(centres)) > threshold
+    p, q = np.asarray(pdf, np.float64)[tail], np.asarray(reference, np.float64)[tail]
+    if p.sum() == 0 or q.sum() == 0:
+        return float("nan")
+    p, q = p / p.sum(), q / q.sum()
+    return float(np.sqrt(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)))
+
+
 SMARL_CASES: dict[str, dict[str, float]] = {
     "case1": {"forcing_wavenumber": 4, "beta": 0.0},
     "case2": {"forcing_wavenumber": 4, "beta": 20.0},

@@ -1,4 +1,5 @@
-"""The SPM surrogate study (`battery-spm`): how the surrogate is built and trained through `sciml.studies.train`."""
+"""The battery surrogate studies (`battery-spm`, `battery-p2d`): how the SPM surrogate is built and trained through
+`sciml.studies.train`, and the calibration figures of both."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import dataclasses
 from collections.abc import Sequence
 
 import jax
+import matplotlib.pyplot as plt
+import xarray as xr
 
 from sciml.battery import SPMSurrogate, SurrogateSetup, TrainingData, build_network, surrogate_loss
 from sciml.studies._config import TrainConfig
@@ -52,3 +55,38 @@ def train_surrogate(setup: SurrogateSetup, data: TrainingData, config: Surrogate
     network = build_network(setup, config.width, config.depth, key=config.train.key(0))
     result = train(network, loss, loss.problem.sampler(), config.train, run, evaluations=evaluations)
     return SPMSurrogate(result.model, setup), result
+
+
+def plot_calibration(predictions: xr.Dataset, run: RunDir, solver: str, surrogate: str) -> None:
+    """Held-out voltage curves and errors of a surrogate against its `solver` (`figures/voltage.png`); posterior
+    draws against the truth when the run calibrated (`figures/posterior.png`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    for case in predictions.case.values:
+        label = f"i0 x{float(predictions.i0_scale[case]):.2f}, D x{float(predictions.diffusivity_scale[case]):.2f}"
+        line, = axes[0].plot(predictions.t, predictions.reference[case], lw=2, alpha=0.4)
+        axes[0].plot(predictions.t, predictions.prediction[case], "--", color=line.get_color(), label=label)
+        axes[1].plot(predictions.t, 1e3 * (predictions.prediction[case] - predictions.reference[case]),
+                     color=line.get_color())
+    axes[0].set(xlabel="t [s]", ylabel="voltage [V]",
+                title=f"held-out parameters: {solver} (solid), {surrogate} (dashed)")
+    axes[0].legend(fontsize=7)
+    axes[1].set(xlabel="t [s]", ylabel=f"{surrogate} - {solver} [mV]", title="surrogate error")
+    run.save_figure(fig, "voltage")
+    if "sampler" not in predictions.coords:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    for sampler in predictions.sampler.values:
+        i0 = predictions.posterior_i0_scale.sel(sampler=sampler)
+        d = predictions.posterior_diffusivity_scale.sel(sampler=sampler)
+        axes[0].scatter(i0, d, s=4, alpha=0.4, label=str(sampler))
+        axes[1].hist(i0, bins=30, alpha=0.5, density=True, label=str(sampler))
+        axes[2].hist(d, bins=30, alpha=0.5, density=True, label=str(sampler))
+    truth = (predictions.attrs["true_i0_scale"], predictions.attrs["true_diffusivity_scale"])
+    axes[0].plot(*truth, "k*", ms=14, label="truth")
+    axes[1].axvline(truth[0], color="k")
+    axes[2].axvline(truth[1], color="k")
+    axes[0].set(xlabel="anode i0 scale", ylabel="cathode diffusivity scale", title="posterior draws")
+    axes[1].set(xlabel="anode i0 scale", title="marginal")
+    axes[2].set(xlabel="cathode diffusivity scale", title="marginal")
+    axes[0].legend()
+    run.save_figure(fig, "posterior")

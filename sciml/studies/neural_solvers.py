@@ -58,9 +58,7 @@ class NeuralSolverConfig:
     """Every knob of a neural-solver run (experiments subclass it to change the defaults per PDE family).
 
     `base`, `conditioning` and `curriculum` name the method objects (`base_network`, `conditioning`, `CURRICULA`);
-    `parameter_scale` and `parameter_clip` are `Normalization.fit`'s. ``train.unroll`` unrolls each chunk of
-    ``train.chunk`` steps: FFT models train much faster on CPU that way (`docs/results/fno_torch.md` times both); pair
-    it with a short chunk.
+    `parameter_scale` and `parameter_clip` are `Normalization.fit`'s.
     """
 
     train: TrainConfig = TrainConfig(steps=2000, optimizer="adamw", learning_rate=3e-3, schedule="cosine",

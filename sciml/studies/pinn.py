@@ -3,12 +3,15 @@
 Experiments take a case of `sciml.studies.cases`, build a model, train it through `sciml.studies.train` and call
 `report` to score the final iterate against the case's reference and write predictions.nc (`prediction` beside
 `reference`) and the figure. `predict` (pointwise PINNs) and `predict_lagrangian` are the experiments' `predict`;
-`model_like` is the one of the `PointwiseConfig` experiments.
+`model_like` is the one of the `PointwiseConfig` experiments. `train_time_windows` trains a time-marched PINN
+(`sciml.pinn.TimeWindows`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -35,10 +38,11 @@ from sciml.pinn import (
     PINNLoss,
     RecipeLoss,
     ResidualAdaptiveResampling,
+    TimeWindows,
 )
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
 from sciml.studies.cases import PDECase, reference_grid
-from sciml.train import Evaluation
+from sciml.train import Evaluation, FitResult
 
 __all__ = ["BALANCING", "PointwiseConfig", "balancing", "model_like", "plot_fields", "pointwise_model", "predict",
            "predict_lagrangian", "predict_points", "report", "train_pointwise"]
@@ -62,8 +66,9 @@ def predict_points(model, points: Float[Array, "n d"], batch_size: int = 4096) -
                            for i in range(0, points.shape[0], batch_size)])
 
 
-def predict(model: PINN, config, inputs) -> xr.Dataset:
-    """`prediction` of a pointwise PINN (any `config`: the model carries its domain) at `inputs`, one of:
+def predict(model: PINN | TimeWindows, config, inputs) -> xr.Dataset:
+    """`prediction` of a pointwise PINN or time-marched PINNs (any `config`: the model carries its domain) at
+    `inputs`, one of:
 
     - points ``(n, d)``, their columns in the order of the domain's axes (e.g. t, x): `prediction` on dim ``point``,
       with the axes as coordinates along it;
@@ -264,3 +269,39 @@ def train_pointwise(case: PDECase, problem: Problem, transform: HardConstraint |
     papers = {f"paper_{name}_rel_l2": value for name, value in case.paper.items()}
     return report(reference, predict(result.model, config, reference).prediction.values, run, method=method,
                   extra={**fit_summary(result), **papers, **(extra or {})})
+
+
+def train_time_windows(window_task: Callable[[int, Any], tuple[Any, Any, Any]], edges: Sequence[float],
+                       config: TrainConfig, run: RunDir, *, time_axis: int = 0,
+                       evaluations: Callable[[int], Sequence[Evaluation]] = lambda k: ()
+                       ) -> tuple[TimeWindows, list[FitResult]]:
+    """Time marching: train window after window, each from the state the previous one ends in.
+
+    `window_task(k, previous)` gives window k's ``(model, loss, data)``; `previous` is window k-1's trained model
+    (None for the first), whose end state the task makes window k's initial condition. Each window gets `config`
+    with its Adam and L-BFGS steps divided by the number of windows (the whole run costs what one model's training
+    does) and logs and checkpoints into ``run.path / "window<k>"`` (a killed run resumes in the window it stopped in).
+    Returns the `TimeWindows` of the trained models and each window's `FitResult`.
+    """
+    windows = len(edges) - 1
+    steps = max(1, config.steps // windows)
+    window_config = dataclasses.replace(config, steps=steps, lbfgs_steps=config.lbfgs_steps // windows,
+                                        chunk=min(config.chunk, steps))
+    models, results = [], []
+    for k in range(windows):
+        model, loss, data = window_task(k, models[-1] if models else None)
+        window_run = RunDir(run.path / f"window{k}", config=run.config, experiment=run.experiment)
+        result = train(model, loss, data, window_config, window_run, evaluations=evaluations(k))
+        models.append(result.model)
+        results.append(result)
+    return TimeWindows(tuple(models), tuple(float(e) for e in edges), time_axis), results
+
+
+def windows_summary(results: Sequence[FitResult]) -> dict[str, float]:
+    """`fit_summary` of a time-marched run: steps and times summed over the windows, the last window's loss."""
+    summaries = [fit_summary(r) for r in results]
+    return {"final_loss": summaries[-1]["final_loss"], "steps": sum(s["steps"] for s in summaries),
+            "train_time_s": sum(s["train_time_s"] for s in summaries),
+            "compile_time_s": sum(s["compile_time_s"] for s in summaries),
+            "adam_steps_per_s": float(np.median([s["adam_steps_per_s"] for s in summaries])),
+            "windows": len(results)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar
 
 import jax.numpy as jnp
@@ -40,17 +41,20 @@ class Convection(PDECase):
             raise ValueError(f"Convection.exact is known for nu = 0 only, got nu = {self.nu}")
         return jnp.sin(p[1] - self.beta * p[0])
 
-    def problem(self, n_points: int, n_initial: int, n_boundary: int) -> tuple[Problem, None]:
-        """The Eulerian problem: residual, soft initial condition ("initial") and periodic term ("periodic")."""
-        domain = self.domain()
+    def problem(self, n_points: int, n_initial: int, n_boundary: int, window: tuple[float, float] = (0.0, 1.0),
+                initial: Callable | None = None) -> tuple[Problem, None]:
+        """The Eulerian problem: residual, soft initial condition ("initial") and periodic term ("periodic"), on the
+        time `window` (a time-marching window), starting from `initial` ``(t0, x) -> u`` (default u0 = sin x)."""
+        t0, t1 = window
+        domain = time_space(t0, t1, interval(0.0, 2 * np.pi, "x"))
         beta, nu = self.beta, self.nu
         problem = Problem(
             domain,
             residual=lambda u: u.t + beta * u.x - nu * u.xx,
             interior=UniformPoints(domain, n_points),
             constraints={
-                "initial": InitialCondition(FacePoints(UniformPoints(interval(0.0, 2 * np.pi), n_initial), 0, 0.0),
-                                            lambda p: self.initial(p[1])),
+                "initial": InitialCondition(FacePoints(UniformPoints(interval(0.0, 2 * np.pi), n_initial), 0, t0),
+                                            initial or (lambda p: self.initial(p[1]))),
                 "periodic": Periodic(UniformPoints(domain, n_boundary), axis=1, lower=0.0, upper=2 * np.pi),
             },
         )

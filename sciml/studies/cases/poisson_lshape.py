@@ -9,10 +9,13 @@ import numpy as np
 import xarray as xr
 
 from sciml.data import load_reference
-from sciml.pde import Box, Dirichlet, LShapeBoundary, LShapePoints, Problem, lshape_distance
+from sciml.pde import BoundaryPoints, Box, Dirichlet, InteriorPoints, Polygon, Problem
 from sciml.pinn import HardConstraint
 from sciml.solvers import poisson_lshape_fem
 from sciml.studies.cases._base import PDECase, unit_square
+
+LSHAPE = Polygon(((-1.0, -1.0), (1.0, -1.0), (1.0, 0.0), (0.0, 0.0), (0.0, 1.0), (-1.0, 1.0)))
+"""The L-shape: the square [-1, 1]^2 with the quadrant (0, 1]^2 cut out."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,15 +27,16 @@ class PoissonLShape(PDECase):
         return unit_square()
 
     def problem(self, n_points: int, n_boundary: int, boundary: str = "soft") -> tuple[Problem, HardConstraint | None]:
-        """Uniform points on the three quadrants; ``boundary="soft"`` a Dirichlet term ("boundary") on `n_boundary`
-        points of the six segments, ``"hard"`` u = 0 built in with `lshape_distance` (no constraint)."""
+        """Uniform points of the L-shape polygon; ``boundary="soft"`` a Dirichlet term ("boundary") on `n_boundary`
+        points of its six edges, ``"hard"`` u = 0 built in with the polygon's smooth distance (no constraint)."""
         if boundary not in ("hard", "soft"):
             raise ValueError(f"boundary must be 'hard' or 'soft', got {boundary!r}")
         hard = boundary == "hard"
-        transform = HardConstraint(lambda p: jnp.zeros(()), lshape_distance) if hard else None
-        constraints = {} if hard else {"boundary": Dirichlet(LShapeBoundary(n_boundary), lambda p: jnp.zeros(()))}
-        problem = Problem(self.domain(), residual=lambda u: u.xx + u.yy + 1.0, interior=LShapePoints(n_points),
-                          constraints=constraints)
+        transform = HardConstraint(lambda p: jnp.zeros(()), LSHAPE.distance) if hard else None
+        constraints = {} if hard else {"boundary": Dirichlet(BoundaryPoints(LSHAPE, n_boundary),
+                                                             lambda p: jnp.zeros(()))}
+        problem = Problem(self.domain(), residual=lambda u: u.xx + u.yy + 1.0,
+                          interior=InteriorPoints(LSHAPE, n_points), constraints=constraints)
         return problem, transform
 
     def reference(self, refinements: int = 5) -> xr.Dataset:

@@ -1,0 +1,163 @@
+"""PDEBench's FNO baseline protocol on 1D advection, one model per speed beta, beside PDEBench's published nRMSE.
+
+The protocol of PDEBench's FNO baselines (Takamoto et al., NeurIPS 2022; `/work/shared/notes/cape_pdebench_nde.md`
+A4.2): one model per parameter value; trajectories solved on 1024 cells and down-sampled x4 in space (256 points)
+and to 41 frames over t in [0, 2] (their x5 in time); the first 10 frames are the input (channels of the FNO, plus
+the grid coordinate); FNO width 20, 12 modes, 4 Fourier layers, projection 128, predicting the next frame itself (no
+residual); training rolls the model out over the whole trajectory (frames 10..40, gradients through every step) on
+the sum over steps of the mean-squared error; Adam at 1e-3 with weight decay 1e-4, the rate halved every 100 epochs
+(here a smooth exponential decay with that half-life), batch 50; the first 10% of the trajectories are the test split
+and the score is PDEBench's nRMSE (``||pred - ref|| / ||ref||`` over space, averaged over test trajectories and the
+31 predicted frames) of the full autoregressive rollout from the first 10 frames.
+
+The data is ours (`sciml.solvers.family_dataset` with the advection family at one beta: exact Fourier-space
+propagation, PDEBench-like initial conditions), not PDEBench's finite-volume files; the budget (trajectories and
+epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectories and 500 epochs. Runs are appended to
+`benchmarks/results/pdebench_fno.json` as they finish (`--resume` skips those there) and the table
+`docs/results/pdebench_fno.md` is rewritten from all of them.
+
+    .venv/bin/python benchmarks/pdebench_fno.py [--betas 0.4 1.0] [--seeds 0 1 2] [--samples 1000] [--epochs 100]
+        [--resume] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sciml import metrics
+from sciml.benchmarking import Benchmark, xla_cpu_threads
+from sciml.data import WindowSampler
+from sciml.nn import FNO, parameter_count
+from sciml.operators import FrameHistory, rollout, stack_frames
+from sciml.provenance import device_description, package_versions
+from sciml.solvers import AdvectionFamily, family_dataset
+from sciml.studies import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
+TABLE = ROOT / "docs" / "results" / "pdebench_fno.md"
+# PDEBench's FNO nRMSE on advection (the notes' A4.2: arXiv 2210.07182 v7 and the NeurIPS'22 supplement).
+PUBLISHED = {0.1: (7.7e-3, 9.3e-3), 0.4: (1.0e-2, 1.1e-2), 1.0: (9.7e-3, 5.9e-3), 4.0: (6.7e-3, 1.0e-2)}
+PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, solver_points=1024, points=256, n_frames=41,
+                batch=50, learning_rate=1e-3, weight_decay=1e-4, halve_every_epochs=100, test_fraction=0.1)
+
+
+def trajectories(beta: float, samples: int, seed: int = 0) -> np.ndarray:
+    """`samples` advection trajectories at speed `beta`, (sample, 41, 1, 256): solved on 1024 points, every 4th kept."""
+    family = AdvectionFamily(parameters={"beta": (beta,)}, n_frames=PROTOCOL["n_frames"])
+    ds = family_dataset(family, n_per_value=samples, num_points=PROTOCOL["points"],
+                        solver_points=PROTOCOL["solver_points"], seed=seed)
+    return np.asarray(ds["u"].values, np.float32)[:, :, None]
+
+
+def rollout_mse(solver, batch, key):
+    """PDEBench's training loss: roll out from the first `frames` frames to the last, sum over steps of the MSE."""
+    u = batch["u"]
+    frames = PROTOCOL["frames"]
+    states = stack_frames(u, frames)
+    steps = u.shape[1] - frames
+    predicted = jax.vmap(lambda s, p: rollout(solver, s, p, steps))(states, batch["params"])[:, :, -u.shape[2]:]
+    per_step = jnp.mean((predicted - u[:, frames:]) ** 2, axis=(0, *range(2, u.ndim)))
+    return per_step.sum(), {"mse_last": per_step[-1]}
+
+
+def run(beta: float, seed: int, samples: int, epochs: int) -> dict:
+    """Train and score one per-beta model; returns its record."""
+    u = trajectories(beta, samples)
+    n_test = max(1, int(round(PROTOCOL["test_fraction"] * samples)))
+    test, training = u[:n_test], u[n_test:]
+    batch = min(PROTOCOL["batch"], training.shape[0])
+    steps_per_epoch = -(-training.shape[0] // batch)
+    config = TrainConfig(seed=seed, steps=epochs * steps_per_epoch, optimizer="adamw",
+                         learning_rate=PROTOCOL["learning_rate"], weight_decay=PROTOCOL["weight_decay"],
+                         schedule="exponential", decay_steps=PROTOCOL["halve_every_epochs"] * steps_per_epoch,
+                         decay_rate=0.5, chunk=steps_per_epoch)
+    frames = PROTOCOL["frames"]
+    solver = FrameHistory(FNO(frames, 1, width=PROTOCOL["width"], modes=PROTOCOL["modes"], depth=PROTOCOL["depth"],
+                              projection=PROTOCOL["projection"], key=config.key(0)), channels=1)
+    sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
+                            horizon=u.shape[1] - 1)  # whole trajectories
+    result = train(solver, rollout_mse, sampler, config, progress=False)
+    states = jnp.asarray(stack_frames(test, frames))
+    steps = u.shape[1] - frames
+    predict = jax.jit(jax.vmap(lambda s: rollout(result.model, s, jnp.zeros(1), steps)))
+    prediction = np.asarray(predict(states))[:, :, -1]
+    reference = test[:, frames:, 0]
+    per_sample = [metrics.nrmse(prediction[i:i + 1], reference[i:i + 1]) for i in range(len(test))]
+    return {"beta": beta, "seed": seed, "samples": samples, "train_samples": int(training.shape[0]),
+            "test_samples": n_test, "epochs": epochs, "steps": config.steps, "batch": batch,
+            "nrmse": metrics.nrmse(prediction, reference), "nrmse_median_sample": float(np.median(per_sample)),
+            "nrmse_first_step": metrics.nrmse(prediction[:, :1], reference[:, :1]),
+            "final_loss": result.history[-1]["loss"], "parameters": parameter_count(result.model),
+            "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
+            "device": device_description()["backend"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def markdown(payload: dict) -> str:
+    """The results table: per beta and budget, our nRMSE (mean +- std over seeds, median, per seed) and PDEBench's."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in payload["runs"]:
+        groups.setdefault((r["beta"], r["samples"], r["epochs"]), []).append(r)
+    rows = []
+    for (beta, _, epochs), runs in sorted(groups.items()):
+        values = np.array([r["nrmse"] for r in sorted(runs, key=lambda r: r["seed"])])
+        v7, neurips = PUBLISHED.get(beta, (float("nan"), float("nan")))
+        rows.append(f"| {beta:g} | {runs[0]['train_samples']} / {runs[0]['test_samples']} | {epochs} "
+                    f"({runs[0]['steps']} steps) | {len(runs)} | {values.mean():.3g} ± {values.std():.2g} | "
+                    f"{np.median(values):.3g} | {', '.join(f'{v:.3g}' for v in values)} | {v7:.2g} | {neurips:.2g} | "
+                    f"{np.mean([r['train_time_s'] for r in runs]) / 60:.1f} |")
+    p = payload["protocol"]
+    return (
+        "# PDEBench's FNO protocol on 1D advection\n\n"
+        "Generated by `benchmarks/pdebench_fno.py`. One FNO per speed beta, PDEBench's baseline protocol: "
+        f"{p['frames']} input frames, width {p['width']}, {p['modes']} modes, {p['depth']} Fourier layers, "
+        f"trajectories solved on {p['solver_points']} points and kept at {p['points']}, {p['n_frames']} frames on "
+        "t in [0, 2], training on the full autoregressive rollout (sum of per-step MSE, gradients through every step), "
+        f"Adam {p['learning_rate']:g} with weight decay {p['weight_decay']:g}, the rate halved every "
+        f"{p['halve_every_epochs']} epochs, batch {p['batch']}; PDEBench's nRMSE of the full rollout from the first "
+        f"{p['frames']} frames on the first {p['test_fraction']:.0%} of the trajectories (held out of training). "
+        "Our data: the advection family of `sciml.solvers` (exact Fourier-space solution, PDEBench-like initial "
+        "conditions), not PDEBench's finite-volume files. PDEBench trained on 9000 trajectories for 500 epochs; "
+        "the budget here is in the table. Published values: arXiv 2210.07182 v7 and the NeurIPS'22 supplement.\n\n"
+        "| beta | train / test trajectories | epochs | seeds | nRMSE (mean ± std) | median over seeds | per seed | "
+        "PDEBench v7 | PDEBench NeurIPS'22 | train time per model (min) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--betas", type=float, nargs="+", default=[0.4, 1.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--samples", type=int, default=1000, help="trajectories per beta (10%% of them test)")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--resume", action="store_true", help="keep the runs in the JSON and skip those done")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long check: 20 trajectories, 2 epochs")
+    args = parser.parse_args()
+    samples, epochs = (20, 2) if args.quick else (args.samples, args.epochs)
+    results = RESULTS.with_name("pdebench_fno-quick.json") if args.quick else RESULTS
+    table = TABLE.with_name("pdebench_fno-quick.md") if args.quick else TABLE
+    bench = Benchmark(results.stem, timed=False)  # accuracy; the wall times are noted with the load
+    bench.declare_threads(sciml=xla_cpu_threads())
+    runs = json.loads(results.read_text())["runs"] if args.resume and results.exists() else []
+    done = {(r["beta"], r["seed"], r["samples"], r["epochs"]) for r in runs}
+    for beta in args.betas:
+        for seed in args.seeds:
+            if (beta, seed, samples, epochs) in done:
+                continue
+            runs.append(run(beta, seed, samples, epochs))
+            print(json.dumps(runs[-1]), flush=True)
+            payload = {"benchmark": "pdebench_fno", "protocol": PROTOCOL, "published": PUBLISHED,
+                       "versions": package_versions(), "runs": runs}
+            bench.write(results, payload, table, markdown(payload))
+
+
+if __name__ == "__main__":
+    main()

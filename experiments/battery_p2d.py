@@ -1,0 +1,302 @@
+"""Li-ion P2D: a neural surrogate of the DFN voltage over (anode i0 scale, cathode diffusivity scale), NUTS calibration.
+
+Hassanaly et al. (NREL, J. Energy Storage 98, 2024, Part II) with the pseudo-two-dimensional (Doyle-Fuller-Newman)
+model of an LG M50 cell (Chen et al. 2020) under a 1C discharge. The BDF solver `sciml.solvers.P2D` computes voltage
+curves on a grid of the two scales (uniform in the i0 scale, log-uniform in the diffusivity scale; `P2D.voltages`);
+an MLP over (sqrt(t / t_end), i0_scale, log diffusivity_scale) is fit to them, scored on held-out pairs, then used,
+and the solver itself too, inside numpyro's NUTS to calibrate the two scales from a noisy synthetic voltage curve.
+The surrogate is data-driven: the P2D residuals are not in its loss (the papers' physics-informed P2D surrogate is
+the next step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from sciml import ConfigError
+from sciml.battery import ExtrapolationWarning, calibrate
+from sciml.nn import MLP
+from sciml.solvers import P2D
+from sciml.studies import RunDir, TrainConfig, fit_summary, train
+from sciml.studies.battery import plot_calibration
+from sciml.train import Evaluation
+
+NAME = "battery-p2d"
+FAMILY = "battery"
+REPRODUCES = ("Hassanaly et al. (J. Energy Storage 98, 2024, Part II): P2D voltage surrogate over the two scales "
+              "(test error ~10 mV) and NUTS calibration")
+PUBLISHED_P2D_TEST_ERROR_MV = 10.0  # Hassanaly et al. 2024, Part II abstract: P2D surrogate test error ~10 mV
+I0_RANGE = (0.5, 4.0)  # anode exchange-current scale, as in the papers
+DIFFUSIVITY_RANGE = (1.0, 10.0)  # cathode solid-diffusivity scale, as in the papers
+SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 16, "depth": 2, "n_electrode": 3,
+         "n_separator": 3, "n_shells": 3, "n_train_i0": 2, "n_train_diffusivities": 2, "n_times": 11, "n_test": 2,
+         "n_eval_times": 11, "calibrate": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    train: TrainConfig = TrainConfig(steps=6000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
+                                     decay_rate=0.6, lbfgs_steps=500, lbfgs_dtype="float64", chunk=250)
+    current: float = 5.0
+    """Discharge current in A (5 A is 1C for the LG M50 cell)."""
+    t_end: float = 3000.0
+    """Duration of the discharge in s (before the 2.5 V cut-off over the whole parameter box)."""
+    n_electrode: int = 8
+    """Finite-volume cells across each electrode in the P2D solver."""
+    n_separator: int = 5
+    """Finite-volume cells across the separator."""
+    n_shells: int = 8
+    """Radial shells per particle."""
+    n_train_i0: int = 6
+    """Anode exchange-current scales of the training grid (uniform over the box)."""
+    n_train_diffusivities: int = 6
+    """Cathode diffusivity scales of the training grid (log-uniform over the box)."""
+    n_times: int = 61
+    """Times of each training curve, uniform in sqrt(t / t_end)."""
+    n_test: int = 8
+    """Held-out (i0 scale, diffusivity scale) pairs the surrogate is scored on."""
+    n_eval_times: int = 101
+    """Times of each held-out voltage curve, uniform over [0, t_end]."""
+    width: int = 64
+    """Hidden units per layer of the surrogate's MLP."""
+    depth: int = 3
+    """Hidden layers of the surrogate's MLP."""
+    calibrate: bool = True
+    """Calibrate the two scales from a noisy synthetic voltage curve with NUTS after training."""
+    calibrate_with_solver: bool = True
+    """Also calibrate with the P2D solver in the likelihood (the surrogate's reference posterior)."""
+    true_i0_scale: float = 1.7
+    """Anode exchange-current scale that generates the synthetic observations."""
+    true_diffusivity_scale: float = 3.4
+    """Cathode diffusivity scale that generates the synthetic observations."""
+    noise_mv: float = 5.0
+    """Standard deviation of the observation noise in mV."""
+    n_observations: int = 100
+    """Observed voltages, uniform over [0, t_end]."""
+    num_warmup: int = 300
+    """NUTS warm-up iterations per calibration."""
+    num_samples: int = 300
+    """NUTS posterior samples per calibration."""
+
+    def __post_init__(self):
+        if self.n_train_i0 < 2 or self.n_train_diffusivities < 2:
+            raise ConfigError(f"need at least 2 training values per scale, got n_train_i0={self.n_train_i0}, "
+                              f"n_train_diffusivities={self.n_train_diffusivities}")
+        if self.noise_mv <= 0:
+            raise ConfigError(f"noise_mv must be > 0, got {self.noise_mv}")
+
+
+class VoltageSurrogate(eqx.Module):
+    """An MLP voltage surrogate ``V(t, i0_scale, diffusivity_scale)`` [V] over a box of the two scales.
+
+    The network sees ``(2 sqrt(t / t_end) - 1, i0 scaled to [-1, 1], log D scaled to [-1, 1])`` and returns the
+    voltage about 3.6 V in units of 0.5 V.
+    """
+
+    network: MLP
+    t_end: float = eqx.field(static=True)
+    i0_range: tuple[float, float] = eqx.field(static=True)
+    diffusivity_range: tuple[float, float] = eqx.field(static=True)
+
+    def features(self, t, i0_scale, diffusivity_scale):
+        """(3,) network input of one time [s] and one parameter pair."""
+        low, high = np.log(self.diffusivity_range)
+        return jnp.stack([2.0 * jnp.sqrt(jnp.clip(t / self.t_end, 0.0, None)) - 1.0,
+                          2.0 * (i0_scale - self.i0_range[0]) / (self.i0_range[1] - self.i0_range[0]) - 1.0,
+                          2.0 * (jnp.log(diffusivity_scale) - low) / (high - low) - 1.0])
+
+    def __call__(self, features):
+        """Voltage [V] of one feature vector (see `features`)."""
+        return 3.6 + 0.5 * self.network(features)[0]
+
+    def voltage_unchecked(self, t, i0_scale, diffusivity_scale):
+        """(n,) voltages [V] at times `t` (jittable, differentiable in the scales)."""
+        return jax.vmap(lambda time: self(self.features(time, i0_scale, diffusivity_scale)))(t)
+
+    def voltage(self, t, i0_scale: float, diffusivity_scale: float, extrapolate: bool = False) -> np.ndarray:
+        """(n,) voltages [V] at times `t` [s] after checking the inputs lie in the trained box."""
+        t = np.asarray(t, dtype=float)
+        if t.ndim != 1 or t.size == 0 or t.min() < 0 or t.max() > self.t_end * (1 + 1e-9):
+            raise ConfigError(f"VoltageSurrogate: times must be a 1-D array in [0, {self.t_end:g}] s, got shape "
+                              f"{t.shape}")
+        for name, value, (low, high) in (("i0_scale", i0_scale, self.i0_range),
+                                         ("diffusivity_scale", diffusivity_scale, self.diffusivity_range)):
+            if not low <= value <= high:
+                message = f"VoltageSurrogate: {name} = {value:g} lies outside the trained range [{low:g}, {high:g}]"
+                if not extrapolate:
+                    raise ConfigError(message + "; pass extrapolate=True to evaluate anyway or retrain wider")
+                warnings.warn(message + "; extrapolating", ExtrapolationWarning, stacklevel=2)
+        return np.asarray(_surrogate_voltage(self, jnp.asarray(t, jnp.float32), float(i0_scale),
+                                             float(diffusivity_scale)))
+
+
+@eqx.filter_jit
+def _surrogate_voltage(surrogate: VoltageSurrogate, t, i0_scale, diffusivity_scale):
+    return surrogate.voltage_unchecked(t, i0_scale, diffusivity_scale)
+
+
+def voltage_loss(model: VoltageSurrogate, batch, key):
+    """Mean square voltage misfit in mV^2 over the batch ``{"features": (n, 3), "voltage": (n,)}``."""
+    misfit = (jax.vmap(model)(batch["features"]) - batch["voltage"]) * 1e3
+    value = jnp.mean(jnp.square(misfit))
+    return value, {"data": value}
+
+
+def model_like(config: Config) -> VoltageSurrogate:
+    """The surrogate's structure (network and box) from the config."""
+    return VoltageSurrogate(MLP(3, 1, config.width, config.depth, key=config.train.key(0)), config.t_end, I0_RANGE,
+                            DIFFUSIVITY_RANGE)
+
+
+def predict(model: VoltageSurrogate, config: Config, inputs: xr.Dataset) -> xr.Dataset:
+    """Voltage curves [V] of the surrogate. `inputs`: a dataset with coordinate `t` [s] and the parameter pairs
+    `i0_scale`, `diffusivity_scale` along `case`, such as predictions.nc. Returns `prediction` (case, t)."""
+    t = np.asarray(inputs["t"].values)
+    i0 = np.atleast_1d(inputs["i0_scale"].values)
+    diffusivity = np.atleast_1d(inputs["diffusivity_scale"].values)
+    curves = np.stack([model.voltage(t, a, b) for a, b in zip(i0, diffusivity, strict=True)])
+    return xr.Dataset({"prediction": (("case", "t"), curves, {"units": "V", "long_name": "cell voltage"})},
+                      coords={"case": np.arange(len(i0)), "t": t, "i0_scale": ("case", i0),
+                              "diffusivity_scale": ("case", diffusivity)})
+
+
+def solver(config: Config) -> P2D:
+    return P2D(n_negative=config.n_electrode, n_separator=config.n_separator, n_positive=config.n_electrode,
+               n_shells=config.n_shells)
+
+
+def parameter_pairs(config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Training grid (n_train_i0 * n_train_diffusivities, 2) and held-out pairs (n_test, 2) drawn from the seed
+    (uniform in i0, log-uniform in D)."""
+    i0, d = np.meshgrid(np.linspace(*I0_RANGE, config.n_train_i0),
+                        np.geomspace(*DIFFUSIVITY_RANGE, config.n_train_diffusivities), indexing="ij")
+    rng = np.random.default_rng(10_000 + config.train.seed)
+    test = np.stack([rng.uniform(*I0_RANGE, config.n_test),
+                     np.exp(rng.uniform(*np.log(DIFFUSIVITY_RANGE), config.n_test))], axis=1)
+    return np.stack([i0.ravel(), d.ravel()], axis=1), test
+
+
+def solver_curves(config: Config, model: P2D, pairs: np.ndarray, times: dict[str, np.ndarray]) -> dict:
+    """P2D voltages of all `pairs` on the union of the time grids in one compiled call; {name: (n_pairs, n_t)}."""
+    union = np.unique(np.concatenate(list(times.values())))
+    with jax.enable_x64(True):
+        curves = np.asarray(model.voltages(config.current, jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1]),
+                                           jnp.asarray(union)))
+    if not np.all(np.isfinite(curves)):
+        raise ConfigError(f"battery-p2d: the P2D discharge ends before t_end = {config.t_end:g} s for some parameter "
+                          "pairs (electrolyte depleted or a particle saturated); lower t_end or the current")
+    return {name: curves[:, np.searchsorted(union, t)] for name, t in times.items()}
+
+
+def main(config: Config, run: RunDir) -> dict:
+    p2d = solver(config)
+    train_pairs, test_pairs = parameter_pairs(config)
+    truth = np.array([[config.true_i0_scale, config.true_diffusivity_scale]])
+    t_train = config.t_end * np.linspace(0.0, 1.0, config.n_times) ** 2
+    t = np.linspace(0.0, config.t_end, config.n_eval_times)
+    t_obs = np.linspace(0.0, config.t_end, config.n_observations)
+    pairs = np.concatenate([train_pairs, test_pairs, truth])
+    curves = solver_curves(config, p2d, pairs, {"train": t_train, "eval": t, "obs": t_obs})
+    n_train, n_test = len(train_pairs), len(test_pairs)
+    train_voltage, reference = curves["train"][:n_train], curves["eval"][n_train:n_train + n_test]
+
+    surrogate = model_like(config)
+    features = jax.vmap(jax.vmap(surrogate.features, in_axes=(0, None, None)), in_axes=(None, 0, 0))(
+        jnp.asarray(t_train, jnp.float32), jnp.asarray(train_pairs[:, 0], jnp.float32),
+        jnp.asarray(train_pairs[:, 1], jnp.float32))
+    batch = {"features": features.reshape(-1, 3), "voltage": jnp.asarray(train_voltage.ravel(), jnp.float32)}
+
+    def scores(model):
+        predicted = np.stack([model.voltage(t, a, b) for a, b in test_pairs])
+        rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
+        return predicted, rmse
+
+    def evaluate(model):
+        _, rmse = scores(model)
+        return {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max())}
+
+    every = 1000
+    evaluations = [Evaluation(evaluate, every)] if config.train.steps % every == 0 == every % config.train.chunk else []
+    result = train(surrogate, voltage_loss, batch, config.train, run, evaluations=evaluations)
+    surrogate = result.model
+    run.save_model(surrogate)
+    predicted, rmse = scores(surrogate)
+    metrics = {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max()), **fit_summary(result),
+               "published_p2d_test_error_mv": PUBLISHED_P2D_TEST_ERROR_MV}
+
+    volts, seconds, scale = {"units": "V"}, {"units": "s"}, {"units": "1"}
+    data_vars = {
+        "prediction": (("case", "t"), predicted, {"long_name": "cell voltage of the neural surrogate", **volts}),
+        "reference": (("case", "t"), reference, {"long_name": "cell voltage of the P2D solver", **volts}),
+        "rmse_mv": (("case",), rmse, {"long_name": "RMS voltage error of the surrogate", "units": "mV"}),
+    }
+    coords = {"case": ("case", np.arange(n_test), {"long_name": "held-out parameter pair", **scale}),
+              "t": ("t", t, {"long_name": "time since the start of discharge", **seconds}),
+              "i0_scale": ("case", test_pairs[:, 0], {"long_name": "anode exchange-current density scale", **scale}),
+              "diffusivity_scale": ("case", test_pairs[:, 1], {"long_name": "cathode diffusivity scale", **scale}),
+              "train_pair": ("train_pair", np.arange(n_train), {"long_name": "training parameter pair", **scale}),
+              "train_i0_scale": ("train_pair", train_pairs[:, 0],
+                                 {"long_name": "anode exchange-current scales of the training data", **scale}),
+              "train_diffusivity_scale": ("train_pair", train_pairs[:, 1],
+                                          {"long_name": "cathode diffusivity scales of the training data", **scale})}
+    if config.calibrate:
+        clean = curves["obs"][-1]
+        observed = clean + config.noise_mv * 1e-3 * np.random.default_rng(20_000 + config.train.seed).normal(
+            size=clean.shape)
+        results = calibrate_both(config, surrogate, p2d, t_obs, observed, metrics["test_rmse_mv"])
+        samplers = list(results)
+        coords.update({"t_obs": ("t_obs", t_obs, {"long_name": "observation time", **seconds}),
+                       "sampler": ("sampler", samplers, {"long_name": "model the posterior was sampled with"}),
+                       "draw": ("draw", np.arange(config.num_samples), {"long_name": "posterior draw", **scale})})
+        data_vars["observed_voltage"] = (("t_obs",), observed, {"long_name": "observed (noisy) cell voltage", **volts})
+        for name in ("i0_scale", "diffusivity_scale"):
+            data_vars[f"posterior_{name}"] = (("sampler", "draw"),
+                                              np.stack([results[s].samples[name] for s in samplers]),
+                                              {"long_name": f"posterior draws of {name}", **scale})
+        truth_values = {"i0_scale": config.true_i0_scale, "diffusivity_scale": config.true_diffusivity_scale}
+        for sampler, outcome in results.items():
+            for name, value in truth_values.items():
+                low, high = outcome.interval(name)
+                metrics[f"{sampler}_{name}_q025"], metrics[f"{sampler}_{name}_q975"] = low, high
+                metrics[f"{sampler}_{name}_covered"] = float(low <= value <= high)
+                metrics[f"{sampler}_{name}_ess"] = outcome.ess[name]
+            metrics[f"{sampler}_nuts_wall_s"] = outcome.wall_time_s
+            metrics[f"{sampler}_nuts_s_per_ess"] = outcome.seconds_per_effective_sample
+            metrics[f"{sampler}_divergences"] = float(outcome.divergences)
+        if "solver" in results:
+            metrics["nuts_speedup_per_ess"] = (results["solver"].seconds_per_effective_sample
+                                               / results["surrogate"].seconds_per_effective_sample)
+    predictions = xr.Dataset(data_vars, coords=coords, attrs={
+        "problem": "P2D (DFN) 1C discharge, LG M50 (Chen et al. 2020)", "current_A": config.current,
+        "mesh": str(p2d.var_pts), "noise_mv": config.noise_mv, "true_i0_scale": config.true_i0_scale,
+        "true_diffusivity_scale": config.true_diffusivity_scale})
+    run.write_predictions(predictions)
+    plot_calibration(predictions, run, solver="P2D", surrogate="surrogate")
+    return metrics
+
+
+def calibrate_both(config: Config, surrogate: VoltageSurrogate, p2d: P2D, t_obs, observed, surrogate_rmse_mv: float):
+    """NUTS with the surrogate (float32; its held-out error added to the noise) and, if asked, the P2D solver
+    (float64, forward sensitivities through the BDF). Returns {sampler: CalibrationResult}."""
+    noise = config.noise_mv * 1e-3
+    key = jax.random.key(30_000 + config.train.seed)
+    t32 = jnp.asarray(t_obs, jnp.float32)
+    common = {"i0_range": I0_RANGE, "diffusivity_range": DIFFUSIVITY_RANGE, "num_warmup": config.num_warmup,
+              "num_samples": config.num_samples, "key": key}
+    results = {"surrogate": calibrate(lambda a, b: surrogate.voltage_unchecked(t32, a, b),
+                                      jnp.asarray(observed, jnp.float32), float(np.hypot(noise,
+                                                                                         surrogate_rmse_mv * 1e-3)),
+                                      **common)}
+    if config.calibrate_with_solver:
+        with jax.enable_x64(True):
+            t64 = jnp.asarray(t_obs)
+            results["solver"] = calibrate(lambda a, b: p2d.voltage(config.current, a, b, t64), jnp.asarray(observed),
+                                          noise, **common)
+    return results

@@ -1,0 +1,170 @@
+"""sciml.rl: the SMARL turbulence environment against the LES it wraps, the interpolation of the agents' actions,
+generalised advantages against a hand computation, and PPO (through sciml.train.fit) on a bandit with a known optimum.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jaxtyping import Array, Float, PRNGKeyArray
+from scipy import ndimage
+
+from sciml._errors import ConfigError, DataError
+from sciml.rl import (
+    AbstractEnvironment,
+    GaussianActorCritic,
+    PPOLoss,
+    SMARLTurbulence,
+    collect_rollout,
+    generalized_advantages,
+    periodic_linear_weights,
+    reset_environments,
+)
+from sciml.solvers import (
+    ForcedTurbulence2D,
+    Leith,
+    NoClosure,
+    Smagorinsky,
+    enstrophy_spectrum,
+    random_vorticity,
+    spectrum_error,
+    tail_hellinger,
+)
+from sciml.train import fit
+
+
+def test_periodic_linear_weights_are_exact_for_constant_and_linear_values():
+    n, side = 32, 4
+    weights = periodic_linear_weights(n, side)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-14)
+    np.testing.assert_allclose(weights @ np.full(side, 0.3), 0.3, atol=1e-14)
+    centres = (np.arange(side) + 0.5) * 2 * np.pi / side
+    x = np.arange(n) * 2 * np.pi / n
+    inside = (x >= centres[0]) & (x <= centres[-1])  # between the first and last agent: no wrap-around
+    np.testing.assert_allclose((weights @ (0.2 + 0.5 * centres))[inside], (0.2 + 0.5 * x)[inside], atol=1e-13)
+    # Across the wrap, halfway between the last agent and the first (at 0 = 2 pi), the mean of the two.
+    values = np.array([1.0, 0.0, 0.0, 3.0])
+    np.testing.assert_allclose((weights @ values)[0], 2.0, atol=1e-14)
+
+
+def _environment(n=16, closure=None, **kwargs):
+    les = ForcedTurbulence2D(n=n, closure=Smagorinsky() if closure is None else closure)
+    keys = jax.random.split(jax.random.key(0), 3)
+    fields = jax.vmap(lambda k: random_vorticity(k, n, peak_wavenumber=4.0, rms=5.0))(keys)
+    _, spectra = enstrophy_spectrum(fields)
+    return SMARLTurbulence(les, fields, spectra.mean(0), **kwargs)
+
+
+def _interpolated(coefficients, n):
+    """The agents' (side, side) values on the n x n grid by scipy's periodic linear interpolation (independent)."""
+    side = coefficients.shape[0]
+    index = np.arange(n) * side / n - 0.5  # grid point in agent units
+    yy, xx = np.meshgrid(index, index, indexing="ij")
+    return ndimage.map_coordinates(np.asarray(coefficients, np.float64), [yy, xx], order=1, mode="grid-wrap")
+
+
+@pytest.mark.parametrize("closure", [Smagorinsky(), Leith()], ids=["smagorinsky", "leith"])
+def test_environment_step_is_the_les_with_the_interpolated_coefficient_field(closure):
+    env = _environment(closure=closure, action_every=5, max_coefficient=0.4)
+    state, observation = env.reset(jax.random.key(1))
+    assert observation.shape == (16, env.observation_size) and env.observation_size == 4 + 5
+    action = jax.random.normal(jax.random.key(2), (env.agents, 1))
+    coefficients = 0.4 / (1 + np.exp(-np.asarray(action[:, 0], np.float64))).reshape(4, 4)
+    field = _interpolated(coefficients, 16)
+    np.testing.assert_allclose(env.coefficient_field(action), field, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(env.coefficient_field(jnp.zeros((16, 1))), 0.2, rtol=1e-6)
+
+    after, observation, reward = eqx.filter_jit(env.step)(state, action)
+    les = ForcedTurbulence2D(n=16, closure=type(closure)(coefficient=jnp.asarray(field, float)))
+    expected = eqx.filter_jit(les.advance)(state, 5)
+    scale = float(jnp.max(jnp.abs(expected.omega_hat)))
+    np.testing.assert_allclose(after.omega_hat, expected.omega_hat, atol=1e-5 * scale)
+    # The reward and the spectral part of the observation, from the spectrum computed independently.
+    _, spectrum = enstrophy_spectrum(les.vorticity(expected))
+    ratio = np.log(np.asarray(spectrum[1:6]) / np.asarray(env.reference_spectrum[1:6]))
+    np.testing.assert_allclose(reward, -np.mean(ratio**2), rtol=1e-4)
+    np.testing.assert_allclose(observation[:, 4:], np.broadcast_to(ratio, (16, 5)), rtol=1e-4, atol=1e-5)
+    # The local part: patch means of |omega| (the second invariant) over the FDNS's domain mean, in logs.
+    omega = np.abs(np.asarray(les.vorticity(expected), np.float64)).reshape(4, 4, 4, 4).mean(axis=(1, 3))
+    np.testing.assert_allclose(observation[:, 1], np.log(omega.ravel() / float(env.invariant_scale[1])),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_environment_refuses_bad_setups():
+    with pytest.raises(ConfigError, match="Smagorinsky or Leith"):
+        _environment(closure=NoClosure())
+    with pytest.raises(ConfigError, match="multiple of side"):
+        _environment(side=3)
+    with pytest.raises(DataError, match="reference spectrum"):
+        SMARLTurbulence(ForcedTurbulence2D(n=16, closure=Smagorinsky()), jnp.zeros((2, 16, 16)), jnp.ones(5))
+
+
+def test_generalized_advantages_match_a_hand_computation():
+    reward = jnp.array([1.0, 2.0, 3.0])
+    value = jnp.array([0.5, 1.0, 1.5])
+    done = jnp.array([False, True, False])
+    advantage, target = generalized_advantages(reward, value, done, jnp.asarray(2.0), discount=0.9, trace=0.8)
+    # t = 2: 3 + 0.9 * 2 - 1.5 = 3.3; t = 1 ends an episode: 2 - 1 = 1; t = 0: 1 + 0.9 * 1 - 0.5 + 0.72 * 1 = 2.12.
+    np.testing.assert_allclose(advantage, [2.12, 1.0, 3.3], rtol=1e-6)
+    np.testing.assert_allclose(target, [2.62, 2.0, 4.8], rtol=1e-6)
+
+
+class _Bandit(AbstractEnvironment):
+    """Two agents observing +1 and -1; agent i is rewarded -(a_i - 0.5 o_i)^2 (optimum a = +-0.5); episodes of
+    `length` steps (the state counts them)."""
+
+    length: int = eqx.field(static=True, default=1)
+
+    agents = 2
+    observation_size = 1
+    action_size = 1
+
+    @property
+    def episode_length(self) -> int:
+        return self.length
+
+    def _observation(self):
+        return jnp.array([[1.0], [-1.0]])
+
+    def reset(self, key: PRNGKeyArray):
+        return jnp.zeros((), int), self._observation()
+
+    def step(self, state, action: Float[Array, "agents 1"]):
+        reward = -((action[:, 0] - 0.5 * self._observation()[:, 0]) ** 2)
+        return state + 1, self._observation(), reward
+
+
+def test_rollout_resets_environments_at_the_end_of_an_episode():
+    env = _Bandit(length=3)
+    policy = GaussianActorCritic(1, 1, width=4, depth=1, key=jax.random.key(0))
+    carry = reset_environments(env, jax.random.key(1), 2)
+    carry, trajectory, last_value = collect_rollout(policy, env, carry, jax.random.key(2), 7)
+    np.testing.assert_array_equal(trajectory.done[:, 0], [False, False, True, False, False, True, False])
+    np.testing.assert_array_equal(carry.elapsed, [1, 1])
+    np.testing.assert_array_equal(carry.state, [1, 1])  # the state after the reset at step 6 took one step
+    assert trajectory.observation.shape == (7, 2, 2, 1) and last_value.shape == (2, 2)
+
+
+def test_ppo_through_fit_learns_the_optimum_of_a_contextual_bandit():
+    env = _Bandit()
+    policy = GaussianActorCritic(1, 1, width=16, depth=1, initial_log_std=-0.5, key=jax.random.key(0))
+    loss = PPOLoss(env, environments=16, rollout_steps=2, epochs=4, key=jax.random.key(1), minibatches=2)
+    before = jax.vmap(policy)(jnp.array([[1.0], [-1.0]]))[0][:, 0]
+    result = fit(policy, loss, {}, optax.adam(1e-2), 4 * 60, key=jax.random.key(2), chunk=40, progress=False)
+    after = jax.vmap(result.model)(jnp.array([[1.0], [-1.0]]))[0][:, 0]
+    np.testing.assert_allclose(before, 0.0, atol=0.05)
+    np.testing.assert_allclose(after, [0.5, -0.5], atol=0.08)
+    assert result.history[-1]["reward"] > -0.05 > result.history[0]["reward"]
+
+
+def test_turbulence_metrics():
+    centres = np.linspace(-5, 5, 11)
+    p = np.exp(-0.5 * centres**2)
+    assert tail_hellinger(p, p, centres) == 0.0
+    left, right = np.where(centres < -3, 1.0, 0.0), np.where(centres > 3, 1.0, 0.0)
+    assert tail_hellinger(left, right, centres) == pytest.approx(1.0)
+    assert np.isnan(tail_hellinger(np.zeros(11), p, centres))
+    reference = np.array([9.0, 1.0, 2.0, 1.0, 5.0])
+    assert spectrum_error(reference * [1, 1.5, 1, 1, 1], reference, 3) == pytest.approx(0.5 / 4)
