@@ -101,14 +101,15 @@ def model_like(config: Config) -> DeepONet:
 
 def predict(model: DeepONet, config: Config, inputs) -> xr.Dataset:
     """`prediction` s(x) for input functions given by their values at the config's sensors: `inputs` is an array
-    ``(functions, n_sensors)`` (scored on the config's evaluation grid) or a dataset with `input` ``(function, x)``
-    and coordinate `x` (as the run's predictions.nc; the sensors are read off by interpolation)."""
-    sensors = np.linspace(0.0, 1.0, config.n_sensors)
+    ``(functions, n_sensors)`` (scored on the config's evaluation grid) or a dataset with `sensor_input`
+    ``(function, sensor)`` and coordinate `x` (as the run's predictions.nc)."""
     if isinstance(inputs, xr.Dataset):
-        if "input" not in inputs or "x" not in inputs.coords:
-            raise DataError(f"predict: expected a dataset with `input` (function, x); got {list(inputs.variables)}")
-        x = inputs.x.values
-        values = np.stack([np.interp(sensors, x, row) for row in inputs["input"].values])
+        if "sensor_input" not in inputs or "x" not in inputs.coords:
+            raise DataError("predict: expected a dataset with `sensor_input` (function, sensor) and coordinate x; got "
+                            f"{list(inputs.variables)}")
+        values, x = inputs["sensor_input"].values, inputs.x.values
+        if values.shape[1] != config.n_sensors:
+            raise DataError(f"predict: the dataset has {values.shape[1]} sensors, the model reads {config.n_sensors}")
     else:
         values, x = np.asarray(inputs, np.float64), np.linspace(0.0, 1.0, config.n_eval)
         if values.ndim != 2 or values.shape[1] != config.n_sensors:
@@ -151,10 +152,14 @@ def main(config: Config, run: RunDir) -> dict:
         {"prediction": (("function", "x"), prediction, {"long_name": "DeepONet antiderivative s", "units": "1"}),
          "reference": (("function", "x"), reference,
                        {"long_name": "exact antiderivative of the input's cubic spline (scipy)", "units": "1"}),
-         "input": (("function", "x"), test_functions(x).T, {"long_name": "input function f", "units": "1"})},
+         "input": (("function", "x"), test_functions(x).T, {"long_name": "input function f", "units": "1"}),
+         "sensor_input": (("function", "sensor"), test_sensors,
+                          {"long_name": "input function f at the sensors (what the branch reads)", "units": "1"})},
         coords={"function": ("function", np.arange(config.n_test_functions), {"long_name": "held-out input function",
                                                                                "units": "1"}),
-                "x": ("x", x, {"long_name": "coordinate x", "units": "1"})},
+                "x": ("x", x, {"long_name": "coordinate x", "units": "1"}),
+                "sensor": ("sensor", np.linspace(0.0, 1.0, config.n_sensors),
+                           {"long_name": "sensor position x", "units": "1"})},
         attrs={"equation": "s_x = f on [0, 1], s(0) = 0", "sensors": f"{config.n_sensors} uniform points of [0, 1]"})
     run.write_predictions(ds)
     _plot(ds, errors, run)

@@ -79,8 +79,10 @@ def main(config: Config, run: RunDir) -> dict:
 
     def window_task(k, previous):
         edges = window_edges(0.0, 1.0, config.windows)
+        # the previous window's state at t_k, a constant of this window's program (a closure, not a static field)
+        initial = None if previous is None else (lambda p: previous(p))
         problem, _ = case.problem(config.n_points, config.n_initial, config.n_boundary,
-                                  window=(edges[k], edges[k + 1]), initial=previous)
+                                  window=(edges[k], edges[k + 1]), initial=initial)
         return window_model(config, k), PINNLoss(problem, weights={"initial": config.initial_weight}), \
             problem.sampler()
 

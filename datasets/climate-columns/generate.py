@@ -5,7 +5,8 @@ from pathlib import Path
 from sciml.data import describe_generated, synthetic_columns, write_dataset
 
 NAME = "climate-columns"
-DESCRIPTION = "synthetic (sample, level) columns with CAM names and CF units: T, Q, PS, SOLIN, fluxes -> heating, moistening"
+DESCRIPTION = ("synthetic (sample, level) columns with CAM names and CF units: T, Q, PS, SOLIN, fluxes -> heating, "
+               "moistening")
 
 
 def generate(out_dir: Path, *, small: bool = False, seed: int = 0) -> Path:
