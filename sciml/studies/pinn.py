@@ -66,17 +66,17 @@ def predict_points(model, points: Float[Array, "n d"], batch_size: int = 4096) -
                            for i in range(0, points.shape[0], batch_size)])
 
 
-def predict(model: PINN | TimeWindows, config, inputs) -> xr.Dataset:
-    """`prediction` of a pointwise PINN or time-marched PINNs (any `config`: the model carries its domain) at
+def query_points(names: Sequence[str], inputs) -> tuple[np.ndarray, tuple[str, ...], tuple[int, ...], dict]:
+    """The points ``(n, d)`` a pointwise model is asked at, and the dims, shape and coordinates of its answer, from
     `inputs`, one of:
 
-    - points ``(n, d)``, their columns in the order of the domain's axes (e.g. t, x): `prediction` on dim ``point``,
-      with the axes as coordinates along it;
-    - a dataset with the domain's axes as coordinates of a grid (as the run's predictions.nc): `prediction` on that
-      grid, dims in the domain's order (e.g. ``(t, x)``);
+    - points ``(n, d)``, their columns in the order of `names` (e.g. t, x): answers on dim ``point``, with the axes as
+      coordinates along it;
+    - a dataset with the axes as coordinates of a grid (as a run's predictions.nc): answers on that grid, dims in the
+      order of `names` (e.g. ``(t, x)``);
     - a dataset of scattered nodes (dim ``node`` with the axes, e.g. x and y, as coordinates along it): on the nodes.
     """
-    names = model.domain.names
+    names = tuple(names)
     if isinstance(inputs, xr.Dataset):
         missing = [name for name in names if name not in inputs.variables]
         if missing:
@@ -84,19 +84,22 @@ def predict(model: PINN | TimeWindows, config, inputs) -> xr.Dataset:
                             f"{list(inputs.variables)}")
         if "node" in inputs.dims:
             points = np.stack([inputs[name].values for name in names], axis=1)
-            dims, shape = ("node",), (inputs.sizes["node"],)
-            coords = {"node": inputs["node"].values, **{name: ("node", inputs[name].values) for name in names}}
-        else:
-            axes = [inputs[name].values for name in names]
-            points = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-            dims, shape, coords = names, tuple(a.size for a in axes), dict(zip(names, axes, strict=True))
-    else:
-        points = np.asarray(inputs, np.float64)
-        if points.ndim != 2 or points.shape[1] != len(names):
-            raise DataError(f"predict: expected points of shape (n, {len(names)}) (columns {names}), got shape "
-                            f"{points.shape}")
-        dims, shape = ("point",), (points.shape[0],)
-        coords = {name: ("point", points[:, i]) for i, name in enumerate(names)}
+            return points, ("node",), (inputs.sizes["node"],), {
+                "node": inputs["node"].values, **{name: ("node", inputs[name].values) for name in names}}
+        axes = [inputs[name].values for name in names]
+        points = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
+        return points, names, tuple(a.size for a in axes), dict(zip(names, axes, strict=True))
+    points = np.asarray(inputs, np.float64)
+    if points.ndim != 2 or points.shape[1] != len(names):
+        raise DataError(f"predict: expected points of shape (n, {len(names)}) (columns {names}), got shape "
+                        f"{points.shape}")
+    return points, ("point",), (points.shape[0],), {name: ("point", points[:, i]) for i, name in enumerate(names)}
+
+
+def predict(model: PINN | TimeWindows, config, inputs) -> xr.Dataset:
+    """`prediction` of a pointwise PINN or time-marched PINNs (any `config`: the model carries its domain) at
+    `inputs`: points ``(n, d)``, a grid dataset or a dataset of nodes (see `query_points`)."""
+    points, dims, shape, coords = query_points(model.domain.names, inputs)
     values = predict_points(model, jnp.asarray(points, jnp.float32))
     return xr.Dataset({"prediction": (dims, values.astype(np.float64).reshape(shape))}, coords=coords)
 

@@ -42,7 +42,7 @@ from sciml.pde import (
 )
 from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss, bootstrap_counts, ensemble_estimate
 from sciml.studies import RunDir, TrainConfig, fit_summary, read_metrics, train
-from sciml.studies.pinn import plot_fields
+from sciml.studies.pinn import plot_fields, query_points
 from sciml.train import Evaluation
 from sciml.uq import make_ensemble
 
@@ -175,21 +175,7 @@ def predict(model: WithCoefficients, config: InverseConfig, inputs) -> xr.Datase
     """The ensemble's field, `prediction` (the member mean) and `prediction_std` (their spread), at `inputs`: a
     dataset with the domain's axes (e.g. t, x) as coordinates of a grid (as the run's predictions.nc), or points
     ``(n, d)`` (on dim ``point``)."""
-    names = model.field.domain.names
-    if isinstance(inputs, xr.Dataset):
-        missing = [name for name in names if name not in inputs.coords]
-        if missing:
-            raise DataError(f"predict: expected a dataset with coordinates {names}, missing {missing}")
-        axes = [inputs[name].values for name in names]
-        points = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-        dims, shape, coords = names, tuple(a.size for a in axes), dict(zip(names, axes, strict=True))
-    else:
-        points = np.asarray(inputs, np.float64)
-        if points.ndim != 2 or points.shape[1] != len(names):
-            raise DataError(f"predict: expected points of shape (n, {len(names)}) (columns {names}), got shape "
-                            f"{points.shape}")
-        dims, shape = ("point",), (points.shape[0],)
-        coords = {name: ("point", points[:, i]) for i, name in enumerate(names)}
+    points, dims, shape, coords = query_points(model.field.domain.names, inputs)
     fields = _member_fields(model, jnp.asarray(points, jnp.float32)).astype(np.float64)
     return xr.Dataset({"prediction": (dims, fields.mean(axis=0).reshape(shape)),
                        "prediction_std": (dims, fields.std(axis=0, ddof=1).reshape(shape))}, coords=coords)
