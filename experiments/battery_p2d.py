@@ -25,7 +25,7 @@ from sciml.battery import ExtrapolationWarning, calibrate
 from sciml.nn import MLP
 from sciml.solvers import P2D
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
-from sciml.studies.battery import plot_calibration
+from sciml.studies.battery import CalibrationSettings, plot_calibration
 from sciml.train import Evaluation
 
 NAME = "battery-p2d"
@@ -41,7 +41,7 @@ SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(CalibrationSettings):
     train: TrainConfig = TrainConfig(steps=6000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
                                      decay_rate=0.6, lbfgs_steps=500, lbfgs_dtype="float64", chunk=250)
     current: float = 5.0
@@ -68,29 +68,12 @@ class Config:
     """Hidden units per layer of the surrogate's MLP."""
     depth: int = 3
     """Hidden layers of the surrogate's MLP."""
-    calibrate: bool = True
-    """Calibrate the two scales from a noisy synthetic voltage curve with NUTS after training."""
-    calibrate_with_solver: bool = True
-    """Also calibrate with the P2D solver in the likelihood (the surrogate's reference posterior)."""
-    true_i0_scale: float = 1.7
-    """Anode exchange-current scale that generates the synthetic observations."""
-    true_diffusivity_scale: float = 3.4
-    """Cathode diffusivity scale that generates the synthetic observations."""
-    noise_mv: float = 5.0
-    """Standard deviation of the observation noise in mV."""
-    n_observations: int = 100
-    """Observed voltages, uniform over [0, t_end]."""
-    num_warmup: int = 300
-    """NUTS warm-up iterations per calibration."""
-    num_samples: int = 300
-    """NUTS posterior samples per calibration."""
 
     def __post_init__(self):
         if self.n_train_i0 < 2 or self.n_train_diffusivities < 2:
             raise ConfigError(f"need at least 2 training values per scale, got n_train_i0={self.n_train_i0}, "
                               f"n_train_diffusivities={self.n_train_diffusivities}")
-        if self.noise_mv <= 0:
-            raise ConfigError(f"noise_mv must be > 0, got {self.noise_mv}")
+        super().__post_init__()
 
 
 class VoltageSurrogate(eqx.Module):

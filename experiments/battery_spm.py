@@ -20,7 +20,13 @@ import xarray as xr
 from sciml.battery import SPMSurrogate, SurrogateSetup, calibrate, solver_data
 from sciml.solvers import SPM
 from sciml.studies import RunDir, TrainConfig, fit_summary
-from sciml.studies.battery import SurrogateConfig, plot_calibration, surrogate_like, train_surrogate
+from sciml.studies.battery import (
+    CalibrationSettings,
+    SurrogateConfig,
+    plot_calibration,
+    surrogate_like,
+    train_surrogate,
+)
 from sciml.train import Evaluation
 
 NAME = "battery-spm"
@@ -33,7 +39,7 @@ SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(CalibrationSettings):
     train: TrainConfig = TrainConfig(steps=5000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
                                      decay_rate=0.6, lbfgs_steps=300, lbfgs_dtype="float64", chunk=250)
     current: float = 5.0
@@ -58,28 +64,11 @@ class Config:
     """Sobol points per step for the surface-flux condition."""
     data_weight: float = 1e4
     """Weight of the solver-data misfit in the loss."""
-    calibrate: bool = True
-    """Calibrate the two scales from a noisy synthetic voltage curve with NUTS after training."""
-    calibrate_with_solver: bool = True
-    """Also calibrate with the SPM solver in the likelihood (the surrogate's reference posterior)."""
-    true_i0_scale: float = 1.7
-    """Anode exchange-current scale that generates the synthetic observations."""
-    true_diffusivity_scale: float = 3.4
-    """Cathode diffusivity scale that generates the synthetic observations."""
-    noise_mv: float = 5.0
-    """Standard deviation of the observation noise in mV."""
-    n_observations: int = 100
-    """Observed voltages, uniform over [0, t_end]."""
-    num_warmup: int = 300
-    """NUTS warm-up iterations per calibration."""
-    num_samples: int = 300
-    """NUTS posterior samples per calibration."""
 
     def __post_init__(self):
         if self.n_train_diffusivities < 2:
             raise ValueError(f"n_train_diffusivities must be >= 2, got {self.n_train_diffusivities}")
-        if self.noise_mv <= 0:
-            raise ValueError(f"noise_mv must be > 0, got {self.noise_mv}")
+        super().__post_init__()
 
 
 def surrogate_config(config: Config) -> SurrogateConfig:

@@ -10,11 +10,38 @@ import jax
 import matplotlib.pyplot as plt
 import xarray as xr
 
+from sciml._errors import ConfigError
 from sciml.battery import SPMSurrogate, SurrogateSetup, TrainingData, build_network, surrogate_loss
 from sciml.studies._config import TrainConfig
 from sciml.studies._run import RunDir
 from sciml.studies._training import train
 from sciml.train import Evaluation, FitResult
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationSettings:
+    """The Bayesian calibration settings both battery surrogate experiments share (their `Config`s inherit them)."""
+
+    calibrate: bool = True
+    """Calibrate the two scales from a noisy synthetic voltage curve with NUTS after training."""
+    calibrate_with_solver: bool = True
+    """Also calibrate with the solver in the likelihood (the surrogate's reference posterior)."""
+    true_i0_scale: float = 1.7
+    """Anode exchange-current scale that generates the synthetic observations."""
+    true_diffusivity_scale: float = 3.4
+    """Cathode diffusivity scale that generates the synthetic observations."""
+    noise_mv: float = 5.0
+    """Standard deviation of the observation noise in mV."""
+    n_observations: int = 100
+    """Observed voltages, uniform over [0, t_end]."""
+    num_warmup: int = 300
+    """NUTS warm-up iterations per calibration."""
+    num_samples: int = 300
+    """NUTS posterior samples per calibration."""
+
+    def __post_init__(self):
+        if self.noise_mv <= 0:
+            raise ConfigError(f"noise_mv must be > 0, got {self.noise_mv}; the likelihood needs a positive noise")
 
 
 @dataclasses.dataclass(frozen=True)
