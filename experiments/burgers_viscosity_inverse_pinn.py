@@ -41,17 +41,12 @@ class Config(InverseConfig):
                                      decay_rate=0.8, lbfgs_steps=300, lbfgs_dtype="float64", chunk=100)
     """Training of the whole ensemble: Adam with exponential decay, then L-BFGS in float64."""
     width: int = 20
-    """Hidden units per layer of each member's MLP."""
     depth: int = 5
-    """Hidden layers of each member's MLP."""
     n_residual: int = 2048
-    """Sobol residual (collocation) points per Adam step, shared by the members."""
     n_residual_lbfgs: int = 2048
-    """Sobol residual points of the full-batch L-BFGS stage."""
     n_sensors: int = 500
     """Sensors at random nodes of the reference grid."""
     data_weight: float = 10.0
-    """Weight of the data (sensor) term against the mean-square residual."""
     nu_initial: float = 0.006
     """Initial guess of nu, the same in every member (the truth is 0.01/pi = 0.00318)."""
 

@@ -45,17 +45,12 @@ class Config(InverseConfig):
                                      decay_rate=0.7, lbfgs_steps=600, lbfgs_dtype="float64", chunk=100)
     """Training of the whole ensemble: Adam with exponential decay, then L-BFGS in float64."""
     width: int = 32
-    """Hidden units per layer of each member's MLP."""
     depth: int = 3
-    """Hidden layers of each member's MLP."""
     n_residual: int = 1024
-    """Sobol residual (collocation) points per Adam step, shared by the members."""
     n_residual_lbfgs: int = 2048
-    """Sobol residual points of the full-batch L-BFGS stage."""
     n_sensors: int = 200
     """Sensors at uniformly random (t, x)."""
     data_weight: float = 10.0
-    """Weight of the data (sensor) term against the mean-square residual."""
     kappa: float = 0.1
     """True diffusivity (generates the data; the model does not see it)."""
     kappa_initial: float = 0.05
