@@ -1,49 +1,66 @@
-"""Li-ion P2D: a neural surrogate of the DFN voltage over (anode i0 scale, cathode diffusivity scale), NUTS calibration.
+"""Li-ion P2D: a physics-informed surrogate of the DFN model over (anode i0 scale, cathode diffusivity scale), NUTS
+calibration with it and with the solver.
 
 Hassanaly et al. (NREL, J. Energy Storage 98, 2024, Part II) with the pseudo-two-dimensional (Doyle-Fuller-Newman)
-model of an LG M50 cell (Chen et al. 2020) under a 1C discharge. The BDF solver `sciml.solvers.P2D` computes voltage
-curves on a grid of the two scales (uniform in the i0 scale, log-uniform in the diffusivity scale; `P2D.voltages`);
-an MLP over (sqrt(t / t_end), i0_scale, log diffusivity_scale) is fit to them, scored on held-out pairs, then used,
-and the solver itself too, inside numpyro's NUTS to calibrate the two scales from a noisy synthetic voltage curve.
-The surrogate is data-driven: the P2D residuals are not in its loss (the papers' physics-informed P2D surrogate is
-the next step).
+model of an LG M50 cell (Chen et al. 2020) under a 1C discharge. The surrogate (`sciml.battery.P2DSurrogate`) returns
+the whole P2D state on the BDF solver's mesh (`sciml.solvers.P2D`) from (sqrt(t / t_end), i0 scale, log diffusivity
+scale) and is trained on the solver's own DAE residual plus the lithium inventories (`P2DSurrogateLoss`), with the
+papers' regularisations as options: Butler-Volmer's exponential limiter, gradual time expansion, and an SPM surrogate
+(trained first, as in `battery-spm`) as the low-fidelity level. With `data_weight > 0` (the default, the papers'
+"low-data" setting) solver states on a coarse grid of the two scales join the loss; `data_weight=0` is the
+physics-only variant. Scored on held-out pairs against the solver, then used, and the solver itself too, inside
+numpyro's NUTS to calibrate the two scales from a noisy synthetic voltage curve.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from sciml import ConfigError
-from sciml.battery import ExtrapolationWarning, calibrate
-from sciml.nn import MLP
+from sciml.battery import (
+    ExpandingTimeSampler,
+    P2DSurrogate,
+    P2DSurrogateLoss,
+    SurrogateSetup,
+    calibrate,
+    solver_data,
+    solver_states,
+)
 from sciml.solvers import P2D
 from sciml.studies import RunDir, TrainConfig, fit_summary, train
-from sciml.studies.battery import CalibrationSettings, plot_calibration
+from sciml.studies.battery import (
+    CalibrationSettings,
+    SurrogateConfig,
+    plot_calibration,
+    surrogate_like,
+    train_surrogate,
+)
 from sciml.train import Evaluation
 
 NAME = "battery-p2d"
 FAMILY = "battery"
-REPRODUCES = ("Hassanaly et al. (J. Energy Storage 98, 2024, Part II): P2D voltage surrogate over the two scales "
-              "(test error ~10 mV) and NUTS calibration")
+REPRODUCES = ("Hassanaly et al. (J. Energy Storage 98, 2024, Part II): physics-informed P2D voltage surrogate over "
+              "the two scales (test error ~10 mV) and NUTS calibration")
 PUBLISHED_P2D_TEST_ERROR_MV = 10.0  # Hassanaly et al. 2024, Part II abstract: P2D surrogate test error ~10 mV
 I0_RANGE = (0.5, 4.0)  # anode exchange-current scale, as in the papers
 DIFFUSIVITY_RANGE = (1.0, 10.0)  # cathode solid-diffusivity scale, as in the papers
 SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 16, "depth": 2, "n_electrode": 3,
          "n_separator": 3, "n_shells": 3, "n_train_i0": 2, "n_train_diffusivities": 2, "n_times": 11, "n_test": 2,
-         "n_eval_times": 11, "calibrate": False}
+         "n_eval_times": 11, "n_residual": 16, "expansion_steps": 20, "calibrate": False,
+         "spm.train.steps": 20, "spm.train.lbfgs_steps": 0, "spm.train.chunk": 10, "spm.n_residual": 16,
+         "spm.n_surface": 8, "spm.width": 8, "spm.depth": 1}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(CalibrationSettings):
     train: TrainConfig = TrainConfig(steps=6000, learning_rate=2e-3, schedule="exponential", decay_steps=1000,
                                      decay_rate=0.6, lbfgs_steps=500, lbfgs_dtype="float64", chunk=250)
+    """Training of the P2D surrogate: Adam, learning rate x 0.6 every 1000 steps, then float64 L-BFGS."""
     current: float = 5.0
     """Discharge current in A (5 A is 1C for the LG M50 cell)."""
     t_end: float = 3000.0
@@ -58,7 +75,7 @@ class Config(CalibrationSettings):
     """Anode exchange-current scales of the training grid (uniform over the box)."""
     n_train_diffusivities: int = 6
     """Cathode diffusivity scales of the training grid (log-uniform over the box)."""
-    n_times: int = 61
+    n_times: int = 31
     """Times of each training curve, uniform in sqrt(t / t_end)."""
     n_test: int = 8
     """Held-out (i0 scale, diffusivity scale) pairs the surrogate is scored on."""
@@ -68,77 +85,50 @@ class Config(CalibrationSettings):
     """Hidden units per layer of the surrogate's MLP."""
     depth: int = 3
     """Hidden layers of the surrogate's MLP."""
+    n_residual: int = 256
+    """Residual points per step, uniform in (sqrt(t / t_end), i0 scale, log diffusivity scale)."""
+    physics_weight: float = 1.0
+    """Weight of the DAE residual (electrolyte, particle and charge-balance terms); 0 drops it (data only)."""
+    inventory_weight: float = 1.0
+    """Weight of the integral (lithium-inventory) losses; 0 drops them."""
+    data_weight: float = 1.0
+    """Weight of the solver-state and voltage misfit at the training grid; 0 is the physics-only variant."""
+    overpotential_limit: float | None = 10.0
+    """Butler-Volmer's exponential limiter in the physics loss (F eta / 2RT enters as L tanh(./L)); none: exact."""
+    s_start: float = 0.2
+    """Gradual time expansion: the residual points start at sqrt(t / t_end) <= s_start ..."""
+    expansion_steps: int = 2000
+    """... and cover the whole discharge after this many steps (0: no expansion)."""
+    low_fidelity: bool = True
+    """Build the surrogate on an SPM surrogate (trained first with `spm`) as the low-fidelity level."""
+    spm: SurrogateConfig = SurrogateConfig(train=TrainConfig(steps=3000, learning_rate=2e-3, schedule="exponential",
+                                                             decay_steps=1000, decay_rate=0.6, lbfgs_steps=300,
+                                                             lbfgs_dtype="float64", chunk=250))
+    """The low-fidelity SPM surrogate's network and training (as `battery-spm`, shorter)."""
 
     def __post_init__(self):
         if self.n_train_i0 < 2 or self.n_train_diffusivities < 2:
             raise ConfigError(f"need at least 2 training values per scale, got n_train_i0={self.n_train_i0}, "
                               f"n_train_diffusivities={self.n_train_diffusivities}")
+        if self.physics_weight <= 0 and self.data_weight <= 0:
+            raise ConfigError("physics_weight and data_weight are both 0: the surrogate would learn nothing; set "
+                              "either > 0")
         super().__post_init__()
 
-
-class VoltageSurrogate(eqx.Module):
-    """An MLP voltage surrogate ``V(t, i0_scale, diffusivity_scale)`` [V] over a box of the two scales.
-
-    The network sees ``(2 sqrt(t / t_end) - 1, i0 scaled to [-1, 1], log D scaled to [-1, 1])`` and returns the
-    voltage about 3.6 V in units of 0.5 V.
-    """
-
-    network: MLP
-    t_end: float = eqx.field(static=True)
-    i0_range: tuple[float, float] = eqx.field(static=True)
-    diffusivity_range: tuple[float, float] = eqx.field(static=True)
-
-    def features(self, t, i0_scale, diffusivity_scale):
-        """(3,) network input of one time [s] and one parameter pair."""
-        low, high = np.log(self.diffusivity_range)
-        return jnp.stack([2.0 * jnp.sqrt(jnp.clip(t / self.t_end, 0.0, None)) - 1.0,
-                          2.0 * (i0_scale - self.i0_range[0]) / (self.i0_range[1] - self.i0_range[0]) - 1.0,
-                          2.0 * (jnp.log(diffusivity_scale) - low) / (high - low) - 1.0])
-
-    def __call__(self, features):
-        """Voltage [V] of one feature vector (see `features`)."""
-        return 3.6 + 0.5 * self.network(features)[0]
-
-    def voltage_unchecked(self, t, i0_scale, diffusivity_scale):
-        """(n,) voltages [V] at times `t` (jittable, differentiable in the scales)."""
-        return jax.vmap(lambda time: self(self.features(time, i0_scale, diffusivity_scale)))(t)
-
-    def voltage(self, t, i0_scale: float, diffusivity_scale: float, extrapolate: bool = False) -> np.ndarray:
-        """(n,) voltages [V] at times `t` [s] after checking the inputs lie in the trained box."""
-        t = np.asarray(t, dtype=float)
-        if t.ndim != 1 or t.size == 0 or t.min() < 0 or t.max() > self.t_end * (1 + 1e-9):
-            raise ConfigError(f"VoltageSurrogate: times must be a 1-D array in [0, {self.t_end:g}] s, got shape "
-                              f"{t.shape}")
-        for name, value, (low, high) in (("i0_scale", i0_scale, self.i0_range),
-                                         ("diffusivity_scale", diffusivity_scale, self.diffusivity_range)):
-            if not low <= value <= high:
-                message = f"VoltageSurrogate: {name} = {value:g} lies outside the trained range [{low:g}, {high:g}]"
-                if not extrapolate:
-                    raise ConfigError(message + "; pass extrapolate=True to evaluate anyway or retrain wider")
-                warnings.warn(message + "; extrapolating", ExtrapolationWarning, stacklevel=2)
-        return np.asarray(_surrogate_voltage(self, jnp.asarray(t, jnp.float32), float(i0_scale),
-                                             float(diffusivity_scale)))
+    @property
+    def setup(self) -> SurrogateSetup:
+        """The discharge and the box of the two scales."""
+        return SurrogateSetup(self.current, self.t_end, I0_RANGE, DIFFUSIVITY_RANGE)
 
 
-@eqx.filter_jit
-def _surrogate_voltage(surrogate: VoltageSurrogate, t, i0_scale, diffusivity_scale):
-    return surrogate.voltage_unchecked(t, i0_scale, diffusivity_scale)
+def model_like(config: Config) -> P2DSurrogate:
+    """The surrogate's structure (network, mesh, box and low-fidelity level) from the config."""
+    low_fidelity = surrogate_like(config.setup, config.spm) if config.low_fidelity else None
+    return P2DSurrogate(solver(config), config.setup, config.width, config.depth, key=config.train.key(0),
+                        low_fidelity=low_fidelity)
 
 
-def voltage_loss(model: VoltageSurrogate, batch, key):
-    """Mean square voltage misfit in mV^2 over the batch ``{"features": (n, 3), "voltage": (n,)}``."""
-    misfit = (jax.vmap(model)(batch["features"]) - batch["voltage"]) * 1e3
-    value = jnp.mean(jnp.square(misfit))
-    return value, {"data": value}
-
-
-def model_like(config: Config) -> VoltageSurrogate:
-    """The surrogate's structure (network and box) from the config."""
-    return VoltageSurrogate(MLP(3, 1, config.width, config.depth, key=config.train.key(0)), config.t_end, I0_RANGE,
-                            DIFFUSIVITY_RANGE)
-
-
-def predict(model: VoltageSurrogate, config: Config, inputs: xr.Dataset) -> xr.Dataset:
+def predict(model: P2DSurrogate, config: Config, inputs: xr.Dataset) -> xr.Dataset:
     """Voltage curves [V] of the surrogate. `inputs`: a dataset with coordinate `t` [s] and the parameter pairs
     `i0_scale`, `diffusivity_scale` along `case`, such as predictions.nc. Returns `prediction` (case, t)."""
     t = np.asarray(inputs["t"].values)
@@ -179,22 +169,34 @@ def solver_curves(config: Config, model: P2D, pairs: np.ndarray, times: dict[str
 
 
 def main(config: Config, run: RunDir) -> dict:
-    p2d = solver(config)
+    p2d, setup = solver(config), config.setup
     train_pairs, test_pairs = parameter_pairs(config)
     truth = np.array([[config.true_i0_scale, config.true_diffusivity_scale]])
-    t_train = config.t_end * np.linspace(0.0, 1.0, config.n_times) ** 2
     t = np.linspace(0.0, config.t_end, config.n_eval_times)
     t_obs = np.linspace(0.0, config.t_end, config.n_observations)
-    pairs = np.concatenate([train_pairs, test_pairs, truth])
-    curves = solver_curves(config, p2d, pairs, {"train": t_train, "eval": t, "obs": t_obs})
+    curves = solver_curves(config, p2d, np.concatenate([test_pairs, truth]), {"eval": t, "obs": t_obs})
     n_train, n_test = len(train_pairs), len(test_pairs)
-    train_voltage, reference = curves["train"][:n_train], curves["eval"][n_train:n_train + n_test]
+    reference = curves["eval"][:n_test]
 
-    surrogate = model_like(config)
-    features = jax.vmap(jax.vmap(surrogate.features, in_axes=(0, None, None)), in_axes=(None, 0, 0))(
-        jnp.asarray(t_train, jnp.float32), jnp.asarray(train_pairs[:, 0], jnp.float32),
-        jnp.asarray(train_pairs[:, 1], jnp.float32))
-    batch = {"features": features.reshape(-1, 3), "voltage": jnp.asarray(train_voltage.ravel(), jnp.float32)}
+    low_fidelity, metrics = None, {}
+    if config.low_fidelity:
+        spm_data = solver_data(setup, np.geomspace(*DIFFUSIVITY_RANGE, config.n_train_diffusivities),
+                               seed=config.spm.train.seed)
+        low_fidelity, spm_fit = train_surrogate(setup, spm_data, config.spm)
+        metrics["low_fidelity_train_s"] = spm_fit.train_time_s
+    surrogate = P2DSurrogate(p2d, setup, config.width, config.depth, key=config.train.key(0),
+                             low_fidelity=low_fidelity)
+    data_points = data_states = None
+    if config.data_weight > 0:
+        s_train = np.linspace(0.0, 1.0, config.n_times)
+        data_states = solver_states(p2d, setup, train_pairs, s_train).reshape(-1, p2d.mass().size)
+        grid = np.broadcast_to(s_train[None, :, None], (n_train, config.n_times, 1))
+        pairs = np.broadcast_to(train_pairs[:, None, :], (n_train, config.n_times, 2))
+        data_points = np.concatenate([grid, pairs], axis=2).reshape(-1, 3)
+    loss = P2DSurrogateLoss(p2d.with_overpotential_limit(config.overpotential_limit),
+                            {"physics": config.physics_weight, "inventory": config.inventory_weight,
+                             "data": config.data_weight}, data_points, data_states)
+    sampler = ExpandingTimeSampler(config.n_residual, setup, config.s_start, config.expansion_steps)
 
     def scores(model):
         predicted = np.stack([model.voltage(t, a, b) for a, b in test_pairs])
@@ -207,12 +209,12 @@ def main(config: Config, run: RunDir) -> dict:
 
     every = 1000
     evaluations = [Evaluation(evaluate, every)] if config.train.steps % every == 0 == every % config.train.chunk else []
-    result = train(surrogate, voltage_loss, batch, config.train, run, evaluations=evaluations)
+    result = train(surrogate, loss, sampler, config.train, run, evaluations=evaluations)
     surrogate = result.model
     run.save_model(surrogate)
     predicted, rmse = scores(surrogate)
-    metrics = {"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max()), **fit_summary(result),
-               "published_p2d_test_error_mv": PUBLISHED_P2D_TEST_ERROR_MV}
+    metrics.update({"test_rmse_mv": float(rmse.mean()), "test_rmse_mv_max": float(rmse.max()),
+                    **fit_summary(result), "published_p2d_test_error_mv": PUBLISHED_P2D_TEST_ERROR_MV})
 
     volts, seconds, scale = {"units": "V"}, {"units": "s"}, {"units": "1"}
     data_vars = {
@@ -230,7 +232,7 @@ def main(config: Config, run: RunDir) -> dict:
               "train_diffusivity_scale": ("train_pair", train_pairs[:, 1],
                                           {"long_name": "cathode diffusivity scales of the training data", **scale})}
     if config.calibrate:
-        clean = curves["obs"][-1]
+        clean = curves["obs"][n_test]
         observed = clean + config.noise_mv * 1e-3 * np.random.default_rng(20_000 + config.train.seed).normal(
             size=clean.shape)
         results = calibrate_both(config, surrogate, p2d, t_obs, observed, metrics["test_rmse_mv"])
@@ -252,6 +254,7 @@ def main(config: Config, run: RunDir) -> dict:
                 metrics[f"{sampler}_{name}_ess"] = outcome.ess[name]
             metrics[f"{sampler}_nuts_wall_s"] = outcome.wall_time_s
             metrics[f"{sampler}_nuts_s_per_ess"] = outcome.seconds_per_effective_sample
+            metrics[f"{sampler}_nuts_gradients_per_ess"] = outcome.gradients_per_effective_sample
             metrics[f"{sampler}_divergences"] = float(outcome.divergences)
         if "solver" in results:
             metrics["nuts_speedup_per_ess"] = (results["solver"].seconds_per_effective_sample
@@ -265,7 +268,7 @@ def main(config: Config, run: RunDir) -> dict:
     return metrics
 
 
-def calibrate_both(config: Config, surrogate: VoltageSurrogate, p2d: P2D, t_obs, observed, surrogate_rmse_mv: float):
+def calibrate_both(config: Config, surrogate: P2DSurrogate, p2d: P2D, t_obs, observed, surrogate_rmse_mv: float):
     """NUTS with the surrogate (float32; its held-out error added to the noise) and, if asked, the P2D solver
     (float64, forward sensitivities through the BDF). Returns {sampler: CalibrationResult}."""
     noise = config.noise_mv * 1e-3

@@ -42,6 +42,8 @@ class CalibrationResult:
         divergences: number of divergent transitions after warm-up.
         wall_time_s: warm-up plus sampling, compilation excluded.
         compile_run_s: compilation plus the first transition.
+        gradient_evaluations: leapfrog steps (each one likelihood gradient) over warm-up and sampling: the
+            machine-independent cost of the chain.
     """
 
     samples: dict[str, np.ndarray]
@@ -50,6 +52,7 @@ class CalibrationResult:
     divergences: int
     wall_time_s: float
     compile_run_s: float
+    gradient_evaluations: int
 
     @property
     def min_ess(self) -> float:
@@ -58,6 +61,10 @@ class CalibrationResult:
     @property
     def seconds_per_effective_sample(self) -> float:
         return self.wall_time_s / self.min_ess
+
+    @property
+    def gradients_per_effective_sample(self) -> float:
+        return self.gradient_evaluations / self.min_ess
 
     def interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
         """Central credible interval of one parameter."""
@@ -95,10 +102,11 @@ def calibrate(voltage_fn: Callable, observed, sigma: float, *, i0_range=(0.5, 4.
     transition = jax.jit(lambda current: kernel.sample(current, args, {}))
     state = jax.block_until_ready(transition(state))
     compile_run = time.perf_counter() - start
-    draws, divergences = [], 0
+    draws, divergences, steps = [], 0, int(state.num_steps)
     start = time.perf_counter()
     for i in range(1, num_warmup + num_samples):
         state = transition(state)
+        steps += int(state.num_steps)
         if i >= num_warmup:
             draws.append(state.z)
             divergences += int(state.diverging)
@@ -109,4 +117,4 @@ def calibrate(voltage_fn: Callable, observed, sigma: float, *, i0_range=(0.5, 4.
     samples = {name: np.asarray(value) for name, value in jax.vmap(constrain)(stacked).items() if name in PARAMETERS}
     ess = {name: float(effective_sample_size(samples[name][None])) for name in PARAMETERS}
     r_hat = {name: float(split_gelman_rubin(samples[name][None])) for name in PARAMETERS}
-    return CalibrationResult(samples, ess, r_hat, divergences, wall, compile_run)
+    return CalibrationResult(samples, ess, r_hat, divergences, wall, compile_run, steps)

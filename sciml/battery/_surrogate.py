@@ -169,6 +169,29 @@ def build_network(setup: SurrogateSetup, width: int, depth: int, *, key: jax.Arr
                 transform=HardConstraint(particular, distance))
 
 
+def check_surrogate_inputs(name: str, setup: SurrogateSetup, t, i0_scale, diffusivity_scale,
+                           extrapolate: bool = False) -> None:
+    """Raise `ConfigError` (prefixed with the surrogate's `name`) for times outside [0, t_end] or scales outside the
+    box of `setup`; with `extrapolate=True` warn (`ExtrapolationWarning`) for out-of-box scales instead."""
+    t = np.asarray(t, dtype=float)
+    if t.ndim != 1 or t.size == 0 or t.min() < 0 or t.max() > setup.t_end * (1 + 1e-9):
+        raise ConfigError(
+            f"{name}: times must be a 1-D array in [0, {setup.t_end:g}] s (the trained discharge), got "
+            f"shape {t.shape} and range [{t.min() if t.size else 'n/a'}, {t.max() if t.size else 'n/a'}]"
+        )
+    for scale, value, (low, high) in (("i0_scale", i0_scale, setup.i0_range),
+                                      ("diffusivity_scale", diffusivity_scale, setup.diffusivity_range)):
+        value = float(value)
+        if not np.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name}: {scale} must be a positive number, got {value}")
+        if not low <= value <= high:
+            message = f"{name}: {scale} = {value:g} lies outside the trained range [{low:g}, {high:g}]"
+            if not extrapolate:
+                raise ConfigError(message + "; pass extrapolate=True to evaluate anyway (accuracy unknown) or "
+                                            "retrain on a wider range")
+            warnings.warn(message + "; extrapolating, accuracy unknown", ExtrapolationWarning, stacklevel=4)
+
+
 class SPMSurrogate(eqx.Module):
     """A trained PINN surrogate of the SPM with the box it is valid on.
 
@@ -192,23 +215,7 @@ class SPMSurrogate(eqx.Module):
 
     def check_inputs(self, t, i0_scale, diffusivity_scale, extrapolate: bool = False) -> None:
         """Raise `ConfigError` for inputs outside the trained box; with `extrapolate=True` warn instead."""
-        t = np.asarray(t, dtype=float)
-        if t.ndim != 1 or t.size == 0 or t.min() < 0 or t.max() > self.setup.t_end * (1 + 1e-9):
-            raise ConfigError(
-                f"SPMSurrogate: times must be a 1-D array in [0, {self.setup.t_end:g}] s (the trained discharge), got "
-                f"shape {t.shape} and range [{t.min() if t.size else 'n/a'}, {t.max() if t.size else 'n/a'}]"
-            )
-        for name, value, (low, high) in (("i0_scale", i0_scale, self.setup.i0_range),
-                                         ("diffusivity_scale", diffusivity_scale, self.setup.diffusivity_range)):
-            value = float(value)
-            if not np.isfinite(value) or value <= 0:
-                raise ConfigError(f"SPMSurrogate: {name} must be a positive number, got {value}")
-            if not low <= value <= high:
-                message = (f"SPMSurrogate: {name} = {value:g} lies outside the trained range [{low:g}, {high:g}]")
-                if not extrapolate:
-                    raise ConfigError(message + "; pass extrapolate=True to evaluate anyway (accuracy unknown) or "
-                                                "retrain on a wider range")
-                warnings.warn(message + "; extrapolating, accuracy unknown", ExtrapolationWarning, stacklevel=3)
+        check_surrogate_inputs("SPMSurrogate", self.setup, t, i0_scale, diffusivity_scale, extrapolate)
 
     def voltage(self, t, i0_scale: float, diffusivity_scale: float, extrapolate: bool = False) -> np.ndarray:
         """Terminal voltage [V] at times `t` [s] after checking the inputs lie in the trained box."""

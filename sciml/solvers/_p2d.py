@@ -198,6 +198,9 @@ class P2D(eqx.Module):
         n_negative, n_separator, n_positive: finite-volume cells across each region (PyBaMM's x_n, x_s, x_p).
         n_shells: shells per particle (PyBaMM's r_n = r_p).
         rtol, atol: BDF local error tolerances (RMS over the unknowns, each against ``atol + rtol |u|``).
+        overpotential_limit: if set, Butler-Volmer's argument ``a = F eta / (2 R T)`` enters as
+            ``L tanh(a / L)`` (the exponential limiter the PINN surrogate trains with: unchanged for ``|a| << L``,
+            bounded for large trial overpotentials); None (default) is the exact kinetics.
 
     Example:
         >>> with jax.enable_x64(True):
@@ -211,10 +214,12 @@ class P2D(eqx.Module):
     n_shells: int = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
+    overpotential_limit: float | None = eqx.field(static=True)
     particle: _SphericalDiffusion
 
     def __init__(self, parameters: P2DParameters = P2DParameters(), n_negative: int = 20, n_separator: int = 20,
-                 n_positive: int = 20, n_shells: int = 20, rtol: float = 1e-6, atol: float = 1e-8):
+                 n_positive: int = 20, n_shells: int = 20, rtol: float = 1e-6, atol: float = 1e-8,
+                 overpotential_limit: float | None = None):
         for name, n in (("n_negative", n_negative), ("n_separator", n_separator), ("n_positive", n_positive),
                         ("n_shells", n_shells)):
             if int(n) != n or n < 3:
@@ -222,11 +227,14 @@ class P2D(eqx.Module):
         for name, value in (("rtol", rtol), ("atol", atol)):
             if not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"P2D: {name} must be a positive number, got {value}")
+        if overpotential_limit is not None and not (np.isfinite(overpotential_limit) and overpotential_limit > 0):
+            raise ConfigError(f"P2D: overpotential_limit must be a positive number or None, got {overpotential_limit}")
         parameters.check()
         self.parameters = parameters
         self.n_negative, self.n_separator, self.n_positive = int(n_negative), int(n_separator), int(n_positive)
         self.n_shells = int(n_shells)
         self.rtol, self.atol = rtol, atol
+        self.overpotential_limit = overpotential_limit
         self.particle = _SphericalDiffusion(self.n_shells)
 
     @property
@@ -234,6 +242,11 @@ class P2D(eqx.Module):
         """This mesh in PyBaMM's ``var_pts`` naming."""
         return {"x_n": self.n_negative, "x_s": self.n_separator, "x_p": self.n_positive, "r_n": self.n_shells,
                 "r_p": self.n_shells}
+
+    def with_overpotential_limit(self, limit: float | None) -> P2D:
+        """This model on the same mesh with Butler-Volmer's argument limited at `limit` (see the class)."""
+        return P2D(self.parameters, self.n_negative, self.n_separator, self.n_positive, self.n_shells, self.rtol,
+                   self.atol, limit)
 
     @property
     def n_cells(self) -> int:
@@ -288,14 +301,17 @@ class P2D(eqx.Module):
         return 1.5 * x[..., -1] - 0.5 * x[..., -2]
 
     def _exchange_current(self, electrode: P2DElectrode, c_e, x_surface):
-        c = jnp.clip(x_surface, _TINY, 1.0 - _TINY) * electrode.c_max
+        tiny = max(_TINY, float(jnp.finfo(jnp.result_type(x_surface)).eps))  # 1 - 1e-12 is 1 in float32
+        c = jnp.clip(x_surface, tiny, 1.0 - tiny) * electrode.c_max
         return electrode.rate_constant * jnp.sqrt(jnp.maximum(c_e, _TINY) * c * (electrode.c_max - c))
 
     def _reaction(self, electrode, phi_s, phi_e, c_e, x_surface, i0_scale):
         """Butler-Volmer interfacial current density j [A/m^2] at the electrode nodes."""
         thermal = GAS_CONSTANT * self.parameters.temperature / FARADAY
-        eta = phi_s - phi_e - electrode.ocp(x_surface)
-        return 2.0 * i0_scale * self._exchange_current(electrode, c_e, x_surface) * jnp.sinh(eta / (2.0 * thermal))
+        argument = (phi_s - phi_e - electrode.ocp(x_surface)) / (2.0 * thermal)
+        if self.overpotential_limit is not None:
+            argument = self.overpotential_limit * jnp.tanh(argument / self.overpotential_limit)
+        return 2.0 * i0_scale * self._exchange_current(electrode, c_e, x_surface) * jnp.sinh(argument)
 
     def _reactions(self, c_e, x_surf_n, x_surf_p, phi_s_n, phi_e, phi_s_p, i0_scale):
         """j [A/m^2] at the negative and positive electrode nodes."""
@@ -380,8 +396,9 @@ class P2D(eqx.Module):
         j_n, j_p = self._reactions(c_e, x_surf_n, x_surf_p, phi_s_n, phi_e, phi_s_p, i0_scale)
         return self._charge_balances(c_e, phi_s_n, phi_e, phi_s_p, j_n, j_p, current)
 
-    def _first_guess(self, state, args):
-        """Potentials of a uniform reaction in each electrode (the SPM), the Newton start."""
+    def uniform_reaction_potentials(self, state, args):
+        """(n_n + n_x + n_p,) potentials [V] of a uniform reaction in each electrode (the SPM's), the Newton start.
+        ``state = (c_e [mol/m^3] (n_x,), x_surf_n (n_n,), x_surf_p (n_p,))``, ``args = (current, i0_scale, _)``."""
         p = self.parameters
         neg, pos = p.negative, p.positive
         c_e, x_surf_n, x_surf_p = state
@@ -407,7 +424,7 @@ class P2D(eqx.Module):
         c_e = jnp.full(self.n_cells, p.electrolyte_concentration, dtype)
         state = (c_e, jnp.full(nn, x0_n, dtype), jnp.full(npos, x0_p, dtype))
         potentials = optx.root_find(self._potential_residual, optx.Newton(rtol=1e-12, atol=1e-13),
-                                    self._first_guess(state, args), args=(state, args), max_steps=40,
+                                    self.uniform_reaction_potentials(state, args), args=(state, args), max_steps=40,
                                     throw=False).value
         return jnp.concatenate([jnp.ones(self.n_cells, dtype), jnp.full(nn * nr, x0_n, dtype),
                                 jnp.full(npos * nr, x0_p, dtype), potentials])

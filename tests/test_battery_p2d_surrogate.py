@@ -1,0 +1,137 @@
+"""The P2D surrogate's pieces: the lithium inventories against the BDF solver, the Butler-Volmer limiter, the hard
+initial condition, the time-expanding sampler, and its bad-input errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sciml import ConfigError
+from sciml.battery import (
+    ExpandingTimeSampler,
+    P2DSurrogate,
+    P2DSurrogateLoss,
+    SurrogateSetup,
+    lithium_inventory,
+    solver_states,
+)
+from sciml.solvers import P2D
+from sciml.solvers._p2d import FARADAY, GAS_CONSTANT
+
+SETUP = SurrogateSetup()
+SOLVER = P2D(n_negative=4, n_separator=3, n_positive=4, n_shells=4)
+
+
+def perturbed(surrogate: P2DSurrogate, key) -> P2DSurrogate:
+    """The surrogate with a random (non-zero) output layer."""
+    import equinox as eqx
+
+    last = surrogate.network.layers[-1]
+    return eqx.tree_at(lambda m: m.network.layers[-1].weight, surrogate,
+                       0.5 * jax.random.normal(key, last.weight.shape))
+
+
+@pytest.fixture(scope="module")
+def states():
+    s = np.linspace(0.0, 1.0, 6)
+    pairs = np.array([[1.0, 1.0], [3.0, 6.0]])
+    return s, pairs, solver_states(SOLVER, SETUP, pairs, s)
+
+
+def test_inventories_vanish_on_the_solver_and_not_on_a_perturbed_state(states):
+    s, _, solution = states
+    surrogate = P2DSurrogate(SOLVER, SETUP, 8, 1, key=jax.random.key(0))
+    with jax.enable_x64(True):
+        values = np.array([[lithium_inventory(surrogate, jnp.asarray(solution[k, i]), s[i] ** 2 * SETUP.t_end)
+                            for i in range(len(s))] for k in range(2)])
+        # the particles move (mean stoichiometry changes by ~0.1-0.4), but the inventories hold to round-off
+        assert np.ptp(solution[0, :, SOLVER.n_cells]) > 0.05
+        np.testing.assert_allclose(values, 0.0, atol=1e-11)
+        moved = solution[1, -1].copy()
+        moved[SOLVER.n_cells] += 0.01  # lithium added to one shell of the first negative node
+        broken = np.asarray(lithium_inventory(surrogate, jnp.asarray(moved), SETUP.t_end))
+    shell_volume = 1.0 / SOLVER.n_shells**3  # centre shell: (1/n)^3 of the particle
+    np.testing.assert_allclose(broken, [0.0, 0.01 * shell_volume / SOLVER.n_negative, 0.0], atol=1e-12)
+
+
+def test_overpotential_limit_keeps_small_arguments_and_bounds_large_ones():
+    limited = SOLVER.with_overpotential_limit(5.0)
+    electrode = SOLVER.parameters.negative
+    thermal = GAS_CONSTANT * SOLVER.parameters.temperature / FARADAY
+    c_e, x_surface = jnp.full(3, 1000.0), jnp.full(3, 0.5)
+    arguments = jnp.array([0.01, 1.0, 50.0])  # F eta / (2 R T)
+    phi_s = 2.0 * thermal * arguments + electrode.ocp(x_surface)
+    exact = SOLVER._reaction(electrode, phi_s, 0.0, c_e, x_surface, 1.0)
+    capped = limited._reaction(electrode, phi_s, 0.0, c_e, x_surface, 1.0)
+    prefactor = 2.0 * SOLVER._exchange_current(electrode, c_e, x_surface)
+    np.testing.assert_allclose(exact / prefactor, np.sinh(arguments), rtol=1e-5)
+    np.testing.assert_allclose(capped / prefactor, np.sinh(5.0 * np.tanh(arguments / 5.0)), rtol=1e-5)
+    assert abs(float(capped[0] / exact[0]) - 1.0) < 1e-5  # |a| << L: unchanged
+    assert float(capped[2] / prefactor[2]) < np.sinh(5.0)  # bounded by sinh(L)
+    with pytest.raises(ConfigError, match="overpotential_limit"):
+        SOLVER.with_overpotential_limit(-1.0)
+
+
+def test_hard_initial_condition_and_exact_mean_drift():
+    surrogate = perturbed(P2DSurrogate(SOLVER, SETUP, 8, 2, key=jax.random.key(1)), jax.random.key(2))
+    p = SOLVER.parameters
+    n_concentrations = int(SOLVER.mass().sum())
+    start = np.asarray(surrogate.state(jnp.asarray(0.0), 2.0, 3.0))
+    rest = np.concatenate([np.ones(SOLVER.n_cells),
+                           np.full(SOLVER.n_negative * SOLVER.n_shells, p.negative.c_init / p.negative.c_max),
+                           np.full(SOLVER.n_positive * SOLVER.n_shells, p.positive.c_init / p.positive.c_max)])
+    np.testing.assert_allclose(start[:n_concentrations], rest, rtol=1e-6)
+    later = np.asarray(surrogate.state(jnp.asarray(0.7), 2.0, 3.0))
+    assert np.max(np.abs(later[:n_concentrations] - rest)) > 1e-3  # the network does act after t = 0
+    # without the network, the particles follow the exact inventory: the baseline has zero inventory residual
+    baseline = surrogate.baseline(jnp.asarray(0.7), 2.0, 3.0)
+    np.testing.assert_allclose(lithium_inventory(surrogate, baseline, 0.49 * SETUP.t_end), 0.0, atol=1e-6)
+
+
+def test_expanding_time_sampler_grows_the_time_window():
+    sampler = ExpandingTimeSampler(512, SETUP, s_start=0.25, expansion_steps=100)
+    key = jax.random.key(0)
+    first, middle, last = (np.asarray(sampler(key, jnp.asarray(step))) for step in (0, 50, 400))
+    assert first[:, 0].max() <= 0.25 and first[:, 0].max() > 0.24
+    assert 0.6 < middle[:, 0].max() <= 0.625
+    assert last[:, 0].max() > 0.99
+    assert SETUP.i0_range[0] <= first[:, 1].min() and first[:, 1].max() <= SETUP.i0_range[1]
+    log_d = np.log(first[:, 2])
+    assert abs(np.median(log_d) - 0.5 * np.log(10.0)) < 0.15  # log-uniform over [1, 10]
+    assert np.asarray(ExpandingTimeSampler(64, SETUP)(key, jnp.asarray(0)))[:, 0].max() > 0.9
+
+
+def test_loss_terms_and_bad_input(states):
+    s, pairs, solution = states
+    surrogate = P2DSurrogate(SOLVER, SETUP, 8, 1, key=jax.random.key(0))
+    points = np.stack([s, np.full_like(s, pairs[0, 0]), np.full_like(s, pairs[0, 1])], axis=1)
+    loss = P2DSurrogateLoss(SOLVER.with_overpotential_limit(10.0), {"physics": 1.0, "inventory": 1.0, "data": 1.0},
+                            points, solution[0])
+    batch = ExpandingTimeSampler(16, SETUP)(jax.random.key(3), jnp.asarray(0))
+    value, terms = loss(surrogate, batch, None)
+    assert set(terms) == {"electrolyte", "particles", "charge", "inventory", "data"}
+    assert np.isfinite(float(value)) and all(np.isfinite(float(v)) for v in terms.values())
+    # the untrained surrogate is the baseline: its voltage misfit alone sets a positive data term
+    assert float(terms["data"]) > 0
+    with pytest.raises(ConfigError, match="data weight needs data_points"):
+        P2DSurrogateLoss(SOLVER, {"physics": 1.0, "data": 1.0})
+    with pytest.raises(ConfigError, match="unknown weights"):
+        P2DSurrogateLoss(SOLVER, {"physic": 1.0})
+    with pytest.raises(ConfigError, match=r"data_states \(m, "):
+        P2DSurrogateLoss(SOLVER, {"data": 1.0}, points, solution[0][:, :5])
+    with pytest.raises(ConfigError, match="diffusivity_scale = 20"):
+        surrogate.voltage(np.linspace(0.0, 100.0, 3), 1.0, 20.0)
+
+
+@pytest.mark.parametrize("low_fidelity", [False, True])
+def test_voltage_path_matches_the_full_state(low_fidelity):
+    from sciml.studies.battery import SurrogateConfig, surrogate_like
+
+    spm = surrogate_like(SETUP, SurrogateConfig(width=8, depth=1)) if low_fidelity else None
+    surrogate = perturbed(P2DSurrogate(SOLVER, SETUP, 8, 2, key=jax.random.key(4), low_fidelity=spm),
+                          jax.random.key(5))
+    t = jnp.linspace(0.0, SETUP.t_end, 7)
+    full = jax.vmap(lambda ti: SOLVER.terminal_voltage(surrogate.state(jnp.sqrt(ti / SETUP.t_end), 1.3, 2.2)))(t)
+    fast = surrogate.voltage_unchecked(t, 1.3, 2.2)
+    np.testing.assert_allclose(fast, full, rtol=1e-6)
+    assert 2.5 < float(fast.min()) and float(fast.max()) < 4.5
