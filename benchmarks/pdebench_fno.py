@@ -5,13 +5,17 @@ A4.2): one model per parameter value; trajectories solved on 1024 cells and down
 and to 41 frames over t in [0, 2] (their x5 in time); the first 10 frames are the input (channels of the FNO, plus
 the grid coordinate); FNO width 20, 12 modes, 4 Fourier layers, projection 128, predicting the next frame itself (no
 residual); training rolls the model out over the whole trajectory (frames 10..40, gradients through every step) on
-the sum over steps of the mean-squared error; Adam at 1e-3 with weight decay 1e-4, the rate halved every 100 epochs
-(here a smooth exponential decay with that half-life), batch 50; the first 10% of the trajectories are the test split
-and the score is PDEBench's nRMSE (``||pred - ref|| / ||ref||`` over space, averaged over test trajectories and the
-31 predicted frames) of the full autoregressive rollout from the first 10 frames.
+the sum over steps of the mean-squared error; Adam at 1e-3 with weight decay 1e-4, batch 50; PDEBench halves the rate
+every 100 of its 500 epochs, here a smooth exponential decay with a half-life of a fifth of the epochs run (the same
+overall decay, compressed to the budget); the first 10% of the trajectories are the test split and the score is
+PDEBench's nRMSE (``||pred - ref|| / ||ref||`` over space, averaged over test trajectories and the 31 predicted frames)
+of the full autoregressive rollout from the first 10 frames, with PDEBench's other metrics beside it. PDEBench's
+`metric_func` of 2022 averaged over all 41 frames, the 10 given ones (error 0) included, which is 31/41 of ours; newer
+versions slice the given frames off. Both are recorded (``nrmse``, ``nrmse_all_frames``).
 
 The data is ours (`sciml.solvers.family_dataset` with the advection family at one beta: exact Fourier-space
-propagation, PDEBench-like initial conditions), not PDEBench's finite-volume files; the budget (trajectories and
+propagation, PDEBench-like initial conditions, one data set per beta shared by the seeds, as PDEBench's files are),
+not PDEBench's finite-volume files; the budget (trajectories and
 epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectories and 500 epochs. Runs are appended to
 `benchmarks/results/pdebench_fno.json` as they finish (`--resume` skips those there) and the table
 `docs/results/pdebench_fno.md` is rewritten from all of them.
@@ -46,7 +50,7 @@ TABLE = ROOT / "docs" / "results" / "pdebench_fno.md"
 # PDEBench's FNO nRMSE on advection (the notes' A4.2: arXiv 2210.07182 v7 and the NeurIPS'22 supplement).
 PUBLISHED = {0.1: (7.7e-3, 9.3e-3), 0.4: (1.0e-2, 1.1e-2), 1.0: (9.7e-3, 5.9e-3), 4.0: (6.7e-3, 1.0e-2)}
 PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, solver_points=1024, points=256, n_frames=41,
-                batch=50, learning_rate=1e-3, weight_decay=1e-4, halve_every_epochs=100, test_fraction=0.1)
+                batch=50, learning_rate=1e-3, weight_decay=1e-4, halvings=5, test_fraction=0.1)
 
 
 def trajectories(beta: float, samples: int, seed: int = 0) -> np.ndarray:
@@ -75,9 +79,10 @@ def run(beta: float, seed: int, samples: int, epochs: int) -> dict:
     test, training = u[:n_test], u[n_test:]
     batch = min(PROTOCOL["batch"], training.shape[0])
     steps_per_epoch = -(-training.shape[0] // batch)
-    config = TrainConfig(seed=seed, steps=epochs * steps_per_epoch, optimizer="adamw",
+    config_steps = epochs * steps_per_epoch
+    config = TrainConfig(seed=seed, steps=config_steps, optimizer="adamw",
                          learning_rate=PROTOCOL["learning_rate"], weight_decay=PROTOCOL["weight_decay"],
-                         schedule="exponential", decay_steps=PROTOCOL["halve_every_epochs"] * steps_per_epoch,
+                         schedule="exponential", decay_steps=max(1, config_steps // PROTOCOL["halvings"]),
                          decay_rate=0.5, chunk=steps_per_epoch)
     frames = PROTOCOL["frames"]
     solver = FrameHistory(FNO(frames, 1, width=PROTOCOL["width"], modes=PROTOCOL["modes"], depth=PROTOCOL["depth"],
@@ -91,9 +96,12 @@ def run(beta: float, seed: int, samples: int, epochs: int) -> dict:
     prediction = np.asarray(predict(states))[:, :, -1]
     reference = test[:, frames:, 0]
     per_sample = [metrics.nrmse(prediction[i:i + 1], reference[i:i + 1]) for i in range(len(test))]
+    scores = metrics.pdebench_metrics(prediction, reference)
     return {"beta": beta, "seed": seed, "samples": samples, "train_samples": int(training.shape[0]),
             "test_samples": n_test, "epochs": epochs, "steps": config.steps, "batch": batch,
-            "nrmse": metrics.nrmse(prediction, reference), "nrmse_median_sample": float(np.median(per_sample)),
+            **scores, "nrmse_all_frames": metrics.nrmse(np.concatenate([test[:, :frames, 0], prediction], axis=1),
+                                                        test[:, :, 0]),
+            "nrmse_median_sample": float(np.median(per_sample)),
             "nrmse_first_step": metrics.nrmse(prediction[:, :1], reference[:, :1]),
             "final_loss": result.history[-1]["loss"], "parameters": parameter_count(result.model),
             "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
@@ -109,9 +117,14 @@ def markdown(payload: dict) -> str:
     for (beta, _, epochs), runs in sorted(groups.items()):
         values = np.array([r["nrmse"] for r in sorted(runs, key=lambda r: r["seed"])])
         v7, neurips = PUBLISHED.get(beta, (float("nan"), float("nan")))
+        all_frames = np.mean([r["nrmse_all_frames"] for r in runs])
+        ratio = values.mean() / v7
         rows.append(f"| {beta:g} | {runs[0]['train_samples']} / {runs[0]['test_samples']} | {epochs} "
                     f"({runs[0]['steps']} steps) | {len(runs)} | {values.mean():.3g} ± {values.std():.2g} | "
-                    f"{np.median(values):.3g} | {', '.join(f'{v:.3g}' for v in values)} | {v7:.2g} | {neurips:.2g} | "
+                    f"{np.median(values):.3g} | {', '.join(f'{v:.3g}' for v in values)} | {all_frames:.3g} | "
+                    f"{np.mean([r['nrmse_median_sample'] for r in runs]):.3g} | "
+                    f"{np.mean([r['crmse'] for r in runs]):.2g} | {np.mean([r['frmse_high'] for r in runs]):.2g} | "
+                    f"{v7:.2g} | {neurips:.2g} | {ratio:.2g} ({'yes' if ratio <= 2 else 'no'}) | "
                     f"{np.mean([r['train_time_s'] for r in runs]) / 60:.1f} |")
     p = payload["protocol"]
     return (
@@ -120,15 +133,22 @@ def markdown(payload: dict) -> str:
         f"{p['frames']} input frames, width {p['width']}, {p['modes']} modes, {p['depth']} Fourier layers, "
         f"trajectories solved on {p['solver_points']} points and kept at {p['points']}, {p['n_frames']} frames on "
         "t in [0, 2], training on the full autoregressive rollout (sum of per-step MSE, gradients through every step), "
-        f"Adam {p['learning_rate']:g} with weight decay {p['weight_decay']:g}, the rate halved every "
-        f"{p['halve_every_epochs']} epochs, batch {p['batch']}; PDEBench's nRMSE of the full rollout from the first "
-        f"{p['frames']} frames on the first {p['test_fraction']:.0%} of the trajectories (held out of training). "
+        f"Adam {p['learning_rate']:g} with weight decay {p['weight_decay']:g}, the rate halved {p['halvings']} times "
+        f"over the run (a smooth exponential decay; PDEBench: every 100 of 500 epochs), batch {p['batch']}; "
+        f"PDEBench's nRMSE of the full rollout from the first {p['frames']} frames, averaged over the predicted "
+        f"frames, on the first {p['test_fraction']:.0%} of the trajectories (held out of training); 'all frames' "
+        "averages over every frame, the given ones included, as PDEBench's `metric_func` of 2022 did; 'median test "
+        "trajectory' is the median over test trajectories of their nRMSE (the mean is dominated by a few trajectories "
+        "of small norm), averaged over seeds. "
         "Our data: the advection family of `sciml.solvers` (exact Fourier-space solution, PDEBench-like initial "
-        "conditions), not PDEBench's finite-volume files. PDEBench trained on 9000 trajectories for 500 epochs; "
-        "the budget here is in the table. Published values: arXiv 2210.07182 v7 and the NeurIPS'22 supplement.\n\n"
+        "conditions, one data set per beta shared by the seeds), not PDEBench's finite-volume files. PDEBench "
+        "trained on 9000 trajectories for 500 epochs; the budget here is in the table (one XLA thread on a CPU). "
+        "Published values: arXiv 2210.07182 v7 and the NeurIPS'22 supplement; 'ratio' is our mean nRMSE over the "
+        "v7 value (target: within 2x).\n\n"
         "| beta | train / test trajectories | epochs | seeds | nRMSE (mean ± std) | median over seeds | per seed | "
-        "PDEBench v7 | PDEBench NeurIPS'22 | train time per model (min) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "nRMSE, all frames | median test trajectory | cRMSE | fRMSE high | PDEBench v7 | PDEBench NeurIPS'22 | "
+        "ratio (<= 2) | train time per model (min) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 

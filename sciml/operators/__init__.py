@@ -8,9 +8,10 @@ from sciml.operators._rollout import (
     TanhCurriculum,
     TeacherForcing,
     curriculum_rollout,
+    frame_states,
     rollout,
     stack_frames,
 )
 
 __all__ = ["Autoregressive", "Curriculum", "FrameHistory", "RolloutLoss", "TanhCurriculum", "TeacherForcing",
-           "curriculum_rollout", "rollout", "stack_frames"]
+           "curriculum_rollout", "frame_states", "rollout", "stack_frames"]

@@ -58,6 +58,16 @@ def stack_frames(u: Float[Array, "sample t c *space"], frames: int) -> Float[Arr
     return u[:, :frames].reshape(u.shape[0], frames * u.shape[2], *u.shape[3:])
 
 
+def frame_states(window: Float[Array, "t c *space"], frames: int) -> Float[Array, "t_states fc *space"]:
+    """The `FrameHistory` states along a window of ``t`` frames: state j stacks frames ``j..j+frames-1`` (oldest
+    first), ``t_states = t - frames + 1``; `frames` = 1 gives the window back."""
+    if not 1 <= frames <= window.shape[0]:
+        raise ConfigError(f"need 1 <= frames <= {window.shape[0]} (the window's frames), got {frames}")
+    n_states = window.shape[0] - frames + 1
+    shifted = jnp.stack([window[j:j + n_states] for j in range(frames)], axis=1)
+    return shifted.reshape(n_states, frames * window.shape[1], *window.shape[2:])
+
+
 def curriculum_rollout(solver, window: Float[Array, "t1 c *space"], params: Float[Array, " p"],
                        n_autoregressive: Int[Array, ""], *, pushforward: bool = False):
     """Predict frames 1..T of `window` (T + 1 frames), feeding the model's own output at steps ``1 <= t < n_ar``.
@@ -142,7 +152,11 @@ class RolloutLoss(AbstractAdaptiveLoss):
     decayed to ~0 do not dominate the loss. For a CAPE model, the first `warmup` epochs train on the auxiliary loss
     alone (the paper's warm-up of the CAPE module), and the curriculum starts after them.
 
-    Batches are ``{"u": (batch, T + 1, c, *space), "params": (batch, p)}``.
+    With `frames` > 1 the model is a `FrameHistory`: a window of ``frames + T`` frames becomes ``T + 1`` states of
+    `frames` frames each (`frame_states`), the first state is the input and the newest frame of each predicted state
+    is scored against frames ``frames..frames + T - 1``.
+
+    Batches are ``{"u": (batch, frames + T, c, *space), "params": (batch, p)}``.
     """
 
     epoch: Int[Array, ""]
@@ -154,18 +168,21 @@ class RolloutLoss(AbstractAdaptiveLoss):
     input_noise: float = eqx.field(static=True)
     pushforward: bool = eqx.field(static=True)
     rms_floor: float = eqx.field(static=True)
+    frames: int = eqx.field(static=True)
 
     def __init__(self, *, steps_per_epoch: int, epochs: int, curriculum: Curriculum = TanhCurriculum(),
                  warmup: int = 0, cape_weight: float = 1e-2, input_noise: float = 0.0, pushforward: bool = False,
-                 rms_floor: float = 1e-2):
+                 rms_floor: float = 1e-2, frames: int = 1):
         if not isinstance(curriculum, Curriculum):
             raise ConfigError(f"curriculum must be a Curriculum (e.g. TanhCurriculum()), got {curriculum!r}")
         if steps_per_epoch < 1 or epochs < 1:
             raise ConfigError(f"need steps_per_epoch >= 1 and epochs >= 1, got {steps_per_epoch}, {epochs}")
+        if frames < 1:
+            raise ConfigError(f"frames (input frames of the solver) must be >= 1, got {frames}")
         self.epoch = jnp.asarray(-1, jnp.int32)
         self.update_every, self.epochs, self.curriculum, self.warmup = steps_per_epoch, epochs, curriculum, warmup
         self.cape_weight, self.input_noise, self.pushforward = cape_weight, input_noise, pushforward
-        self.rms_floor = rms_floor
+        self.rms_floor, self.frames = rms_floor, frames
 
     def n_autoregressive(self, horizon: int) -> Int[Array, ""]:
         """Autoregressive steps in a window of `horizon` steps at the current epoch."""
@@ -173,20 +190,22 @@ class RolloutLoss(AbstractAdaptiveLoss):
 
     def __call__(self, model, batch, key):
         u, params = batch["u"], batch["params"]
-        horizon = u.shape[1] - 1
+        channels = u.shape[2]
+        horizon = u.shape[1] - self.frames
         if self.input_noise:
             u = u + self.input_noise * random.normal(key, u.shape, u.dtype)
+        states = jax.vmap(lambda w: frame_states(w, self.frames))(u)
         n_ar = self.n_autoregressive(horizon)
         predictions, guesses = jax.vmap(
             lambda w, p: curriculum_rollout(model, w, p, n_ar, pushforward=self.pushforward)
-        )(u, params)
-        target = batch["u"][:, 1:]
+        )(states, params)
+        predictions = predictions[:, :, -channels:]
+        target = batch["u"][:, self.frames:]
         relative_l2 = jax.vmap(lambda p, t: _relative_l2(p, t, self.rms_floor), in_axes=1)
         per_step = relative_l2(predictions, target).mean(axis=1)
         loss = per_step.sum()
         metrics = {"rel_l2_last": per_step[-1], "n_autoregressive": n_ar.astype(jnp.float32)}
         if guesses is not None:
-            channels = target.shape[2]
             aux = relative_l2(guesses[:, :, :channels], target).mean(axis=1).sum()
             loss = jnp.where(self.epoch < self.warmup, 0.0, loss) + self.cape_weight * aux
             metrics["cape_aux"] = aux

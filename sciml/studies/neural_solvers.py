@@ -2,10 +2,11 @@
 a PDE family, its predictions file, figures and summary (the `*-cape` experiments and `benchmarks/cape.py`).
 
 Load the family, hold out parameter values, train with `RolloutLoss` through `sciml.studies.train`, roll out
-autoregressively from the first frame on unseen trajectories of seen parameters and on held-out parameters, score
-with PDEBench's metrics. The config's strings (`base`, `conditioning`, `curriculum`) name the method objects
-(`FNOBase` / `UNetBase`, `NoConditioning` / `ParameterChannelConditioning` / `CAPEConditioning`, `TanhCurriculum` /
-`TeacherForcing` / `Autoregressive`); this module maps them.
+autoregressively from the first frame (the first `frames` frames: PDEBench's per-parameter baseline protocol with
+`frames=10`, `conditioning="none"` and every other parameter value excluded) on unseen trajectories of seen parameters
+and on held-out parameters, score with PDEBench's metrics. The config's strings (`base`, `conditioning`,
+`curriculum`) name the method objects (`FNOBase` / `UNetBase`, `NoConditioning` / `ParameterChannelConditioning` /
+`CAPEConditioning`, `TanhCurriculum` / `TeacherForcing` / `Autoregressive`); this module maps them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
@@ -44,7 +46,16 @@ from sciml.nn import (
     parameter_count,
 )
 from sciml.nn._cape import matched_size
-from sciml.operators import Autoregressive, Curriculum, RolloutLoss, TanhCurriculum, TeacherForcing, rollout
+from sciml.operators import (
+    Autoregressive,
+    Curriculum,
+    FrameHistory,
+    RolloutLoss,
+    TanhCurriculum,
+    TeacherForcing,
+    rollout,
+    stack_frames,
+)
 from sciml.studies._config import TrainConfig
 from sciml.studies._run import RunDir
 from sciml.studies._training import train
@@ -109,7 +120,11 @@ class NeuralSolverConfig:
     spatial_stride: int = 4
     """Keep every n-th grid point of the dataset (1: full resolution)."""
     horizon: int = 5
-    """Frames predicted per training window (windows hold horizon + 1 frames)."""
+    """Frames predicted per training window (windows hold frames + horizon frames)."""
+    frames: int = 1
+    """Input frames the solver sees (PDEBench's `initial_step`, 10 in its baselines); above 1 the base network maps the
+    last `frames` frames to the next (`FrameHistory`, conditioning "none" only) and rollouts start from the first
+    `frames` frames."""
     initial_window_fraction: float = 0.0
     """Share of training windows that start at the initial condition (the rest start at random)."""
     batch_size: int = 32
@@ -140,6 +155,9 @@ class NeuralSolverConfig:
             raise ValueError(f"curriculum must be one of {sorted(CURRICULA)}, got {self.curriculum!r}")
         if self.loader not in ("device", "host"):
             raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
+        if self.frames < 1 or (self.frames > 1 and self.conditioning != "none"):
+            raise ValueError(f"frames must be >= 1, and above 1 only with conditioning='none' (a FrameHistory "
+                             f"ignores the parameters); got frames={self.frames}, conditioning={self.conditioning!r}")
         steps, chunk = self.train.steps, self.train.chunk
         if steps % chunk or steps < self.epochs:
             raise ValueError(f"train.steps={steps} must be a multiple of train.chunk={chunk} and >= "
@@ -162,6 +180,17 @@ def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditi
     return ParameterChannelConditioning() if name == "channels" else NoConditioning()
 
 
+def _solver(config: NeuralSolverConfig, size: int, *, channels: int, n_params: int, ndim: int, key: jax.Array):
+    """The solver of `config` at base size `size`: the conditioned base network, or with ``frames > 1`` a residual
+    `FrameHistory` of it (the base key as `NoConditioning` draws it, so frames = 1 and 10 start alike)."""
+    base = base_network(config, size)
+    if config.frames > 1:
+        k_base, _, _ = jax.random.split(key, 3)
+        return FrameHistory(base(config.frames * channels, channels, ndim=ndim, key=k_base), channels=channels,
+                            residual=True)
+    return conditioning(config)(base, channels=channels, n_params=n_params, ndim=ndim, key=key)
+
+
 def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: jax.Array):
     """The model of `config` and its base size; baselines are widened to the CAPE model's parameter count if asked."""
     common = dict(channels=channels, n_params=len(config.parameters), ndim=ndim, key=key)
@@ -169,9 +198,8 @@ def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: j
     if config.conditioning != "cape" and config.match_parameters:
         target = parameter_count(eqx.filter_eval_shape(
             lambda: conditioning(config, "cape")(base_network(config, config.size), **common)))
-        size = matched_size(target, lambda s: conditioning(config)(base_network(config, s), **common),
-                            range(config.size, 4 * config.size + 1))
-    return conditioning(config)(base_network(config, size), **common), size
+        size = matched_size(target, lambda s: _solver(config, s, **common), range(config.size, 4 * config.size + 1))
+    return _solver(config, size, **common), size
 
 
 class TrainedSolver(eqx.Module):
@@ -205,37 +233,44 @@ def predict(model: TrainedSolver, config: NeuralSolverConfig, inputs: xr.Dataset
 
     - a trajectory dataset in PDEBench's layout (`read_pdebench`, the generated families): ``u`` on
       ``(sample, t, *space)`` at the data's resolution, the parameters of `config` as coordinates along ``sample``;
-      the rollout starts from ``u`` at ``t[0]`` on every ``spatial_stride``-th point and runs to the last frame; or
-    - a run's ``predictions.nc``: ``initial`` on ``(sample, *space)`` (frame 0, already subsampled), ``t`` the frames
-      to predict; or
+      the rollout starts from ``u`` at the first ``frames`` times on every ``spatial_stride``-th point and runs to
+      the last frame; or
+    - a run's ``predictions.nc``: ``initial`` on ``(sample, *space)`` (frame 0, already subsampled; with ``frames`` >
+      1 on ``(sample, t_input, *space)``, the input frames), ``t`` the frames to predict; or
     - with ``config.data.path`` set, a dataset named as that file is (the roles of ``config.data``).
 
-    Returns ``prediction`` on ``(sample, t, *space)`` (frames after the first) with the parameters (and, where given,
-    ``split``) as coordinates along ``sample``. Samples are rolled out in one batch per ``split`` (as the run did: the
-    batch size changes XLA's rounding), so a predictions.nc gives back its stored ``prediction`` exactly.
+    Returns ``prediction`` on ``(sample, t, *space)`` (the frames after the input ones) with the parameters (and,
+    where given, ``split``) as coordinates along ``sample``. Samples are rolled out in one batch per ``split`` (as the
+    run did: the batch size changes XLA's rounding), so a predictions.nc gives back its stored ``prediction`` exactly.
     """
     if "initial" not in inputs and config.data.path:
         inputs = config.data.conform(inputs, source="predict's inputs")
     if "initial" in inputs:
         first = inputs["initial"]
         t = inputs["t"].values
+        history = (first.rename(t_input="t") if "t_input" in first.dims else
+                   first.drop_vars("t", errors="ignore").expand_dims("t", axis=1))
     else:
         if "u" not in inputs or inputs["u"].dims[:2] != ("sample", "t"):
             raise DataError(f"predict needs a dataset with 'u' on (sample, t, *space) or a predictions.nc with "
                             f"'initial'; got variables {list(inputs.data_vars)}")
-        first = inputs["u"].isel(t=0).isel({d: slice(None, None, config.spatial_stride) for d in inputs["u"].dims[2:]})
-        t = inputs["t"].values[1:]
-    frame = first.drop_vars("t", errors="ignore").expand_dims("t", axis=1).to_dataset(name="u")
-    u0, params = trajectory_arrays(frame, parameters=config.parameters)
+        history = inputs["u"].isel(t=slice(0, config.frames)).isel(
+            {d: slice(None, None, config.spatial_stride) for d in inputs["u"].dims[2:]})
+        t = inputs["t"].values[config.frames:]
+    u, params = trajectory_arrays(history.drop_vars("t", errors="ignore").to_dataset(name="u"),
+                                  parameters=config.parameters)
+    if u.shape[1] != config.frames:
+        raise DataError(f"the model takes frames={config.frames} input frames, the inputs hold {u.shape[1]}; give "
+                        f"a trajectory dataset (or the predictions.nc of a run with frames={u.shape[1]})")
     norm = model.normalization
-    u0, params = norm.fields(u0[:, 0]), norm.params(params)
-    groups = inputs["split"].values if "split" in inputs.coords else np.zeros(u0.shape[0])
-    prediction = np.empty((u0.shape[0], t.size, *u0.shape[1:]), np.float32)
+    state, params = stack_frames(jnp.asarray(norm.fields(u)), config.frames), norm.params(params)
+    groups = inputs["split"].values if "split" in inputs.coords else np.zeros(u.shape[0])
+    prediction = np.empty((u.shape[0], t.size, *u.shape[2:]), np.float32)
     for group in np.unique(groups):
         rows = np.flatnonzero(groups == group)
-        prediction[rows] = _rollout_batch(model.solver, u0[rows], params[rows], t.size)
-    space = list(first.dims[1:])
-    coords = {"t": t, **{d: first[d].values for d in space if d in first.coords}}
+        prediction[rows] = _rollout_batch(model.solver, state[rows], params[rows], t.size)[:, :, -u.shape[2]:]
+    space = list(history.dims[2:])
+    coords = {"t": t, **{d: history[d].values for d in space if d in history.coords}}
     coords.update({name: ("sample", np.asarray(inputs[name].values))
                    for name in (*config.parameters, "split", "sample") if name in inputs.coords})
     return xr.Dataset({"prediction": (("sample", "t", *space), norm.fields_inverse(prediction)[:, :, 0])},
@@ -285,9 +320,10 @@ def _trajectories(config: NeuralSolverConfig) -> tuple[xr.Dataset, xr.Dataset | 
         raise DataError(f"too few samples for the split: {source} holds {ds.sizes['sample']} trajectories, "
                         f"{int((~held).sum())} of them outside held_out_values / excluded_values; need at least 2 "
                         "(one to train on, one to test). Hold out fewer values or use a file with more trajectories")
-    if ds.sizes["t"] <= config.horizon:
+    if ds.sizes["t"] < config.horizon + config.frames:
         raise ConfigError(f"{source} holds {ds.sizes['t']} frames along {config.data.dims.time!r}; training windows "
-                          f"need horizon + 1 = {config.horizon + 1}. Lower it: --set horizon={ds.sizes['t'] - 1}")
+                          f"need frames + horizon = {config.horizon + config.frames}. Lower it: --set "
+                          f"horizon={ds.sizes['t'] - config.frames}")
     return ds, ds
 
 
@@ -312,16 +348,17 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
     if config.loader == "host":
         data = WindowLoader(stream, parameters=config.parameters, normalization=normalization,
                             samples=seen.sample.values[train_index],
-                            batch_size=config.batch_size, horizon=config.horizon,
+                            batch_size=config.batch_size, horizon=config.horizon + config.frames - 1,
                             spatial_stride=config.spatial_stride, seed=config.train.seed,
                             initial_fraction=config.initial_window_fraction)
     else:
         data = WindowSampler(normalization.fields(u_train), normalization.params(p_train),
-                             batch_size=config.batch_size, horizon=config.horizon,
+                             batch_size=config.batch_size, horizon=config.horizon + config.frames - 1,
                              initial_fraction=config.initial_window_fraction)
     loss = RolloutLoss(steps_per_epoch=config.train.steps // config.epochs, epochs=config.epochs,
                        curriculum=CURRICULA[config.curriculum], warmup=config.warmup_epochs,
-                       cape_weight=config.cape_weight, input_noise=config.input_noise, pushforward=config.pushforward)
+                       cape_weight=config.cape_weight, input_noise=config.input_noise, pushforward=config.pushforward,
+                       frames=config.frames)
     result = train(model, loss, data, config.train, run)
     trained = TrainedSolver(result.model, normalization)
     if run is not None:
@@ -360,17 +397,17 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
 
 
 def _rollout_split(trained: TrainedSolver, ds: xr.Dataset, config: NeuralSolverConfig):
-    """Roll `trained` out from frame 0 of every trajectory of `ds` (as `predict` does); returns (prediction,
-    reference, seconds per step of the compiled rollout)."""
+    """Roll `trained` out from the first `config.frames` frames of every trajectory of `ds` (as `predict` does);
+    returns (prediction, reference, seconds per step of the compiled rollout)."""
     u, params = trajectory_arrays(ds, parameters=config.parameters, spatial_stride=config.spatial_stride)
-    steps = u.shape[1] - 1
+    steps = u.shape[1] - config.frames
     norm = trained.normalization
-    u0, p = norm.fields(u[:, 0]), norm.params(params)
+    u0, p = stack_frames(jnp.asarray(norm.fields(u)), config.frames), norm.params(params)
     jax.block_until_ready(_rollout_batch(trained.solver, u0, p, steps))
     start = time.perf_counter()
-    prediction = np.asarray(jax.block_until_ready(_rollout_batch(trained.solver, u0, p, steps)))
+    prediction = np.asarray(jax.block_until_ready(_rollout_batch(trained.solver, u0, p, steps)))[:, :, -u.shape[2]:]
     seconds_per_step = (time.perf_counter() - start) / steps
-    return norm.fields_inverse(prediction)[:, :, 0], u[:, 1:, 0], seconds_per_step
+    return norm.fields_inverse(prediction)[:, :, 0], u[:, config.frames:, 0], seconds_per_step
 
 
 def _attrs(ds: xr.Dataset, name: str, fallback: dict[str, str]) -> dict[str, str]:
@@ -384,20 +421,27 @@ def _predictions(ds: xr.Dataset, prediction, reference, split: str, config: Neur
     space = list(ds["u"].dims[2:])
     coords = {d: (d, ds[d].values[:: config.spatial_stride], _attrs(ds, d, {"long_name": d, "units": "1"}))
               for d in space}
-    coords["t"] = ("t", ds["t"].values[1:], _attrs(ds, "t", {}))
+    coords["t"] = ("t", ds["t"].values[config.frames:], _attrs(ds, "t", {}))
     dims = ("sample", "t", *space)
     sample_coords = {p: ("sample", np.asarray(ds[p].values), _attrs(ds, p, {"long_name": f"PDE parameter {p}",
                                                                              "units": "1"}))
                      for p in config.parameters}
     sample_coords["split"] = ("sample", np.asarray([split] * prediction.shape[0]))
     sample_coords["sample"] = ("sample", np.asarray(ds["sample"].values))
-    initial = ds["u"].isel(t=0, **{d: slice(None, None, config.spatial_stride) for d in space})
     field = _attrs(ds, "u", {"long_name": "u", "units": "1"})
     name, units = field["long_name"], field["units"]
+    strided = {d: slice(None, None, config.spatial_stride) for d in space}
+    if config.frames > 1:
+        coords["t_input"] = ("t_input", ds["t"].values[:config.frames], {**_attrs(ds, "t", {}),
+                                                                          "long_name": "time of the input frames"})
+        initial = ("sample", "t_input", *space), np.asarray(ds["u"].isel(t=slice(0, config.frames), **strided).values,
+                                                            np.float32), {"long_name": f"input frames of {name}"}
+    else:
+        initial = ("sample", *space), np.asarray(ds["u"].isel(t=0, **strided).values, np.float32), {
+            "long_name": f"initial state (frame 0) of {name}"}
     return xr.Dataset({"prediction": (dims, prediction, {"long_name": f"rollout prediction of {name}", "units": units}),
                        "reference": (dims, reference, {"long_name": f"reference {name}", "units": units}),
-                       "initial": (("sample", *space), np.asarray(initial.values, np.float32),
-                                   {"long_name": f"initial state (frame 0) of {name}", "units": units})},
+                       "initial": (*initial[:2], {**initial[2], "units": units})},
                       coords={**coords, **sample_coords})
 
 
