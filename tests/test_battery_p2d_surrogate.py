@@ -1,6 +1,7 @@
 """The P2D surrogate's pieces: the lithium inventories against the BDF solver, the Butler-Volmer limiter, the hard
 initial condition, the time-expanding sampler, and its bad-input errors."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,8 +25,6 @@ SOLVER = P2D(n_negative=4, n_separator=3, n_positive=4, n_shells=4)
 
 def perturbed(surrogate: P2DSurrogate, key) -> P2DSurrogate:
     """The surrogate with a random (non-zero) output layer."""
-    import equinox as eqx
-
     last = surrogate.network.layers[-1]
     return eqx.tree_at(lambda m: m.network.layers[-1].weight, surrogate,
                        0.5 * jax.random.normal(key, last.weight.shape))
@@ -108,7 +107,7 @@ def test_loss_terms_and_bad_input(states):
     loss = P2DSurrogateLoss(SOLVER.with_overpotential_limit(10.0), {"physics": 1.0, "inventory": 1.0, "data": 1.0},
                             points, solution[0])
     batch = ExpandingTimeSampler(16, SETUP)(jax.random.key(3), jnp.asarray(0))
-    value, terms = loss(surrogate, batch, None)
+    value, terms = eqx.filter_jit(loss)(surrogate, batch, None)
     assert set(terms) == {"electrolyte", "particles", "charge", "inventory", "data"}
     assert np.isfinite(float(value)) and all(np.isfinite(float(v)) for v in terms.values())
     # the untrained surrogate is the baseline: its voltage misfit alone sets a positive data term
@@ -131,7 +130,12 @@ def test_voltage_path_matches_the_full_state(low_fidelity):
     surrogate = perturbed(P2DSurrogate(SOLVER, SETUP, 8, 2, key=jax.random.key(4), low_fidelity=spm),
                           jax.random.key(5))
     t = jnp.linspace(0.0, SETUP.t_end, 7)
-    full = jax.vmap(lambda ti: SOLVER.terminal_voltage(surrogate.state(jnp.sqrt(ti / SETUP.t_end), 1.3, 2.2)))(t)
-    fast = surrogate.voltage_unchecked(t, 1.3, 2.2)
+
+    @eqx.filter_jit
+    def both(model):
+        full = jax.vmap(lambda ti: SOLVER.terminal_voltage(model.state(jnp.sqrt(ti / SETUP.t_end), 1.3, 2.2)))(t)
+        return full, model.voltage_unchecked(t, 1.3, 2.2)
+
+    full, fast = both(surrogate)
     np.testing.assert_allclose(fast, full, rtol=1e-6)
     assert 2.5 < float(fast.min()) and float(fast.max()) < 4.5

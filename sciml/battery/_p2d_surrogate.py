@@ -117,7 +117,7 @@ class P2DSurrogate(eqx.Module):
         """Uniform-reaction potentials of the particles whose two outermost shells are `outer_shells` (2, 2), with
         the electrolyte at rest."""
         solver = self.solver
-        surface = 1.5 * outer_shells[1] - 0.5 * outer_shells[0]  # the solver's extrapolation to the surface
+        surface = solver.surface_stoichiometry(outer_shells.T)  # (negative, positive)
         c_e = jnp.full(solver.n_cells, solver.parameters.electrolyte_concentration, outer_shells.dtype)
         return solver.uniform_reaction_potentials(
             (c_e, jnp.full(solver.n_negative, surface[0]), jnp.full(solver.n_positive, surface[1])),
@@ -182,8 +182,8 @@ def lithium_inventory(surrogate: P2DSurrogate, state: Float[Array, " n_state"], 
     time t [s] (shell averages weighted by the shell volumes, nodes by their widths)."""
     solver = surrogate.solver
     c_e, x_n, x_p, _, _, _ = solver.split(state)
-    eps, _ = solver._porosity()
-    salt_weight = eps * solver._widths()
+    eps, _ = solver.porosities()
+    salt_weight = eps * solver.cell_widths()
     salt = jnp.sum(salt_weight * c_e) / (np.sum(salt_weight) * solver.parameters.electrolyte_concentration) - 1.0
     edges = np.linspace(0.0, 1.0, solver.n_shells + 1)
     shell_weight = edges[1:] ** 3 - edges[:-1] ** 3

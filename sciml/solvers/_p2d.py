@@ -260,7 +260,8 @@ class P2D(eqx.Module):
 
     # ---- geometry (host numpy, computed at trace time) ----
 
-    def _widths(self) -> np.ndarray:
+    def cell_widths(self) -> np.ndarray:
+        """(n_x,) widths [m] of the finite-volume cells across the cell."""
         p = self.parameters
         return np.concatenate([np.full(self.n_negative, p.negative.thickness / self.n_negative),
                                np.full(self.n_separator, p.separator_thickness / self.n_separator),
@@ -268,10 +269,10 @@ class P2D(eqx.Module):
 
     def cell_centres(self) -> np.ndarray:
         """(n_x,) positions [m] of the cell centres across the cell."""
-        edges = np.concatenate([[0.0], np.cumsum(self._widths())])
+        edges = np.concatenate([[0.0], np.cumsum(self.cell_widths())])
         return 0.5 * (edges[1:] + edges[:-1])
 
-    def _porosity(self) -> tuple[np.ndarray, np.ndarray]:
+    def porosities(self) -> tuple[np.ndarray, np.ndarray]:
         """Porosity and transport efficiency eps^b per cell."""
         p = self.parameters
         regions = ((self.n_negative, p.negative.porosity, p.negative.bruggeman),
@@ -296,7 +297,7 @@ class P2D(eqx.Module):
     def _current_density(self, current):
         return current / self.parameters.electrode_area
 
-    def _surface(self, x):
+    def surface_stoichiometry(self, x):
         """Surface stoichiometry by linear extrapolation from the last two shells (PyBaMM's default)."""
         return 1.5 * x[..., -1] - 0.5 * x[..., -2]
 
@@ -323,8 +324,8 @@ class P2D(eqx.Module):
     def _electrolyte_current(self, c_e, phi_e):
         """(n_x + 1,) ionic current density [A/m^2] at the cell faces (zero at both ends)."""
         p = self.parameters
-        h = self._widths()
-        _, tor = self._porosity()
+        h = self.cell_widths()
+        _, tor = self.porosities()
         distance = 0.5 * (h[1:] + h[:-1])
         weight = h[:-1] / (h[:-1] + h[1:])
         c_safe = jnp.maximum(c_e, _TINY)
@@ -341,7 +342,7 @@ class P2D(eqx.Module):
         units of the 1C current density."""
         p = self.parameters
         neg, pos = p.negative, p.positive
-        h = self._widths()
+        h = self.cell_widths()
         h_n, h_p = h[0], h[-1]
         a_j_n, a_j_p = neg.surface_per_volume * j_n, pos.surface_per_volume * j_p
         zero = jnp.zeros((1,), c_e.dtype)
@@ -359,8 +360,8 @@ class P2D(eqx.Module):
         """d/dt of (c_e / c_e,init (n_x,), x_n (n_n, n_shells), x_p (n_p, n_shells))."""
         p = self.parameters
         neg, pos = p.negative, p.positive
-        eps, tor = self._porosity()
-        h = self._widths()
+        eps, tor = self.porosities()
+        h = self.cell_widths()
         distance = 0.5 * (h[1:] + h[:-1])
         weight = h[:-1] / (h[:-1] + h[1:])
         d_eff = tor * p.electrolyte_diffusivity(c_e)
@@ -381,7 +382,8 @@ class P2D(eqx.Module):
         ``args = (current [A], i0_scale, diffusivity_scale)``."""
         current, i0_scale, diffusivity_scale = args
         c_e, x_n, x_p, phi_s_n, phi_e, phi_s_p = self.split(u)
-        j_n, j_p = self._reactions(c_e, self._surface(x_n), self._surface(x_p), phi_s_n, phi_e, phi_s_p, i0_scale)
+        j_n, j_p = self._reactions(c_e, self.surface_stoichiometry(x_n), self.surface_stoichiometry(x_p), phi_s_n,
+                                   phi_e, phi_s_p, i0_scale)
         dc_e, dx_n, dx_p = self._concentration_rates(c_e, x_n, x_p, j_n, j_p, diffusivity_scale)
         balances = self._charge_balances(c_e, phi_s_n, phi_e, phi_s_p, j_n, j_p, current)
         return jnp.concatenate([dc_e, dx_n.ravel(), dx_p.ravel(), balances])
@@ -443,7 +445,7 @@ class P2D(eqx.Module):
 
         def events(t, u, args):
             c_e, x_n, x_p, _, _, _ = self.split(u)
-            surfaces = jnp.concatenate([self._surface(x_n), self._surface(x_p)])
+            surfaces = jnp.concatenate([self.surface_stoichiometry(x_n), self.surface_stoichiometry(x_p)])
             values = [jnp.min(c_e) / self.parameters.electrolyte_concentration - _DEPLETED,
                       jnp.minimum(jnp.min(surfaces), jnp.min(1.0 - surfaces)) - _SATURATED]
             if cutoff:
@@ -528,8 +530,8 @@ class P2D(eqx.Module):
         c_e, x_n, x_p, _, phi_e, _ = (np.asarray(a) for a in self.split(jnp.asarray(states)))
         return P2DSolution(
             t=times, voltage=np.asarray(self.terminal_voltage(states)), c_e=c_e, phi_e=phi_e, x_negative=x_n,
-            x_positive=x_p, x_negative_surface=np.asarray(self._surface(x_n)),
-            x_positive_surface=np.asarray(self._surface(x_p)), x=self.cell_centres(), t_end=t_end,
+            x_positive=x_p, x_negative_surface=np.asarray(self.surface_stoichiometry(x_n)),
+            x_positive_surface=np.asarray(self.surface_stoichiometry(x_p)), x=self.cell_centres(), t_end=t_end,
             termination=_EVENTS[int(result.event)] if status == "event" else "end time",
             stats={name: int(value) for name, value in result.stats.items()},
         )
