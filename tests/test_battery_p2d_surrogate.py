@@ -139,3 +139,33 @@ def test_voltage_path_matches_the_full_state(low_fidelity):
     full, fast = both(surrogate)
     np.testing.assert_allclose(fast, full, rtol=1e-6)
     assert 2.5 < float(fast.min()) and float(fast.max()) < 4.5
+
+
+def test_low_fidelity_level_is_frozen_but_differentiable_in_time_and_scales():
+    from sciml.studies.battery import SurrogateConfig, surrogate_like
+
+    spm = surrogate_like(SETUP, SurrogateConfig(width=8, depth=1))
+    surrogate = P2DSurrogate(SOLVER, SETUP, 8, 1, key=jax.random.key(6), low_fidelity=spm)
+
+    @eqx.filter_jit
+    def derivatives(model):
+        state = lambda s, d: model.state(s, 1.5, d)  # noqa: E731
+        ds = jax.jvp(lambda s: state(s, 2.0), (jnp.asarray(0.6),), (jnp.asarray(1.0),))[1]
+        dd = jax.grad(lambda d: model.voltage_unchecked(jnp.asarray([1800.0]), 1.5, d)[0])(2.0)
+        weights = jax.grad(lambda m: jnp.sum(m.state(jnp.asarray(0.6), 1.5, 2.0)))(model)
+        return ds, dd, weights
+
+    with jax.enable_x64(True):
+        model64 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, surrogate)
+        ds, dd, weights = derivatives(model64)
+        h = 1e-6
+        fd_s = (model64.state(jnp.asarray(0.6 + h), 1.5, 2.0) - model64.state(jnp.asarray(0.6 - h), 1.5, 2.0)) / (2 * h)
+        volt = lambda d: model64.voltage_unchecked(jnp.asarray([1800.0]), 1.5, d)[0]  # noqa: E731
+        fd_d = (volt(2.0 + h) - volt(2.0 - h)) / (2 * h)
+    np.testing.assert_allclose(ds, fd_s, rtol=1e-5, atol=1e-8)
+    assert np.max(np.abs(ds[SOLVER.n_cells:int(SOLVER.mass().sum())])) > 1e-3  # the particles move with the level
+    np.testing.assert_allclose(dd, fd_d, rtol=1e-5, atol=1e-9)
+    frozen = jax.tree_util.tree_leaves(eqx.filter(weights.low_fidelity, eqx.is_array))
+    assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in frozen)
+    assert float(jnp.max(jnp.abs(weights.network.layers[-1].bias))) > 0
+

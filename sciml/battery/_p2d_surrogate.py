@@ -109,9 +109,11 @@ class P2DSurrogate(eqx.Module):
             x_n, x_p = self.mean_stoichiometries(s**2 * self.setup.t_end)
             return jnp.broadcast_to(jnp.stack([x_n, x_p]), (len(shells), 2))
         rho = jnp.asarray((shells + 0.5) / self.solver.n_shells, s.dtype)
-        network = self.low_fidelity.network
+        weights, structure = eqx.partition(self.low_fidelity.network, eqx.is_array)
+        # the level is frozen: no gradient to its weights, but derivatives in s and the scales pass through
+        network = eqx.combine(jax.lax.stop_gradient(weights), structure)
         profile = jax.vmap(lambda r: network(jnp.stack([s, r, i0_scale, diffusivity_scale])))(rho)
-        return jax.lax.stop_gradient(jnp.clip(profile, 1e-6, 1.0 - 1e-6))
+        return jnp.clip(profile, 1e-6, 1.0 - 1e-6)
 
     def _baseline_potentials(self, i0_scale, diffusivity_scale, outer_shells) -> Float[Array, " n_potentials"]:
         """Uniform-reaction potentials of the particles whose two outermost shells are `outer_shells` (2, 2), with
