@@ -8,7 +8,7 @@ one solve of our JAX P2D, also per effective posterior sample.
 
 `accuracy` reads finished `sciml run battery-p2d` folders and recomputes every figure from their predictions.nc
 (writes docs/results/p2d_surrogate.md); `speed` loads the first run's surrogate and times it, our solver and PyBaMM
-interleaved on an idle machine (writes docs/results/p2d_speedup.md; refused under load).
+interleaved on an idle machine (writes docs/results/p2d_surrogate-speed.md; refused under load).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from sciml.benchmarking import Benchmark, Side, mean_std, xla_cpu_threads
-from sciml.provenance import device_description, package_versions
+from sciml.benchmarking import Benchmark, Side, machine_info, mean_std, xla_cpu_threads
+from sciml.provenance import package_versions
 from sciml.studies import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +34,19 @@ PUBLISHED_SPEEDUP = 2250.0  # Hassanaly et al. 2024, Part II: P2D surrogate vs t
 PARAMETERS = ("i0_scale", "diffusivity_scale")
 
 
-def run_accuracy(run_dir: Path) -> dict:
-    """Held-out RMSE per case [mV] and posterior summaries, all from the run's predictions.nc."""
+def run_accuracy(run_dir: Path, solver_posterior: Path | None = None) -> dict:
+    """Held-out RMSE per case [mV] and posterior summaries, all from the run's predictions.nc; `solver_posterior`: a
+    run calibrated with the solver on the same observations, whose solver chain joins this run's posteriors."""
     predictions = xr.open_dataset(run_dir / "predictions.nc")
+    if solver_posterior is not None and "sampler" in predictions.coords:
+        other = xr.open_dataset(solver_posterior / "predictions.nc")
+        if not np.array_equal(other.observed_voltage.values, predictions.observed_voltage.values):
+            raise SystemExit(f"{solver_posterior} calibrated on other observations than {run_dir}")
+        names = [f"posterior_{name}" for name in PARAMETERS]
+        predictions = xr.concat([predictions[names], other[names].sel(sampler=["solver"])], dim="sampler").assign(
+            prediction=predictions.prediction, reference=predictions.reference).assign_attrs(predictions.attrs)
     rmse = np.sqrt(((predictions.prediction - predictions.reference) ** 2).mean("t")).values * 1e3
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     out = {"run": str(run_dir), "rmse_mv": rmse.tolist(), "mean_rmse_mv": float(rmse.mean()),
            "max_rmse_mv": float(rmse.max()), "train_time_s": metrics.get("train_time_s"),
            "seed": json.loads((run_dir / "config.json").read_text())["config"]["train"]["seed"]}
@@ -62,11 +70,12 @@ def run_accuracy(run_dir: Path) -> dict:
     return out
 
 
-def accuracy(runs: list[Path], variants: dict[str, list[Path]]) -> None:
+def accuracy(runs: list[Path], variants: dict[str, list[Path]], solver_posterior: Path | None) -> None:
     bench = Benchmark("p2d_surrogate", timed=False)
     groups = {"data-informed (default)": runs, **variants}
-    rows = {label: [run_accuracy(r) for r in paths] for label, paths in groups.items()}
-    result = {"benchmark": "p2d_surrogate", "machine": {"device": device_description()},
+    rows = {label: [run_accuracy(r, solver_posterior if r == runs[0] else None) for r in paths]
+            for label, paths in groups.items()}
+    result = {"benchmark": "p2d_surrogate", "machine": machine_info(),
               "versions": package_versions(), "rows": rows, "published_test_error_mv": PUBLISHED_TEST_ERROR_MV}
     config = json.loads((runs[0] / "config.json").read_text())["config"]
     lines = [
@@ -116,11 +125,11 @@ def accuracy(runs: list[Path], variants: dict[str, list[Path]]) -> None:
     bench.write_report(result, "P2D physics-informed surrogate: held-out error and calibration", lines)
 
 
-def speed(run_dir: Path, repeats: int) -> None:
-    import pybamm
-
-    bench = Benchmark("p2d_speedup")
+def speed(run_dir: Path, repeats: int, solver_chain: Path | None) -> None:
+    bench = Benchmark("p2d_surrogate-speed")
     trained = load(run_dir)
+    import pybamm  # after loading: importing PyBaMM switches JAX to float64 by default
+
     surrogate, config = trained.model, trained.config
     t = np.linspace(0.0, config.t_end, config.n_eval_times)
     i0, diffusivity = 1.7, 3.4
@@ -135,10 +144,14 @@ def speed(run_dir: Path, repeats: int) -> None:
             lambda s: jnp.sum(solver.voltage(config.current, s[0], s[1], t64))))
         scales32, scales64 = jnp.asarray([i0, diffusivity], jnp.float32), jnp.asarray([i0, diffusivity])
 
-        def timed(fn, *args):
-            start = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            return time.perf_counter() - start
+        def timed(fn, *args, calls: int = 1, x64: bool = True):
+            """Seconds per call, over `calls` calls (PyBaMM's import turns float64 on: the float32 surrogate is
+            timed with it off, as it runs in a user's session)."""
+            with jax.enable_x64(x64):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    jax.block_until_ready(fn(*args))
+                return (time.perf_counter() - start) / calls
 
         sims = {}
         for label, var_pts in (("pybamm_same_mesh", solver.var_pts), ("pybamm_default_mesh", {})):
@@ -156,9 +169,10 @@ def speed(run_dir: Path, repeats: int) -> None:
         agreement = {label: float(np.sqrt(np.mean((sim.solve(t_eval=[0.0, t[-1]], t_interp=t)["Voltage [V]"](t)
                                                    - reference) ** 2)) * 1e3) for label, sim in sims.items()}
         sides = {
-            "surrogate curve": Side(lambda _: timed(curve, np.float32(i0), np.float32(diffusivity)),
-                                    xla_cpu_threads()),
-            "surrogate value+gradient": Side(lambda _: timed(value_and_grad, scales32), xla_cpu_threads()),
+            "surrogate curve": Side(lambda _: timed(curve, np.float32(i0), np.float32(diffusivity), calls=100,
+                                                    x64=False), xla_cpu_threads()),
+            "surrogate value+gradient": Side(lambda _: timed(value_and_grad, scales32, calls=100, x64=False),
+                                             xla_cpu_threads()),
             "sciml P2D curve": Side(lambda _: timed(solver_curve, i0, diffusivity), xla_cpu_threads()),
             "sciml P2D value+gradient": Side(lambda _: timed(solver_value_and_grad, scales64), xla_cpu_threads()),
             **{label: Side(lambda _, sim=sim: timed(lambda: sim.solve(t_eval=[0.0, t[-1]], t_interp=t)), 1)
@@ -166,16 +180,25 @@ def speed(run_dir: Path, repeats: int) -> None:
         }
         timings = bench.interleaved(sides, repeats)
     medians = {name: statistics.median(values) for name, values in timings.items()}
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     gradients = {s: metrics.get(f"{s}_nuts_gradients_per_ess") for s in ("surrogate", "solver")}
-    result = {"benchmark": "p2d_speedup", "machine": {"device": device_description()},
+    chain_source = f"the run's own solver chain ({run_dir})"
+    if solver_chain is not None:
+        gradients["solver"] = json.loads((solver_chain / "summary.json").read_text())["metrics"][
+            "solver_nuts_gradients_per_ess"]
+        chain_source = f"the solver chain of {solver_chain} (same observations and priors)"
+    elif gradients["solver"] is None:
+        gradients["solver"] = gradients["surrogate"]
+        chain_source = "assumed equal to the surrogate chain's (the run calibrated with the surrogate only)"
+    result = {"benchmark": "p2d_surrogate-speed", "solver_chain": chain_source, "machine": machine_info(),
               "versions": {**package_versions(), "pybamm": pybamm.__version__}, "run": str(run_dir),
               "mesh": solver.var_pts, "n_times": int(t.size), "scales": [i0, diffusivity], "timings_s": timings,
               "median_s": medians, "pybamm_vs_sciml_p2d_rmse_mv": agreement, "nuts_gradients_per_ess": gradients}
     curve_s = medians["surrogate curve"]
     lines = [
         f"One voltage curve ({t.size} times over the {config.t_end:g} s 1C discharge, i0 scale {i0}, diffusivity scale "
-        f"{diffusivity}) from the trained surrogate of `{run_dir}` (jitted, float32), from our P2D "
+        f"{diffusivity}) from the trained surrogate of `{run_dir}` (jitted, float32, mean of 100 calls per repeat), "
+        "from our P2D "
         f"(`sciml.solvers.P2D`, BDF, float64, the surrogate's mesh {solver.var_pts}) and from PyBaMM's DFN (IDAKLU, "
         "rtol 1e-6, atol 1e-8) on the same mesh and on its default mesh; medians of interleaved repeats after "
         "warm-up. PyBaMM's voltage against ours: "
@@ -192,9 +215,10 @@ def speed(run_dir: Path, repeats: int) -> None:
                    for name, side, label in (("surrogate", "surrogate", "surrogate"),
                                              ("sciml P2D", "solver", "sciml P2D"))}
         result["seconds_per_effective_sample"] = per_ess
-        lines += ["", "Per effective posterior sample: the likelihood gradients NUTS needed per effective sample in "
-                  f"the run's own chains (surrogate {gradients['surrogate']:.0f}, solver {gradients['solver']:.0f}; "
-                  "machine-independent counts) times the idle-measured cost of one voltage-curve value and gradient.",
+        lines += ["", "Per effective posterior sample: the likelihood gradients NUTS needed per effective sample "
+                  f"(surrogate {gradients['surrogate']:.0f} in the run's chain, solver {gradients['solver']:.0f} from "
+                  f"{chain_source}; machine-independent counts) times the idle-measured cost of one voltage-curve "
+                  "value and gradient.",
                   "", "| model | value + gradient [s] | s per effective sample | surrogate speed-up |",
                   "|---|---|---|---|"]
         for name, label in (("surrogate", "surrogate"), ("sciml P2D", "sciml P2D")):
@@ -217,14 +241,18 @@ def main() -> None:
     acc.add_argument("runs", nargs="+", type=Path)
     acc.add_argument("--variant", nargs="+", action="append", default=[], metavar=("LABEL", "RUN"),
                      help="a label and its run folders (repeatable)")
+    acc.add_argument("--solver-posterior", type=Path, help="a run whose solver chain (same observations) is compared "
+                     "with the first run's surrogate chain")
     spd = sub.add_parser("speed", help="time the first run's surrogate against the solvers (idle machine)")
     spd.add_argument("run", type=Path)
     spd.add_argument("--repeats", type=int, default=5)
+    spd.add_argument("--solver-chain", type=Path, help="a run whose solver NUTS chain gives the solver's gradients "
+                     "per effective sample (default: the run's own, else the surrogate chain's)")
     args = parser.parse_args()
     if args.mode == "accuracy":
-        accuracy(args.runs, {v[0]: [Path(p) for p in v[1:]] for v in args.variant})
+        accuracy(args.runs, {v[0]: [Path(p) for p in v[1:]] for v in args.variant}, args.solver_posterior)
     else:
-        speed(args.run, args.repeats)
+        speed(args.run, args.repeats, args.solver_chain)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ FIGURES = {
         (("train.steps", "1500"), ("train.lbfgs_steps", "100"), ("calibrate_with_solver", "false"),
          ("num_warmup", "150"), ("num_samples", "150")),
         "voltage", "guides/battery.md"),
+    "battery-p2d": GuideFigure("battery-p2d", (("calibrate_with_solver", "false"),), "voltage", "guides/battery.md"),
     "own-experiment": GuideFigure(
         "poisson1d-pinn", (), "solution", "guides/own-experiment.md"),
     "configs-and-sweeps": GuideFigure(

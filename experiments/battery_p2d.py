@@ -51,9 +51,7 @@ I0_RANGE = (0.5, 4.0)  # anode exchange-current scale, as in the papers
 DIFFUSIVITY_RANGE = (1.0, 10.0)  # cathode solid-diffusivity scale, as in the papers
 SMOKE = {"train.steps": 40, "train.lbfgs_steps": 0, "train.chunk": 20, "width": 16, "depth": 2, "n_electrode": 3,
          "n_separator": 3, "n_shells": 3, "n_train_i0": 2, "n_train_diffusivities": 2, "n_times": 11, "n_test": 2,
-         "n_eval_times": 11, "n_residual": 16, "expansion_steps": 20, "calibrate": False,
-         "spm.train.steps": 20, "spm.train.lbfgs_steps": 0, "spm.train.chunk": 10, "spm.n_residual": 16,
-         "spm.n_surface": 8, "spm.width": 8, "spm.depth": 1}
+         "n_eval_times": 11, "n_residual": 16, "expansion_steps": 20, "calibrate": False, "low_fidelity": False}
 
 
 @dataclasses.dataclass(frozen=True)
