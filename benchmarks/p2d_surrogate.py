@@ -34,17 +34,9 @@ PUBLISHED_SPEEDUP = 2250.0  # Hassanaly et al. 2024, Part II: P2D surrogate vs t
 PARAMETERS = ("i0_scale", "diffusivity_scale")
 
 
-def run_accuracy(run_dir: Path, solver_posterior: Path | None = None) -> dict:
-    """Held-out RMSE per case [mV] and posterior summaries, all from the run's predictions.nc; `solver_posterior`: a
-    run calibrated with the solver on the same observations, whose solver chain joins this run's posteriors."""
+def run_accuracy(run_dir: Path) -> dict:
+    """Held-out RMSE per case [mV] and posterior summaries, all from the run's predictions.nc."""
     predictions = xr.open_dataset(run_dir / "predictions.nc")
-    if solver_posterior is not None and "sampler" in predictions.coords:
-        other = xr.open_dataset(solver_posterior / "predictions.nc")
-        if not np.array_equal(other.observed_voltage.values, predictions.observed_voltage.values):
-            raise SystemExit(f"{solver_posterior} calibrated on other observations than {run_dir}")
-        names = [f"posterior_{name}" for name in PARAMETERS]
-        predictions = xr.concat([predictions[names], other[names].sel(sampler=["solver"])], dim="sampler").assign(
-            prediction=predictions.prediction, reference=predictions.reference).assign_attrs(predictions.attrs)
     rmse = np.sqrt(((predictions.prediction - predictions.reference) ** 2).mean("t")).values * 1e3
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     out = {"run": str(run_dir), "rmse_mv": rmse.tolist(), "mean_rmse_mv": float(rmse.mean()),
@@ -70,11 +62,10 @@ def run_accuracy(run_dir: Path, solver_posterior: Path | None = None) -> dict:
     return out
 
 
-def accuracy(runs: list[Path], variants: dict[str, list[Path]], solver_posterior: Path | None) -> None:
+def accuracy(runs: list[Path], variants: dict[str, list[Path]]) -> None:
     bench = Benchmark("p2d_surrogate", timed=False)
     groups = {"data-informed (default)": runs, **variants}
-    rows = {label: [run_accuracy(r, solver_posterior if r == runs[0] else None) for r in paths]
-            for label, paths in groups.items()}
+    rows = {label: [run_accuracy(r) for r in paths] for label, paths in groups.items()}
     result = {"benchmark": "p2d_surrogate", "machine": machine_info(),
               "versions": package_versions(), "rows": rows, "published_test_error_mv": PUBLISHED_TEST_ERROR_MV}
     config = json.loads((runs[0] / "config.json").read_text())["config"]
@@ -125,7 +116,7 @@ def accuracy(runs: list[Path], variants: dict[str, list[Path]], solver_posterior
     bench.write_report(result, "P2D physics-informed surrogate: held-out error and calibration", lines)
 
 
-def speed(run_dir: Path, repeats: int, solver_chain: Path | None) -> None:
+def speed(run_dir: Path, repeats: int) -> None:
     bench = Benchmark("p2d_surrogate-speed")
     trained = load(run_dir)
     import pybamm  # after loading: importing PyBaMM switches JAX to float64 by default
@@ -183,11 +174,7 @@ def speed(run_dir: Path, repeats: int, solver_chain: Path | None) -> None:
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     gradients = {s: metrics.get(f"{s}_nuts_gradients_per_ess") for s in ("surrogate", "solver")}
     chain_source = f"the run's own solver chain ({run_dir})"
-    if solver_chain is not None:
-        gradients["solver"] = json.loads((solver_chain / "summary.json").read_text())["metrics"][
-            "solver_nuts_gradients_per_ess"]
-        chain_source = f"the solver chain of {solver_chain} (same observations and priors)"
-    elif gradients["solver"] is None:
+    if gradients["solver"] is None:
         gradients["solver"] = gradients["surrogate"]
         chain_source = "assumed equal to the surrogate chain's (the run calibrated with the surrogate only)"
     result = {"benchmark": "p2d_surrogate-speed", "solver_chain": chain_source, "machine": machine_info(),
@@ -241,18 +228,14 @@ def main() -> None:
     acc.add_argument("runs", nargs="+", type=Path)
     acc.add_argument("--variant", nargs="+", action="append", default=[], metavar=("LABEL", "RUN"),
                      help="a label and its run folders (repeatable)")
-    acc.add_argument("--solver-posterior", type=Path, help="a run whose solver chain (same observations) is compared "
-                     "with the first run's surrogate chain")
     spd = sub.add_parser("speed", help="time the first run's surrogate against the solvers (idle machine)")
     spd.add_argument("run", type=Path)
     spd.add_argument("--repeats", type=int, default=5)
-    spd.add_argument("--solver-chain", type=Path, help="a run whose solver NUTS chain gives the solver's gradients "
-                     "per effective sample (default: the run's own, else the surrogate chain's)")
     args = parser.parse_args()
     if args.mode == "accuracy":
-        accuracy(args.runs, {v[0]: [Path(p) for p in v[1:]] for v in args.variant}, args.solver_posterior)
+        accuracy(args.runs, {v[0]: [Path(p) for p in v[1:]] for v in args.variant})
     else:
-        speed(args.run, args.repeats, args.solver_chain)
+        speed(args.run, args.repeats)
 
 
 if __name__ == "__main__":
