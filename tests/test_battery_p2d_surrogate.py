@@ -104,15 +104,24 @@ def test_loss_terms_and_bad_input(states):
     s, pairs, solution = states
     surrogate = P2DSurrogate(SOLVER, SETUP, 8, 1, key=jax.random.key(0))
     points = np.stack([s, np.full_like(s, pairs[0, 0]), np.full_like(s, pairs[0, 1])], axis=1)
-    loss = P2DSurrogateLoss(SOLVER.with_overpotential_limit(10.0), {"physics": 1.0, "inventory": 1.0, "data": 1.0},
-                            points, solution[0])
+    weights = {"physics": 1.0, "inventory": 2.0, "data": 3.0, "voltage": 50.0}
+    loss = P2DSurrogateLoss(SOLVER.with_overpotential_limit(10.0), weights, points, solution[0])
     batch = ExpandingTimeSampler(16, SETUP)(jax.random.key(3), jnp.asarray(0))
     value, terms = eqx.filter_jit(loss)(surrogate, batch, None)
-    assert set(terms) == {"electrolyte", "particles", "charge", "inventory", "data"}
+    assert set(terms) == {"electrolyte", "particles", "charge", "inventory", "data", "voltage"}
     assert np.isfinite(float(value)) and all(np.isfinite(float(v)) for v in terms.values())
-    # the untrained surrogate is the baseline: its voltage misfit alone sets a positive data term
-    assert float(terms["data"]) > 0
-    with pytest.raises(ConfigError, match="data weight needs data_points"):
+    group = {"electrolyte": "physics", "particles": "physics", "charge": "physics"}
+    assert float(value) == pytest.approx(sum(weights[group.get(k, k)] * float(v) for k, v in terms.items()), rel=1e-5)
+    # the voltage term against the surrogate's fast voltage path and the solver's own voltage at the same times
+    with jax.enable_x64(True):
+        reference = np.asarray(SOLVER.voltage(SETUP.current, pairs[0, 0], pairs[0, 1], jnp.asarray(s**2 * SETUP.t_end)))
+    predicted = np.asarray(surrogate.voltage_unchecked(jnp.asarray(s**2 * SETUP.t_end, jnp.float32), pairs[0, 0],
+                                                       pairs[0, 1]))
+    assert float(terms["voltage"]) == pytest.approx(np.mean(((predicted - reference) / 1e-3) ** 2), rel=1e-3)
+    assert float(terms["voltage"]) > 1.0  # the untrained surrogate (the baseline) is millivolts off
+    with pytest.raises(ConfigError, match="data or voltage weight needs data_points"):
+        P2DSurrogateLoss(SOLVER, {"voltage": 1.0})
+    with pytest.raises(ConfigError, match="data or voltage weight needs data_points"):
         P2DSurrogateLoss(SOLVER, {"physics": 1.0, "data": 1.0})
     with pytest.raises(ConfigError, match="unknown weights"):
         P2DSurrogateLoss(SOLVER, {"physic": 1.0})

@@ -230,11 +230,13 @@ class P2DSurrogateLoss(eqx.Module):
     ``1 + 2 s t_end |J_ii|`` for a concentration and by ``|J_ii|`` for a charge balance, with J the residual's
     Jacobian at the cell's rest state in the middle of the box (a Jacobi preconditioner; unscaled, the stiff
     electrolyte rows, ~1e3 times faster than the discharge, swamp every other term); ``inventory``
-    (`lithium_inventory`); and ``data``: the state misfit at the solver's training points plus the voltage misfit.
+    (`lithium_inventory`); ``data``: the state misfit at the solver's training points; and ``voltage``: the
+    terminal-voltage misfit there (the observable; one number per point against the 186 of ``data``, so it gets its
+    own weight).
 
     Args:
         solver: the P2D residual the loss uses (e.g. with an overpotential limit).
-        weights: ``{"physics", "inventory", "data"}`` weights (0 drops a term).
+        weights: ``{"physics", "inventory", "data", "voltage"}`` weights (0 or absent drops a term).
         data_points: (m, 3) training points (s, i0_scale, diffusivity_scale), or None (physics only).
         data_states: (m, n_state) solver states at those points.
     """
@@ -246,13 +248,13 @@ class P2DSurrogateLoss(eqx.Module):
     weights: dict[str, float] = eqx.field(static=True)
 
     def __init__(self, solver: P2D, weights: dict[str, float], data_points=None, data_states=None):
-        unknown = set(weights) - {"physics", "inventory", "data"}
+        unknown = set(weights) - {"physics", "inventory", "data", "voltage"}
         if unknown:
             raise ConfigError(f"P2DSurrogateLoss: unknown weights {sorted(unknown)}; expected physics, inventory, "
-                              "data")
-        if weights.get("data", 0.0) > 0 and data_points is None:
-            raise ConfigError("P2DSurrogateLoss: a data weight needs data_points and data_states; pass the solver's "
-                              "states or set the data weight to 0 (physics only)")
+                              "data, voltage")
+        if max(weights.get("data", 0.0), weights.get("voltage", 0.0)) > 0 and data_points is None:
+            raise ConfigError("P2DSurrogateLoss: a data or voltage weight needs data_points and data_states; pass the "
+                              "solver's states or set both weights to 0 (physics only)")
         if data_points is not None and (np.shape(data_points)[-1] != 3 or np.shape(data_states)
                                         != (np.shape(data_points)[0], solver.mass().size)):
             raise ConfigError(f"P2DSurrogateLoss: data_points must be (m, 3) and data_states (m, {solver.mass().size})"
@@ -291,13 +293,13 @@ class P2DSurrogateLoss(eqx.Module):
                 return lithium_inventory(model, state, point[0] ** 2 * model.setup.t_end) / ERROR_UNIT
 
             terms["inventory"] = jnp.mean(jnp.square(jax.vmap(inventory)(batch)))
-        if self.weights.get("data", 0.0) > 0:
+        if self.weights.get("data", 0.0) > 0 or self.weights.get("voltage", 0.0) > 0:
             states = jax.vmap(lambda p: model.state(p[0], p[1], p[2]))(self.data_points)
             voltage_misfit = (self.solver.terminal_voltage(states) - self.solver.terminal_voltage(self.data_states))
-            terms["data"] = jnp.mean(jnp.square((states - self.data_states) / ERROR_UNIT)) + jnp.mean(
-                jnp.square(voltage_misfit / ERROR_UNIT))
+            terms["data"] = jnp.mean(jnp.square((states - self.data_states) / ERROR_UNIT))
+            terms["voltage"] = jnp.mean(jnp.square(voltage_misfit / ERROR_UNIT))
         weight = {"electrolyte": "physics", "particles": "physics", "charge": "physics"}
-        total = sum(self.weights[weight.get(name, name)] * value for name, value in terms.items())
+        total = sum(self.weights.get(weight.get(name, name), 0.0) * value for name, value in terms.items())
         return total, terms
 
 
