@@ -50,20 +50,23 @@ def boundary_data(x, y):
 @dataclasses.dataclass(frozen=True)
 class Config:
     train: TrainConfig = TrainConfig(steps=2000, learning_rate=2e-3, schedule="exponential", decay_steps=500,
-                                     decay_rate=0.7, lbfgs_steps=2000, chunk=100)
-    width: int = 32
+                                     decay_rate=0.7, lbfgs_steps=6000, chunk=100)
+    width: int = 48
     """Hidden units per layer of the MLP."""
-    depth: int = 3
+    depth: int = 4
     """Hidden layers of the MLP."""
     n_points: int = 1024
     """Residual points per step, uniform in the polygon (rejection from its bounding box)."""
-    n_boundary: int = 256
+    n_boundary: int = 512
     """Points per step on the boundary (boundary "soft" only)."""
     n_points_lbfgs: int = 4096
     """Residual points of the full-batch L-BFGS stage (the boundary term keeps 4x its per-step count)."""
+    lbfgs_boundary: str = "cosine"
+    """The L-BFGS stage's boundary points: "random" (uniform by arc length), or every vertex plus points spaced
+    "uniform" or "cosine" (crowding towards the corners, `Polygon.perimeter_points`) along each edge."""
     boundary: str = "soft"
     """u = g on the boundary: "soft" (a penalty) or "hard" (u = g + phi N, phi the polygon's smooth distance)."""
-    boundary_weight: float = 10.0
+    boundary_weight: float = 1000.0
     """Weight of the soft boundary term in the loss."""
     fem_max_area: float = 1e-4
     """Largest triangle of the finite-element reference's mesh."""
@@ -73,6 +76,8 @@ class Config:
     def __post_init__(self):
         if self.boundary not in ("hard", "soft"):
             raise ConfigError(f"boundary must be 'hard' or 'soft', got {self.boundary!r}")
+        if self.lbfgs_boundary not in ("random", "uniform", "cosine"):
+            raise ConfigError(f"lbfgs_boundary must be 'random', 'uniform' or 'cosine', got {self.lbfgs_boundary!r}")
 
 
 def build(config: Config, key: jax.Array) -> tuple[PINN, Problem]:
@@ -106,8 +111,11 @@ def main(config: Config, run: RunDir) -> dict:
     fixed_key = config.train.key(3)
     fixed = {"residual": FixedPoints(CHEVRON.sample_interior(fixed_key, config.n_points_lbfgs))}
     if "boundary" in problem.constraints:
-        edge_points = CHEVRON.sample_boundary(jax.random.fold_in(fixed_key, 1), 4 * config.n_boundary)[0]
-        fixed["boundary"] = FixedPoints(edge_points)
+        if config.lbfgs_boundary == "random":
+            edge_points = CHEVRON.sample_boundary(jax.random.fold_in(fixed_key, 1), 4 * config.n_boundary)[0]
+        else:
+            edge_points = CHEVRON.perimeter_points(4 * config.n_boundary, config.lbfgs_boundary)[0]
+        fixed["boundary"] = FixedPoints(jnp.asarray(edge_points, jnp.float32))
     steps, chunk = config.train.steps, config.train.chunk
     result = train(model, loss, problem.sampler(), config.train, run, lbfgs_data=PointSets(fixed),
                    evaluations=[Evaluation(evaluate, chunk * max(1, steps // (10 * chunk)))])

@@ -77,6 +77,29 @@ def test_polygon_exact_signed_distance_normals_and_validation():
         Polygon([(0, 0), (1, 1)])
 
 
+@pytest.mark.parametrize("spacing", ["uniform", "cosine"])
+def test_polygon_perimeter_points_cover_every_edge_and_vertex(spacing):
+    lshape = Polygon(LSHAPE)
+    points, normals = lshape.perimeter_points(80, spacing)
+    assert 76 <= len(points) <= 84
+    np.testing.assert_allclose(_sdf(lshape, points), 0.0, atol=1e-6)  # all on the boundary
+    for vertex in LSHAPE:  # every corner exactly once
+        assert np.sum(np.all(np.isclose(points, vertex), axis=1)) == 1
+    corner = np.any(np.all(np.isclose(points[:, None], np.asarray(LSHAPE, float)[None]), axis=2), axis=1)
+    np.testing.assert_allclose(_sdf(lshape, points[~corner] - 1e-3 * normals[~corner]), -1e-3, rtol=1e-3)  # outward
+    # on the bottom edge (-1, -1) -> (1, -1), length 2 of 8: its share, spaced as asked
+    bottom = np.sort(points[np.isclose(points[:, 1], -1.0)][:, 0])
+    assert len(bottom) == 21  # 20 of its own plus the end vertex, the next edge's first point
+    gaps = np.diff(bottom)
+    if spacing == "uniform":
+        np.testing.assert_allclose(gaps, 0.1, rtol=1e-9)
+    else:  # Chebyshev-Lobatto: the gaps at the corners are about pi^2 / (2 k^2) of the edge, the middle's pi / 2k
+        assert gaps[0] == pytest.approx(2 * 0.5 * (1 - math.cos(math.pi / 20)))
+        assert gaps[0] < gaps[10] / 5 and gaps[-1] < gaps[10] / 5
+    with pytest.raises(ConfigError, match="spacing must be"):
+        lshape.perimeter_points(10, "random")
+
+
 def test_polygon_smooth_distance_vanishes_on_edges_with_unit_inward_slope():
     lshape = Polygon(LSHAPE)
     corners = np.asarray(LSHAPE, np.float32)

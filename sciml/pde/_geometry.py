@@ -355,6 +355,26 @@ class Polygon(AbstractShape):
         v = np.asarray(self.vertices)
         return float(np.linalg.norm(np.roll(v, -1, axis=0) - v, axis=1).sum())
 
+    def perimeter_points(self, n: int, spacing: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+        """About `n` deterministic points along the boundary ``(m, 2)`` and the outward normals of their edges:
+        every vertex once, then each edge's share (by length, at least one more point) spaced uniformly or, with
+        ``spacing="cosine"``, at Chebyshev-Lobatto positions that crowd towards the corners, where a penalised
+        Dirichlet condition is hardest to fit (a fixed set for a full-batch stage such as L-BFGS)."""
+        if spacing not in ("uniform", "cosine"):
+            raise ConfigError(f"Polygon.perimeter_points: spacing must be 'uniform' or 'cosine', got {spacing!r}")
+        _check_count(n, "Polygon.perimeter_points")
+        v = np.asarray(self.vertices)
+        edges = np.roll(v, -1, axis=0) - v
+        lengths = np.linalg.norm(edges, axis=1)
+        normals = np.stack([edges[:, 1], -edges[:, 0]], axis=1) / lengths[:, None]
+        points, point_normals = [], []
+        for start, edge, length, normal in zip(v, edges, lengths, normals, strict=True):
+            k = max(2, round(n * length / lengths.sum()))  # positions 0 .. k-1 of k: the end vertex is the next edge's
+            u = np.arange(k) / k if spacing == "uniform" else 0.5 * (1 - np.cos(np.pi * np.arange(k) / k))
+            points.append(start + u[:, None] * edge)
+            point_normals.append(np.broadcast_to(normal, (k, 2)))
+        return np.concatenate(points), np.concatenate(point_normals)
+
     def boundary_candidates(self, key, n):
         starts, ends = self._edges()
         lengths = jnp.linalg.norm(ends - starts, axis=1)
