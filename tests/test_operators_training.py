@@ -329,6 +329,9 @@ def test_family_registry_builds_the_trajectories_of_its_solver_calls():
     u0 = pdebench_initial_conditions(jax.random.fold_in(jax.random.key(5), 0), 1, 16)
     np.testing.assert_array_equal(fine.u.values, advection_trajectories(0.5, u0, t_end=2.0, n_frames=41)[:, :, ::2])
     assert fine.sizes["x"] == 8 and fine.attrs["family"] == "AdvectionFamily"
+    full = family_dataset(AdvectionFamily(parameters={"beta": (0.5,)}), n_per_value=1, num_points=16,
+                          solver_points=16, seed=5)  # the same trajectories at every resolution (zero-shot transfer)
+    np.testing.assert_array_equal(full.u.values[:, :, ::2], fine.u.values)
     with pytest.raises(ConfigError, match="unknown PDE family 'heat'"):
         family_dataset("heat", n_per_value=1, num_points=8)
 
