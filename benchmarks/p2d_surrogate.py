@@ -209,8 +209,9 @@ def speed(run_dir: Path, repeats: int) -> None:
     lines += ["", f"In a batch ({BATCH} parameter pairs drawn over the box in one vmapped call, as a grid posterior, "
               "an ensemble sampler or a design study evaluates it), one surrogate curve costs "
               f"{batch_s:.2e} s: **{medians['pybamm_default_mesh'] / batch_s:.0f}x** below one PyBaMM solve on its "
-              f"default mesh and {medians['sciml P2D curve'] / batch_s:.0f}x below our solver (both sides one curve "
-              "per solve; PyBaMM on one thread, so at most 2x less on these 2 cores with one solve per core).",
+              f"default mesh and {medians['sciml P2D curve'] / batch_s:.0f}x below our solver (PyBaMM solves one curve "
+              "at a time on one thread: two solves in parallel on these 2 cores would at best halve its cost per "
+              "curve).",
               f"\nPaper (Hassanaly et al. 2024, Part II): ~{PUBLISHED_SPEEDUP:g}x over the numerical integration."]
     if all(gradients.values()):
         per_ess = {name: gradients[side] * medians[f"{label} value+gradient"]
