@@ -22,6 +22,7 @@ epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectories a
 
     .venv/bin/python benchmarks/pdebench_fno.py [--betas 0.4 1.0] [--seeds 0 1 2] [--samples 1000] [--epochs 100]
         [--resume] [--quick]
+    .venv/bin/python benchmarks/pdebench_fno.py --table     # rewrite the table from the JSON only
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciml import metrics
-from sciml.benchmarking import Benchmark, xla_cpu_threads
+from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import WindowSampler
 from sciml.nn import FNO, parameter_count
 from sciml.operators import FrameHistory, rollout, stack_frames
@@ -74,7 +75,9 @@ def rollout_mse(solver, batch, key):
 
 
 def run(beta: float, seed: int, samples: int, epochs: int) -> dict:
-    """Train and score one per-beta model; returns its record."""
+    """Train and score one per-beta model; returns its record (with this run's own load record and XLA threads)."""
+    bench = Benchmark(f"pdebench_fno beta {beta:g} seed {seed}", timed=False)
+    bench.declare_threads(sciml=xla_cpu_threads())
     solved = trajectories(beta, samples)
     u = solved[..., ::PROTOCOL["solver_points"] // PROTOCOL["points"]]
     n_test = max(1, int(round(PROTOCOL["test_fraction"] * samples)))
@@ -101,6 +104,7 @@ def run(beta: float, seed: int, samples: int, epochs: int) -> dict:
         fine = solved[:n_test, ..., ::PROTOCOL["solver_points"] // points]
         fine_prediction = np.asarray(predict(jnp.asarray(stack_frames(fine, frames))))[:, :, -1]
         transfer[f"nrmse_{points}"] = metrics.nrmse(fine_prediction, fine[:, frames:, 0])
+    bench.sample("after the run")
     per_sample = [metrics.nrmse(prediction[i:i + 1], reference[i:i + 1]) for i in range(len(test))]
     scores = metrics.pdebench_metrics(prediction, reference)
     return {"beta": beta, "seed": seed, "samples": samples, "train_samples": int(training.shape[0]),
@@ -111,7 +115,8 @@ def run(beta: float, seed: int, samples: int, epochs: int) -> dict:
             "nrmse_first_step": metrics.nrmse(prediction[:, :1], reference[:, :1]), **transfer,
             "final_loss": result.history[-1]["loss"], "parameters": parameter_count(result.model),
             "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
-            "device": device_description()["backend"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "device": device_description()["backend"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load": bench.record()}
 
 
 def markdown(payload: dict) -> str:
@@ -127,13 +132,17 @@ def markdown(payload: dict) -> str:
         transfer = " / ".join(f"{np.mean([r[f'nrmse_{n}'] for r in runs]):.3g}"
                               if all(f"nrmse_{n}" in r for r in runs) else "-" for n in TRANSFER_POINTS)
         ratio = values.mean() / v7
+        recorded = [r["load"] for r in runs if "load" in r]
+        machine = "-" if len(recorded) < len(runs) else (
+            f"{max(r['threads']['sciml'] for r in recorded)}, "
+            f"{max(max(x['load_1min'] for x in r['samples']) for r in recorded):.1f}")
         rows.append(f"| {beta:g} | {runs[0]['train_samples']} / {runs[0]['test_samples']} | {epochs} "
                     f"({runs[0]['steps']} steps) | {len(runs)} | {values.mean():.3g} ± {values.std():.2g} | "
                     f"{np.median(values):.3g} | {', '.join(f'{v:.3g}' for v in values)} | {all_frames:.3g} | "
                     f"{np.mean([r['nrmse_median_sample'] for r in runs]):.3g} | {transfer} | "
                     f"{np.mean([r['crmse'] for r in runs]):.2g} | {np.mean([r['frmse_high'] for r in runs]):.2g} | "
                     f"{v7:.2g} | {neurips:.2g} | {ratio:.2g} ({'yes' if ratio <= 2 else 'no'}) | "
-                    f"{np.mean([r['train_time_s'] for r in runs]) / 60:.1f} |")
+                    f"{np.mean([r['train_time_s'] for r in runs]) / 60:.1f} | {machine} |")
     p = payload["protocol"]
     return (
         "# PDEBench's FNO protocol on 1D advection\n\n"
@@ -151,13 +160,16 @@ def markdown(payload: dict) -> str:
         "trajectories kept at 512 and 1024 points (runs before this column was added show '-'). "
         "Our data: the advection family of `sciml.solvers` (exact Fourier-space solution, PDEBench-like initial "
         "conditions, one data set per beta shared by the seeds), not PDEBench's finite-volume files. PDEBench "
-        "trained on 9000 trajectories for 500 epochs; the budget here is in the table (one XLA thread on a CPU). "
+        "trained on 9000 trajectories for 500 epochs; the budget here is in the table, with the XLA threads of each "
+        "run and the highest 1-min load average seen around it on a CPU ('-': runs from before these were recorded, "
+        "on one thread while other jobs loaded the machine; the load line above describes only the latest "
+        "invocation). "
         "Published values: arXiv 2210.07182 v7 and the NeurIPS'22 supplement; 'ratio' is our mean nRMSE over the "
         "v7 value (target: within 2x).\n\n"
         "| beta | train / test trajectories | epochs | seeds | nRMSE (mean ± std) | median over seeds | per seed | "
         "nRMSE, all frames | median test trajectory | nRMSE at 512 / 1024 points (zero-shot) | cRMSE | fRMSE high | "
-        "PDEBench v7 | PDEBench NeurIPS'22 | ratio (<= 2) | train time per model (min) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "PDEBench v7 | PDEBench NeurIPS'22 | ratio (<= 2) | train time per model (min) | XLA threads, 1-min load |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 
@@ -169,7 +181,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--resume", action="store_true", help="keep the runs in the JSON and skip those done")
     parser.add_argument("--quick", action="store_true", help="a seconds-long check: 20 trajectories, 2 epochs")
+    parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON (its load line "
+                        "from the load record stored there)")
     args = parser.parse_args()
+    if args.table:
+        payload = json.loads(RESULTS.read_text())
+        TABLE.write_text(with_load_line(markdown(payload), payload["load"]))
+        return
     samples, epochs = (20, 2) if args.quick else (args.samples, args.epochs)
     results = RESULTS.with_name("pdebench_fno-quick.json") if args.quick else RESULTS
     table = TABLE.with_name("pdebench_fno-quick.md") if args.quick else TABLE
