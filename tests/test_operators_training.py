@@ -353,6 +353,48 @@ class _Decay(PDEFamily):
         return np.asarray(u0)[:, None] * np.exp(-values["k"] * t)[None, :, None]
 
 
+def _pdebench_generator_by_numpy(n: int, num_points: int, rng: np.random.Generator) -> np.ndarray:
+    """An independent numpy sampler of PDEBench's 1D generator distribution: four modes with U(0, 1) amplitudes and
+    U(0, 2pi) phases, two picks (with replacement) set each mode's wavenumber to k times its picks, |.| with p 0.1,
+    a random sign, a tanh window [l, l + 0.45], l ~ U(0.1, 0.45), with p 0.1."""
+    x = np.arange(num_points) / num_points
+    times_picked = np.zeros((n, 4))
+    for column in rng.integers(0, 4, (2, n)):
+        times_picked[np.arange(n), column] += 1
+    k = np.arange(1, 5) * times_picked
+    u = np.sum(rng.uniform(size=(n, 4, 1)) * np.sin(2 * np.pi * k[:, :, None] * x + rng.uniform(0, 2 * np.pi,
+                                                                                                 (n, 4, 1))), axis=1)
+    u = np.where(rng.uniform(size=(n, 1)) < 0.1, np.abs(u), u) * rng.choice([-1.0, 1.0], (n, 1))
+    left = rng.uniform(0.1, 0.45, (n, 1))
+    window = 0.5 * (np.tanh((x - left) / 0.01) - np.tanh((x - left - 0.45) / 0.01))
+    return np.where(rng.uniform(size=(n, 1)) < 0.1, u * window, u)
+
+
+def test_pdebench_initial_distribution_matches_an_independent_sampler_of_its_description():
+    """The "pdebench" distribution against a numpy sampler of the same description: the RMS quantiles (what the mean
+    nRMSE is sensitive to) and the spread of the mean (the offsets of the modes not picked, variance 1/6 each)
+    agree to Monte Carlo error; "two-sines" has no offsets and more states of small norm."""
+    n = 40_000
+    ours = np.asarray(pdebench_initial_conditions(jax.random.key(0), n, 64, distribution="pdebench"))
+    independent = _pdebench_generator_by_numpy(n, 64, np.random.default_rng(0))
+    two_sines = np.asarray(pdebench_initial_conditions(jax.random.key(0), n, 64))
+    quantiles = [0.01, 0.1, 0.5, 0.9]
+    rms = {name: np.quantile(np.sqrt(np.mean(u**2, axis=1)), quantiles)
+           for name, u in (("ours", ours), ("independent", independent), ("two-sines", two_sines))}
+    np.testing.assert_allclose(rms["ours"], rms["independent"], rtol=0.05)
+    assert np.std(ours.mean(axis=1)) == pytest.approx(np.std(independent.mean(axis=1)), rel=0.05)
+    assert np.std(ours.mean(axis=1)) > 3 * np.std(two_sines.mean(axis=1))
+    assert rms["two-sines"][0] < 0.5 * rms["ours"][0]
+    positive = np.asarray(pdebench_initial_conditions(jax.random.key(1), 50, 64, positive=True,
+                                                      distribution="pdebench"))
+    np.testing.assert_allclose([positive.min(axis=1), positive.max(axis=1)], [np.zeros(50), np.ones(50)], atol=1e-6)
+    assert "pdebench distribution" in family_dataset(
+        AdvectionFamily(parameters={"beta": (0.4,)}, initial_distribution="pdebench"), n_per_value=1,
+        num_points=16).attrs["initial_conditions"]
+    with pytest.raises(ConfigError, match="initial_distribution must be one of"):
+        AdvectionFamily(initial_distribution="gaussian")
+
+
 def test_a_user_defined_family_registers_and_generates(monkeypatch):
     monkeypatch.setitem(FAMILIES, "decay", _Decay())
     ds = family_dataset("decay", n_per_value=2, num_points=4)

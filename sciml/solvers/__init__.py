@@ -26,6 +26,7 @@ __all__ += ["CubicClosure", "TwoScaleLorenz96", "lorenz96_dataset", "lorenz96_sa
 
 from sciml.solvers._pdebench_families import (  # noqa: E402
     FAMILIES,
+    INITIAL_DISTRIBUTIONS,
     AdvectionFamily,
     BurgersFamily,
     DiffusionReactionFamily,
@@ -40,9 +41,10 @@ from sciml.solvers._pdebench_families import (  # noqa: E402
     vorticity_initial_conditions,
 )
 
-__all__ += ["FAMILIES", "AdvectionFamily", "BurgersFamily", "DiffusionReactionFamily", "NavierStokes2DFamily",
-            "PDEFamily", "advection_trajectories", "burgers_trajectories", "family_dataset", "fisher_kpp_trajectories",
-            "navier_stokes_vorticity_trajectories", "pdebench_initial_conditions", "vorticity_initial_conditions"]
+__all__ += ["FAMILIES", "INITIAL_DISTRIBUTIONS", "AdvectionFamily", "BurgersFamily", "DiffusionReactionFamily",
+            "NavierStokes2DFamily", "PDEFamily", "advection_trajectories", "burgers_trajectories", "family_dataset",
+            "fisher_kpp_trajectories", "navier_stokes_vorticity_trajectories", "pdebench_initial_conditions",
+            "vorticity_initial_conditions"]
 
 from sciml.solvers._spm import (  # noqa: E402
     FARADAY,
