@@ -33,6 +33,7 @@ epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectories a
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import time
 from pathlib import Path
@@ -193,7 +194,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--initial-distribution", default="pdebench", choices=INITIAL_DISTRIBUTIONS,
                         help="initial states: PDEBench's generator's distribution or our two-sine one")
-    parser.add_argument("--resume", action="store_true", help="keep the runs in the JSON and skip those done")
+    parser.add_argument("--resume", action="store_true", help="keep the runs in the JSON and skip those done "
+                        "(invocations with --resume may run in parallel: each merges its runs into the JSON)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long check: 20 trajectories, 2 epochs")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON (its load line "
                         "from the load record stored there)")
@@ -207,19 +209,32 @@ def main() -> None:
     table = TABLE.with_name("pdebench_fno-quick.md") if args.quick else TABLE
     bench = Benchmark(results.stem, timed=False)  # accuracy; the wall times are noted with the load
     bench.declare_threads(sciml=xla_cpu_threads())
-    runs = json.loads(results.read_text())["runs"] if args.resume and results.exists() else []
-    done = {(r.get("initial_distribution", "two-sines"), r["beta"], r["seed"], r["samples"], r["epochs"])
-            for r in runs}
+    done = {_key(r) for r in _stored_runs(results)} if args.resume else set()
+    fresh = []
     for beta in args.betas:
         for seed in args.seeds:
             if (args.initial_distribution, beta, seed, samples, epochs) in done:
                 continue
-            runs.append(run(beta, seed, samples, epochs, args.initial_distribution))
-            print(json.dumps(runs[-1]), flush=True)
-            payload = {"benchmark": "pdebench_fno", "protocol": PROTOCOL, "published": PUBLISHED,
-                       "versions": package_versions(), "runs": runs}
-            bench.write(results, payload, table, markdown(payload))
+            fresh.append(run(beta, seed, samples, epochs, args.initial_distribution))
+            print(json.dumps(fresh[-1]), flush=True)
+            # merge under a lock with what other invocations (other seeds, run in parallel) wrote meanwhile
+            with open(results.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                kept = {_key(r): r for r in _stored_runs(results)} if args.resume else {}
+                kept.update({_key(r): r for r in fresh})
+                payload = {"benchmark": "pdebench_fno", "protocol": PROTOCOL, "published": PUBLISHED,
+                           "versions": package_versions(), "runs": list(kept.values())}
+                bench.write(results, payload, table, markdown(payload))
 
+
+def _key(record: dict) -> tuple:
+    """What identifies a run: initial distribution, beta, seed, trajectories and epochs."""
+    return (record.get("initial_distribution", "two-sines"), record["beta"], record["seed"], record["samples"],
+            record["epochs"])
+
+
+def _stored_runs(results: Path) -> list[dict]:
+    return json.loads(results.read_text())["runs"] if results.exists() else []
 
 if __name__ == "__main__":
     main()
