@@ -1,38 +1,48 @@
-"""PDEBench's FNO baseline protocol on 1D advection, one model per speed beta, beside PDEBench's published nRMSE.
+"""PDEBench's baseline protocol (FNO and U-Net, one model per parameter value) on 1D advection, Burgers and
+diffusion-reaction, beside PDEBench's published FNO nRMSE.
 
-The protocol of PDEBench's FNO baselines (Takamoto et al., NeurIPS 2022; `/work/shared/notes/cape_pdebench_nde.md`
-A4.2): one model per parameter value; trajectories solved on 1024 cells and down-sampled x4 in space (256 points)
-and to 41 frames over t in [0, 2] (their x5 in time); the first 10 frames are the input (channels of the FNO, plus
-the grid coordinate); FNO width 20, 12 modes, 4 Fourier layers, projection 128, predicting the next frame itself (no
-residual); training rolls the model out over the whole trajectory (frames 10..40, gradients through every step) on
-the sum over steps of the mean-squared error; Adam at 1e-3 with weight decay 1e-4, batch 50; PDEBench halves the rate
-every 100 of its 500 epochs, here a smooth exponential decay with a half-life of a fifth of the epochs run (the same
-overall decay, compressed to the budget); the first 10% of the trajectories are the test split and the score is
-PDEBench's nRMSE (``||pred - ref|| / ||ref||`` over space, averaged over test trajectories and the 31 predicted frames)
-of the full autoregressive rollout from the first 10 frames, with PDEBench's other metrics beside it. PDEBench's
-`metric_func` of 2022 averaged over all 41 frames, the 10 given ones (error 0) included, which is 31/41 of ours; newer
-versions slice the given frames off. Both are recorded (``nrmse``, ``nrmse_all_frames``).
+The protocol of PDEBench's baselines (Takamoto et al., NeurIPS 2022; `/work/shared/notes/cape_pdebench_nde.md` A4.2
+and PDEBench's per-PDE configuration files): one model per parameter value; trajectories solved on 1024 cells and
+down-sampled x4 in space (256 points); advection and Burgers: 41 frames over t in [0, 2] (their x5 in time),
+diffusion-reaction: 101 frames over t in [0, 1] (no time down-sampling), of which training sees the first 30 (their
+``t_train``); the first 10 frames are the input (channels of the network; the FNO adds the grid coordinate); batch 50,
+Adam at 1e-3 with weight decay 1e-4; PDEBench halves the rate every 100 of its 500 epochs, here a smooth exponential
+decay with a half-life of a fifth of the epochs run (the same overall decay, compressed to the budget).
 
-The data is ours (`sciml.solvers.family_dataset` with the advection family at one beta: exact Fourier-space
-propagation, one data set per beta shared by the seeds, as PDEBench's files are), not PDEBench's finite-volume files.
-The initial states follow the distribution of PDEBench's generator (`--initial-distribution pdebench`, the default:
-random offsets from the modes not picked, windows 0.45 wide); where they differ from it: our grid is exactly periodic
-(PDEBench's wavenumbers use the span of its cell centres, 1 - dx, not 1) and the solution is exact, where PDEBench's
-second-order finite volumes add numerical diffusion. Runs before this option drew from our two-sine distribution
-(`two-sines`), whose many states of small norm raise the mean nRMSE over trajectories (mean 1/RMS of the initial
-states 4.6 against 1.8). The budget (trajectories and
-epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectories and 500 epochs. Runs are appended to
-`benchmarks/results/pdebench_fno.json` as they finish (`--resume` skips those there) and the table
-`docs/results/pdebench_fno.md` is rewritten from all of them.
+- FNO: width 20, 12 modes, 4 Fourier layers, projection 128, predicting the next frame itself (no residual);
+  training rolls the model out over the training frames with gradients through every step, on the sum over steps
+  of the mean-squared error.
+- U-Net: PDEBench's 1D U-Net shape (32 features, four 2x down-samplings, bottleneck 512; ours has periodic
+  convolutions), trained with the push-forward trick: the rollout's first steps run without gradients and the loss
+  is the sum of the MSE over the last 20 (diffusion-reaction: 10) steps, gradients through those.
 
-    .venv/bin/python benchmarks/pdebench_fno.py [--betas 0.4 1.0] [--seeds 0 1 2] [--samples 1000] [--epochs 100]
-        [--resume] [--quick]
+The score is PDEBench's nRMSE (``||pred - ref|| / ||ref||`` over space, averaged over test trajectories and the
+predicted frames) of the full autoregressive rollout from the first 10 frames to the last, on the first 10% of the
+trajectories (held out of training), with PDEBench's other metrics beside it. PDEBench's `metric_func` of 2022
+averaged over all frames, the 10 given ones (error 0) included; newer versions slice the given frames off. Both are
+recorded (``nrmse``, ``nrmse_all_frames``).
+
+The data is ours (`sciml.solvers.family_dataset`, one data set per parameter value shared by the seeds, as
+PDEBench's files are): exact Fourier-space advection, ETDRK2 pseudo-spectral Burgers and Fisher-KPP, not PDEBench's
+finite-volume files. The initial states follow the distribution of PDEBench's generator (`--initial-distribution
+pdebench`, the default: random offsets from the modes not picked, windows 0.45 wide; diffusion-reaction rescaled to
+[0, 1]); where they differ from it: our grid is exactly periodic (PDEBench's wavenumbers use the span of its cell
+centres, 1 - dx, not 1) and our solvers are spectral, where PDEBench's second-order finite volumes add numerical
+diffusion. Runs before this option drew from our two-sine distribution (`two-sines`), whose many states of small norm
+raise the mean nRMSE over trajectories (mean 1/RMS of the initial states 4.6 against 1.8). The budget (trajectories
+and epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectories and 500 epochs. Runs are merged into
+`benchmarks/results/pdebench_fno.json` as they finish (`--resume` skips those there; one invocation per seed may run
+in parallel) and the table `docs/results/pdebench_fno.md` is rewritten from all of them.
+
+    .venv/bin/python benchmarks/pdebench_fno.py [--cases advection:beta=0.4 burgers:nu=0.1 diffreact:nu=0.5,rho=1]
+        [--model fno|unet] [--seeds 0 1 2] [--samples 1000] [--epochs 100] [--resume] [--quick]
     .venv/bin/python benchmarks/pdebench_fno.py --table     # rewrite the table from the JSON only
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import time
@@ -45,50 +55,125 @@ import numpy as np
 from sciml import metrics
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import WindowSampler
-from sciml.nn import FNO, parameter_count
+from sciml.nn import FNO, UNet, parameter_count
 from sciml.operators import FrameHistory, rollout, stack_frames
 from sciml.provenance import device_description, package_versions
-from sciml.solvers import INITIAL_DISTRIBUTIONS, AdvectionFamily, family_dataset
+from sciml.solvers import INITIAL_DISTRIBUTIONS, AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
 from sciml.studies import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
 TABLE = ROOT / "docs" / "results" / "pdebench_fno.md"
-# PDEBench's FNO nRMSE on advection (the notes' A4.2: arXiv 2210.07182 v7 and the NeurIPS'22 supplement).
-PUBLISHED = {0.1: (7.7e-3, 9.3e-3), 0.4: (1.0e-2, 1.1e-2), 1.0: (9.7e-3, 5.9e-3), 4.0: (6.7e-3, 1.0e-2)}
-PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, solver_points=1024, points=256, n_frames=41,
-                batch=50, learning_rate=1e-3, weight_decay=1e-4, halvings=5, test_fraction=0.1)
+PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, unet_features=32, unet_levels=4,
+                solver_points=1024, points=256, batch=50, learning_rate=1e-3, weight_decay=1e-4, halvings=5,
+                test_fraction=0.1)
 TRANSFER_POINTS = (512, 1024)  # zero-shot resolution transfer: test resolutions of the model trained at 256 points
 
 
-def trajectories(beta: float, samples: int, distribution: str, seed: int = 0) -> np.ndarray:
-    """`samples` advection trajectories at speed `beta` from initial states of `distribution` on the solver's 1024
-    points, (sample, 41, 1, 1024); keep every k-th point for a coarser grid (every 4th: the protocol's 256)."""
-    family = AdvectionFamily(parameters={"beta": (beta,)}, n_frames=PROTOCOL["n_frames"],
-                             initial_distribution=distribution)
+@dataclasses.dataclass(frozen=True)
+class PDESetting:
+    """PDEBench's data and training horizon of one PDE: its family, frames kept over [0, t_end], the frames training
+    sees (their ``t_train``) and the U-Net's push-forward steps (their ``unroll_step``)."""
+
+    family: type
+    n_frames: int
+    t_end: float
+    train_frames: int
+    unet_unroll: int
+
+
+PDES = {"advection": PDESetting(AdvectionFamily, 41, 2.0, 41, 20),
+        "burgers": PDESetting(BurgersFamily, 41, 2.0, 41, 20),
+        "diffreact": PDESetting(DiffusionReactionFamily, 101, 1.0, 30, 10)}
+# PDEBench's FNO nRMSE (the notes' A4.2: arXiv 2210.07182 v7, the NeurIPS'22 supplement; nan: not given there).
+PUBLISHED = {"advection:beta=0.1": (7.7e-3, 9.3e-3), "advection:beta=0.4": (1.0e-2, 1.1e-2),
+             "advection:beta=1": (9.7e-3, 5.9e-3), "advection:beta=4": (6.7e-3, 1.0e-2),
+             "burgers:nu=0.001": (2.9e-2, 4.2e-2), "burgers:nu=0.01": (7.8e-3, 2.0e-2),
+             "burgers:nu=0.1": (2.9e-3, 4.5e-3), "burgers:nu=1": (4.0e-3, 3.1e-3),
+             "diffreact:nu=0.5,rho=1": (1.4e-3, float("nan")), "diffreact:nu=2,rho=1": (7.0e-4, float("nan"))}
+
+
+def parse_case(case: str) -> tuple[str, dict[str, float]]:
+    """``"burgers:nu=0.1"`` -> ("burgers", {"nu": 0.1}); ``"diffreact:nu=0.5,rho=1"`` -> two values."""
+    pde, _, spec = case.partition(":")
+    if pde not in PDES or not spec:
+        raise SystemExit(f"a case is PDE:NAME=VALUE[,NAME=VALUE] with PDE one of {sorted(PDES)}, got {case!r} "
+                         "(e.g. advection:beta=0.4, burgers:nu=0.1, diffreact:nu=0.5,rho=1)")
+    values = {}
+    for item in spec.split(","):
+        name, _, value = item.partition("=")
+        values[name] = float(value)
+    expected = set(PDES[pde].family().parameters)
+    if set(values) != expected:
+        raise SystemExit(f"{pde} takes the parameters {sorted(expected)}, got {sorted(values)} in {case!r}")
+    return pde, values
+
+
+def case_label(pde: str, values: dict[str, float]) -> str:
+    """The canonical case name, e.g. ``advection:beta=0.4`` (the key of `PUBLISHED`)."""
+    return f"{pde}:" + ",".join(f"{name}={value:g}" for name, value in values.items())
+
+
+def record_case(record: dict) -> str:
+    """The case of a stored run (runs from before other PDEs were added carry only ``beta``)."""
+    return record.get("case") or case_label("advection", {"beta": record["beta"]})
+
+
+def trajectories(pde: str, values: dict[str, float], samples: int, distribution: str, seed: int = 0) -> np.ndarray:
+    """`samples` trajectories of one parameter value from initial states of `distribution` on the solver's 1024
+    points, (sample, n_frames, 1, 1024); keep every k-th point for a coarser grid (every 4th: the protocol's 256)."""
+    setting = PDES[pde]
+    family = setting.family(parameters={name: (value,) for name, value in values.items()}, n_frames=setting.n_frames,
+                            t_end=setting.t_end, initial_distribution=distribution)
     ds = family_dataset(family, n_per_value=samples, num_points=PROTOCOL["solver_points"], seed=seed)
     return np.asarray(ds["u"].values, np.float32)[:, :, None]
 
 
-def rollout_mse(solver, batch, key):
-    """PDEBench's training loss: roll out from the first `frames` frames to the last, sum over steps of the MSE."""
-    u = batch["u"]
+def rollout_mse(unroll: int | None):
+    """PDEBench's training losses: roll out from the first `frames` frames to the last training frame and sum the
+    MSE over the steps; with `unroll` (the U-Net's push-forward), only the last `unroll` steps carry gradients and
+    loss, the steps before them run under stop_gradient."""
+
+    def loss(solver, batch, key):
+        u = batch["u"]
+        frames = PROTOCOL["frames"]
+        states = stack_frames(u, frames)
+        steps = u.shape[1] - frames
+        free = 0 if unroll is None else max(steps - unroll, 0)
+
+        def one(state, params):
+            if free:  # the state (last `frames` frames) after the steps without gradients
+                state = jax.lax.stop_gradient(rollout(solver, state, params, free)[-1])
+            return rollout(solver, state, params, steps - free)[:, -u.shape[2]:]
+
+        predicted = jax.vmap(one)(states, batch["params"])
+        per_step = jnp.mean((predicted - u[:, frames + free:]) ** 2, axis=(0, *range(2, u.ndim)))
+        return per_step.sum(), {"mse_last": per_step[-1]}
+
+    return loss
+
+
+def build(model: str, key: jax.Array) -> FrameHistory:
+    """The per-parameter network on 10 frames of one channel: PDEBench's FNO or 1D U-Net."""
     frames = PROTOCOL["frames"]
-    states = stack_frames(u, frames)
-    steps = u.shape[1] - frames
-    predicted = jax.vmap(lambda s, p: rollout(solver, s, p, steps))(states, batch["params"])[:, :, -u.shape[2]:]
-    per_step = jnp.mean((predicted - u[:, frames:]) ** 2, axis=(0, *range(2, u.ndim)))
-    return per_step.sum(), {"mse_last": per_step[-1]}
+    if model == "fno":
+        base = FNO(frames, 1, width=PROTOCOL["width"], modes=PROTOCOL["modes"], depth=PROTOCOL["depth"],
+                   projection=PROTOCOL["projection"], key=key)
+    else:
+        base = UNet(frames, 1, features=PROTOCOL["unet_features"], levels=PROTOCOL["unet_levels"], ndim=1, key=key)
+    return FrameHistory(base, channels=1)
 
 
-def run(beta: float, seed: int, samples: int, epochs: int, distribution: str) -> dict:
-    """Train and score one per-beta model; returns its record (with this run's own load record and XLA threads)."""
-    bench = Benchmark(f"pdebench_fno beta {beta:g} seed {seed}", timed=False)
+def run(case: str, model: str, seed: int, samples: int, epochs: int, distribution: str) -> dict:
+    """Train and score one per-parameter model; returns its record (with this run's own load record and threads)."""
+    pde, values = parse_case(case)
+    setting = PDES[pde]
+    bench = Benchmark(f"pdebench_fno {case} {model} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
-    solved = trajectories(beta, samples, distribution)
+    solved = trajectories(pde, values, samples, distribution)
     u = solved[..., ::PROTOCOL["solver_points"] // PROTOCOL["points"]]
     n_test = max(1, int(round(PROTOCOL["test_fraction"] * samples)))
-    test, training = u[:n_test], u[n_test:]
+    test, training = u[:n_test], u[n_test:, :setting.train_frames]
     batch = min(PROTOCOL["batch"], training.shape[0])
     steps_per_epoch = -(-training.shape[0] // batch)
     config_steps = epochs * steps_per_epoch
@@ -97,11 +182,10 @@ def run(beta: float, seed: int, samples: int, epochs: int, distribution: str) ->
                          schedule="exponential", decay_steps=max(1, config_steps // PROTOCOL["halvings"]),
                          decay_rate=0.5, chunk=steps_per_epoch)
     frames = PROTOCOL["frames"]
-    solver = FrameHistory(FNO(frames, 1, width=PROTOCOL["width"], modes=PROTOCOL["modes"], depth=PROTOCOL["depth"],
-                              projection=PROTOCOL["projection"], key=config.key(0)), channels=1)
     sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
-                            horizon=u.shape[1] - 1)  # whole trajectories
-    result = train(solver, rollout_mse, sampler, config, progress=False)
+                            horizon=training.shape[1] - 1)  # whole training horizons
+    loss = rollout_mse(setting.unet_unroll if model == "unet" else None)
+    result = train(build(model, config.key(0)), loss, sampler, config, progress=False)
     steps = u.shape[1] - frames
     predict = jax.jit(jax.vmap(lambda s: rollout(result.model, s, jnp.zeros(1), steps)))
     prediction = np.asarray(predict(jnp.asarray(stack_frames(test, frames))))[:, :, -1]
@@ -114,11 +198,12 @@ def run(beta: float, seed: int, samples: int, epochs: int, distribution: str) ->
     bench.sample("after the run")
     per_sample = [metrics.nrmse(prediction[i:i + 1], reference[i:i + 1]) for i in range(len(test))]
     scores = metrics.pdebench_metrics(prediction, reference)
-    return {"beta": beta, "seed": seed, "initial_distribution": distribution, "samples": samples,
-            "train_samples": int(training.shape[0]),
-            "test_samples": n_test, "epochs": epochs, "steps": config.steps, "batch": batch,
-            **scores, "nrmse_all_frames": metrics.nrmse(np.concatenate([test[:, :frames, 0], prediction], axis=1),
-                                                        test[:, :, 0]),
+    return {"case": case_label(pde, values), "pde": pde, "values": values, "model": model, "seed": seed,
+            "initial_distribution": distribution, "samples": samples, "train_samples": int(training.shape[0]),
+            "test_samples": n_test, "train_frames": setting.train_frames, "epochs": epochs, "steps": config.steps,
+            "batch": batch, **scores,
+            "nrmse_all_frames": metrics.nrmse(np.concatenate([test[:, :frames, 0], prediction], axis=1),
+                                              test[:, :, 0]),
             "nrmse_median_sample": float(np.median(per_sample)),
             "nrmse_first_step": metrics.nrmse(prediction[:, :1], reference[:, :1]), **transfer,
             "final_loss": result.history[-1]["loss"], "parameters": parameter_count(result.model),
@@ -128,15 +213,16 @@ def run(beta: float, seed: int, samples: int, epochs: int, distribution: str) ->
 
 
 def markdown(payload: dict) -> str:
-    """The results table: per beta and budget, our nRMSE (mean +- std over seeds, median, per seed) and PDEBench's."""
+    """The results table: per model, case, initial distribution and budget, our nRMSE (mean +- std over seeds,
+    median, per seed) and PDEBench's published FNO value."""
     groups: dict[tuple, list[dict]] = {}
     for r in payload["runs"]:
-        groups.setdefault((r.get("initial_distribution", "two-sines"), r["beta"], r["samples"], r["epochs"]),
-                          []).append(r)
+        groups.setdefault((r.get("model", "fno"), record_case(r), r.get("initial_distribution", "two-sines"),
+                           r["samples"], r["epochs"]), []).append(r)
     rows = []
-    for (distribution, beta, _, epochs), runs in sorted(groups.items()):
+    for (model, case, distribution, _, epochs), runs in sorted(groups.items()):
         values = np.array([r["nrmse"] for r in sorted(runs, key=lambda r: r["seed"])])
-        v7, neurips = PUBLISHED.get(beta, (float("nan"), float("nan")))
+        v7, neurips = PUBLISHED.get(case, (float("nan"), float("nan")))
         all_frames = np.mean([r["nrmse_all_frames"] for r in runs])
         transfer = " / ".join(f"{np.mean([r[f'nrmse_{n}'] for r in runs]):.3g}"
                               if all(f"nrmse_{n}" in r for r in runs) else "-" for n in TRANSFER_POINTS)
@@ -145,20 +231,25 @@ def markdown(payload: dict) -> str:
         machine = "-" if len(recorded) < len(runs) else (
             f"{max(r['threads']['sciml'] for r in recorded)}, "
             f"{max(max(x['load_1min'] for x in r['samples']) for r in recorded):.1f}")
-        rows.append(f"| {distribution} | {beta:g} | {runs[0]['train_samples']} / {runs[0]['test_samples']} | {epochs} "
+        rows.append(f"| {model.upper() if model == 'fno' else 'U-Net'} | {case} | {distribution} | "
+                    f"{runs[0]['train_samples']} / {runs[0]['test_samples']} | {epochs} "
                     f"({runs[0]['steps']} steps) | {len(runs)} | {values.mean():.3g} ± {values.std():.2g} | "
                     f"{np.median(values):.3g} | {', '.join(f'{v:.3g}' for v in values)} | {all_frames:.3g} | "
                     f"{np.mean([r['nrmse_median_sample'] for r in runs]):.3g} | {transfer} | "
                     f"{np.mean([r['crmse'] for r in runs]):.2g} | {np.mean([r['frmse_high'] for r in runs]):.2g} | "
-                    f"{v7:.2g} | {neurips:.2g} | {ratio:.2g} ({'yes' if ratio <= 2 else 'no'}) | "
-                    f"{np.mean([r['train_time_s'] for r in runs]) / 60:.1f} | {machine} |")
+                    f"{v7:.2g} | {neurips:.2g} | "
+                    + ("- | " if np.isnan(ratio) else f"{ratio:.2g} ({'yes' if ratio <= 2 else 'no'}) | ")
+                    + f"{np.mean([r['train_time_s'] for r in runs]) / 60:.1f} | {machine} |")
     p = payload["protocol"]
     return (
-        "# PDEBench's FNO protocol on 1D advection\n\n"
-        "Generated by `benchmarks/pdebench_fno.py`. One FNO per speed beta, PDEBench's baseline protocol: "
-        f"{p['frames']} input frames, width {p['width']}, {p['modes']} modes, {p['depth']} Fourier layers, "
-        f"trajectories solved on {p['solver_points']} points and kept at {p['points']}, {p['n_frames']} frames on "
-        "t in [0, 2], training on the full autoregressive rollout (sum of per-step MSE, gradients through every step), "
+        "# PDEBench's baseline protocol: FNO and U-Net on 1D advection, Burgers and diffusion-reaction\n\n"
+        "Generated by `benchmarks/pdebench_fno.py` (its docstring gives the protocol in full). One model per "
+        f"parameter value; {p['frames']} input frames; FNO: width {p['width']}, {p['modes']} modes, {p['depth']} "
+        "Fourier layers, trained on the full autoregressive rollout of the training frames (sum of per-step MSE, "
+        "gradients through every step); U-Net: PDEBench's 1D shape, trained with the push-forward trick (gradients "
+        "through the last 20 steps, diffusion-reaction 10); trajectories solved on "
+        f"{p['solver_points']} points and kept at {p['points']}; advection and Burgers 41 frames on t in [0, 2], "
+        "diffusion-reaction 101 frames on [0, 1], of which training sees 30; "
         f"Adam {p['learning_rate']:g} with weight decay {p['weight_decay']:g}, the rate halved {p['halvings']} times "
         f"over the run (a smooth exponential decay; PDEBench: every 100 of 500 epochs), batch {p['batch']}; "
         f"PDEBench's nRMSE of the full rollout from the first {p['frames']} frames, averaged over the predicted "
@@ -167,30 +258,34 @@ def markdown(payload: dict) -> str:
         "trajectory' is the median over test trajectories of their nRMSE (the mean is dominated by a few trajectories "
         "of small norm), averaged over seeds; 'zero-shot' rolls the model trained at 256 points out on the same test "
         "trajectories kept at 512 and 1024 points (runs before this column was added show '-'). "
-        "Our data: the advection family of `sciml.solvers` (exact Fourier-space solution, one data set per beta "
-        "shared by the seeds), not PDEBench's finite-volume files; 'initial states' pdebench: the distribution of "
-        "PDEBench's generator (`pdebench_initial_conditions`), two-sines: our earlier distribution, with more states "
-        "of small norm, which raise the mean nRMSE over trajectories (mean 1/RMS of the initial states 4.6 against "
-        "1.8). PDEBench "
+        "Our data: the families of `sciml.solvers` (exact Fourier-space advection, ETDRK2 Burgers and Fisher-KPP; "
+        "one data set per parameter value shared by the seeds), not PDEBench's finite-volume files; 'initial "
+        "states' pdebench: the distribution of PDEBench's generator (`pdebench_initial_conditions`), two-sines: our "
+        "earlier distribution, with more states of small norm, which raise the mean nRMSE over trajectories (mean "
+        "1/RMS of the initial states 4.6 against 1.8). PDEBench "
         "trained on 9000 trajectories for 500 epochs; the budget here is in the table, with the XLA threads of each "
         "run and the highest 1-min load average seen around it on a CPU ('-': runs from before these were recorded, "
         "on one thread while other jobs loaded the machine; the load line above describes only the latest "
         "invocation). "
-        "Published values: arXiv 2210.07182 v7 and the NeurIPS'22 supplement; 'ratio' is our mean nRMSE over the "
-        "v7 value (target: within 2x).\n\n"
-        "| initial states | beta | train / test trajectories | epochs | seeds | nRMSE (mean ± std) | "
+        "Published values: PDEBench's FNO, arXiv 2210.07182 v7 and the NeurIPS'22 supplement (nan: not given; "
+        "PDEBench's U-Net values were not retrieved); 'ratio' is our mean nRMSE over the v7 value (target for the "
+        "FNO: within 2x).\n\n"
+        "| model | case | initial states | train / test trajectories | epochs | seeds | nRMSE (mean ± std) | "
         "median over seeds | per seed | nRMSE, all frames | median test trajectory | "
-        "nRMSE at 512 / 1024 points (zero-shot) | cRMSE | fRMSE high | PDEBench v7 | PDEBench NeurIPS'22 | "
+        "nRMSE at 512 / 1024 points (zero-shot) | cRMSE | fRMSE high | PDEBench FNO v7 | PDEBench FNO NeurIPS'22 | "
         "ratio (<= 2) | train time per model (min) | XLA threads, 1-min load |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--betas", type=float, nargs="+", default=[0.4, 1.0])
+    parser.add_argument("--cases", nargs="+", default=["advection:beta=0.4", "advection:beta=1"],
+                        help="PDE:NAME=VALUE[,NAME=VALUE], PDE one of advection, burgers, diffreact")
+    parser.add_argument("--model", choices=("fno", "unet"), default="fno")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--samples", type=int, default=1000, help="trajectories per beta (10%% of them test)")
+    parser.add_argument("--samples", type=int, default=1000,
+                        help="trajectories per parameter value (10%% of them test)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--initial-distribution", default="pdebench", choices=INITIAL_DISTRIBUTIONS,
                         help="initial states: PDEBench's generator's distribution or our two-sine one")
@@ -211,11 +306,12 @@ def main() -> None:
     bench.declare_threads(sciml=xla_cpu_threads())
     done = {_key(r) for r in _stored_runs(results)} if args.resume else set()
     fresh = []
-    for beta in args.betas:
+    for case in args.cases:
+        label = case_label(*parse_case(case))
         for seed in args.seeds:
-            if (args.initial_distribution, beta, seed, samples, epochs) in done:
+            if (args.model, label, args.initial_distribution, seed, samples, epochs) in done:
                 continue
-            fresh.append(run(beta, seed, samples, epochs, args.initial_distribution))
+            fresh.append(run(label, args.model, seed, samples, epochs, args.initial_distribution))
             print(json.dumps(fresh[-1]), flush=True)
             # merge under a lock with what other invocations (other seeds, run in parallel) wrote meanwhile
             with open(results.with_suffix(".lock"), "w") as lock:
@@ -228,9 +324,9 @@ def main() -> None:
 
 
 def _key(record: dict) -> tuple:
-    """What identifies a run: initial distribution, beta, seed, trajectories and epochs."""
-    return (record.get("initial_distribution", "two-sines"), record["beta"], record["seed"], record["samples"],
-            record["epochs"])
+    """What identifies a run: model, case, initial distribution, seed, trajectories and epochs."""
+    return (record.get("model", "fno"), record_case(record), record.get("initial_distribution", "two-sines"),
+            record["seed"], record["samples"], record["epochs"])
 
 
 def _stored_runs(results: Path) -> list[dict]:
