@@ -14,12 +14,14 @@ from sciml.nn import (
     CAPEConditioned,
     CAPEConditioning,
     Conditioning,
+    CPSpectralConv,
     FNOBase,
     NoConditioning,
     ParameterChannelConditioning,
     SpectralConv,
     UNet,
     UNetBase,
+    cp_rank,
     parameter_count,
 )
 from sciml.nn._cape import matched_size
@@ -45,6 +47,32 @@ def test_spectral_conv_2d_keeps_both_corners(key):
     out[:, :2, :2] = np.einsum("ikl,iokl->okl", c[:, :2, :2], w[0])
     out[:, -2:, :2] = np.einsum("ikl,iokl->okl", c[:, -2:, :2], w[1])
     assert_close(conv(jnp.asarray(x)), np.fft.irfft2(out, s=(8, 8)), rtol=1e-4, atol=1e-6, what="2D spectral conv")
+
+
+def test_cp_spectral_conv_is_the_fourier_multiplier_of_its_rank_sum(key):
+    """The TFNO layer in 2D against numpy: the weights summed rank by rank from the complex factors, applied to the
+    two retained corners of rfft2."""
+    conv = CPSpectralConv(2, 3, 2, 2, rank=3, key=key)
+    factors = [np.asarray(a) + 1j * np.asarray(b) for a, b in zip(conv.factors_real, conv.factors_imag, strict=True)]
+    w = np.zeros((2, 2, 3, 2, 2), complex)
+    for r in range(3):
+        w += np.multiply.outer(np.multiply.outer(np.multiply.outer(np.multiply.outer(
+            factors[0][r], factors[1][r]), factors[2][r]), factors[3][r]), factors[4][r])
+    x = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (2, 8, 8)))
+    c = np.fft.rfft2(x)
+    out = np.zeros((3, 8, 5), complex)
+    out[:, :2, :2] = np.einsum("ikl,iokl->okl", c[:, :2, :2], w[0])
+    out[:, -2:, :2] = np.einsum("ikl,iokl->okl", c[:, -2:, :2], w[1])
+    assert_close(conv(jnp.asarray(x)), np.fft.irfft2(out, s=(8, 8)), rtol=1e-4, atol=1e-6, what="CP spectral conv")
+
+
+def test_factorized_fno_keeps_the_asked_fraction_of_spectral_parameters(key):
+    dense, tfno = FNO(10, 1, key=key), FNO(10, 1, factorization=0.1, key=key)
+    dense_spectral, tfno_spectral = (parameter_count(model.spectral) for model in (dense, tfno))
+    assert tfno_spectral / dense_spectral == pytest.approx(0.1, rel=0.05)
+    assert cp_rank(0.1, 20, 20, 12, 1) == len(tfno.spectral[0].factors_real[0])
+    u = jax.random.normal(key, (10, 64))
+    assert tfno(u).shape == (1, 64) and np.isfinite(np.asarray(tfno(u))).all()
 
 
 @pytest.mark.parametrize("ndim, in_channels, out_channels, kernel, groups", [

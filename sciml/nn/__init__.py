@@ -39,9 +39,9 @@ from sciml.nn._cape import (  # noqa: E402
     Unconditioned,
     UNetBase,
 )
-from sciml.nn._fno import FNO, SpectralConv, parameter_count  # noqa: E402
+from sciml.nn._fno import FNO, CPSpectralConv, SpectralConv, cp_rank, parameter_count  # noqa: E402
 from sciml.nn._unet import UNet  # noqa: E402
 
-__all__ += ["CAPEBlock", "CAPEConditioned", "CAPEConditioning", "Conditioning", "FNO", "FNOBase", "NoConditioning",
-            "ParameterChannelConditioning", "ParameterChannels", "SpectralConv", "UNet", "UNetBase", "Unconditioned",
-            "parameter_count"]
+__all__ += ["CAPEBlock", "CAPEConditioned", "CAPEConditioning", "CPSpectralConv", "Conditioning", "FNO", "FNOBase",
+            "NoConditioning", "ParameterChannelConditioning", "ParameterChannels", "SpectralConv", "UNet", "UNetBase",
+            "Unconditioned", "cp_rank", "parameter_count"]

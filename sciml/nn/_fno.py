@@ -55,28 +55,86 @@ class SpectralConv(eqx.Module):
         self.modes, self.ndim = modes, ndim
 
     def __call__(self, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
-        m, out_dtype = self.modes, x.dtype
-        # A bfloat16 input (mixed precision) is transformed in float32.
-        dtype = jnp.promote_types(x.dtype, jnp.float32)
-        x = x.astype(dtype)
-        real, imag = self.weights_real.astype(dtype), self.weights_imag.astype(dtype)
-        # blocks[p, corner, i, q, o, *modes]: (a + ib)(c + id) = (ac - bd) + i(ad + bc), parts p in and q out.
-        blocks = jnp.stack([jnp.stack([real, imag], axis=2), jnp.stack([-imag, real], axis=2)])
-        if self.ndim == 1:
-            forward, inverse = (jnp.asarray(a, dtype) for a in _real_dft(x.shape[1], m))
-            coefficients = jnp.einsum("in,npk->ipk", x, forward)
-            mixed = jnp.einsum("ipk,piqok->qok", coefficients, blocks[:, 0])
-            return jnp.einsum("qok,qkn->on", mixed, inverse).astype(out_dtype)
-        forward2, inverse2 = (jnp.asarray(a, dtype) for a in _real_dft(x.shape[2], m))
-        forward1, inverse1 = (jnp.asarray(a, dtype) for a in _complex_dft(x.shape[1], m))
-        # The two corners become one axis of first-dimension frequencies, [0, m) then [n1 - m, n1).
-        _, _, cin, _, cout, _, _ = blocks.shape
-        blocks = jnp.moveaxis(blocks, 1, 4).reshape(2, cin, 2, cout, 2 * m, m)
-        half = jnp.einsum("iab,bpk->iapk", x, forward2)
-        coefficients = jnp.einsum("iapk,paqj->iqjk", half, forward1)
-        mixed = jnp.einsum("ipjk,piqojk->oqjk", coefficients, blocks)
-        back = jnp.einsum("oqjk,qjba->obak", mixed, inverse1)
-        return jnp.einsum("obak,bkn->oan", back, inverse2).astype(out_dtype)
+        return spectral_mix(x, self.weights_real, self.weights_imag, self.modes, self.ndim)
+
+
+class CPSpectralConv(eqx.Module):
+    """Fourier layer of a factorized FNO (TFNO): the complex weights of `SpectralConv` as a rank-R CP tensor,
+    ``W[c, i, o, k1(, k2)] = sum_r corner[r, c] cin[r, i] cout[r, o] modes1[r, k1] (modes2[r, k2])`` with complex
+    factors (stored as real and imaginary parts), applied as `SpectralConv` applies its dense weights.
+
+    Args:
+        in_channels, out_channels, modes, ndim: as `SpectralConv`.
+        rank: CP rank R (`cp_rank` gives the R of a fraction of the dense layer's parameters).
+
+    neuraloperator's TFNO factorizes its spectral weights the same way (tensorly's CP or Tucker forms); this keeps
+    the CP form only.
+    """
+
+    factors_real: tuple[Float[Array, "rank n"], ...]
+    factors_imag: tuple[Float[Array, "rank n"], ...]
+    modes: int = eqx.field(static=True)
+    ndim: int = eqx.field(static=True)
+
+    def __init__(self, in_channels: int, out_channels: int, modes: int, ndim: int, *, rank: int, key: jax.Array):
+        if ndim not in (1, 2):
+            raise ValueError(f"CPSpectralConv supports ndim 1 or 2, got {ndim}")
+        if rank < 1:
+            raise ValueError(f"CPSpectralConv needs rank >= 1, got {rank}")
+        sizes = (1 if ndim == 1 else 2, in_channels, out_channels, *([modes] * ndim))
+        # each factor's entries ~ U(0, s) with s^len(sizes) * rank = 1 / (cin cout): SpectralConv's weight scale
+        scale = (1.0 / (in_channels * out_channels * rank)) ** (1.0 / len(sizes))
+        keys = jax.random.split(key, 2 * len(sizes))
+        self.factors_real = tuple(scale * random.uniform(k, (rank, n)) for k, n in zip(keys[::2], sizes, strict=True))
+        self.factors_imag = tuple(scale * random.uniform(k, (rank, n)) for k, n in zip(keys[1::2], sizes, strict=True))
+        self.modes, self.ndim = modes, ndim
+
+    def dense_weights(self) -> tuple[Float[Array, "corners cin cout *modes"], Float[Array, "corners cin cout *modes"]]:
+        """The (real, imaginary) weights of the equivalent `SpectralConv`."""
+        factors = [jax.lax.complex(a, b) for a, b in zip(self.factors_real, self.factors_imag, strict=True)]
+        letters = "cioxy"[: len(factors)]
+        weights = jnp.einsum(",".join(f"r{letter}" for letter in letters) + "->" + letters, *factors)
+        return jnp.real(weights), jnp.imag(weights)
+
+    def __call__(self, x: Float[Array, " cin *space"]) -> Float[Array, " cout *space"]:
+        real, imag = self.dense_weights()
+        return spectral_mix(x, real, imag, self.modes, self.ndim)
+
+
+def cp_rank(fraction: float, in_channels: int, out_channels: int, modes: int, ndim: int) -> int:
+    """The CP rank whose factors hold about `fraction` of the parameters of the dense `SpectralConv`."""
+    corners = 1 if ndim == 1 else 2
+    dense = corners * in_channels * out_channels * modes**ndim
+    per_rank = corners + in_channels + out_channels + ndim * modes
+    return max(1, round(fraction * dense / per_rank))
+
+
+def spectral_mix(x: Float[Array, " cin *space"], weights_real: Array, weights_imag: Array, modes: int,
+                 ndim: int) -> Float[Array, " cout *space"]:
+    """``irfftn(W * rfftn(x)[kept])`` for complex weights W = real + i imag of shape (corners, cin, cout, *modes),
+    done as truncated DFT matrix products (see `SpectralConv`)."""
+    m, out_dtype = modes, x.dtype
+    # A bfloat16 input (mixed precision) is transformed in float32.
+    dtype = jnp.promote_types(x.dtype, jnp.float32)
+    x = x.astype(dtype)
+    real, imag = weights_real.astype(dtype), weights_imag.astype(dtype)
+    # blocks[p, corner, i, q, o, *modes]: (a + ib)(c + id) = (ac - bd) + i(ad + bc), parts p in and q out.
+    blocks = jnp.stack([jnp.stack([real, imag], axis=2), jnp.stack([-imag, real], axis=2)])
+    if ndim == 1:
+        forward, inverse = (jnp.asarray(a, dtype) for a in _real_dft(x.shape[1], m))
+        coefficients = jnp.einsum("in,npk->ipk", x, forward)
+        mixed = jnp.einsum("ipk,piqok->qok", coefficients, blocks[:, 0])
+        return jnp.einsum("qok,qkn->on", mixed, inverse).astype(out_dtype)
+    forward2, inverse2 = (jnp.asarray(a, dtype) for a in _real_dft(x.shape[2], m))
+    forward1, inverse1 = (jnp.asarray(a, dtype) for a in _complex_dft(x.shape[1], m))
+    # The two corners become one axis of first-dimension frequencies, [0, m) then [n1 - m, n1).
+    _, _, cin, _, cout, _, _ = blocks.shape
+    blocks = jnp.moveaxis(blocks, 1, 4).reshape(2, cin, 2, cout, 2 * m, m)
+    half = jnp.einsum("iab,bpk->iapk", x, forward2)
+    coefficients = jnp.einsum("iapk,paqj->iqjk", half, forward1)
+    mixed = jnp.einsum("ipjk,piqojk->oqjk", coefficients, blocks)
+    back = jnp.einsum("oqjk,qjba->obak", mixed, inverse1)
+    return jnp.einsum("obak,bkn->oan", back, inverse2).astype(out_dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -140,12 +198,14 @@ class FNO(eqx.Module):
         in_channels, out_channels: physical channels in and out.
         width: hidden channels; modes: Fourier modes kept per axis; depth: number of Fourier layers.
         ndim: 1 or 2 spatial dimensions; projection: hidden channels of the output head.
+        factorization: None (dense spectral weights) or the fraction of the dense weights' parameters that
+            `CPSpectralConv` layers keep (a TFNO; neuraloperator's examples use 0.42 with Tucker factors).
 
     Call: ``fno(u)`` with u of shape (in_channels, *space), every spatial size >= 2 * modes.
     """
 
     lift: eqx.nn.Conv
-    spectral: tuple[SpectralConv, ...]
+    spectral: tuple[SpectralConv | CPSpectralConv, ...]
     pointwise: tuple[eqx.nn.Conv, ...]
     project_hidden: eqx.nn.Conv
     project_out: eqx.nn.Conv
@@ -154,10 +214,15 @@ class FNO(eqx.Module):
     modes: int = eqx.field(static=True)
 
     def __init__(self, in_channels: int, out_channels: int, *, width: int = 20, modes: int = 12, depth: int = 4,
-                 ndim: int = 1, projection: int = 128, key: jax.Array):
+                 ndim: int = 1, projection: int = 128, factorization: float | None = None, key: jax.Array):
         keys = jax.random.split(key, 2 * depth + 3)
         self.lift = build_layer(eqx.nn.Conv, ndim, in_channels + ndim, width, 1, key=keys[0])
-        self.spectral = tuple(SpectralConv(width, width, modes, ndim, key=k) for k in keys[1 : depth + 1])
+        if factorization is None:
+            self.spectral = tuple(SpectralConv(width, width, modes, ndim, key=k) for k in keys[1 : depth + 1])
+        else:
+            rank = cp_rank(factorization, width, width, modes, ndim)
+            self.spectral = tuple(CPSpectralConv(width, width, modes, ndim, rank=rank, key=k)
+                                  for k in keys[1 : depth + 1])
         self.pointwise = tuple(build_layer(eqx.nn.Conv, ndim, width, width, 1, key=k)
                                for k in keys[depth + 1 : 2 * depth + 1])
         self.project_hidden = build_layer(eqx.nn.Conv, ndim, width, projection, 1, key=keys[-2])
