@@ -14,6 +14,8 @@ decay with a half-life of a fifth of the epochs run (the same overall decay, com
   of the mean-squared error.
 - TFNO: the same FNO with CP-factorized spectral weights holding 42% of the dense ones' parameters
   (`sciml.nn.CPSpectralConv`; neuraloperator's TFNO examples keep 0.42 with Tucker factors), trained as the FNO.
+- MPNN: the message-passing neural PDE solver (`sciml.nn.MPNN`: 64 features, 6 rounds, 2 neighbours each side),
+  predicting the change of the last frame, trained as the FNO (PDEBench has no MPNN baseline; CAPE's paper uses it).
 - U-Net: PDEBench's 1D U-Net shape (32 features, four 2x down-samplings, bottleneck 512; ours has periodic
   convolutions), trained with the push-forward trick: the rollout's first steps run without gradients and the loss
   is the sum of the MSE over the last 20 (diffusion-reaction: 10) steps, gradients through those.
@@ -37,7 +39,7 @@ and epochs, in the JSON and the table) is far below PDEBench's 10 000 trajectori
 in parallel) and the table `docs/results/pdebench_fno.md` is rewritten from all of them.
 
     .venv/bin/python benchmarks/pdebench_fno.py [--cases advection:beta=0.4 burgers:nu=0.1 diffreact:nu=0.5,rho=1]
-        [--model fno|tfno|unet] [--seeds 0 1 2] [--samples 1000] [--epochs 100] [--resume] [--quick]
+        [--model fno|tfno|unet|mpnn] [--seeds 0 1 2] [--samples 1000] [--epochs 100] [--resume] [--quick]
     .venv/bin/python benchmarks/pdebench_fno.py --table     # rewrite the table from the JSON only
 """
 
@@ -57,7 +59,7 @@ import numpy as np
 from sciml import metrics
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import WindowSampler
-from sciml.nn import FNO, UNet, parameter_count
+from sciml.nn import FNO, MPNN, UNet, parameter_count
 from sciml.operators import FrameHistory, rollout, stack_frames
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import INITIAL_DISTRIBUTIONS, AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
@@ -67,10 +69,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
 TABLE = ROOT / "docs" / "results" / "pdebench_fno.md"
 PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, tfno_fraction=0.42, unet_features=32,
-                unet_levels=4,
+                unet_levels=4, mpnn_hidden=64, mpnn_layers=6, mpnn_neighbours=2,
                 solver_points=1024, points=256, batch=50, learning_rate=1e-3, weight_decay=1e-4, halvings=5,
                 test_fraction=0.1)
-MODEL_NAMES = {"fno": "FNO", "tfno": "TFNO (CP, 42%)", "unet": "U-Net"}
+MODEL_NAMES = {"fno": "FNO", "tfno": "TFNO (CP, 42%)", "unet": "U-Net", "mpnn": "MPNN"}
 TRANSFER_POINTS = (512, 1024)  # zero-shot resolution transfer: test resolutions of the model trained at 256 points
 
 
@@ -159,12 +161,16 @@ def rollout_mse(unroll: int | None):
 
 def build(model: str, key: jax.Array) -> FrameHistory:
     """The per-parameter network on 10 frames of one channel: PDEBench's FNO, the same FNO with CP-factorized
-    spectral weights (TFNO, 42% of the dense spectral parameters) or PDEBench's 1D U-Net."""
+    spectral weights (TFNO, 42% of the dense spectral parameters), PDEBench's 1D U-Net or the message-passing
+    solver (predicting the change of the last frame, as its paper does)."""
     frames = PROTOCOL["frames"]
     if model in ("fno", "tfno"):
         base = FNO(frames, 1, width=PROTOCOL["width"], modes=PROTOCOL["modes"], depth=PROTOCOL["depth"],
                    projection=PROTOCOL["projection"],
                    factorization=PROTOCOL["tfno_fraction"] if model == "tfno" else None, key=key)
+    elif model == "mpnn":
+        return FrameHistory(MPNN(frames, 1, hidden=PROTOCOL["mpnn_hidden"], layers=PROTOCOL["mpnn_layers"],
+                                 neighbours=PROTOCOL["mpnn_neighbours"], key=key), channels=1, residual=True)
     else:
         base = UNet(frames, 1, features=PROTOCOL["unet_features"], levels=PROTOCOL["unet_levels"], ndim=1, key=key)
     return FrameHistory(base, channels=1)
@@ -253,7 +259,8 @@ def markdown(payload: dict) -> str:
         f"parameter value; {p['frames']} input frames; FNO: width {p['width']}, {p['modes']} modes, {p['depth']} "
         "Fourier layers, trained on the full autoregressive rollout of the training frames (sum of per-step MSE, "
         "gradients through every step); TFNO: the same FNO with CP-factorized spectral weights (42% of their "
-        "parameters), trained as the FNO; U-Net: PDEBench's 1D shape, trained with the push-forward trick (gradients "
+        "parameters), trained as the FNO; MPNN: the message-passing solver (64 features, 6 rounds), trained as the "
+        "FNO; U-Net: PDEBench's 1D shape, trained with the push-forward trick (gradients "
         "through the last 20 steps, diffusion-reaction 10); trajectories solved on "
         f"{p['solver_points']} points and kept at {p['points']}; advection and Burgers 41 frames on t in [0, 2], "
         "diffusion-reaction 101 frames on [0, 1], of which training sees 30; "
@@ -289,7 +296,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["advection:beta=0.4", "advection:beta=1"],
                         help="PDE:NAME=VALUE[,NAME=VALUE], PDE one of advection, burgers, diffreact")
-    parser.add_argument("--model", choices=("fno", "tfno", "unet"), default="fno")
+    parser.add_argument("--model", choices=tuple(MODEL_NAMES), default="fno")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=1000,
                         help="trajectories per parameter value (10%% of them test)")

@@ -7,12 +7,14 @@ from sciml.nn._gaussian import GaussianFeatures
 from sciml.nn._gicnet import GICNet, KernelInterpolation
 from sciml.nn._mlp import MLP
 from sciml.nn._modified_mlp import ModifiedMLP
+from sciml.nn._mpnn import MPNN
 from sciml.nn._periodic import PeriodicEmbedding
 from sciml.nn._piratenet import PirateBlock, PirateNet, least_squares_readout
 
 __all__ = [
     "DeepONet",
     "MLP",
+    "MPNN",
     "FactorizedLinear",
     "FactorizedMLP",
     "FourierFeatures",
