@@ -120,5 +120,30 @@ def test_study_with_a_frame_history_trains_rolls_out_and_predicts_from_its_predi
         trajectories = ds.isel(sample=predictions.sample.values).load()
     from_file = predict(loaded, config, trajectories)
     np.testing.assert_allclose(from_file.prediction.values, predictions.prediction.values, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="conditioning='none'"):
-        dataclasses.replace(config, conditioning="cape")
+    with pytest.raises(ValueError, match="frames must be >= 1"):
+        dataclasses.replace(config, frames=0)
+    # CAPE on the frame history: trained and rolled out through the same study path.
+    cape_summary, cape_predictions = train_and_evaluate(dataclasses.replace(config, conditioning="cape"),
+                                                        RunDir(tmp_path / "cape"))
+    assert np.isfinite(cape_summary["seen_nrmse"]) and cape_predictions.prediction.shape[1:] == (41 - 3, 32)
+
+
+def test_conditioned_solvers_advance_a_stack_of_frames(key):
+    """With a stack of frames, each conditioning adds its change to the newest frame and drops the oldest: the
+    unconditioned one is exactly the residual `FrameHistory` of its base; CAPE's guess reads the newest frame only."""
+    from sciml.nn import CAPEConditioning, FNOBase, NoConditioning, ParameterChannelConditioning
+
+    frames, state, params = 3, jax.random.normal(key, (3, 32)), jnp.asarray([0.5])
+    plain = NoConditioning()(FNOBase(size=8, modes=4, depth=1), channels=1, n_params=1, ndim=1, key=key,
+                             frames=frames)
+    history = FrameHistory(plain.base, channels=1, residual=True)
+    assert_close(plain(state, params)[0], history(state, params)[0], rtol=1e-6, what="unconditioned vs history")
+    for conditioning in (ParameterChannelConditioning(), CAPEConditioning(width=8, modes=4, pool=2)):
+        solver = conditioning(FNOBase(size=8, modes=4, depth=1), channels=1, n_params=1, ndim=1, key=key,
+                              frames=frames)
+        nxt, guess = solver(state, params)
+        assert nxt.shape == state.shape
+        np.testing.assert_array_equal(nxt[:-1], state[1:])
+        if guess is not None:
+            older = state.at[:-1].set(0.0)
+            assert_close(solver(older, params)[1], guess, rtol=1e-6, what="CAPE guess from the newest frame")

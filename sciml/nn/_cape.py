@@ -116,17 +116,29 @@ class CAPEBlock(eqx.Module):
         return current + y if self.residual == "add" else current * (1 + y)
 
 
+def _advance(u: Float[Array, " fc *space"], change: Float[Array, " c *space"]) -> Float[Array, " fc *space"]:
+    """The next state of a stack of frames (oldest first): drop the oldest, append the newest frame + `change`. With
+    one frame this is ``u + change``."""
+    channels = change.shape[0]
+    return jnp.concatenate([u[channels:], u[-channels:] + change])
+
+
 class Unconditioned(eqx.Module):
-    """The base model alone: ``next = u + base(u)``; the PDE parameters are ignored."""
+    """The base model alone: ``next = u + base(u)``; the PDE parameters are ignored.
+
+    The state may stack several frames along channels (oldest first, `sciml.operators.stack_frames`); the base sees
+    them all and its output (one frame's channels) is added to the newest, which joins the stack (as
+    `sciml.operators.FrameHistory` with ``residual=True``)."""
 
     base: eqx.Module
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
-        return u + self.base(u), None
+        return _advance(u, self.base(u)), None
 
 
 class ParameterChannels(eqx.Module):
-    """The "conditional" baseline: the parameters appended as constant input channels, ``next = u + base([u, p])``."""
+    """The "conditional" baseline: the parameters appended as constant input channels, ``next = u + base([u, p])``
+    (with a stack of frames, as `Unconditioned`)."""
 
     base: eqx.Module
     n_params: int = eqx.field(static=True)
@@ -135,13 +147,15 @@ class ParameterChannels(eqx.Module):
         if params.shape != (self.n_params,):
             raise DataError(f"ParameterChannels expects params of shape ({self.n_params},), got {params.shape}")
         constant = jnp.broadcast_to(params.reshape((-1,) + (1,) * (u.ndim - 1)), (self.n_params, *u.shape[1:]))
-        return u + self.base(jnp.concatenate([u, constant.astype(u.dtype)])), None
+        return _advance(u, self.base(jnp.concatenate([u, constant.astype(u.dtype)]))), None
 
 
 class CAPEConditioned(eqx.Module):
     """CAPE + base: ``guess = cape(u, p)``; ``next = u + mix(base([u, guess]))``; returns (next, guess).
 
-    The base model takes and returns ``c * (horizon + 1)`` channels; `mix` (1x1 conv) maps them back to c.
+    The base model takes and returns ``c * (horizon + 1)`` channels; `mix` (1x1 conv) maps them back to c. With a
+    stack of frames (``frames * c`` channels, oldest first) CAPE sees the newest frame, the base all frames and the
+    guess (``c * (frames + horizon)`` channels in), and the change goes to the newest frame, as `Unconditioned`.
     """
 
     cape: CAPEBlock
@@ -149,8 +163,8 @@ class CAPEConditioned(eqx.Module):
     mix: eqx.nn.Conv
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
-        guess = self.cape(u, params)
-        return u + pointwise(self.mix, self.base(jnp.concatenate([u, guess]))), guess
+        guess = self.cape(u[-self.cape.channels:], params)
+        return _advance(u, pointwise(self.mix, self.base(jnp.concatenate([u, guess])))), guess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,26 +198,30 @@ class Conditioning(abc.ABC):
     """
 
     @abc.abstractmethod
-    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> eqx.Module:
-        """The conditioned solver for fields of `channels` channels on `ndim`-D grids and `n_params` parameters."""
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
+                 frames: int = 1) -> eqx.Module:
+        """The conditioned solver for fields of `channels` channels on `ndim`-D grids and `n_params` parameters,
+        whose state stacks the last `frames` frames (PDEBench's input of several frames)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class NoConditioning(Conditioning):
     """The base model alone (`Unconditioned`): the parameters are ignored."""
 
-    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> Unconditioned:
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
+                 frames: int = 1) -> Unconditioned:
         k_base, _, _ = jax.random.split(key, 3)
-        return Unconditioned(base(channels, channels, ndim=ndim, key=k_base))
+        return Unconditioned(base(frames * channels, channels, ndim=ndim, key=k_base))
 
 
 @dataclasses.dataclass(frozen=True)
 class ParameterChannelConditioning(Conditioning):
     """The parameters as constant input channels of the base model (`ParameterChannels`)."""
 
-    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> ParameterChannels:
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
+                 frames: int = 1) -> ParameterChannels:
         k_base, _, _ = jax.random.split(key, 3)
-        return ParameterChannels(base(channels + n_params, channels, ndim=ndim, key=k_base), n_params)
+        return ParameterChannels(base(frames * channels + n_params, channels, ndim=ndim, key=k_base), n_params)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,12 +236,13 @@ class CAPEConditioning(Conditioning):
     residual: str = "add"
     normalize: bool = True
 
-    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array) -> CAPEConditioned:
+    def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
+                 frames: int = 1) -> CAPEConditioned:
         k_base, k_cape, k_mix = jax.random.split(key, 3)
         cape = CAPEBlock(channels, n_params, ndim=ndim, width=self.width, modes=self.modes, pool=self.pool,
                          residual=self.residual, normalize=self.normalize, key=k_cape)
         wide = channels * (cape.horizon + 1)
-        return CAPEConditioned(cape, base(wide, wide, ndim=ndim, key=k_base),
+        return CAPEConditioned(cape, base(channels * (frames + cape.horizon), wide, ndim=ndim, key=k_base),
                                build_layer(eqx.nn.Conv, ndim, wide, channels, 1, key=k_mix))
 
 

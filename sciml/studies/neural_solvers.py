@@ -49,7 +49,6 @@ from sciml.nn._cape import matched_size
 from sciml.operators import (
     Autoregressive,
     Curriculum,
-    FrameHistory,
     RolloutLoss,
     TanhCurriculum,
     TeacherForcing,
@@ -123,8 +122,8 @@ class NeuralSolverConfig:
     """Frames predicted per training window (windows hold frames + horizon frames)."""
     frames: int = 1
     """Input frames the solver sees (PDEBench's `initial_step`, 10 in its baselines); above 1 the base network maps the
-    last `frames` frames to the next (`FrameHistory`, conditioning "none" only) and rollouts start from the first
-    `frames` frames."""
+    last `frames` frames to the change of the newest (with any conditioning; CAPE sees the newest frame) and rollouts
+    start from the first `frames` frames."""
     initial_window_fraction: float = 0.0
     """Share of training windows that start at the initial condition (the rest start at random)."""
     batch_size: int = 32
@@ -155,9 +154,8 @@ class NeuralSolverConfig:
             raise ValueError(f"curriculum must be one of {sorted(CURRICULA)}, got {self.curriculum!r}")
         if self.loader not in ("device", "host"):
             raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
-        if self.frames < 1 or (self.frames > 1 and self.conditioning != "none"):
-            raise ValueError(f"frames must be >= 1, and above 1 only with conditioning='none' (a FrameHistory "
-                             f"ignores the parameters); got frames={self.frames}, conditioning={self.conditioning!r}")
+        if self.frames < 1:
+            raise ValueError(f"frames must be >= 1, got frames={self.frames}")
         steps, chunk = self.train.steps, self.train.chunk
         if steps % chunk or steps < self.epochs:
             raise ValueError(f"train.steps={steps} must be a multiple of train.chunk={chunk} and >= "
@@ -181,14 +179,10 @@ def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditi
 
 
 def _solver(config: NeuralSolverConfig, size: int, *, channels: int, n_params: int, ndim: int, key: jax.Array):
-    """The solver of `config` at base size `size`: the conditioned base network, or with ``frames > 1`` a residual
-    `FrameHistory` of it (the base key as `NoConditioning` draws it, so frames = 1 and 10 start alike)."""
-    base = base_network(config, size)
-    if config.frames > 1:
-        k_base, _, _ = jax.random.split(key, 3)
-        return FrameHistory(base(config.frames * channels, channels, ndim=ndim, key=k_base), channels=channels,
-                            residual=True)
-    return conditioning(config)(base, channels=channels, n_params=n_params, ndim=ndim, key=key)
+    """The solver of `config` at base size `size`: the conditioned base network on states of `config.frames`
+    frames."""
+    return conditioning(config)(base_network(config, size), channels=channels, n_params=n_params, ndim=ndim, key=key,
+                                frames=config.frames)
 
 
 def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: jax.Array):
@@ -197,7 +191,8 @@ def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: j
     size = config.size
     if config.conditioning != "cape" and config.match_parameters:
         target = parameter_count(eqx.filter_eval_shape(
-            lambda: conditioning(config, "cape")(base_network(config, config.size), **common)))
+            lambda: conditioning(config, "cape")(base_network(config, config.size), **common,
+                                                 frames=config.frames)))
         size = matched_size(target, lambda s: _solver(config, s, **common), range(config.size, 4 * config.size + 1))
     return _solver(config, size, **common), size
 
