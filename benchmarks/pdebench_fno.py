@@ -108,7 +108,10 @@ def parse_case(case: str) -> tuple[str, dict[str, float]]:
     values = {}
     for item in spec.split(","):
         name, _, value = item.partition("=")
-        values[name] = float(value)
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"{name} must be a number in {case!r}, got {value!r} (e.g. burgers:nu=0.1)") from None
     expected = set(PDES[pde].family().parameters)
     if set(values) != expected:
         raise SystemExit(f"{pde} takes the parameters {sorted(expected)}, got {sorted(values)} in {case!r}")

@@ -30,6 +30,8 @@ def test_cases_parse_to_the_published_keys_and_bad_cases_say_the_format():
     assert record_case({"beta": 0.4}) == "advection:beta=0.4" in PUBLISHED  # runs from before other PDEs
     with pytest.raises(SystemExit, match="PDE:NAME=VALUE"):
         parse_case("heat:k=1")
+    with pytest.raises(SystemExit, match="nu must be a number"):
+        parse_case("burgers:nu=small")
     with pytest.raises(SystemExit, match=r"takes the parameters \['nu', 'rho'\]"):
         parse_case("diffreact:nu=0.5")
 
