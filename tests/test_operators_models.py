@@ -39,15 +39,22 @@ def test_spectral_conv_matches_numpy_fourier_multiplier(key):
     assert_close(conv(jnp.asarray(x)), np.fft.irfft(out, n=16, axis=1), rtol=1e-4, atol=1e-6, what="spectral conv")
 
 
+def _fourier_multiplier_2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """numpy's 2D Fourier layer: complex weights w (2 corners, cin, cout, m, m) on the two retained corners of
+    rfft2(x) (the lowest m frequencies of both signs along the first axis), the rest dropped."""
+    m, n = w.shape[-1], x.shape[1]
+    c = np.fft.rfft2(x)
+    out = np.zeros((w.shape[2], n, n // 2 + 1), complex)
+    out[:, :m, :m] = np.einsum("ikl,iokl->okl", c[:, :m, :m], w[0])
+    out[:, -m:, :m] = np.einsum("ikl,iokl->okl", c[:, -m:, :m], w[1])
+    return np.fft.irfft2(out, s=(n, n))
+
+
 def test_spectral_conv_2d_keeps_both_corners(key):
     conv = SpectralConv(1, 1, 2, 2, key=key)
     x = np.asarray(jax.random.normal(key, (1, 8, 8)))
     w = np.asarray(conv.weights_real) + 1j * np.asarray(conv.weights_imag)
-    c = np.fft.rfft2(x)
-    out = np.zeros((1, 8, 5), complex)
-    out[:, :2, :2] = np.einsum("ikl,iokl->okl", c[:, :2, :2], w[0])
-    out[:, -2:, :2] = np.einsum("ikl,iokl->okl", c[:, -2:, :2], w[1])
-    assert_close(conv(jnp.asarray(x)), np.fft.irfft2(out, s=(8, 8)), rtol=1e-4, atol=1e-6, what="2D spectral conv")
+    assert_close(conv(jnp.asarray(x)), _fourier_multiplier_2d(x, w), rtol=1e-4, atol=1e-6, what="2D spectral conv")
 
 
 def test_cp_spectral_conv_is_the_fourier_multiplier_of_its_rank_sum(key):
@@ -60,11 +67,7 @@ def test_cp_spectral_conv_is_the_fourier_multiplier_of_its_rank_sum(key):
         w += np.multiply.outer(np.multiply.outer(np.multiply.outer(np.multiply.outer(
             factors[0][r], factors[1][r]), factors[2][r]), factors[3][r]), factors[4][r])
     x = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (2, 8, 8)))
-    c = np.fft.rfft2(x)
-    out = np.zeros((3, 8, 5), complex)
-    out[:, :2, :2] = np.einsum("ikl,iokl->okl", c[:, :2, :2], w[0])
-    out[:, -2:, :2] = np.einsum("ikl,iokl->okl", c[:, -2:, :2], w[1])
-    assert_close(conv(jnp.asarray(x)), np.fft.irfft2(out, s=(8, 8)), rtol=1e-4, atol=1e-6, what="CP spectral conv")
+    assert_close(conv(jnp.asarray(x)), _fourier_multiplier_2d(x, w), rtol=1e-4, atol=1e-6, what="CP spectral conv")
 
 
 def test_factorized_fno_keeps_the_asked_fraction_of_spectral_parameters(key):
