@@ -78,15 +78,17 @@ class MPNN(eqx.Module):
         check_spatial_shape(u, self.in_channels, 1, minimum=2 * self.neighbours + 1, who="MPNN")
         nodes = u.T  # (n, cin)
         offsets = [o for o in range(-self.neighbours, self.neighbours + 1) if o]
+        # the edge inputs (u_i - u_j, (x_i - x_j) / dx) of each offset, node j = i + offset (periodic): the same in
+        # every round
+        edge_inputs = [jnp.concatenate([nodes - jnp.roll(nodes, -offset, axis=0),
+                                        jnp.full((nodes.shape[0], 1), -offset, u.dtype)], axis=1) for offset in offsets]
         h = jax.vmap(self.encoder)(nodes)
         for receiver, sender, edge, out, update in zip(self.message_receiver, self.message_sender,
                                                        self.message_edge, self.message_out, self.updates,
                                                        strict=True):
             to_i, from_j = jax.vmap(receiver)(h), jax.vmap(sender)(h)
             total = jnp.zeros_like(h)
-            for offset in offsets:  # node j = i + offset (periodic)
-                difference = nodes - jnp.roll(nodes, -offset, axis=0)
-                features = jnp.concatenate([difference, jnp.full((nodes.shape[0], 1), -offset, u.dtype)], axis=1)
+            for offset, features in zip(offsets, edge_inputs, strict=True):
                 hidden = jax.nn.swish(to_i + jnp.roll(from_j, -offset, axis=0) + jax.vmap(edge)(features))
                 total = total + jax.vmap(out)(hidden)
             h = h + jax.vmap(update)(jnp.concatenate([h, total / len(offsets)], axis=1))
