@@ -55,6 +55,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 
 from sciml import metrics
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
@@ -63,11 +64,13 @@ from sciml.nn import FNO, MPNN, UNet, parameter_count
 from sciml.operators import FrameHistory, rollout, stack_frames
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import INITIAL_DISTRIBUTIONS, AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import TrainConfig, train
+from sciml.studies import RunDir, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
 TABLE = ROOT / "docs" / "results" / "pdebench_fno.md"
+RUNS = ROOT / "runs" / "pdebench_fno"  # one folder per run, holding its predictions.nc
+REFERENCES = "Takamoto et al., PDEBench, NeurIPS 2022 Datasets and Benchmarks (arXiv 2210.07182)"
 PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, tfno_fraction=0.42, unet_features=32,
                 unet_levels=4, mpnn_hidden=64, mpnn_layers=6, mpnn_neighbours=2,
                 solver_points=1024, points=256, batch=50, learning_rate=1e-3, weight_decay=1e-4, halvings=5,
@@ -162,6 +165,16 @@ def rollout_mse(unroll: int | None):
     return loss
 
 
+def one_step_mse(solver, batch, key):
+    """Teacher-forced training: the MSE of one step from `frames` true frames to the next (windows of
+    ``frames + 1`` frames); every window of the training frames is one sample, so an epoch costs as many network
+    evaluations as one of the rollout loss but takes ``train_frames - frames`` times more optimizer steps."""
+    u = batch["u"]
+    states = stack_frames(u, PROTOCOL["frames"])
+    predicted = jax.vmap(lambda s, p: solver(s, p)[0][-u.shape[2]:])(states, batch["params"])
+    return jnp.mean((predicted - u[:, -1]) ** 2), {}
+
+
 def build(model: str, key: jax.Array) -> FrameHistory:
     """The per-parameter network on 10 frames of one channel: PDEBench's FNO, the same FNO with CP-factorized
     spectral weights (TFNO, 42% of the dense spectral parameters), PDEBench's 1D U-Net or the message-passing
@@ -179,7 +192,8 @@ def build(model: str, key: jax.Array) -> FrameHistory:
     return FrameHistory(base, channels=1)
 
 
-def run(case: str, model: str, seed: int, samples: int, epochs: int, distribution: str) -> dict:
+def run(case: str, model: str, seed: int, samples: int, epochs: int, distribution: str,
+        training_mode: str = "rollout", runs: Path = RUNS) -> dict:
     """Train and score one per-parameter model; returns its record (with this run's own load record and threads)."""
     pde, values = parse_case(case)
     setting = PDES[pde]
@@ -189,42 +203,87 @@ def run(case: str, model: str, seed: int, samples: int, epochs: int, distributio
     u = solved[..., ::PROTOCOL["solver_points"] // PROTOCOL["points"]]
     n_test = max(1, int(round(PROTOCOL["test_fraction"] * samples)))
     test, training = u[:n_test], u[n_test:, :setting.train_frames]
+    frames = PROTOCOL["frames"]
     batch = min(PROTOCOL["batch"], training.shape[0])
-    steps_per_epoch = -(-training.shape[0] // batch)
+    if training_mode == "one-step":  # every window of frames + 1 training frames is a sample
+        sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
+                                horizon=frames)
+        loss, windows = one_step_mse, training.shape[0] * (training.shape[1] - frames)
+    else:  # whole training horizons
+        sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
+                                horizon=training.shape[1] - 1)
+        loss, windows = rollout_mse(setting.unet_unroll if model == "unet" else None), training.shape[0]
+    steps_per_epoch = -(-windows // batch)
     config_steps = epochs * steps_per_epoch
     config = TrainConfig(seed=seed, steps=config_steps, optimizer="adamw",
                          learning_rate=PROTOCOL["learning_rate"], weight_decay=PROTOCOL["weight_decay"],
                          schedule="exponential", decay_steps=max(1, config_steps // PROTOCOL["halvings"]),
                          decay_rate=0.5, chunk=steps_per_epoch)
-    frames = PROTOCOL["frames"]
-    sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
-                            horizon=training.shape[1] - 1)  # whole training horizons
-    loss = rollout_mse(setting.unet_unroll if model == "unet" else None)
     result = train(build(model, config.key(0)), loss, sampler, config, progress=False)
     steps = u.shape[1] - frames
     predict = jax.jit(jax.vmap(lambda s: rollout(result.model, s, jnp.zeros(1), steps)))
-    prediction = np.asarray(predict(jnp.asarray(stack_frames(test, frames))))[:, :, -1]
-    reference = test[:, frames:, 0]
-    transfer = {}  # zero-shot: the model trained at 256 points rolled out on the same test trajectories, finer
-    for points in TRANSFER_POINTS:
-        fine = solved[:n_test, ..., ::PROTOCOL["solver_points"] // points]
-        fine_prediction = np.asarray(predict(jnp.asarray(stack_frames(fine, frames))))[:, :, -1]
-        transfer[f"nrmse_{points}"] = metrics.nrmse(fine_prediction, fine[:, frames:, 0])
+    rollouts = {}  # at the training resolution, then zero-shot on the same test trajectories kept finer
+    for points in (PROTOCOL["points"], *TRANSFER_POINTS):
+        kept = solved[:n_test, ..., ::PROTOCOL["solver_points"] // points]
+        rollouts[points] = np.asarray(predict(stack_frames(jnp.asarray(kept), frames)))[:, :, -1]
     bench.sample("after the run")
+    prediction, reference = rollouts[PROTOCOL["points"]], test[:, frames:, 0]
     per_sample = [metrics.nrmse(prediction[i:i + 1], reference[i:i + 1]) for i in range(len(test))]
-    scores = metrics.pdebench_metrics(prediction, reference)
-    return {"case": case_label(pde, values), "pde": pde, "values": values, "model": model, "seed": seed,
-            "initial_distribution": distribution, "samples": samples, "train_samples": int(training.shape[0]),
-            "test_samples": n_test, "train_frames": setting.train_frames, "epochs": epochs, "steps": config.steps,
-            "batch": batch, **scores,
-            "nrmse_all_frames": metrics.nrmse(np.concatenate([test[:, :frames, 0], prediction], axis=1),
-                                              test[:, :, 0]),
-            "nrmse_median_sample": float(np.median(per_sample)),
-            "nrmse_first_step": metrics.nrmse(prediction[:, :1], reference[:, :1]), **transfer,
-            "final_loss": result.history[-1]["loss"], "parameters": parameter_count(result.model),
-            "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
-            "device": device_description()["backend"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "load": bench.record()}
+    transfer = {f"nrmse_{points}": metrics.nrmse(rollouts[points],
+                                                 solved[:n_test, frames:, 0, ::PROTOCOL["solver_points"] // points])
+                for points in TRANSFER_POINTS}
+    record = {"case": case_label(pde, values), "pde": pde, "values": values, "model": model, "seed": seed,
+              "initial_distribution": distribution, "training": training_mode, "samples": samples,
+              "train_samples": int(training.shape[0]), "test_samples": n_test, "train_frames": setting.train_frames,
+              "epochs": epochs, "steps": config.steps, "batch": batch,
+              **metrics.pdebench_metrics(prediction, reference),
+              "nrmse_all_frames": metrics.nrmse(np.concatenate([test[:, :frames, 0], prediction], axis=1),
+                                                test[:, :, 0]),
+              "nrmse_median_sample": float(np.median(per_sample)),
+              "nrmse_first_step": metrics.nrmse(prediction[:, :1], reference[:, :1]), **transfer,
+              "final_loss": result.history[-1]["loss"], "parameters": parameter_count(result.model),
+              "train_time_s": result.train_time_s, "compile_time_s": result.compile_time_s,
+              "device": device_description()["backend"],
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record()}
+    folder = RunDir(runs / run_name(record), config={k: v for k, v in record.items() if k != "load"},
+                    experiment="pdebench_fno", title=f"PDEBench protocol, {MODEL_NAMES[model]} on {record['case']}",
+                    references=REFERENCES)
+    written = folder.write_predictions(
+        predictions_dataset(pde, values, solved[:n_test], rollouts, np.linspace(0, setting.t_end, setting.n_frames)))
+    record["predictions"] = str(written.relative_to(ROOT) if written.is_relative_to(ROOT) else written)
+    return record
+
+
+def run_name(record: dict) -> str:
+    """The run's folder under ``runs/pdebench_fno/``: what identifies it (`_key`), as a file name."""
+    return "-".join(str(part) for part in _key(record)).replace(":", "_").replace(",", "_").replace("=", "")
+
+
+def predictions_dataset(pde: str, values: dict[str, float], solved: np.ndarray, rollouts: dict[int, np.ndarray],
+                        t: np.ndarray) -> xr.Dataset:
+    """The test rollouts as a run's predictions.nc: ``prediction``/``reference`` on (sample, t, x) at the training
+    resolution, ``prediction_N``/``reference_N`` on (sample, t, x_N) for the zero-shot resolutions, and the given
+    frames on the solver's grid (``initial`` on (sample, t_input, x_solver)), from which an independent solver can
+    recompute the references. `solved` holds the test trajectories on the solver's grid, (sample, t, 1, points)."""
+    frames, n_solver = PROTOCOL["frames"], PROTOCOL["solver_points"]
+    field = {"long_name": f"u of {pde}", "units": "1"}
+    coords = {"sample": ("sample", np.arange(solved.shape[0]), {"long_name": "test trajectory", "units": "1"}),
+              "t": ("t", t[frames:], {"long_name": "time of the predicted frames", "units": "1"}),
+              "t_input": ("t_input", t[:frames], {"long_name": "time of the given frames", "units": "1"}),
+              "x_solver": ("x_solver", np.arange(n_solver) / n_solver,
+                           {"long_name": "x on the solver's grid (periodic [0, 1))", "units": "1"})}
+    data = {"initial": (("sample", "t_input", "x_solver"), solved[:, :frames, 0],
+                        {**field, "long_name": f"given frames of u ({pde}), solver grid"})}
+    for points, prediction in rollouts.items():
+        dim = "x" if points == PROTOCOL["points"] else f"x_{points}"
+        suffix = "" if points == PROTOCOL["points"] else f"_{points}"
+        coords[dim] = (dim, np.arange(points) / points, {"long_name": f"x on {points} points", "units": "1"})
+        data[f"prediction{suffix}"] = (("sample", "t", dim), prediction,
+                                       {**field, "long_name": f"rollout of u on {points} points"})
+        data[f"reference{suffix}"] = (("sample", "t", dim), solved[:, frames:, 0, ::n_solver // points],
+                                      {**field, "long_name": f"reference u on {points} points"})
+    return xr.Dataset(data, coords=coords, attrs={"pde": pde, **{k: float(v) for k, v in values.items()},
+                                                 "equation": PDES[pde].family.equation})
 
 
 def markdown(payload: dict) -> str:
@@ -233,9 +292,9 @@ def markdown(payload: dict) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in payload["runs"]:
         groups.setdefault((r.get("model", "fno"), record_case(r), r.get("initial_distribution", "two-sines"),
-                           r["samples"], r["epochs"]), []).append(r)
+                           r.get("training", "rollout"), r["samples"], r["epochs"]), []).append(r)
     rows = []
-    for (model, case, distribution, _, epochs), runs in sorted(groups.items()):
+    for (model, case, distribution, training, _, epochs), runs in sorted(groups.items()):
         values = np.array([r["nrmse"] for r in sorted(runs, key=lambda r: r["seed"])])
         v7, neurips = PUBLISHED.get(case, (float("nan"), float("nan")))
         all_frames = np.mean([r["nrmse_all_frames"] for r in runs])
@@ -246,7 +305,7 @@ def markdown(payload: dict) -> str:
         machine = "-" if len(recorded) < len(runs) else (
             f"{max(r['threads']['sciml'] for r in recorded)}, "
             f"{max(max(x['load_1min'] for x in r['samples']) for r in recorded):.1f}")
-        rows.append(f"| {MODEL_NAMES[model]} | {case} | {distribution} | "
+        rows.append(f"| {MODEL_NAMES[model]} | {case} | {distribution} | {training} | "
                     f"{runs[0]['train_samples']} / {runs[0]['test_samples']} | {epochs} "
                     f"({runs[0]['steps']} steps) | {len(runs)} | {values.mean():.3g} ± {values.std():.2g} | "
                     f"{np.median(values):.3g} | {', '.join(f'{v:.3g}' for v in values)} | {all_frames:.3g} | "
@@ -287,11 +346,12 @@ def markdown(payload: dict) -> str:
         "Published values: PDEBench's FNO, arXiv 2210.07182 v7 and the NeurIPS'22 supplement (nan: not given; "
         "PDEBench's U-Net values were not retrieved); 'ratio' is our mean nRMSE over the v7 value (target for the "
         "FNO: within 2x).\n\n"
-        "| model | case | initial states | train / test trajectories | epochs | seeds | nRMSE (mean ± std) | "
+        "| model | case | initial states | training loss | train / test trajectories | epochs | seeds | "
+        "nRMSE (mean ± std) | "
         "median over seeds | per seed | nRMSE, all frames | median test trajectory | "
         "nRMSE at 512 / 1024 points (zero-shot) | cRMSE | fRMSE high | PDEBench FNO v7 | PDEBench FNO NeurIPS'22 | "
         "ratio (<= 2) | train time per model (min) | XLA threads, 1-min load |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        + "|---" * 20 + "|\n" + "\n".join(rows) + "\n"
     )
 
 
@@ -306,6 +366,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--initial-distribution", default="pdebench", choices=INITIAL_DISTRIBUTIONS,
                         help="initial states: PDEBench's generator's distribution or our two-sine one")
+    parser.add_argument("--training", choices=("rollout", "one-step"), default="rollout",
+                        help="loss: PDEBench's, summed over the autoregressive rollout of the training frames, or "
+                        "teacher-forced single steps (many more optimizer steps for the same network evaluations)")
     parser.add_argument("--resume", action="store_true", help="keep the runs in the JSON and skip those done "
                         "(invocations with --resume may run in parallel: each merges its runs into the JSON)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long check: 20 trajectories, 2 epochs")
@@ -319,6 +382,7 @@ def main() -> None:
     samples, epochs = (20, 2) if args.quick else (args.samples, args.epochs)
     results = RESULTS.with_name("pdebench_fno-quick.json") if args.quick else RESULTS
     table = TABLE.with_name("pdebench_fno-quick.md") if args.quick else TABLE
+    runs = RUNS.with_name("pdebench_fno-quick") if args.quick else RUNS
     bench = Benchmark(results.stem, timed=False)  # accuracy; the wall times are noted with the load
     bench.declare_threads(sciml=xla_cpu_threads())
     done = {_key(r) for r in _stored_runs(results)} if args.resume else set()
@@ -326,9 +390,10 @@ def main() -> None:
     for case in args.cases:
         label = case_label(*parse_case(case))
         for seed in args.seeds:
-            if (args.model, label, args.initial_distribution, seed, samples, epochs) in done:
+            if (args.model, label, args.initial_distribution, args.training, seed, samples, epochs) in done:
                 continue
-            fresh.append(run(label, args.model, seed, samples, epochs, args.initial_distribution))
+            fresh.append(run(label, args.model, seed, samples, epochs, args.initial_distribution, args.training,
+                             runs))
             print(json.dumps(fresh[-1]), flush=True)
             # merge under a lock with what other invocations (other seeds, run in parallel) wrote meanwhile
             with open(results.with_suffix(".lock"), "w") as lock:
@@ -341,9 +406,9 @@ def main() -> None:
 
 
 def _key(record: dict) -> tuple:
-    """What identifies a run: model, case, initial distribution, seed, trajectories and epochs."""
+    """What identifies a run: model, case, initial distribution, training loss, seed, trajectories and epochs."""
     return (record.get("model", "fno"), record_case(record), record.get("initial_distribution", "two-sines"),
-            record["seed"], record["samples"], record["epochs"])
+            record.get("training", "rollout"), record["seed"], record["samples"], record["epochs"])
 
 
 def _stored_runs(results: Path) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The PDEBench baseline protocol of `benchmarks/pdebench_fno.py`: case names and the two training losses."""
+"""The PDEBench baseline protocol of `benchmarks/pdebench_fno.py`: case names, the training losses, and a run's
+predictions.nc against an independent solution."""
 
 import sys
 from pathlib import Path
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pdebench_fno import PUBLISHED, case_label, parse_case, record_case, rollout_mse  # noqa: E402
+from pdebench_fno import PUBLISHED, case_label, one_step_mse, parse_case, record_case, rollout_mse, run  # noqa: E402
 
+from sciml import metrics  # noqa: E402
 from sciml.operators import FrameHistory  # noqa: E402
 
 
@@ -67,3 +69,34 @@ def test_full_rollout_and_push_forward_losses_against_their_closed_forms():
     assert grad(20) == pytest.approx(expected_push, rel=1e-3)
     assert grad(None) == pytest.approx(expected_full, rel=1e-3)
     assert abs(grad(20) - grad(None)) > 0.1 * abs(grad(None))
+
+
+def test_one_step_loss_is_the_mse_of_the_next_frame_from_the_true_frames():
+    rng = np.random.default_rng(1)
+    u = jnp.asarray(rng.normal(size=(4, 11, 1, 8)), jnp.float32)
+    solver = FrameHistory(_Scale(jnp.asarray(0.7)), channels=1)
+    loss, _ = one_step_mse(solver, {"u": u, "params": jnp.zeros((4, 1))}, None)
+    expected = np.mean((0.7 * np.asarray(u[:, 9, 0]) - np.asarray(u[:, 10, 0])) ** 2)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_run_writes_predictions_whose_reference_is_the_exact_advection_and_whose_scores_recompute(tmp_path):
+    """A seconds-long run: its predictions.nc gives back the record's nRMSE (training and zero-shot resolutions), and
+    its references are the exact solution of advection (the given frame 0 shifted by beta t, a Fourier phase shift
+    on the solver's grid), computed here without the project's solvers."""
+    import xarray as xr
+
+    record = run("advection:beta=0.4", "fno", 0, samples=20, epochs=1, distribution="pdebench",
+                 training_mode="one-step", runs=tmp_path)
+    ds = xr.open_dataset(record["predictions"])
+    assert ds.prediction.dims == ("sample", "t", "x") and ds.sizes == {"sample": 2, "t": 31, "x": 256, "t_input": 10,
+                                                                       "x_solver": 1024, "x_512": 512, "x_1024": 1024}
+    assert metrics.nrmse(ds.prediction.values, ds.reference.values) == pytest.approx(record["nrmse"], rel=1e-5)
+    assert metrics.nrmse(ds.prediction_512.values, ds.reference_512.values) == pytest.approx(record["nrmse_512"],
+                                                                                             rel=1e-5)
+    u0 = ds.initial.isel(t_input=0).values  # (sample, 1024)
+    k = np.fft.rfftfreq(1024, d=1 / 1024)
+    shift = np.exp(-2j * np.pi * k[None, :] * 0.4 * ds.t.values[:, None])  # (t, k)
+    exact = np.fft.irfft(np.fft.rfft(u0)[:, None, :] * shift[None], n=1024)
+    np.testing.assert_allclose(ds.reference_1024.values, exact, atol=1e-4)
+    np.testing.assert_allclose(ds.reference.values, exact[..., ::4], atol=1e-4)
