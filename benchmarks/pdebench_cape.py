@@ -1,0 +1,239 @@
+"""CAPE on PDEBench's baseline protocol: one model across parameter values, scored on held-out values, beside the
+per-parameter FNO of `benchmarks/pdebench_fno.py` trained on that very value.
+
+The data are those of `pdebench_fno.py` (PDEBench's initial-state distribution, solved on 1024 points and kept at
+256; advection and Burgers 41 frames on t in [0, 2]) for every parameter value of the family, written once to
+`runs/pdebench_cape/data/<family>.nc` and trained on through the neural-solver study (`run_experiment` of the
+family's `*-cape` experiment with ``data.path``; each run's folder holds its predictions.nc). The training values and
+the held-out ones are CAPE's released 1D configurations (`/work/shared/notes/cape_pdebench_nde.md` A2.6): advection
+trains on beta in {0.2, 0.4, 0.7, 2, 4} and holds out {0.1, 1, 7}; Burgers trains on nu in {0.002, 0.02, 0.04, 0.2,
+0.4, 2} (CAPE's 0.007 is not among PDEBench's public files, nor ours) and holds out {0.001, 0.004, 0.01, 0.1, 1, 4}.
+The study's parameter scaling and clipping are the experiment's (advection: linear, clipped to the trained range;
+Burgers: log).
+
+The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
+and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
+(``curriculum=teacher_forcing``, ``horizon=1``, the study's relative-L2 loss plus CAPE's auxiliary one), batch 50,
+AdamW 1e-3 with weight decay 1e-4 halved 5 times over the run; conditionings ``none``, ``channels`` (the parameter as
+a constant input channel, widened to CAPE's parameter count) and ``cape``. The score is the study's nRMSE of the full
+autoregressive rollout from the first 10 frames (PDEBench's definition), on 64 trajectories per split.
+
+    .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers] [--conditionings none channels cape]
+        [--seeds 0 1 2] [--samples 240] [--steps 15000]
+    .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
+
+Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
+(each merges its runs into the JSON under a lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from pdebench_fno import PROTOCOL, PUBLISHED, record_case
+
+from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
+from sciml.data import FieldData
+from sciml.provenance import package_versions
+from sciml.solvers import AdvectionFamily, BurgersFamily, family_dataset
+from sciml.studies import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "pdebench_cape.json"
+PER_PARAMETER = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
+TABLE = ROOT / "docs" / "results" / "pdebench_cape.md"
+RUNS = ROOT / "runs" / "pdebench_cape"
+CONDITIONINGS = {"none": "FNO", "channels": "FNO + parameter channels", "cape": "FNO + CAPE"}
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySetting:
+    """A family's data (every value, trained and held out) and the experiment whose study and scaling it uses."""
+
+    family: type
+    parameter: str
+    values: tuple[float, ...]
+    held_out: tuple[float, ...]
+    experiment: str
+
+
+FAMILIES = {
+    "advection": FamilySetting(AdvectionFamily, "beta", (0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0, 7.0), (0.1, 1.0, 7.0),
+                               "advection-cape"),
+    "burgers": FamilySetting(BurgersFamily, "nu", (0.001, 0.002, 0.004, 0.01, 0.02, 0.04, 0.1, 0.2, 0.4, 1.0, 2.0,
+                                                   4.0), (0.001, 0.004, 0.01, 0.1, 1.0, 4.0), "burgers-cape"),
+}
+
+
+def data_file(name: str, samples: int, runs: Path = RUNS) -> Path:
+    """The family's trajectories, `samples` per value, on PDEBench's grid and frames (written once, atomically)."""
+    setting = FAMILIES[name]
+    path = runs / "data" / f"{name}-{samples}.nc"
+    if path.exists():
+        return path
+    family = setting.family(parameters={setting.parameter: setting.values}, n_frames=41, t_end=2.0,
+                            initial_distribution="pdebench")
+    ds = family_dataset(family, n_per_value=samples, num_points=PROTOCOL["points"],
+                        solver_points=PROTOCOL["solver_points"], seed=0)
+    ds["u"].attrs.update(long_name=f"u of {name}", units="1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ds.to_netcdf(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def overrides(name: str, conditioning: str, seed: int, steps: int) -> dict:
+    """The study's settings of the protocol (module docstring) for one run."""
+    setting = FAMILIES[name]
+    return {"conditioning": conditioning, "train.seed": seed, "frames": PROTOCOL["frames"], "horizon": 1,
+            "curriculum": "teacher_forcing", "spatial_stride": 1, "size": PROTOCOL["width"],
+            "modes": PROTOCOL["modes"], "depth": PROTOCOL["depth"], "batch_size": PROTOCOL["batch"],
+            "train.steps": steps, "train.chunk": min(500, steps), "epochs": 10,
+            "train.learning_rate": PROTOCOL["learning_rate"],
+            "train.weight_decay": PROTOCOL["weight_decay"], "train.schedule": "exponential",
+            "train.decay_steps": steps // PROTOCOL["halvings"], "train.decay_rate": 0.5,
+            "held_out_parameter": setting.parameter, "held_out_values": setting.held_out, "excluded_values": (),
+            "parameters": (setting.parameter,), "max_eval_samples": 64}
+
+
+def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS) -> dict:
+    """Train and score one model (or read back its finished folder); returns its record."""
+    bench = Benchmark(f"pdebench_cape {name} {conditioning} seed {seed}", timed=False)
+    bench.declare_threads(sciml=xla_cpu_threads())
+    folder = run_experiment(FAMILIES[name].experiment, overrides(name, conditioning, seed, steps),
+                            runs / f"{name}-{conditioning}-{samples}-{steps}-s{seed}",
+                            data=FieldData.of(str(data_file(name, samples, runs))))
+    bench.sample("after the run")
+    summary = json.loads((folder / "summary.json").read_text())
+    return {"family": name, "conditioning": conditioning, "seed": seed, "samples": samples, "steps": steps,
+            "metrics": summary["metrics"], "wall_time_s": summary["wall_time_s"],
+            "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
+                               else folder / "predictions.nc"),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record()}
+
+
+def per_parameter_fno(name: str, value: float) -> float | None:
+    """Mean nRMSE over seeds of the per-parameter FNO at `value` (`pdebench_fno.py`, one-step training, PDEBench's
+    initial states; the largest budget run), or None when it has not been run."""
+    if not PER_PARAMETER.exists():
+        return None
+    case = f"{name}:{FAMILIES[name].parameter}={value:g}"
+    runs = [r for r in json.loads(PER_PARAMETER.read_text())["runs"]
+            if r.get("model", "fno") == "fno" and record_case(r) == case and r.get("training") == "one-step"
+            and r.get("initial_distribution") == "pdebench"]
+    if not runs:
+        return None
+    budget = max((r["samples"], r["epochs"]) for r in runs)
+    return float(np.mean([r["nrmse"] for r in runs if (r["samples"], r["epochs"]) == budget]))
+
+
+def _stats(values: list[float]) -> str:
+    v = np.asarray(values)
+    return f"{v.mean():.3g} ± {v.std():.2g} (median {np.median(v):.3g}; {', '.join(f'{x:.3g}' for x in v)})"
+
+
+def markdown(payload: dict) -> str:
+    """Per family: each conditioning's seen and held-out nRMSE (mean ± std, median, per seed) and per held-out value,
+    beside the per-parameter FNO at that value; then CAPE over the parameter-channel FNO, seed by seed."""
+    lines = ["# CAPE on PDEBench's baseline protocol: held-out parameters against per-parameter FNOs", "",
+             "Generated by `benchmarks/pdebench_cape.py` (its docstring gives the protocol). One model across the "
+             "training values of CAPE's 1D configurations, scored by the nRMSE of the full autoregressive rollout "
+             "from the first 10 frames on the held-out values; 'per-parameter FNO' is `benchmarks/pdebench_fno.py`'s "
+             "model trained on that value alone (one-step training, mean over its seeds; '-': not run), and 'x' our "
+             "held-out nRMSE over it (target <= 3 for FNO + CAPE). Each run's folder (`runs/pdebench_cape/`) holds "
+             "its predictions.nc. PDEBench's published per-parameter FNO is in the last column where it exists.", ""]
+    for name, setting in FAMILIES.items():
+        runs = [r for r in payload["runs"] if r["family"] == name]
+        if not runs:
+            continue
+        lines += [f"## {name}: trained on {setting.parameter} in "
+                  f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}",
+                  "", "| model | seeds | trajectories per value, steps | nRMSE seen | nRMSE held-out | "
+                  "train time (min) |",
+                  "|---|---|---|---|---|---|"]
+        groups: dict[tuple, list[dict]] = {}
+        for r in runs:
+            groups.setdefault((r["conditioning"], r["samples"], r["steps"]), []).append(r)
+        for (conditioning, samples, steps), group in sorted(groups.items()):
+            group.sort(key=lambda r: r["seed"])
+            lines.append(f"| {CONDITIONINGS[conditioning]} | {len(group)} | {samples}, {steps} | "
+                         f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
+                         f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
+                         f"{np.mean([r['metrics']['train_time_s'] for r in group]) / 60:.1f} |")
+        lines += ["", "Per held-out value:", "",
+                  "| model | trajectories per value, steps | " + " | ".join(
+                      f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
+                  "|---|---|" + "---|" * len(setting.held_out)]
+        for (conditioning, samples, steps), group in sorted(groups.items()):
+            cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
+                     for v in setting.held_out]
+            lines.append(f"| {CONDITIONINGS[conditioning]} | {samples}, {steps} | " + " | ".join(cells) + " |")
+        reference = [per_parameter_fno(name, v) for v in setting.held_out]
+        lines.append("| per-parameter FNO | | " + " | ".join("-" if x is None else f"{x:.3g}" for x in reference)
+                     + " |")
+        published = [PUBLISHED.get(f"{name}:{setting.parameter}={v:g}", (float("nan"),))[0] for v in setting.held_out]
+        lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
+                     + " |")
+        for (conditioning, samples, steps), group in sorted(groups.items()):
+            if conditioning != "cape":
+                continue
+            ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x
+                      if x else None for v, x in zip(setting.held_out, reference, strict=True)]
+            lines.append(f"| x (FNO + CAPE / per-parameter) | {samples}, {steps} | " + " | ".join(
+                "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
+            channels = {r["seed"]: r for r in groups.get(("channels", samples, steps), [])}
+            per_seed = [r["metrics"]["held_out_nrmse"] / channels[r["seed"]]["metrics"]["held_out_nrmse"]
+                        for r in group if r["seed"] in channels]
+            if per_seed:
+                lines += ["", f"FNO + CAPE over FNO + parameter channels, held-out nRMSE seed by seed ({samples}, "
+                          f"{steps}): {', '.join(f'{x:.3g}' for x in per_seed)}; median {np.median(per_seed):.3g} "
+                          f"(target <= 0.8: {'met' if np.median(per_seed) <= 0.8 else 'not met'})."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--conditionings", nargs="+", default=list(CONDITIONINGS), choices=list(CONDITIONINGS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--samples", type=int, default=240, help="trajectories per parameter value")
+    parser.add_argument("--steps", type=int, default=15000, help="optimizer steps (a multiple of 500)")
+    parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
+    args = parser.parse_args()
+    if args.table:
+        payload = json.loads(RESULTS.read_text())
+        TABLE.write_text(with_load_line(markdown(payload), payload["load"]))
+        return
+    bench = Benchmark("pdebench_cape", timed=False)  # accuracy; the wall times are noted with the load
+    bench.declare_threads(sciml=xla_cpu_threads())
+    for seed in args.seeds:
+        for name in args.families:
+            for conditioning in args.conditionings:
+                record = run(name, conditioning, seed, args.samples, args.steps)
+                print(json.dumps({k: record[k] for k in ("family", "conditioning", "seed", "wall_time_s")}
+                                 | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
+                with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    stored = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
+                    kept = {_key(r): r for r in stored}
+                    kept[_key(record)] = record
+                    payload = {"benchmark": "pdebench_cape", "protocol": PROTOCOL, "versions": package_versions(),
+                               "runs": list(kept.values())}
+                    bench.write(RESULTS, payload, TABLE, markdown(payload))
+
+
+def _key(record: dict) -> tuple:
+    return record["family"], record["conditioning"], record["seed"], record["samples"], record["steps"]
+
+
+if __name__ == "__main__":
+    main()

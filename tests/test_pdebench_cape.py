@@ -1,0 +1,34 @@
+"""`benchmarks/pdebench_cape.py`: a seconds-long run through the neural-solver study on the protocol's data, its
+scores recomputed from its predictions.nc, and the table built from its record."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from pdebench_cape import FAMILIES, markdown, run  # noqa: E402
+
+from sciml import metrics  # noqa: E402
+
+
+def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_path):
+    record = run("advection", "cape", 0, samples=8, steps=100, runs=tmp_path)  # 5 test trajectories per split
+    ds = xr.open_dataset(record["predictions"])
+    assert ds.sizes["x"] == 256 and ds.sizes["t"] == 31  # PDEBench's grid, 10 given frames of 41
+    held = ds.where(ds.split == "held_out", drop=True)
+    assert sorted(np.unique(held.beta.values)) == [0.1, 1.0, 7.0]
+    for value in FAMILIES["advection"].held_out:
+        rows = held.where(held.beta == value, drop=True)
+        assert metrics.nrmse(rows.prediction.values, rows.reference.values) == pytest.approx(
+            record["metrics"][f"held_out_nrmse_beta={value:g}"], rel=1e-4)
+    # the stored references are the exact advection of the given frames: at t = 0.5, beta = 1 and 7 shift frame 0
+    # by a whole number of cells (128 and 896 of 256)
+    for value in (1.0, 7.0):
+        row = held.where(held.beta == value, drop=True).isel(sample=0)
+        np.testing.assert_allclose(row.reference.sel(t=0.5).values,
+                                   np.roll(row.initial.isel(t_input=0).values, int(value * 0.5 * 256)), atol=1e-4)
+    table = markdown({"runs": [record]})
+    assert "| FNO + CAPE | 1 | 8, 100 |" in table and "beta=1" in table
