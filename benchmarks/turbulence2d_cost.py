@@ -36,6 +36,7 @@ from sciml.solvers import (
     enstrophy_spectrum,
     random_vorticity,
 )
+from sciml.studies import load_experiment
 
 CASE = SMARL_CASES["case1"]
 STATIC_CLOSURES = {"none": NoClosure(), "smagorinsky": Smagorinsky(), "leith": Leith(),
@@ -50,12 +51,15 @@ def solver_side(model: ForcedTurbulence2D, steps: int) -> tuple[callable, float]
 
 
 def smarl_side(n: int, steps: int) -> tuple[callable, float]:
-    """The LES under a shared policy of the experiment's shape (4 x 4 agents, an action every 10 steps)."""
+    """The LES under a shared policy of the `turbulence2d-smarl` experiment's defaults (agents, action interval,
+    policy width and depth)."""
+    config = load_experiment("turbulence2d-smarl").config_type()
     les = ForcedTurbulence2D(n=n, **CASE, closure=Smagorinsky())
     omega = random_vorticity(jax.random.key(0), n, peak_wavenumber=4.0)
     _, spectrum = enstrophy_spectrum(omega)
-    environment = SMARLTurbulence(les, omega[None], spectrum)
-    policy = GaussianActorCritic(environment.observation_size, 1, width=64, depth=2, key=jax.random.key(1))
+    environment = SMARLTurbulence(les, omega[None], spectrum, side=config.side, action_every=config.action_every)
+    policy = GaussianActorCritic(environment.observation_size, 1, width=config.width, depth=config.depth,
+                                 key=jax.random.key(1))
     intervals = steps // environment.action_every
 
     def run(state):
@@ -110,7 +114,8 @@ def main() -> None:
              "divided by the simulated time it covers (dt = 5e-4). Sides ran interleaved, one after another, each on "
              f"all {threads} XLA threads. The 1024^2 DNS is the SMARL paper's reference resolution; our reference "
              "statistics come from the 256^2 DNS. The SMARL side includes the agents' observations, the shared "
-             "policy and the interpolation of the coefficient field every 10 steps (untrained weights: the cost does "
+             "policy and the interpolation of the coefficient field at the experiment's action interval (untrained "
+             "weights: the cost does "
              "not depend on them)."]
     result = {"machine": machine_info(), "seconds_per_time_unit": seconds, "raw_seconds": measured,
               "simulated_time_per_call": {side: span for side, (_, span) in calls.items()},

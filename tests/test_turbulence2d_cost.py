@@ -14,11 +14,11 @@ from sciml.solvers import ForcedTurbulence2D  # noqa: E402
 @pytest.mark.parametrize("closure", ["none", "dynamic"])
 def test_a_solver_call_advances_the_time_it_is_charged_for(closure):
     call, span = solver_side(ForcedTurbulence2D(n=16, **CASE, closure=STATIC_CLOSURES[closure]), 30)
-    assert float(call().time) == pytest.approx(span) == pytest.approx(30 * 5e-4)
+    assert float(call().time) == pytest.approx(span, rel=1e-5) == pytest.approx(30 * 5e-4)
 
 
 def test_the_smarl_call_advances_whole_action_intervals_under_the_policy():
-    call, span = smarl_side(16, 40)
+    call, span = smarl_side(16, 200)  # the experiment acts every 100 steps
     state = call()
-    assert float(state.time) == pytest.approx(span) == pytest.approx(40 * 5e-4)
+    assert float(state.time) == pytest.approx(span, rel=1e-5) == pytest.approx(200 * 5e-4)
     assert bool((abs(state.omega_hat) < 1e6).all())
