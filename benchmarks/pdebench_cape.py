@@ -13,13 +13,14 @@ Burgers: log).
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
-(``curriculum=teacher_forcing``, ``horizon=1``, the study's relative-L2 loss plus CAPE's auxiliary one), batch 50,
+(``curriculum=teacher_forcing``, ``horizon=1``, the study's relative-L2 loss plus CAPE's auxiliary one; or, with
+``--training curriculum``, CAPE's own: windows of 5 steps whose autoregressive part grows along a tanh curve), batch 50,
 AdamW 1e-3 with weight decay 1e-4 halved 5 times over the run; conditionings ``none``, ``channels`` (the parameter as
 a constant input channel, widened to CAPE's parameter count) and ``cape``. The score is the study's nRMSE of the full
 autoregressive rollout from the first 10 frames (PDEBench's definition), on 64 trajectories per split.
 
     .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers] [--conditionings none channels cape]
-        [--seeds 0 1 2] [--samples 240] [--steps 15000]
+        [--seeds 0 1 2] [--samples 240] [--steps 15000] [--training one-step|curriculum]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
@@ -90,11 +91,15 @@ def data_file(name: str, samples: int, runs: Path = RUNS) -> Path:
     return path
 
 
-def overrides(name: str, conditioning: str, seed: int, steps: int) -> dict:
+TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
+             "curriculum": {"horizon": 5, "curriculum": "tanh"}}
+
+
+def overrides(name: str, conditioning: str, seed: int, steps: int, training: str = "one-step") -> dict:
     """The study's settings of the protocol (module docstring) for one run."""
     setting = FAMILIES[name]
-    return {"conditioning": conditioning, "train.seed": seed, "frames": PROTOCOL["frames"], "horizon": 1,
-            "curriculum": "teacher_forcing", "spatial_stride": 1, "size": PROTOCOL["width"],
+    return {"conditioning": conditioning, "train.seed": seed, "frames": PROTOCOL["frames"], **TRAININGS[training],
+            "spatial_stride": 1, "size": PROTOCOL["width"],
             "modes": PROTOCOL["modes"], "depth": PROTOCOL["depth"], "batch_size": PROTOCOL["batch"],
             "train.steps": steps, "train.chunk": min(500, steps), "epochs": 10,
             "train.learning_rate": PROTOCOL["learning_rate"],
@@ -104,16 +109,18 @@ def overrides(name: str, conditioning: str, seed: int, steps: int) -> dict:
             "parameters": (setting.parameter,), "max_eval_samples": 64}
 
 
-def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS) -> dict:
+def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
+        training: str = "one-step") -> dict:
     """Train and score one model (or read back its finished folder); returns its record."""
     bench = Benchmark(f"pdebench_cape {name} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
-    folder = run_experiment(FAMILIES[name].experiment, overrides(name, conditioning, seed, steps),
-                            runs / f"{name}-{conditioning}-{samples}-{steps}-s{seed}",
+    folder = run_experiment(FAMILIES[name].experiment, overrides(name, conditioning, seed, steps, training),
+                            runs / f"{name}-{conditioning}-{training}-{samples}-{steps}-s{seed}",
                             data=FieldData.of(str(data_file(name, samples, runs))))
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
-    return {"family": name, "conditioning": conditioning, "seed": seed, "samples": samples, "steps": steps,
+    return {"family": name, "conditioning": conditioning, "training": training, "seed": seed, "samples": samples,
+            "steps": steps,
             "metrics": summary["metrics"], "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
                                else folder / "predictions.nc"),
@@ -156,45 +163,47 @@ def markdown(payload: dict) -> str:
             continue
         lines += [f"## {name}: trained on {setting.parameter} in "
                   f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}",
-                  "", "| model | seeds | trajectories per value, steps | nRMSE seen | nRMSE held-out | "
+                  "", "| model | seeds | training, trajectories per value, steps | nRMSE seen | nRMSE held-out | "
                   "train time (min) |",
                   "|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in runs:
-            groups.setdefault((r["conditioning"], r["samples"], r["steps"]), []).append(r)
-        for (conditioning, samples, steps), group in sorted(groups.items()):
+            groups.setdefault((r["conditioning"], r["training"], r["samples"], r["steps"]), []).append(r)
+        for (conditioning, training, samples, steps), group in sorted(groups.items()):
             group.sort(key=lambda r: r["seed"])
-            lines.append(f"| {CONDITIONINGS[conditioning]} | {len(group)} | {samples}, {steps} | "
+            lines.append(f"| {CONDITIONINGS[conditioning]} | {len(group)} | {training}, {samples}, {steps} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
                          f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                          f"{np.mean([r['metrics']['train_time_s'] for r in group]) / 60:.1f} |")
         lines += ["", "Per held-out value:", "",
-                  "| model | trajectories per value, steps | " + " | ".join(
+                  "| model | training, trajectories per value, steps | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
-        for (conditioning, samples, steps), group in sorted(groups.items()):
+        for (conditioning, training, samples, steps), group in sorted(groups.items()):
             cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
                      for v in setting.held_out]
-            lines.append(f"| {CONDITIONINGS[conditioning]} | {samples}, {steps} | " + " | ".join(cells) + " |")
+            lines.append(f"| {CONDITIONINGS[conditioning]} | {training}, {samples}, {steps} | " + " | ".join(cells)
+                         + " |")
         reference = [per_parameter_fno(name, v) for v in setting.held_out]
         lines.append("| per-parameter FNO | | " + " | ".join("-" if x is None else f"{x:.3g}" for x in reference)
                      + " |")
         published = [PUBLISHED.get(f"{name}:{setting.parameter}={v:g}", (float("nan"),))[0] for v in setting.held_out]
         lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
                      + " |")
-        for (conditioning, samples, steps), group in sorted(groups.items()):
+        for (conditioning, training, samples, steps), group in sorted(groups.items()):
             if conditioning != "cape":
                 continue
             ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x
                       if x else None for v, x in zip(setting.held_out, reference, strict=True)]
-            lines.append(f"| x (FNO + CAPE / per-parameter) | {samples}, {steps} | " + " | ".join(
+            lines.append(f"| x (FNO + CAPE / per-parameter) | {training}, {samples}, {steps} | " + " | ".join(
                 "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
-            channels = {r["seed"]: r for r in groups.get(("channels", samples, steps), [])}
+            channels = {r["seed"]: r for r in groups.get(("channels", training, samples, steps), [])}
             per_seed = [r["metrics"]["held_out_nrmse"] / channels[r["seed"]]["metrics"]["held_out_nrmse"]
                         for r in group if r["seed"] in channels]
             if per_seed:
-                lines += ["", f"FNO + CAPE over FNO + parameter channels, held-out nRMSE seed by seed ({samples}, "
-                          f"{steps}): {', '.join(f'{x:.3g}' for x in per_seed)}; median {np.median(per_seed):.3g} "
+                lines += ["", f"FNO + CAPE over FNO + parameter channels, held-out nRMSE seed by seed ({training}, "
+                          f"{samples}, {steps}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
+                          f"median {np.median(per_seed):.3g} "
                           f"(target <= 0.8: {'met' if np.median(per_seed) <= 0.8 else 'not met'})."]
         lines.append("")
     return "\n".join(lines)
@@ -207,6 +216,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=240, help="trajectories per parameter value")
     parser.add_argument("--steps", type=int, default=15000, help="optimizer steps (a multiple of 500)")
+    parser.add_argument("--training", choices=tuple(TRAININGS), default="one-step",
+                        help="teacher-forced single steps, or CAPE's tanh curriculum over 5-step windows")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:
@@ -218,7 +229,7 @@ def main() -> None:
     for seed in args.seeds:
         for name in args.families:
             for conditioning in args.conditionings:
-                record = run(name, conditioning, seed, args.samples, args.steps)
+                record = run(name, conditioning, seed, args.samples, args.steps, training=args.training)
                 print(json.dumps({k: record[k] for k in ("family", "conditioning", "seed", "wall_time_s")}
                                  | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
                 with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs
@@ -232,7 +243,8 @@ def main() -> None:
 
 
 def _key(record: dict) -> tuple:
-    return record["family"], record["conditioning"], record["seed"], record["samples"], record["steps"]
+    return (record["family"], record["conditioning"], record["training"], record["seed"], record["samples"],
+            record["steps"])
 
 
 if __name__ == "__main__":

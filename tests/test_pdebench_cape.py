@@ -31,4 +31,4 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
         np.testing.assert_allclose(row.reference.sel(t=0.5).values,
                                    np.roll(row.initial.isel(t_input=0).values, int(value * 0.5 * 256)), atol=1e-4)
     table = markdown({"runs": [record]})
-    assert "| FNO + CAPE | 1 | 8, 100 |" in table and "beta=1" in table
+    assert "| FNO + CAPE | 1 | one-step, 8, 100 |" in table and "beta=1" in table
