@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import fcntl
 import json
-import os
 import time
 from pathlib import Path
 
@@ -41,7 +40,7 @@ import numpy as np
 from pdebench_fno import PROTOCOL, PUBLISHED, record_case
 
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
-from sciml.data import FieldData
+from sciml.data import FieldData, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, family_dataset
 from sciml.studies import run_experiment
@@ -84,11 +83,7 @@ def data_file(name: str, samples: int, runs: Path = RUNS) -> Path:
     ds = family_dataset(family, n_per_value=samples, num_points=PROTOCOL["points"],
                         solver_points=PROTOCOL["solver_points"], seed=0)
     ds["u"].attrs.update(long_name=f"u of {name}", units="1")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    ds.to_netcdf(tmp)
-    os.replace(tmp, path)
-    return path
+    return write_dataset(ds, path)
 
 
 TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
