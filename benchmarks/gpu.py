@@ -15,9 +15,10 @@ about 5 minutes on one H200 (under 10).
 
 Without a GPU it stops with exit code 2 and writes nothing. On a machine lent by the device tool, whose image has
 JAX for CUDA but not the two pure-Python packages `sciml.uq` imports (exponax, pyqg-jax), copy them from the venv
-into an ignored folder first and carry it (`carry: [".gpu-site"]`):
+with their metadata (exponax reads its own version at import) into the ignored folder `.gpu-site/` first and carry
+it (`carry: [".gpu-site"]`):
 
-    mkdir -p .gpu-site && cp -r .venv/lib/python3.*/site-packages/{exponax,pyqg_jax} .gpu-site/
+    mkdir -p .gpu-site && cp -r .venv/lib/python3.*/site-packages/{exponax,pyqg_jax}{,-*.dist-info} .gpu-site/
     # on the device: PYTHONPATH=.gpu-site:. python3 benchmarks/gpu.py && cp docs/results/gpu.md \\
     #     benchmarks/results/gpu.json $OUT/
 """
