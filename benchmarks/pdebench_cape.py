@@ -37,13 +37,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pdebench_fno import PROTOCOL, PUBLISHED, record_case
+import xarray as xr
+from pdebench_fno import PROTOCOL, PUBLISHED, TRANSFER_POINTS, record_case
 
+from sciml import metrics
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
-from sciml.data import FieldData, write_dataset
+from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, family_dataset
-from sciml.studies import run_experiment
+from sciml.studies import load, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_cape.json"
@@ -72,18 +74,80 @@ FAMILIES = {
 }
 
 
+def _family(name: str):
+    setting = FAMILIES[name]
+    return setting.family(parameters={setting.parameter: setting.values}, n_frames=41, t_end=2.0,
+                          initial_distribution="pdebench")
+
+
 def data_file(name: str, samples: int, runs: Path = RUNS) -> Path:
     """The family's trajectories, `samples` per value, on PDEBench's grid and frames (written once, atomically)."""
-    setting = FAMILIES[name]
     path = runs / "data" / f"{name}-{samples}.nc"
     if path.exists():
         return path
-    family = setting.family(parameters={setting.parameter: setting.values}, n_frames=41, t_end=2.0,
-                            initial_distribution="pdebench")
-    ds = family_dataset(family, n_per_value=samples, num_points=PROTOCOL["points"],
+    ds = family_dataset(_family(name), n_per_value=samples, num_points=PROTOCOL["points"],
                         solver_points=PROTOCOL["solver_points"], seed=0)
     ds["u"].attrs.update(long_name=f"u of {name}", units="1")
     return write_dataset(ds, path)
+
+
+def solver_grid_rows(name: str, samples: int, rows: np.ndarray, runs: Path = RUNS) -> xr.Dataset:
+    """Rows `rows` of the data file (its ``sample`` numbers) on the solver's 1024 points, of which the file keeps
+    every 4th: the same trajectories, for zero-shot resolution transfer. Solved once and kept in
+    ``data/<family>-<samples>-solver-grid.nc`` (only the rows asked for; checked against the data file)."""
+    path = runs / "data" / f"{name}-{samples}-solver-grid.nc"
+    if path.exists():
+        kept = xr.load_dataset(path)
+        if np.isin(rows, kept["sample"].values).all():
+            return kept.sel(sample=rows)
+    full = family_dataset(_family(name), n_per_value=samples, num_points=PROTOCOL["solver_points"], seed=0)
+    kept = full.assign_coords(sample=np.arange(full.sizes["sample"])).isel(sample=np.unique(rows))
+    coarse = xr.load_dataset(data_file(name, samples, runs))["u"].values[np.unique(rows)]
+    stride = PROTOCOL["solver_points"] // PROTOCOL["points"]
+    if not np.allclose(kept["u"].values[..., ::stride], coarse, rtol=1e-5, atol=1e-6):
+        raise RuntimeError(f"{path.name}: the solver-grid trajectories do not restrict to those of the data file; "
+                           "delete both and run again")
+    kept["u"].attrs.update(long_name=f"u of {name} on the solver's grid", units="1")
+    kept["sample"].attrs.update(long_name="row of the data file", units="1")
+    write_dataset(kept, path)
+    return kept.sel(sample=rows)
+
+
+def zero_shot(name: str, samples: int, folder: Path, runs: Path = RUNS) -> dict[str, float]:
+    """The run's model, trained at 256 points, rolled out at 512 and 1024 points on the trajectories its
+    predictions.nc scores (both splits, the same rows): nRMSE per split and resolution. Writes the rollouts and
+    their references to ``zero_shot.nc`` in the run's folder (each figure recomputable from it)."""
+    trained = load(folder)
+    frames = trained.config.frames
+    with xr.open_dataset(folder / "predictions.nc") as stored:
+        rows, splits = stored["sample"].values, stored["split"].values
+    fine = solver_grid_rows(name, samples, rows, runs).assign_coords(split=("sample", splits))
+    scores, variables, coords = {}, {}, {}
+    for points in TRANSFER_POINTS:
+        ds = fine.isel(x=slice(None, None, PROTOCOL["solver_points"] // points))
+        prediction = trained.predict(ds)["prediction"].values
+        reference = ds["u"].values[:, frames:]
+        for split in np.unique(splits):
+            kept = splits == split
+            scores[f"{split}_nrmse_{points}"] = metrics.nrmse(prediction[kept], reference[kept])
+        dim = f"x_{points}"
+        coords[dim] = (dim, ds["x"].values, {"long_name": f"x on {points} points", "units": "1"})
+        field = {"long_name": f"rollout of u on {points} points (zero-shot)", "units": "1"}
+        variables[f"prediction_{points}"] = (("sample", "t", dim), prediction, field)
+        variables[f"reference_{points}"] = (("sample", "t", dim), reference,
+                                             {**field, "long_name": f"reference u on {points} points"})
+    coords.update(sample=("sample", rows, {"long_name": "row of the data file", "units": "1"}),
+                  split=("sample", splits, {"long_name": "seen or held-out parameter value"}),
+                  t=("t", fine["t"].values[frames:], {"long_name": "time of the predicted frames", "units": "1"}))
+    setting = FAMILIES[name]
+    coords[setting.parameter] = ("sample", fine[setting.parameter].values,
+                                 {"long_name": f"PDE parameter {setting.parameter}", "units": "1"})
+    ds = with_provenance(xr.Dataset(variables, coords=coords),
+                         title=f"zero-shot resolution transfer of {folder.name}",
+                         command=f"benchmarks/pdebench_cape.py wrote {folder / 'zero_shot.nc'}")
+    check_cf_attributes(ds, what="zero-shot rollouts")
+    write_dataset(ds, folder / "zero_shot.nc")
+    return scores
 
 
 TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
@@ -112,11 +176,12 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     folder = run_experiment(FAMILIES[name].experiment, overrides(name, conditioning, seed, steps, training),
                             runs / f"{name}-{conditioning}-{training}-{samples}-{steps}-s{seed}",
                             data=FieldData.of(str(data_file(name, samples, runs))))
+    transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
     return {"family": name, "conditioning": conditioning, "training": training, "seed": seed, "samples": samples,
             "steps": steps,
-            "metrics": summary["metrics"], "wall_time_s": summary["wall_time_s"],
+            "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
                                else folder / "predictions.nc"),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record()}
@@ -142,6 +207,14 @@ def _stats(values: list[float]) -> str:
     return f"{v.mean():.3g} ± {v.std():.2g} (median {np.median(v):.3g}; {', '.join(f'{x:.3g}' for x in v)})"
 
 
+def _transfer(group: list[dict], split: str) -> str:
+    """Mean over the seeds of the zero-shot nRMSE at 512 and 1024 points ('-' where a run predates it)."""
+    if not all("zero_shot" in r for r in group):
+        return "-"
+    return " / ".join(f"{np.mean([r['zero_shot'][f'{split}_nrmse_{p}'] for r in group]):.3g}"
+                      for p in TRANSFER_POINTS)
+
+
 def markdown(payload: dict) -> str:
     """Per family: each conditioning's seen and held-out nRMSE (mean ± std, median, per seed) and per held-out value,
     beside the per-parameter FNO at that value; then CAPE over the parameter-channel FNO, seed by seed."""
@@ -150,8 +223,10 @@ def markdown(payload: dict) -> str:
              "training values of CAPE's 1D configurations, scored by the nRMSE of the full autoregressive rollout "
              "from the first 10 frames on the held-out values; 'per-parameter FNO' is `benchmarks/pdebench_fno.py`'s "
              "model trained on that value alone (one-step training, mean over its seeds; '-': not run), and 'x' our "
-             "held-out nRMSE over it (target <= 3 for FNO + CAPE). Each run's folder (`runs/pdebench_cape/`) holds "
-             "its predictions.nc. PDEBench's published per-parameter FNO is in the last column where it exists.", ""]
+             "held-out nRMSE over it (target <= 3 for FNO + CAPE); 'zero-shot': the model trained at 256 points rolled "
+             "out on the same trajectories at 512 and 1024 points (mean over seeds). Each run's folder "
+             "(`runs/pdebench_cape/`) holds its predictions.nc and the zero-shot rollouts (zero_shot.nc). PDEBench's "
+             "published per-parameter FNO is in the last column where it exists.", ""]
     for name, setting in FAMILIES.items():
         runs = [r for r in payload["runs"] if r["family"] == name]
         if not runs:
@@ -159,8 +234,8 @@ def markdown(payload: dict) -> str:
         lines += [f"## {name}: trained on {setting.parameter} in "
                   f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}",
                   "", "| model | seeds | training, trajectories per value, steps | nRMSE seen | nRMSE held-out | "
-                  "train time (min) |",
-                  "|---|---|---|---|---|---|"]
+                  "zero-shot 512 / 1024, seen | zero-shot 512 / 1024, held-out | train time (min) |",
+                  "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in runs:
             groups.setdefault((r["conditioning"], r["training"], r["samples"], r["steps"]), []).append(r)
@@ -169,6 +244,7 @@ def markdown(payload: dict) -> str:
             lines.append(f"| {CONDITIONINGS[conditioning]} | {len(group)} | {training}, {samples}, {steps} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
                          f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
+                         f"{_transfer(group, 'seen')} | {_transfer(group, 'held_out')} | "
                          f"{np.mean([r['metrics']['train_time_s'] for r in group]) / 60:.1f} |")
         lines += ["", "Per held-out value:", "",
                   "| model | training, trajectories per value, steps | " + " | ".join(

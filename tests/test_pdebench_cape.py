@@ -30,5 +30,19 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
         row = held.where(held.beta == value, drop=True).isel(sample=0)
         np.testing.assert_allclose(row.reference.sel(t=0.5).values,
                                    np.roll(row.initial.isel(t_input=0).values, int(value * 0.5 * 256)), atol=1e-4)
+    # zero-shot transfer: the same rows on 512 and 1024 points, scored from zero_shot.nc
+    fine = xr.open_dataset(Path(record["predictions"]).with_name("zero_shot.nc"))
+    np.testing.assert_array_equal(fine.sample.values, ds.sample.values)
+    np.testing.assert_allclose(fine.reference_1024.values[..., ::4], ds.reference.values, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fine.reference_512.values, fine.reference_1024.values[..., ::2])
+    for split in ("seen", "held_out"):
+        rows = fine.split.values == split
+        for points in (512, 1024):
+            assert metrics.nrmse(fine[f"prediction_{points}"].values[rows], fine[f"reference_{points}"].values[rows]) \
+                == pytest.approx(record["zero_shot"][f"{split}_nrmse_{points}"], rel=1e-4)
+    row = fine.where((fine.split == "held_out") & (fine.beta == 1.0), drop=True).isel(sample=0)
+    first = ds.where(ds.sample == row.sample, drop=True).initial.isel(sample=0, t_input=0).values
+    np.testing.assert_allclose(row.reference_1024.sel(t=0.5).values[::4], np.roll(first, 128), atol=1e-4)
     table = markdown({"runs": [record]})
     assert "| FNO + CAPE | 1 | one-step, 8, 100 |" in table and "beta=1" in table
+    assert table.count(" / ") >= 2  # the zero-shot columns
