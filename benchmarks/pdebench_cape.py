@@ -77,6 +77,7 @@ FAMILIES = {
 
 
 def _family(name: str):
+    """The family of `name` over all its values (trained and held out), on PDEBench's 41 frames over t in [0, 2]."""
     setting = FAMILIES[name]
     return setting.family(parameters={setting.parameter: setting.values}, n_frames=41, t_end=2.0,
                           initial_distribution="pdebench")
