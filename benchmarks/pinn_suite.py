@@ -63,6 +63,8 @@ CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "allen-cahn-pinn": ("allen-cahn-pinn", "PINN+recipes", {}, 5.37e-5, "jaxpi [V]"),
     "allen-cahn-piratenet": ("allen-cahn-piratenet", "PirateNet+recipes", {}, 2.24e-5,
                              "PirateNet paper [V] (300k steps, width 256)"),
+    "allen-cahn-piratenet-pi-init": ("allen-cahn-piratenet", "PirateNet+recipes, physics-informed init",
+                                     {"pi_init": "true"}, 2.24e-5, "PirateNet paper [V] (300k steps, width 256)"),
     "allen-cahn-modified-mlp": ("allen-cahn-pinn", "ModifiedMLP+recipes", {"net": "modified-mlp"}, 9.55e-5,
                                 "jaxpi README, ModifiedMlp 4 x 256 [V] (300k steps)"),
     "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"train.steps": "3000", "train.lbfgs_steps": "500"}, None,
