@@ -14,11 +14,12 @@ about 5 minutes on one H200 (under 10).
     python benchmarks/gpu.py --smoke        tiny sizes on any backend, writes nothing (a check of the script)
 
 Without a GPU it stops with exit code 2 and writes nothing. On a machine lent by the device tool, whose image has
-JAX for CUDA but not the two pure-Python packages `sciml.uq` imports (exponax, pyqg-jax), copy them from the venv
-with their metadata (exponax reads its own version at import) into the ignored folder `.gpu-site/` first and carry
-it (`carry: [".gpu-site"]`):
+JAX for CUDA but not the pure-Python packages `sciml.uq` imports (exponax, pyqg-jax) nor h5netcdf (which runs that
+write netCDF need), copy them from the venv with their metadata (exponax reads its own version at import) into the
+ignored folder `.gpu-site/` first and carry it (`carry: [".gpu-site"]`):
 
-    mkdir -p .gpu-site && cp -r .venv/lib/python3.*/site-packages/{exponax,pyqg_jax}{,-*.dist-info} .gpu-site/
+    mkdir -p .gpu-site && cp -r .venv/lib/python3.*/site-packages/{exponax,pyqg_jax,h5netcdf}{,-*.dist-info} \
+        .gpu-site/
     # on the device: PYTHONPATH=.gpu-site:. python3 benchmarks/gpu.py && cp docs/results/gpu.md \\
     #     benchmarks/results/gpu.json $OUT/
 """
