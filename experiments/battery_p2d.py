@@ -79,8 +79,9 @@ class Config(CalibrationSettings):
     """Held-out (i0 scale, diffusivity scale) pairs the surrogate is scored on."""
     n_eval_times: int = 101
     """Times of each held-out voltage curve, uniform over [0, t_end]."""
-    width: int = 64
-    """Hidden units per layer of the surrogate's MLP."""
+    width: int = 32
+    """Hidden units per layer of the surrogate's MLP (64 x 3 and an SPM level of 48 x 4 reach 0.7 mV but evaluate a
+    voltage curve at half the speed: `benchmarks/p2d_surrogate.py`)."""
     depth: int = 3
     """Hidden layers of the surrogate's MLP."""
     n_residual: int = 256
@@ -105,8 +106,9 @@ class Config(CalibrationSettings):
     """Build the surrogate on an SPM surrogate (trained first with `spm`) as the low-fidelity level."""
     spm: SurrogateConfig = SurrogateConfig(train=TrainConfig(steps=3000, learning_rate=2e-3, schedule="exponential",
                                                              decay_steps=1000, decay_rate=0.6, lbfgs_steps=300,
-                                                             lbfgs_dtype="float64", chunk=250))
-    """The low-fidelity SPM surrogate's network and training (as `battery-spm`, shorter)."""
+                                                             lbfgs_dtype="float64", chunk=250), width=24, depth=3)
+    """The low-fidelity SPM surrogate's network (smaller than `battery-spm`'s: it is evaluated at two shells of every
+    time of every voltage curve) and training (as `battery-spm`, shorter)."""
 
     def __post_init__(self):
         if self.n_train_i0 < 2 or self.n_train_diffusivities < 2:

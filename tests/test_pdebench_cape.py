@@ -44,5 +44,5 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     first = ds.where(ds.sample == row.sample, drop=True).initial.isel(sample=0, t_input=0).values
     np.testing.assert_allclose(row.reference_1024.sel(t=0.5).values[::4], np.roll(first, 128), atol=1e-4)
     table = markdown({"runs": [record]})
-    assert "| FNO + CAPE | 1 | one-step, 8, 100 |" in table and "beta=1" in table
+    assert "| FNO + CAPE | 1 | one-step, 8, 100, 10 |" in table and "beta=1" in table
     assert table.count(" / ") >= 2  # the zero-shot columns
