@@ -18,6 +18,9 @@ decay with a half-life of a fifth of the epochs run (the same overall decay, com
   20) times more optimizer steps, which is what a budget of minutes lacks: with fewer network evaluations (20 epochs
   against 50 and 110) it reached a lower rollout error on both cases where both trainings ran (advection beta 0.4,
   Burgers nu 0.1; the table holds both). The rollout at test time is the same full autoregressive one.
+- `--training one-step-noise`: the same single steps from input frames carrying Gaussian noise (standard deviation
+  ``input_noise``, 1e-2 of data of order 1) to the clean next frame, which makes the step damp components the data
+  never excite.
 - TFNO: the same FNO with CP-factorized spectral weights holding 42% of the dense ones' parameters
   (`sciml.nn.CPSpectralConv`; neuraloperator's TFNO examples keep 0.42 with Tucker factors), trained as the FNO.
 - MPNN: the message-passing neural PDE solver (`sciml.nn.MPNN`: 64 features, 6 rounds, 2 neighbours each side),
@@ -81,7 +84,7 @@ REFERENCES = "Takamoto et al., PDEBench, NeurIPS 2022 Datasets and Benchmarks (a
 PROTOCOL = dict(frames=10, width=20, modes=12, depth=4, projection=128, tfno_fraction=0.42, unet_features=32,
                 unet_levels=4, mpnn_hidden=64, mpnn_layers=6, mpnn_neighbours=2,
                 solver_points=1024, points=256, batch=50, learning_rate=1e-3, weight_decay=1e-4, halvings=5,
-                test_fraction=0.1)
+                test_fraction=0.1, input_noise=1e-2)
 MODEL_NAMES = {"fno": "FNO", "tfno": "TFNO (CP, 42%)", "unet": "U-Net", "mpnn": "MPNN"}
 TRANSFER_POINTS = (512, 1024)  # zero-shot resolution transfer: test resolutions of the model trained at 256 points
 
@@ -186,14 +189,22 @@ def rollout_mse(unroll: int | None):
     return loss
 
 
-def one_step_mse(solver, batch, key):
+def one_step_mse(noise: float = 0.0):
     """Teacher-forced training: the MSE of one step from `frames` true frames to the next (windows of
     ``frames + 1`` frames); every window of the training frames is one sample, so an epoch costs as many network
-    evaluations as one of the rollout loss but takes ``train_frames - frames`` times more optimizer steps."""
-    u = batch["u"]
-    states = stack_frames(u, PROTOCOL["frames"])
-    predicted = jax.vmap(lambda s, p: solver(s, p)[0][-u.shape[2]:])(states, batch["params"])
-    return jnp.mean((predicted - u[:, -1]) ** 2), {}
+    evaluations as one of the rollout loss but takes ``train_frames - frames`` times more optimizer steps. With
+    `noise` > 0 the input frames carry Gaussian noise of that standard deviation and the target stays clean (the
+    step learns to damp what the data never excite)."""
+
+    def loss(solver, batch, key):
+        u = batch["u"]
+        states = stack_frames(u, PROTOCOL["frames"])
+        if noise:
+            states = states + noise * jax.random.normal(key, states.shape, states.dtype)
+        predicted = jax.vmap(lambda s, p: solver(s, p)[0][-u.shape[2]:])(states, batch["params"])
+        return jnp.mean((predicted - u[:, -1]) ** 2), {}
+
+    return loss
 
 
 def build(model: str, key: jax.Array) -> FrameHistory:
@@ -226,10 +237,11 @@ def run(case: str, model: str, seed: int, samples: int, epochs: int, distributio
     test, training = u[:n_test], u[n_test:, :setting.train_frames]
     frames = PROTOCOL["frames"]
     batch = min(PROTOCOL["batch"], training.shape[0])
-    if training_mode == "one-step":  # every window of frames + 1 training frames is a sample
+    if training_mode in ("one-step", "one-step-noise"):  # every window of frames + 1 training frames is a sample
         sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
                                 horizon=frames)
-        loss, windows = one_step_mse, training.shape[0] * (training.shape[1] - frames)
+        loss = one_step_mse(PROTOCOL["input_noise"] if training_mode == "one-step-noise" else 0.0)
+        windows = training.shape[0] * (training.shape[1] - frames)
     else:  # whole training horizons
         sampler = WindowSampler(training, np.zeros((training.shape[0], 1), np.float32), batch_size=batch,
                                 horizon=training.shape[1] - 1)
@@ -387,9 +399,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--initial-distribution", default="pdebench", choices=INITIAL_DISTRIBUTIONS,
                         help="initial states: PDEBench's generator's distribution or our two-sine one")
-    parser.add_argument("--training", choices=("rollout", "one-step"), default="rollout",
+    parser.add_argument("--training", choices=("rollout", "one-step", "one-step-noise"), default="rollout",
                         help="loss: PDEBench's, summed over the autoregressive rollout of the training frames, or "
-                        "teacher-forced single steps (many more optimizer steps for the same network evaluations)")
+                        "teacher-forced single steps (many more optimizer steps for the same network evaluations), "
+                        "those with noisy input frames")
     parser.add_argument("--resume", action="store_true", help="keep the runs in the JSON and skip those done "
                         "(invocations with --resume may run in parallel: each merges its runs into the JSON)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long check: 20 trajectories, 2 epochs")

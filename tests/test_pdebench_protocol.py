@@ -75,9 +75,15 @@ def test_one_step_loss_is_the_mse_of_the_next_frame_from_the_true_frames():
     rng = np.random.default_rng(1)
     u = jnp.asarray(rng.normal(size=(4, 11, 1, 8)), jnp.float32)
     solver = FrameHistory(_Scale(jnp.asarray(0.7)), channels=1)
-    loss, _ = one_step_mse(solver, {"u": u, "params": jnp.zeros((4, 1))}, None)
+    loss, _ = one_step_mse()(solver, {"u": u, "params": jnp.zeros((4, 1))}, None)
     expected = np.mean((0.7 * np.asarray(u[:, 9, 0]) - np.asarray(u[:, 10, 0])) ** 2)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # with input noise: the inputs (sample, frame, x) carry the key's normal draws times sigma, the target is clean
+    key = jax.random.key(3)
+    noisy, _ = one_step_mse(0.1)(solver, {"u": u, "params": jnp.zeros((4, 1))}, key)
+    draws = np.asarray(jax.random.normal(key, (4, 10, 8)))
+    expected = np.mean((0.7 * (np.asarray(u[:, 9, 0]) + 0.1 * draws[:, 9]) - np.asarray(u[:, 10, 0])) ** 2)
+    assert float(noisy) == pytest.approx(expected, rel=1e-5) and abs(float(noisy) - float(loss)) > 1e-3
 
 
 def test_a_run_writes_predictions_whose_reference_is_the_exact_advection_and_whose_scores_recompute(tmp_path):
