@@ -81,7 +81,7 @@ class Config(CalibrationSettings):
     """Times of each held-out voltage curve, uniform over [0, t_end]."""
     width: int = 32
     """Hidden units per layer of the surrogate's MLP (64 x 3 on an SPM level of 48 x 4 reached 0.7 mV against 1.4 mV
-    but took twice as long per voltage curve, alone and in a batch)."""
+    with 4.7 times the arithmetic per voltage curve)."""
     depth: int = 3
     """Hidden layers of the surrogate's MLP."""
     n_residual: int = 256
