@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pdebench_cape import FAMILIES, markdown, run  # noqa: E402
+from pdebench_cape import FAMILIES, markdown, overrides, run  # noqa: E402
 
 from sciml import metrics  # noqa: E402
 
@@ -45,4 +45,8 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     np.testing.assert_allclose(row.reference_1024.sel(t=0.5).values[::4], np.roll(first, 128), atol=1e-4)
     table = markdown({"runs": [record]})
     assert "| FNO + CAPE | 1 | one-step, 8, 100, 10 |" in table and "beta=1" in table
+    # a run reading one input frame is a row of its own, not a fourth seed of the ten-frame one
+    both = markdown({"runs": [record, {**record, "frames": 1}]})
+    assert "| FNO + CAPE | 1 | one-step, 8, 100, 1 |" in both and "| FNO + CAPE | 1 | one-step, 8, 100, 10 |" in both
+    assert overrides("advection", "cape", 0, 100, frames=1)["frames"] == 1
     assert table.count(" / ") >= 2  # the zero-shot columns
