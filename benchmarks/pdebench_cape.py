@@ -269,7 +269,7 @@ def markdown(payload: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in runs:
-            groups.setdefault((r["conditioning"], r["training"], r["samples"], r["steps"], _frames(r)), []).append(r)
+            groups.setdefault((r["conditioning"], r["training"], r["samples"], r["steps"], r["frames"]), []).append(r)
         for (conditioning, *setup), group in sorted(groups.items()):
             group.sort(key=lambda r: r["seed"])
             lines.append(f"| {CONDITIONINGS[conditioning]} | {len(group)} | {_setup_label(*setup)} | "
@@ -360,12 +360,7 @@ def main() -> None:
 
 def _key(record: dict) -> tuple:
     return (record["family"], record["conditioning"], record["training"], record["seed"], record["samples"],
-            record["steps"], _frames(record))
-
-
-def _frames(record: dict) -> int:
-    """Input frames of a record (records before the option had the protocol's)."""
-    return record.get("frames", PROTOCOL["frames"])
+            record["steps"], record["frames"])
 
 
 if __name__ == "__main__":
