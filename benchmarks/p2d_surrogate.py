@@ -73,7 +73,8 @@ def accuracy(runs: list[Path], variants: dict[str, list[Path]]) -> None:
     lines = [
         f"Physics-informed P2D surrogate (`sciml run battery-p2d`; MLP {config['width']} x {config['depth']}, "
         f"{config['train']['steps']} Adam + {config['train']['lbfgs_steps']} L-BFGS steps, low-fidelity SPM level: "
-        f"{config['low_fidelity']}), scored on {len(rows[next(iter(rows))][0]['rmse_mv'])} held-out (i0 scale, "
+        + (f"MLP {config['spm']['width']} x {config['spm']['depth']}" if config["low_fidelity"] else "none")
+        + f"), scored on {len(rows[next(iter(rows))][0]['rmse_mv'])} held-out (i0 scale, "
         "diffusivity scale) pairs per seed against the P2D solver, 101 times over the 1C discharge. Every figure is "
         "recomputed from each run's predictions.nc.",
         "",
