@@ -203,7 +203,7 @@ def main(config: Config, run: RunDir) -> dict:
     sampler = ExpandingTimeSampler(config.n_residual, setup, config.s_start, config.expansion_steps)
 
     def scores(model):
-        predicted = np.stack([model.voltage(t, a, b) for a, b in test_pairs])
+        predicted = model.voltages(t, test_pairs[:, 0], test_pairs[:, 1])
         rmse = np.sqrt(np.mean((predicted - reference) ** 2, axis=1)) * 1e3
         return predicted, rmse
 

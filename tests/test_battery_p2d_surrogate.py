@@ -150,6 +150,22 @@ def test_voltage_path_matches_the_full_state(low_fidelity):
     assert 2.5 < float(fast.min()) and float(fast.max()) < 4.5
 
 
+def test_batched_voltages_match_one_curve_at_a_time():
+    surrogate = perturbed(P2DSurrogate(SOLVER, SETUP, 8, 2, key=jax.random.key(7)), jax.random.key(8))
+    t = np.linspace(0.0, SETUP.t_end, 1000)  # 3 curves per chunk: 7 pairs need a partial last chunk
+    i0 = np.linspace(*SETUP.i0_range, 7)
+    diffusivity = np.geomspace(*SETUP.diffusivity_range, 7)[::-1]
+    batched = surrogate.voltages(t, i0, diffusivity)
+    assert batched.shape == (7, t.size)
+    one_by_one = np.stack([surrogate.voltage(t, a, b) for a, b in zip(i0, diffusivity, strict=True)])
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-6)
+    assert np.ptp(batched[:, -1]) > 1e-3  # the pairs give different curves
+    with pytest.raises(ConfigError, match=r"one length m >= 1 .* got shapes \(7,\) and \(6,\)"):
+        surrogate.voltages(t, i0, diffusivity[:6])
+    with pytest.raises(ConfigError, match="i0_scale = 99"):
+        surrogate.voltages(t, np.append(i0[:6], 99.0), diffusivity)
+
+
 def test_low_fidelity_level_is_frozen_but_differentiable_in_time_and_scales():
     from sciml.studies.battery import SurrogateConfig, surrogate_like
 

@@ -55,6 +55,10 @@ POTENTIAL_SCALE = 0.1
 """Scale of the network's potential outputs [V]."""
 ERROR_UNIT = 1e-3
 """The unit every loss term measures its errors in: 1e-3 of a stoichiometry or of c_e,init, and 1 mV."""
+POINTS_PER_CHUNK = 3232
+"""(time, parameter pair) points a batched voltage evaluation computes at once (32 curves of 101 times). One vmap
+over a large batch streams every layer's activations through main memory; chunks of this size keep them in cache,
+which on the 2-core reference CPU makes a curve in a batch of 1024 three times cheaper (16 vs 48 us)."""
 
 
 class P2DSurrogate(eqx.Module):
@@ -166,16 +170,42 @@ class P2DSurrogate(eqx.Module):
         s = jnp.sqrt(jnp.clip(t / self.setup.t_end, 0.0, None))
         return jax.vmap(lambda si: self.terminal_voltage(si, i0_scale, diffusivity_scale))(s)
 
+    def voltages_unchecked(self, t: Float[Array, " n"], i0_scales: Float[Array, " m"],
+                           diffusivity_scales: Float[Array, " m"]) -> Float[Array, "m n"]:
+        """Terminal voltage [V] at times `t` [s] for each of m scale pairs, in cache-sized chunks of
+        `POINTS_PER_CHUNK` points (no range checks; jittable)."""
+        chunk = max(1, POINTS_PER_CHUNK // t.shape[0])
+        return jax.lax.map(lambda pair: self.voltage_unchecked(t, pair[0], pair[1]),
+                           (i0_scales, diffusivity_scales), batch_size=chunk)
+
     def voltage(self, t, i0_scale: float, diffusivity_scale: float, extrapolate: bool = False) -> np.ndarray:
         """(n,) terminal voltage [V] at times `t` [s] after checking the inputs lie in the trained box."""
         check_surrogate_inputs("P2DSurrogate", self.setup, t, i0_scale, diffusivity_scale, extrapolate)
         return np.asarray(_surrogate_voltage(self, jnp.asarray(t, jnp.float32), float(i0_scale),
                                              float(diffusivity_scale)))
 
+    def voltages(self, t, i0_scales, diffusivity_scales, extrapolate: bool = False) -> np.ndarray:
+        """(m, n) terminal voltage [V] at times `t` [s] for m scale pairs (`i0_scales`, `diffusivity_scales`: (m,)),
+        after checking every pair lies in the trained box."""
+        i0_scales, diffusivity_scales = np.asarray(i0_scales, float), np.asarray(diffusivity_scales, float)
+        if i0_scales.ndim != 1 or i0_scales.shape != diffusivity_scales.shape or i0_scales.size == 0:
+            raise ConfigError(f"P2DSurrogate.voltages: i0_scales and diffusivity_scales must be 1-D arrays of one "
+                              f"length m >= 1 (one pair per curve), got shapes {i0_scales.shape} and "
+                              f"{diffusivity_scales.shape}")
+        for i0_scale, diffusivity_scale in zip(i0_scales, diffusivity_scales, strict=True):
+            check_surrogate_inputs("P2DSurrogate", self.setup, t, i0_scale, diffusivity_scale, extrapolate)
+        return np.asarray(_surrogate_voltages(self, jnp.asarray(t, jnp.float32), jnp.asarray(i0_scales, jnp.float32),
+                                              jnp.asarray(diffusivity_scales, jnp.float32)))
+
 
 @eqx.filter_jit
 def _surrogate_voltage(surrogate: P2DSurrogate, t, i0_scale, diffusivity_scale):
     return surrogate.voltage_unchecked(t, i0_scale, diffusivity_scale)
+
+
+@eqx.filter_jit
+def _surrogate_voltages(surrogate: P2DSurrogate, t, i0_scales, diffusivity_scales):
+    return surrogate.voltages_unchecked(t, i0_scales, diffusivity_scales)
 
 
 def lithium_inventory(surrogate: P2DSurrogate, state: Float[Array, " n_state"], t) -> Float[Array, " 3"]:
