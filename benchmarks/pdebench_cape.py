@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import itertools
 import json
 import time
 from pathlib import Path
@@ -58,7 +59,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "pdebench_cape.json"
 PER_PARAMETER = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
 TABLE = ROOT / "docs" / "results" / "pdebench_cape.md"
 RUNS = ROOT / "runs" / "pdebench_cape"
-CONDITIONINGS = {"none": "FNO", "channels": "FNO + parameter channels", "cape": "FNO + CAPE"}
+BASES = {"fno": "FNO", "tfno": "TFNO", "unet": "U-Net", "mpnn": "MPNN"}
+CONDITIONINGS = {"none": "", "channels": " + parameter channels", "cape": " + CAPE"}
+BASE_SIZES = {"fno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"]},
+              "tfno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"],
+                       "factorization": PROTOCOL["tfno_fraction"]},
+              "unet": {"size": PROTOCOL["unet_features"], "depth": PROTOCOL["unet_levels"]},
+              "mpnn": {"size": PROTOCOL["mpnn_hidden"], "depth": PROTOCOL["mpnn_layers"]}}
+"""Each base network's size in the protocol: `pdebench_fno.py`'s per-parameter models."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,12 +187,11 @@ TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
 
 
 def overrides(name: str, conditioning: str, seed: int, steps: int, training: str = "one-step",
-              frames: int = PROTOCOL["frames"]) -> dict:
+              frames: int = PROTOCOL["frames"], base: str = "fno") -> dict:
     """The study's settings of the protocol (module docstring) for one run."""
     setting = FAMILIES[name]
-    return {"conditioning": conditioning, "train.seed": seed, "frames": frames, **TRAININGS[training],
-            "spatial_stride": 1, "size": PROTOCOL["width"],
-            "modes": PROTOCOL["modes"], "depth": PROTOCOL["depth"], "batch_size": PROTOCOL["batch"],
+    return {"base": base, "conditioning": conditioning, "train.seed": seed, "frames": frames, **TRAININGS[training],
+            "spatial_stride": 1, **BASE_SIZES[base], "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"],
             "train.steps": steps, "train.chunk": min(500, steps), "epochs": 10,
             "train.learning_rate": PROTOCOL["learning_rate"],
             "train.weight_decay": PROTOCOL["weight_decay"], "train.schedule": "exponential",
@@ -194,19 +201,21 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
 
 
 def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
-        training: str = "one-step", frames: int = PROTOCOL["frames"]) -> dict:
+        training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno") -> dict:
     """Train and score one model (or read back its finished folder); returns its record."""
-    bench = Benchmark(f"pdebench_cape {name} {conditioning} seed {seed}", timed=False)
+    bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
-    folder = run_experiment(FAMILIES[name].experiment, overrides(name, conditioning, seed, steps, training, frames),
-                            runs / f"{name}-{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}",
+    prefix = "" if base == "fno" else f"{base}-"
+    folder = run_experiment(FAMILIES[name].experiment,
+                            overrides(name, conditioning, seed, steps, training, frames, base),
+                            runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}",
                             data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
-    return {"family": name, "conditioning": conditioning, "training": training, "seed": seed, "samples": samples,
-            "steps": steps, "frames": frames,
+    return {"family": name, "base": base, "conditioning": conditioning, "training": training, "seed": seed,
+            "samples": samples, "steps": steps, "frames": frames,
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
                                else folder / "predictions.nc"),
@@ -269,10 +278,11 @@ def markdown(payload: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in runs:
-            groups.setdefault((r["conditioning"], r["training"], r["samples"], r["steps"], r["frames"]), []).append(r)
-        for (conditioning, *setup), group in sorted(groups.items()):
+            groups.setdefault((r["base"], r["conditioning"], r["training"], r["samples"], r["steps"], r["frames"]),
+                              []).append(r)
+        for (base, conditioning, *setup), group in sorted(groups.items()):
             group.sort(key=lambda r: r["seed"])
-            lines.append(f"| {CONDITIONINGS[conditioning]} | {len(group)} | {_setup_label(*setup)} | "
+            lines.append(f"| {BASES[base]}{CONDITIONINGS[conditioning]} | {len(group)} | {_setup_label(*setup)} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
                          f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                          f"{_transfer(group, 'seen')} | {_transfer(group, 'held_out')} | "
@@ -281,11 +291,11 @@ def markdown(payload: dict) -> str:
                   "| model | training, trajectories per value, steps, input frames | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
-        for (conditioning, *setup), group in sorted(groups.items()):
+        for (base, conditioning, *setup), group in sorted(groups.items()):
             cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
                      for v in setting.held_out]
-            lines.append(f"| {CONDITIONINGS[conditioning]} | {_setup_label(*setup)} | " + " | ".join(cells)
-                         + " |")
+            lines.append(f"| {BASES[base]}{CONDITIONINGS[conditioning]} | {_setup_label(*setup)} | "
+                         + " | ".join(cells) + " |")
         reference = [per_parameter_fno(name, v) for v in setting.held_out]
         lines.append("| per-parameter FNO | | " + " | ".join("-" if x is None else f"{x:.3g}" for x in reference)
                      + " |")
@@ -293,14 +303,14 @@ def markdown(payload: dict) -> str:
         lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
                      + " |")
         notes = []
-        for (conditioning, *setup), group in sorted(groups.items()):
+        for (base, conditioning, *setup), group in sorted(groups.items()):
             if conditioning != "cape":
                 continue
             ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x
                       if x else None for v, x in zip(setting.held_out, reference, strict=True)]
-            lines.append(f"| x (FNO + CAPE / per-parameter) | {_setup_label(*setup)} | " + " | ".join(
+            lines.append(f"| x ({BASES[base]} + CAPE / per-parameter FNO) | {_setup_label(*setup)} | " + " | ".join(
                 "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
-            channels = {r["seed"]: r for r in groups.get(("channels", *setup), [])}
+            channels = {r["seed"]: r for r in groups.get((base, "channels", *setup), [])}
             pairs = [(r["metrics"]["held_out_nrmse"], channels[r["seed"]]["metrics"]["held_out_nrmse"])
                      for r in group if r["seed"] in channels]
             if not pairs:
@@ -313,7 +323,7 @@ def markdown(payload: dict) -> str:
                            "predicting zero, so the ratio compares diverged rollouts).")
             else:
                 verdict = f"(target <= 0.8: {'met' if np.median(per_seed) <= 0.8 else 'not met'})."
-            notes += ["", f"FNO + CAPE over FNO + parameter channels, held-out nRMSE seed by seed "
+            notes += ["", f"{BASES[base]} + CAPE over {BASES[base]} + parameter channels, held-out nRMSE seed by seed "
                       f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
                       f"median {np.median(per_seed):.3g} " + verdict]
         lines += notes
@@ -324,6 +334,8 @@ def markdown(payload: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--bases", nargs="+", default=["fno"], choices=list(BASES),
+                        help="base networks, each at its per-parameter size in pdebench_fno.py's protocol")
     parser.add_argument("--conditionings", nargs="+", default=list(CONDITIONINGS), choices=list(CONDITIONINGS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=240, help="trajectories per parameter value")
@@ -342,25 +354,24 @@ def main() -> None:
     bench = Benchmark("pdebench_cape", timed=False)  # accuracy; the wall times are noted with the load
     bench.declare_threads(sciml=xla_cpu_threads())
     for seed in args.seeds:
-        for name in args.families:
-            for conditioning in args.conditionings:
-                record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
-                             frames=args.frames)
-                print(json.dumps({k: record[k] for k in ("family", "conditioning", "seed", "wall_time_s")}
-                                 | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
-                with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-                    stored = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
-                    kept = {_key(r): r for r in stored}
-                    kept[_key(record)] = record
-                    payload = {"benchmark": "pdebench_cape", "protocol": PROTOCOL, "versions": package_versions(),
-                               "runs": list(kept.values())}
-                    bench.write(RESULTS, payload, TABLE, markdown(payload))
+        for name, base, conditioning in itertools.product(args.families, args.bases, args.conditionings):
+            record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
+                         frames=args.frames, base=base)
+            print(json.dumps({k: record[k] for k in ("family", "base", "conditioning", "seed", "wall_time_s")}
+                             | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
+            with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                stored = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
+                kept = {_key(r): r for r in stored}
+                kept[_key(record)] = record
+                payload = {"benchmark": "pdebench_cape", "protocol": PROTOCOL, "versions": package_versions(),
+                           "runs": list(kept.values())}
+                bench.write(RESULTS, payload, TABLE, markdown(payload))
 
 
 def _key(record: dict) -> tuple:
-    return (record["family"], record["conditioning"], record["training"], record["seed"], record["samples"],
-            record["steps"], record["frames"])
+    return (record["family"], record["base"], record["conditioning"], record["training"], record["seed"],
+            record["samples"], record["steps"], record["frames"])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from sciml import DataError
+from sciml import ConfigError, DataError
 from sciml.nn import (
     FNO,
     MPNN,
@@ -17,6 +17,7 @@ from sciml.nn import (
     Conditioning,
     CPSpectralConv,
     FNOBase,
+    MPNNBase,
     NoConditioning,
     ParameterChannelConditioning,
     SpectralConv,
@@ -156,7 +157,9 @@ def test_cape_normalisation_fixes_the_size_of_the_update(key, normalize):
         assert_close(update_doubled, 2 * update, rtol=1e-5, what="unnormalised update")
 
 
-@pytest.mark.parametrize("make_base", [lambda: FNOBase(size=4, modes=2, depth=1), lambda: UNetBase(size=4, depth=2)])
+@pytest.mark.parametrize("make_base", [lambda: FNOBase(size=4, modes=2, depth=1), lambda: UNetBase(size=4, depth=2),
+                                       lambda: FNOBase(size=4, modes=2, depth=1, factorization=0.5),
+                                       lambda: MPNNBase(size=4, depth=1)])
 def test_conditionings_build_their_base_from_the_first_of_three_keys(key, make_base):
     """Every conditioning gives the base network the weights it had under the former string API (split(key, 3)[0])."""
     base = make_base()
@@ -176,6 +179,20 @@ def test_conditionings_build_their_base_from_the_first_of_three_keys(key, make_b
     u = jnp.sin(2 * jnp.pi * jnp.arange(16) / 16)[None]
     for model in (plain, channels, cape):
         assert eqx.filter_eval_shape(model, u, jnp.zeros(2))[0].shape == (1, 16)
+
+
+def test_study_bases_build_the_named_networks(key):
+    from sciml.studies.neural_solvers import NeuralSolverConfig, base_network
+
+    built = {name: base_network(NeuralSolverConfig(base=name, modes=2, depth=1), 4)(1, 1, ndim=1, key=key)
+             for name in ("fno", "tfno", "unet", "mpnn")}
+    assert isinstance(built["unet"], UNet) and isinstance(built["mpnn"], MPNN)
+    dense, factorized = parameter_count(built["fno"]), parameter_count(built["tfno"])
+    assert factorized < dense  # the CP factors replace the dense spectral weights
+    with pytest.raises(ConfigError, match="works on 1D grids, got ndim=2"):
+        MPNNBase(size=4, depth=1)(1, 1, ndim=2, key=key)
+    with pytest.raises(ValueError, match="base must be one of"):
+        NeuralSolverConfig(base="gnn")
 
 
 def test_a_user_defined_conditioning_plugs_into_the_same_call(key):

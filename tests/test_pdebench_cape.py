@@ -49,4 +49,11 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     both = markdown({"runs": [record, {**record, "frames": 1}]})
     assert "| FNO + CAPE | 1 | one-step, 8, 100, 1 |" in both and "| FNO + CAPE | 1 | one-step, 8, 100, 10 |" in both
     assert overrides("advection", "cape", 0, 100, frames=1)["frames"] == 1
+    # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
+    bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
+    assert "| MPNN + CAPE | 1 | one-step, 8, 100, 10 |" in bases and "| FNO + CAPE | 1 |" in bases
+    assert "x (MPNN + CAPE / per-parameter FNO)" in bases
+    mpnn = overrides("advection", "channels", 0, 100, base="mpnn")
+    assert (mpnn["base"], mpnn["size"], mpnn["depth"]) == ("mpnn", 64, 6)
+    assert overrides("advection", "cape", 0, 100, base="tfno")["factorization"] == pytest.approx(0.42)
     assert table.count(" / ") >= 2  # the zero-shot columns

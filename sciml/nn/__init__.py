@@ -35,6 +35,7 @@ from sciml.nn._cape import (  # noqa: E402
     CAPEConditioning,
     Conditioning,
     FNOBase,
+    MPNNBase,
     NoConditioning,
     ParameterChannelConditioning,
     ParameterChannels,
@@ -45,5 +46,5 @@ from sciml.nn._fno import FNO, CPSpectralConv, SpectralConv, cp_rank, parameter_
 from sciml.nn._unet import UNet  # noqa: E402
 
 __all__ += ["CAPEBlock", "CAPEConditioned", "CAPEConditioning", "CPSpectralConv", "Conditioning", "FNO", "FNOBase",
-            "NoConditioning", "ParameterChannelConditioning", "ParameterChannels", "SpectralConv", "UNet", "UNetBase",
-            "Unconditioned", "cp_rank", "parameter_count"]
+            "MPNNBase", "NoConditioning", "ParameterChannelConditioning", "ParameterChannels", "SpectralConv", "UNet",
+            "UNetBase", "Unconditioned", "cp_rank", "parameter_count"]

@@ -2,12 +2,12 @@
 
 Implemented from the paper's description (see docs/guides/cape.md): a small parameter-gated network (`CAPEBlock`)
 makes a cheap first guess of the next state from the current state and the PDE parameters; the unchanged base model
-(FNO, U-Net, ...) sees the current state and that guess as input channels (`CAPEConditioned`). The baselines are the
-base model alone (`Unconditioned`) and the base model with the parameters as constant input channels
+(FNO, U-Net, MPNN, ...) sees the current state and that guess as input channels (`CAPEConditioned`). The baselines are
+the base model alone (`Unconditioned`) and the base model with the parameters as constant input channels
 (`ParameterChannels`). All three share one call signature, ``solver(u, params) -> (next_state, guess)``, with
 ``guess`` the CAPE first guess (or None), so training and rollout code treat them alike. The conditioning objects
 (`NoConditioning`, `ParameterChannelConditioning`, `CAPEConditioning`) build each around a base network maker
-(`FNOBase`, `UNetBase`).
+(`FNOBase`, `UNetBase`, `MPNNBase`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from jaxtyping import Array, Float
 from sciml._errors import ConfigError, DataError
 from sciml.nn._fno import FNO, SpectralConv, check_spatial_shape, parameter_count, periodic_conv, pointwise
 from sciml.nn._init import build_layer
+from sciml.nn._mpnn import MPNN
 from sciml.nn._unet import UNet
 
 
@@ -169,14 +170,18 @@ class CAPEConditioned(eqx.Module):
 
 @dataclasses.dataclass(frozen=True)
 class FNOBase:
-    """The base network of a neural solver: an `FNO` of width `size`, `modes` Fourier modes and `depth` layers."""
+    """The base network of a neural solver: an `FNO` of width `size`, `modes` Fourier modes and `depth` layers; with
+    `factorization` (a fraction of the dense spectral weights' parameters) its spectral weights are CP-factorized (a
+    TFNO)."""
 
     size: int = 16
     modes: int = 12
     depth: int = 4
+    factorization: float | None = None
 
     def __call__(self, channels_in: int, channels_out: int, *, ndim: int, key: jax.Array) -> FNO:
-        return FNO(channels_in, channels_out, width=self.size, modes=self.modes, depth=self.depth, ndim=ndim, key=key)
+        return FNO(channels_in, channels_out, width=self.size, modes=self.modes, depth=self.depth, ndim=ndim,
+                   factorization=self.factorization, key=key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,9 +195,27 @@ class UNetBase:
         return UNet(channels_in, channels_out, features=self.size, levels=self.depth, ndim=ndim, key=key)
 
 
+@dataclasses.dataclass(frozen=True)
+class MPNNBase:
+    """The base network of a neural solver: an `MPNN` (1D grids only) of `size` node features, `depth` rounds of
+    message passing and `neighbours` nodes on each side."""
+
+    size: int = 64
+    depth: int = 6
+    neighbours: int = 2
+
+    def __call__(self, channels_in: int, channels_out: int, *, ndim: int, key: jax.Array) -> MPNN:
+        if ndim != 1:
+            raise ConfigError(f"MPNNBase: the message-passing solver works on 1D grids, got ndim={ndim}; use the FNO "
+                              "or U-Net base for 2D fields")
+        return MPNN(channels_in, channels_out, hidden=self.size, layers=self.depth, neighbours=self.neighbours,
+                    key=key)
+
+
 class Conditioning(abc.ABC):
     """How the PDE parameters reach a neural solver: builds the solver (``solver(u, params) -> (next, guess)``)
-    around a base network maker ``base(channels_in, channels_out, *, ndim, key)`` (`FNOBase`, `UNetBase`, ...).
+    around a base network maker ``base(channels_in, channels_out, *, ndim, key)`` (`FNOBase`, `UNetBase`,
+    `MPNNBase`).
 
     Every conditioning splits `key` into (base, CAPE, mix) keys, so the base gets the same weights under each.
     """

@@ -5,8 +5,9 @@ Load the family, hold out parameter values, train with `RolloutLoss` through `sc
 autoregressively from the first frame (the first `frames` frames: PDEBench's per-parameter baseline protocol with
 `frames=10`, `conditioning="none"` and every other parameter value excluded) on unseen trajectories of seen parameters
 and on held-out parameters, score with PDEBench's metrics. The config's strings (`base`, `conditioning`,
-`curriculum`) name the method objects (`FNOBase` / `UNetBase`, `NoConditioning` / `ParameterChannelConditioning` /
-`CAPEConditioning`, `TanhCurriculum` / `TeacherForcing` / `Autoregressive`); this module maps them.
+`curriculum`) name the method objects (`FNOBase` / `UNetBase` / `MPNNBase`, `NoConditioning` /
+`ParameterChannelConditioning` / `CAPEConditioning`, `TanhCurriculum` / `TeacherForcing` / `Autoregressive`); this
+module maps them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sciml.nn import (
     CAPEConditioning,
     Conditioning,
     FNOBase,
+    MPNNBase,
     NoConditioning,
     ParameterChannelConditioning,
     UNetBase,
@@ -59,6 +61,7 @@ from sciml.studies._config import TrainConfig
 from sciml.studies._run import RunDir
 from sciml.studies._training import train
 
+BASES = ("fno", "tfno", "unet", "mpnn")
 CURRICULA: dict[str, Curriculum] = {"tanh": TanhCurriculum(), "teacher_forcing": TeacherForcing(),
                                     "autoregressive": Autoregressive()}
 
@@ -93,17 +96,20 @@ class NeuralSolverConfig:
     seen_test_fraction: float = 0.125
     """Share of the seen-parameter trajectories kept out of training as the seen test split."""
     base: str = "fno"
-    """Base network: "fno" (Fourier neural operator) or "unet"."""
+    """Base network: "fno" (Fourier neural operator), "tfno" (the FNO with CP-factorized spectral weights), "unet" or
+    "mpnn" (message-passing solver, 1D only)."""
     conditioning: str = "cape"
     """How the parameters enter: "none", "channels" (as constant input channels) or "cape" (CAPE module)."""
     match_parameters: bool = True
     """Widen a non-CAPE baseline until its parameter count matches the CAPE model's."""
     size: int = 16
-    """Width of the FNO (channels) or first-stage features of the U-Net."""
+    """Width of the FNO (channels), first-stage features of the U-Net or node features of the MPNN."""
     modes: int = 8
     """Fourier modes kept per dimension in each FNO layer."""
     depth: int = 4
-    """FNO layers, or U-Net down/up stages."""
+    """FNO layers, U-Net down/up stages or MPNN message-passing rounds."""
+    factorization: float = 0.42
+    """TFNO: the fraction of the dense spectral weights' parameters its CP factors keep."""
     cape_width: int = 32
     """Channels of the CAPE module."""
     cape_modes: int = 8
@@ -146,8 +152,8 @@ class NeuralSolverConfig:
     """A trajectory file of your own in place of `dataset` (docs/tutorials/own-data.md; empty path: `dataset`)."""
 
     def __post_init__(self):
-        if self.base not in ("fno", "unet"):
-            raise ValueError(f"base must be 'fno' or 'unet', got {self.base!r}")
+        if self.base not in BASES:
+            raise ValueError(f"base must be one of {BASES}, got {self.base!r}")
         if self.conditioning not in ("none", "channels", "cape"):
             raise ValueError(f"conditioning must be 'none', 'channels' or 'cape', got {self.conditioning!r}")
         if self.curriculum not in CURRICULA:
@@ -162,11 +168,15 @@ class NeuralSolverConfig:
                              f"epochs={self.epochs}")
 
 
-def base_network(config: NeuralSolverConfig, size: int) -> FNOBase | UNetBase:
-    """The base network maker of `config` at width (FNO) or first-stage features (U-Net) `size`."""
+def base_network(config: NeuralSolverConfig, size: int) -> FNOBase | UNetBase | MPNNBase:
+    """The base network maker of `config` at width (FNO, TFNO), first-stage features (U-Net) or node features (MPNN)
+    `size`."""
     if config.base == "unet":
         return UNetBase(size=size, depth=config.depth)
-    return FNOBase(size=size, modes=config.modes, depth=config.depth)
+    if config.base == "mpnn":
+        return MPNNBase(size=size, depth=config.depth)
+    return FNOBase(size=size, modes=config.modes, depth=config.depth,
+                   factorization=config.factorization if config.base == "tfno" else None)
 
 
 def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditioning:
