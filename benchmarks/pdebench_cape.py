@@ -2,14 +2,17 @@
 per-parameter FNO of `benchmarks/pdebench_fno.py` trained on that very value.
 
 The data are those of `pdebench_fno.py` (PDEBench's initial-state distribution, solved on 1024 points and kept at
-256; advection and Burgers 41 frames on t in [0, 2]) for every parameter value of the family, written once to
+256; advection and Burgers 41 frames on t in [0, 2], diffusion-reaction 101 on [0, 1]) for every parameter value of
+the family, written once to
 `runs/pdebench_cape/data/<family>.nc` and trained on through the neural-solver study (`run_experiment` of the
 family's `*-cape` experiment with ``data.path``; each run's folder holds its predictions.nc). The training values and
 the held-out ones are CAPE's released 1D configurations (`/work/shared/notes/cape_pdebench_nde.md` A2.6): advection
 trains on beta in {0.2, 0.4, 0.7, 2, 4} and holds out {0.1, 1, 7}; Burgers trains on nu in {0.002, 0.02, 0.04, 0.2,
 0.4, 2} (CAPE's 0.007 is not among PDEBench's public files, nor ours) and holds out {0.001, 0.004, 0.01, 0.1, 1, 4}.
-The study's parameter scaling and clipping are the experiment's (advection: linear, clipped to the trained range;
-Burgers: log).
+CAPE has no diffusion-reaction configuration: on PDEBench's grid nu in {0.5, 1, 2, 5} x rho in {1, 2, 5, 10} the
+models take both parameters and rho = 5 is held out at every nu (as `diffreact-cape`). The study's parameter scaling
+and clipping are the experiment's (advection: linear, clipped to the trained range; Burgers and diffusion-reaction:
+log).
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
@@ -51,7 +54,7 @@ from sciml import DataError, metrics
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
-from sciml.solvers import AdvectionFamily, BurgersFamily, family_dataset
+from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
 from sciml.studies import load, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,13 +74,23 @@ BASE_SIZES = {"fno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"]},
 
 @dataclasses.dataclass(frozen=True)
 class FamilySetting:
-    """A family's data (every value, trained and held out) and the experiment whose study and scaling it uses."""
+    """A family's data (every value of each of its parameters, trained and held out; the trajectories cover their
+    grid), the values of `parameter` held out, the experiment whose study and scaling it uses, and PDEBench's frames
+    of the family (`n_frames` over [0, `t_end`])."""
 
     family: type
     parameter: str
     values: tuple[float, ...]
     held_out: tuple[float, ...]
     experiment: str
+    other_parameters: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    n_frames: int = 41
+    t_end: float = 2.0
+
+    @property
+    def parameters(self) -> dict[str, tuple[float, ...]]:
+        """Every parameter of the family and its values (the held-out one first)."""
+        return {self.parameter: self.values, **dict(self.other_parameters)}
 
 
 FAMILIES = {
@@ -85,13 +98,17 @@ FAMILIES = {
                                "advection-cape"),
     "burgers": FamilySetting(BurgersFamily, "nu", (0.001, 0.002, 0.004, 0.01, 0.02, 0.04, 0.1, 0.2, 0.4, 1.0, 2.0,
                                                    4.0), (0.001, 0.004, 0.01, 0.1, 1.0, 4.0), "burgers-cape"),
+    # PDEBench's 1D diffusion-reaction grid (CAPE has no configuration for it): the reaction rate rho = 5 held out
+    # at every diffusivity, as `diffreact-cape`; 101 frames over t in [0, 1]
+    "diffreact": FamilySetting(DiffusionReactionFamily, "rho", (1.0, 2.0, 5.0, 10.0), (5.0,), "diffreact-cape",
+                               (("nu", (0.5, 1.0, 2.0, 5.0)),), n_frames=101, t_end=1.0),
 }
 
 
 def _family(name: str):
-    """The family of `name` over all its values (trained and held out), on PDEBench's 41 frames over t in [0, 2]."""
+    """The family of `name` over all its values (trained and held out), on PDEBench's frames of that family."""
     setting = FAMILIES[name]
-    return setting.family(parameters={setting.parameter: setting.values}, n_frames=41, t_end=2.0,
+    return setting.family(parameters=setting.parameters, n_frames=setting.n_frames, t_end=setting.t_end,
                           initial_distribution="pdebench")
 
 
@@ -159,9 +176,9 @@ def zero_shot(name: str, samples: int, folder: Path, runs: Path = RUNS) -> dict[
     coords.update(sample=("sample", rows, {"long_name": "row of the data file", "units": "1"}),
                   split=("sample", splits, {"long_name": "seen or held-out parameter value"}),
                   t=("t", fine["t"].values[frames:], {"long_name": "time of the predicted frames", "units": "1"}))
-    setting = FAMILIES[name]
-    coords[setting.parameter] = ("sample", fine[setting.parameter].values,
-                                 {"long_name": f"PDE parameter {setting.parameter}", "units": "1"})
+    for parameter in FAMILIES[name].parameters:
+        coords[parameter] = ("sample", fine[parameter].values, {"long_name": f"PDE parameter {parameter}",
+                                                                 "units": "1"})
     ds = with_provenance(xr.Dataset(variables, coords=coords),
                          title=f"zero-shot resolution transfer of {folder.name}",
                          command=f"benchmarks/pdebench_cape.py wrote {folder / 'zero_shot.nc'}")
@@ -197,7 +214,7 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
             "train.weight_decay": PROTOCOL["weight_decay"], "train.schedule": "exponential",
             "train.decay_steps": steps // PROTOCOL["halvings"], "train.decay_rate": 0.5,
             "held_out_parameter": setting.parameter, "held_out_values": setting.held_out, "excluded_values": (),
-            "parameters": (setting.parameter,), "max_eval_samples": 64}
+            "parameters": tuple(setting.parameters), "max_eval_samples": 64}
 
 
 def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
@@ -259,7 +276,8 @@ def markdown(payload: dict) -> str:
     beside the per-parameter FNO at that value; then CAPE over the parameter-channel FNO, seed by seed."""
     lines = ["# CAPE on PDEBench's baseline protocol: held-out parameters against per-parameter FNOs", "",
              "Generated by `benchmarks/pdebench_cape.py` (its docstring gives the protocol). One model across the "
-             "training values of CAPE's 1D configurations, scored by the nRMSE of the full autoregressive rollout "
+             "training values of CAPE's 1D configurations (diffusion-reaction: PDEBench's grid), scored by the nRMSE "
+             "of the full autoregressive rollout "
              "from the first input frames (10, PDEBench's; 1, CAPE's own setting, scores frames 1-40) on the held-out "
              "values; 'per-parameter FNO' is `benchmarks/pdebench_fno.py`'s "
              "model trained on that value alone (one-step training, mean over its seeds; '-': not run), and 'x' our "
@@ -271,8 +289,10 @@ def markdown(payload: dict) -> str:
         runs = [r for r in payload["runs"] if r["family"] == name]
         if not runs:
             continue
+        others = "".join(f" at every {p} in {list(v)}" for p, v in setting.other_parameters)
         lines += [f"## {name}: trained on {setting.parameter} in "
-                  f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}",
+                  f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}"
+                  + others,
                   "", "| model | seeds | training, trajectories per value, steps, input frames | nRMSE seen | "
                   "nRMSE held-out | zero-shot 512 / 1024, seen | zero-shot 512 / 1024, held-out | train time (min) |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -56,4 +56,8 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     mpnn = overrides("advection", "channels", 0, 100, base="mpnn")
     assert (mpnn["base"], mpnn["size"], mpnn["depth"]) == ("mpnn", 64, 6)
     assert overrides("advection", "cape", 0, 100, base="tfno")["factorization"] == pytest.approx(0.42)
+    # diffusion-reaction: both parameters condition the models, rho = 5 held out at every nu
+    diffreact = overrides("diffreact", "cape", 0, 100)
+    assert diffreact["parameters"] == ("rho", "nu") and diffreact["held_out_values"] == (5.0,)
+    assert FAMILIES["diffreact"].parameters == {"rho": (1.0, 2.0, 5.0, 10.0), "nu": (0.5, 1.0, 2.0, 5.0)}
     assert table.count(" / ") >= 2  # the zero-shot columns
