@@ -134,8 +134,8 @@ def solver_grid_rows(name: str, samples: int, rows: np.ndarray, runs: Path = RUN
         if np.isin(rows, kept["sample"].values).all():
             return kept.sel(sample=rows)
         wanted = np.union1d(wanted, kept["sample"].values)  # keep the rows cached before
-    full = family_dataset(_family(name), n_per_value=samples, num_points=PROTOCOL["solver_points"], seed=0)
-    kept = full.assign_coords(sample=np.arange(full.sizes["sample"])).isel(sample=wanted)
+    kept = family_dataset(_family(name), n_per_value=samples, num_points=PROTOCOL["solver_points"], seed=0,
+                          rows=wanted).assign_coords(sample=wanted)
     coarse = xr.load_dataset(data_file(name, samples, runs))["u"].values[wanted]
     stride = PROTOCOL["solver_points"] // PROTOCOL["points"]
     if not np.allclose(kept["u"].values[..., ::stride], coarse, rtol=1e-5, atol=1e-6):

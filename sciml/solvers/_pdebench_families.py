@@ -285,7 +285,8 @@ FAMILIES: dict[str, PDEFamily] = {"advection": AdvectionFamily(), "burgers": Bur
 
 
 def family_dataset(
-    family: str | PDEFamily, *, n_per_value: int, num_points: int, seed: int = 0, solver_points: int | None = None
+    family: str | PDEFamily, *, n_per_value: int, num_points: int, seed: int = 0, solver_points: int | None = None,
+    rows: np.ndarray | None = None,
 ) -> xr.Dataset:
     """Trajectories of one PDE family (a name in `FAMILIES` or a `PDEFamily`) for every parameter value (a grid over
     several parameters).
@@ -293,7 +294,8 @@ def family_dataset(
     Returns an `xarray.Dataset` with variable ``u`` (sample, t, x(, y)) and each PDE parameter as a coordinate along
     ``sample``. `solver_points` (a multiple of `num_points`) solves on a finer grid and keeps every k-th point, as
     PDEBench's loaders down-sample its 1024-point files. Parameter combination i draws its initial states from
-    ``fold_in(key(seed), i)``.
+    ``fold_in(key(seed), i)``. `rows` (sorted indices along ``sample`` of the whole dataset) solves only those
+    trajectories, the same as the whole dataset's rows.
     """
     if isinstance(family, str):
         if family not in FAMILIES:
@@ -307,13 +309,22 @@ def family_dataset(
     stride = solver_points // num_points
     names = list(family.parameters)
     grid = list(itertools.product(*family.parameters.values()))
+    if rows is not None:
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or np.any(np.diff(rows) <= 0) or rows.min() < 0 or rows.max() >= len(grid) * n_per_value:
+            raise ConfigError(f"rows must be sorted distinct indices in [0, {len(grid) * n_per_value}) (the samples "
+                              f"of {len(grid)} parameter values x {n_per_value}), got {rows}")
     frames, values = [], []
     for index, combo in enumerate(grid):
         key = jax.random.fold_in(jax.random.key(seed), index)
         u0 = family.initial_conditions(key, n_per_value, solver_points)
+        if rows is not None:
+            u0 = u0[rows[(rows >= index * n_per_value) & (rows < (index + 1) * n_per_value)] - index * n_per_value]
+            if not len(u0):
+                continue
         u = family.solve(dict(zip(names, combo, strict=True)), u0)
         frames.append(u[(slice(None), slice(None)) + (slice(None, None, stride),) * (u.ndim - 2)])
-        values.append(np.tile(np.asarray(combo, dtype=np.float64), (n_per_value, 1)))
+        values.append(np.tile(np.asarray(combo, dtype=np.float64), (len(u0), 1)))
     u = np.concatenate(frames)
     parameter_values = np.concatenate(values)
     space = ("x", "y")[: u.ndim - 2]
