@@ -50,6 +50,20 @@ def test_other_settings_are_refused_before_anything_is_written(tmp_path):
     assert (out / "config.json").read_text() == before
 
 
+def test_a_run_made_before_a_config_field_existed_is_still_this_run(tmp_path):
+    """A field added to the config since (absent from the stored config.json) counts at its default; set otherwise,
+    it is another run."""
+    out = run_experiment("linear-fit", {}, tmp_path / "run")
+    stored = json.loads((out / "config.json").read_text())
+    del stored["config"]["slope"], stored["config"]["train"]["seed"]
+    (out / "config.json").write_text(json.dumps(stored))
+    summary = (out / "summary.json").read_text()
+    assert run_experiment("linear-fit", {}, tmp_path / "run") == out
+    assert (out / "summary.json").read_text() == summary  # finished: read back, not rerun
+    with pytest.raises(RunFolderError, match=r"other settings \(slope: 2.0 -> 3.0\)"):
+        run_experiment("linear-fit", {"slope": "3"}, tmp_path / "run")
+
+
 def test_fresh_moves_the_old_run_aside(tmp_path):
     out = run_experiment("linear-fit", {}, tmp_path / "run")
     run_experiment("linear-fit", {"slope": "3"}, tmp_path / "run", fresh=True)

@@ -323,6 +323,18 @@ def _differences(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
     return found
 
 
+def _with_new_fields(previous: Mapping, defaults: Mapping) -> dict:
+    """`previous` (a stored config) with the fields it lacks at their `defaults`: fields added to the experiment's
+    config since the run was made, which the run ran without, i.e. as the default does."""
+    merged = dict(previous)
+    for key, value in defaults.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, Mapping) and isinstance(merged[key], Mapping):
+            merged[key] = _with_new_fields(merged[key], value)
+    return merged
+
+
 def _move_aside(path: Path) -> Path:
     """Move everything of the run in `path` (all but the lock) into a sibling folder; return it."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -334,10 +346,13 @@ def _move_aside(path: Path) -> Path:
     return aside
 
 
-def _claim(path: Path, name: str, resolved: dict, fresh: bool) -> bool:
-    """Check what `path` holds before anything is written; True when it holds this very run, finished."""
+def _claim(path: Path, name: str, resolved: dict, fresh: bool, defaults: Mapping) -> bool:
+    """Check what `path` holds before anything is written; True when it holds this very run, finished (a stored
+    config lacking fields the config has gained since counts them at their `defaults`)."""
     contents = [p for p in path.iterdir() if p.name != ".lock" and not (p.is_dir() and not any(p.iterdir()))]
     previous = _read_json(path / "config.json")
+    if previous is not None and previous.get("experiment") == name and isinstance(previous.get("config"), Mapping):
+        previous = {**previous, "config": _with_new_fields(previous["config"], defaults)}
     if contents and previous is None and not fresh:
         raise RunFolderError(f"{path} is not empty and holds no sciml run; expected a new or empty folder, or one "
                              "of an earlier run. Choose another --out (or --fresh to move its contents aside).")
@@ -371,15 +386,16 @@ def run_experiment(
     experiment = load_experiment(name, directory)
     config = resolve_config(experiment.config_type, overrides, **values)
     resolved = config_dict(config)
+    defaults = config_dict(resolve_config(experiment.config_type, {}))
     path = Path(out) if out is not None else default_run_dir(name)
     with _owned(path):
         # Process 0 claims and prepares the folder; the other processes of a multi-process run then read it.
-        finished = _claim(path, name, resolved, fresh) if is_main_process() else None
+        finished = _claim(path, name, resolved, fresh, defaults) if is_main_process() else None
         if finished is False:
             write_json(path / "config.json", {"experiment": name, "config": resolved})
         barrier("sciml-run-folder")
         if finished is None:
-            finished = _claim(path, name, resolved, fresh=False)
+            finished = _claim(path, name, resolved, False, defaults)
         if finished:
             if is_main_process():
                 print(f"sciml: {path} holds this run, finished; nothing to do (--fresh runs it again)",
