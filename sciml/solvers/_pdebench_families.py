@@ -184,6 +184,9 @@ class PDEFamily(abc.ABC):
     equation: ClassVar[str]
     initial_conditions_note: ClassVar[str] = "PDEBench-like random sine pairs"
     solver_note: ClassVar[str] = "exponax 0.2 pseudo-spectral (ETDRK2 / exact linear)"
+    per_trajectory: ClassVar[bool] = False
+    """`solve` treats each row alone (no step size set by the whole batch), so a subset of the initial states gives
+    the same trajectories."""
 
     @abc.abstractmethod
     def initial_conditions(self, key: jax.Array, n: int, num_points: int) -> Float[Array, " n *space"]:
@@ -226,6 +229,7 @@ class AdvectionFamily(_SineFamily):
     t_end: float = 2.0
     n_frames: int = 41
     equation: ClassVar[str] = "u_t + beta u_x = 0, x in [0, 1) periodic"
+    per_trajectory: ClassVar[bool] = True
 
     def solve(self, values: dict[str, float], u0: Float[Array, "n x"]) -> np.ndarray:
         return advection_trajectories(values["beta"], u0, t_end=self.t_end, n_frames=self.n_frames)
@@ -255,6 +259,7 @@ class DiffusionReactionFamily(_SineFamily):
     n_frames: int = 21
     equation: ClassVar[str] = "u_t = nu u_xx + rho u (1 - u), x in [0, 1) periodic"
     positive: ClassVar[bool] = True
+    per_trajectory: ClassVar[bool] = True
 
     def solve(self, values: dict[str, float], u0: Float[Array, "n x"]) -> np.ndarray:
         return fisher_kpp_trajectories(values["nu"], values["rho"], u0, t_end=self.t_end, n_frames=self.n_frames)
@@ -294,8 +299,9 @@ def family_dataset(
     Returns an `xarray.Dataset` with variable ``u`` (sample, t, x(, y)) and each PDE parameter as a coordinate along
     ``sample``. `solver_points` (a multiple of `num_points`) solves on a finer grid and keeps every k-th point, as
     PDEBench's loaders down-sample its 1024-point files. Parameter combination i draws its initial states from
-    ``fold_in(key(seed), i)``. `rows` (sorted indices along ``sample`` of the whole dataset) solves only those
-    trajectories, the same as the whole dataset's rows.
+    ``fold_in(key(seed), i)``. `rows` (sorted indices along ``sample`` of the whole dataset) keeps only those
+    trajectories, the same as the whole dataset's rows: a `per_trajectory` family solves just them, another (whose
+    step size depends on the batch) every trajectory of a parameter value that has a row kept.
     """
     if isinstance(family, str):
         if family not in FAMILIES:
@@ -318,13 +324,18 @@ def family_dataset(
     for index, combo in enumerate(grid):
         key = jax.random.fold_in(jax.random.key(seed), index)
         u0 = family.initial_conditions(key, n_per_value, solver_points)
+        picked = np.arange(n_per_value)
         if rows is not None:
-            u0 = u0[rows[(rows >= index * n_per_value) & (rows < (index + 1) * n_per_value)] - index * n_per_value]
-            if not len(u0):
+            picked = rows[(rows >= index * n_per_value) & (rows < (index + 1) * n_per_value)] - index * n_per_value
+            if not len(picked):
                 continue
+            if family.per_trajectory:
+                u0 = u0[picked]
         u = family.solve(dict(zip(names, combo, strict=True)), u0)
+        if rows is not None and not family.per_trajectory:
+            u = u[picked]
         frames.append(u[(slice(None), slice(None)) + (slice(None, None, stride),) * (u.ndim - 2)])
-        values.append(np.tile(np.asarray(combo, dtype=np.float64), (len(u0), 1)))
+        values.append(np.tile(np.asarray(combo, dtype=np.float64), (len(picked), 1)))
     u = np.concatenate(frames)
     parameter_values = np.concatenate(values)
     space = ("x", "y")[: u.ndim - 2]
