@@ -41,7 +41,13 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
-from sciml.battery._surrogate import SPMSurrogate, SurrogateSetup, check_surrogate_inputs
+from sciml.battery._surrogate import (
+    SPMSurrogate,
+    SurrogateSetup,
+    check_surrogate_inputs,
+    check_surrogate_scales,
+    check_surrogate_times,
+)
 from sciml.nn import MLP
 from sciml.solvers import P2D
 from sciml.solvers._spm import FARADAY
@@ -192,8 +198,9 @@ class P2DSurrogate(eqx.Module):
             raise ConfigError(f"P2DSurrogate.voltages: i0_scales and diffusivity_scales must be 1-D arrays of one "
                               f"length m >= 1 (one pair per curve), got shapes {i0_scales.shape} and "
                               f"{diffusivity_scales.shape}")
+        check_surrogate_times("P2DSurrogate", self.setup, t)
         for i0_scale, diffusivity_scale in zip(i0_scales, diffusivity_scales, strict=True):
-            check_surrogate_inputs("P2DSurrogate", self.setup, t, i0_scale, diffusivity_scale, extrapolate)
+            check_surrogate_scales("P2DSurrogate", self.setup, i0_scale, diffusivity_scale, extrapolate)
         return np.asarray(_surrogate_voltages(self, jnp.asarray(t, jnp.float32), jnp.asarray(i0_scales, jnp.float32),
                                               jnp.asarray(diffusivity_scales, jnp.float32)))
 

@@ -173,12 +173,23 @@ def check_surrogate_inputs(name: str, setup: SurrogateSetup, t, i0_scale, diffus
                            extrapolate: bool = False) -> None:
     """Raise `ConfigError` (prefixed with the surrogate's `name`) for times outside [0, t_end] or scales outside the
     box of `setup`; with `extrapolate=True` warn (`ExtrapolationWarning`) for out-of-box scales instead."""
+    check_surrogate_times(name, setup, t)
+    check_surrogate_scales(name, setup, i0_scale, diffusivity_scale, extrapolate)
+
+
+def check_surrogate_times(name: str, setup: SurrogateSetup, t) -> None:
+    """Raise `ConfigError` for times `t` that are not a 1-D array in [0, t_end] of `setup`."""
     t = np.asarray(t, dtype=float)
     if t.ndim != 1 or t.size == 0 or t.min() < 0 or t.max() > setup.t_end * (1 + 1e-9):
         raise ConfigError(
             f"{name}: times must be a 1-D array in [0, {setup.t_end:g}] s (the trained discharge), got "
             f"shape {t.shape} and range [{t.min() if t.size else 'n/a'}, {t.max() if t.size else 'n/a'}]"
         )
+
+
+def check_surrogate_scales(name: str, setup: SurrogateSetup, i0_scale, diffusivity_scale,
+                           extrapolate: bool = False) -> None:
+    """Raise `ConfigError` for a scale pair outside the box of `setup` (warn with `extrapolate=True`)."""
     for scale, value, (low, high) in (("i0_scale", i0_scale, setup.i0_range),
                                       ("diffusivity_scale", diffusivity_scale, setup.diffusivity_range)):
         value = float(value)
@@ -189,7 +200,7 @@ def check_surrogate_inputs(name: str, setup: SurrogateSetup, t, i0_scale, diffus
             if not extrapolate:
                 raise ConfigError(message + "; pass extrapolate=True to evaluate anyway (accuracy unknown) or "
                                             "retrain on a wider range")
-            warnings.warn(message + "; extrapolating, accuracy unknown", ExtrapolationWarning, stacklevel=4)
+            warnings.warn(message + "; extrapolating, accuracy unknown", ExtrapolationWarning, stacklevel=5)
 
 
 class SPMSurrogate(eqx.Module):
