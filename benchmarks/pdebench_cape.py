@@ -203,11 +203,14 @@ TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
 
 
 def overrides(name: str, conditioning: str, seed: int, steps: int, training: str = "one-step",
-              frames: int = PROTOCOL["frames"], base: str = "fno") -> dict:
-    """The study's settings of the protocol (module docstring) for one run."""
+              frames: int = PROTOCOL["frames"], base: str = "fno", cape_weight: float | None = None) -> dict:
+    """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
+    auxiliary loss's weight (None: the experiment's)."""
     setting = FAMILIES[name]
-    return {"base": base, "conditioning": conditioning, "train.seed": seed, "frames": frames, **TRAININGS[training],
-            "spatial_stride": 1, **BASE_SIZES[base], "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"],
+    weight = {"cape_weight": cape_weight} if cape_weight is not None and conditioning == "cape" else {}
+    return {**weight, "base": base, "conditioning": conditioning, "train.seed": seed, "frames": frames,
+            **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base], "modes": PROTOCOL["modes"],
+            "batch_size": PROTOCOL["batch"],
             "train.steps": steps, "train.chunk": min(500, steps), "epochs": 10,
             "train.learning_rate": PROTOCOL["learning_rate"],
             "train.weight_decay": PROTOCOL["weight_decay"], "train.schedule": "exponential",
@@ -217,20 +220,27 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
 
 
 def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
-        training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno") -> dict:
-    """Train and score one model (or read back its finished folder); returns its record."""
+        training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno",
+        cape_weight: float | None = None) -> dict:
+    """Train and score one model (or read back its finished folder); returns its record (``cape_weight``: the CAPE
+    auxiliary weight the run trained with, None for the other conditionings)."""
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
     prefix = "" if base == "fno" else f"{base}-"
+    if cape_weight is not None and conditioning == "cape":
+        suffix += f"-w{cape_weight:g}"
     folder = run_experiment(FAMILIES[name].experiment,
-                            overrides(name, conditioning, seed, steps, training, frames, base),
+                            overrides(name, conditioning, seed, steps, training, frames, base, cape_weight),
                             runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}",
                             data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
-    return {"family": name, "base": base, "conditioning": conditioning, "training": training, "seed": seed,
+    config = json.loads((folder / "config.json").read_text())["config"]
+    weight = config["cape_weight"] if conditioning == "cape" else None
+    return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight, "training": training,
+            "seed": seed,
             "samples": samples, "steps": steps, "frames": frames,
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
@@ -266,6 +276,12 @@ def _transfer(group: list[dict], split: str) -> str:
                       for p in TRANSFER_POINTS)
 
 
+def _model_label(base: str, conditioning: str, cape_weight: float) -> str:
+    """The table's name of a model; a CAPE model's names its auxiliary weight."""
+    weight = f" (aux. weight {cape_weight:g})" if conditioning == "cape" else ""
+    return f"{BASES[base]}{CONDITIONINGS[conditioning]}{weight}"
+
+
 def _setup_label(training: str, samples: int, steps: int, frames: int) -> str:
     return f"{training}, {samples}, {steps}, {frames}"
 
@@ -297,11 +313,11 @@ def markdown(payload: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in runs:
-            groups.setdefault((r["base"], r["conditioning"], r["training"], r["samples"], r["steps"], r["frames"]),
-                              []).append(r)
-        for (base, conditioning, *setup), group in sorted(groups.items()):
+            groups.setdefault((r["base"], r["conditioning"], r["cape_weight"] or 0.0, r["training"], r["samples"],
+                               r["steps"], r["frames"]), []).append(r)
+        for (base, conditioning, weight, *setup), group in sorted(groups.items()):
             group.sort(key=lambda r: r["seed"])
-            lines.append(f"| {BASES[base]}{CONDITIONINGS[conditioning]} | {len(group)} | {_setup_label(*setup)} | "
+            lines.append(f"| {_model_label(base, conditioning, weight)} | {len(group)} | {_setup_label(*setup)} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
                          f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                          f"{_transfer(group, 'seen')} | {_transfer(group, 'held_out')} | "
@@ -310,10 +326,10 @@ def markdown(payload: dict) -> str:
                   "| model | training, trajectories per value, steps, input frames | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
-        for (base, conditioning, *setup), group in sorted(groups.items()):
+        for (base, conditioning, weight, *setup), group in sorted(groups.items()):
             cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
                      for v in setting.held_out]
-            lines.append(f"| {BASES[base]}{CONDITIONINGS[conditioning]} | {_setup_label(*setup)} | "
+            lines.append(f"| {_model_label(base, conditioning, weight)} | {_setup_label(*setup)} | "
                          + " | ".join(cells) + " |")
         reference = [per_parameter_fno(name, v) for v in setting.held_out]
         lines.append("| per-parameter FNO | | " + " | ".join("-" if x is None else f"{x:.3g}" for x in reference)
@@ -322,14 +338,15 @@ def markdown(payload: dict) -> str:
         lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
                      + " |")
         notes = []
-        for (base, conditioning, *setup), group in sorted(groups.items()):
+        for (base, conditioning, weight, *setup), group in sorted(groups.items()):
             if conditioning != "cape":
                 continue
+            model = _model_label(base, conditioning, weight)
             ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x
                       if x else None for v, x in zip(setting.held_out, reference, strict=True)]
-            lines.append(f"| x ({BASES[base]} + CAPE / per-parameter FNO) | {_setup_label(*setup)} | " + " | ".join(
+            lines.append(f"| x ({model} / per-parameter FNO) | {_setup_label(*setup)} | " + " | ".join(
                 "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
-            channels = {r["seed"]: r for r in groups.get((base, "channels", *setup), [])}
+            channels = {r["seed"]: r for r in groups.get((base, "channels", 0.0, *setup), [])}
             pairs = [(r["metrics"]["held_out_nrmse"], channels[r["seed"]]["metrics"]["held_out_nrmse"])
                      for r in group if r["seed"] in channels]
             if not pairs:
@@ -342,7 +359,7 @@ def markdown(payload: dict) -> str:
                            "predicting zero, so the ratio compares diverged rollouts).")
             else:
                 verdict = f"(target <= 0.8: {'met' if np.median(per_seed) <= 0.8 else 'not met'})."
-            notes += ["", f"{BASES[base]} + CAPE over {BASES[base]} + parameter channels, held-out nRMSE seed by seed "
+            notes += ["", f"{model} over {BASES[base]} + parameter channels, held-out nRMSE seed by seed "
                       f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
                       f"median {np.median(per_seed):.3g} " + verdict]
         lines += notes
@@ -364,6 +381,9 @@ def main() -> None:
                         "also with input noise 1e-2; the curriculum then with pushforward)")
     parser.add_argument("--frames", type=int, default=PROTOCOL["frames"],
                         help="input frames (PDEBench's 10; CAPE's own configurations read 1)")
+    parser.add_argument("--cape-weight", type=float, default=None,
+                        help="weight of CAPE's auxiliary loss (default: the experiment's, 1); CAPE's 1D "
+                        "configurations use 5.7e-5")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:
@@ -375,7 +395,7 @@ def main() -> None:
     for seed in args.seeds:
         for name, base, conditioning in itertools.product(args.families, args.bases, args.conditionings):
             record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
-                         frames=args.frames, base=base)
+                         frames=args.frames, base=base, cape_weight=args.cape_weight)
             print(json.dumps({k: record[k] for k in ("family", "base", "conditioning", "seed", "wall_time_s")}
                              | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
             with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs
@@ -389,8 +409,8 @@ def main() -> None:
 
 
 def _key(record: dict) -> tuple:
-    return (record["family"], record["base"], record["conditioning"], record["training"], record["seed"],
-            record["samples"], record["steps"], record["frames"])
+    return (record["family"], record["base"], record["conditioning"], record["cape_weight"], record["training"],
+            record["seed"], record["samples"], record["steps"], record["frames"])
 
 
 if __name__ == "__main__":
