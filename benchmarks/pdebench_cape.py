@@ -203,12 +203,14 @@ TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
 
 
 def overrides(name: str, conditioning: str, seed: int, steps: int, training: str = "one-step",
-              frames: int = PROTOCOL["frames"], base: str = "fno", cape_weight: float | None = None) -> dict:
+              frames: int = PROTOCOL["frames"], base: str = "fno", cape_weight: float | None = None,
+              parameter_scale: str | None = None) -> dict:
     """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
-    auxiliary loss's weight (None: the experiment's)."""
+    auxiliary loss's weight and `parameter_scale` how the parameters are standardised (None: the experiment's)."""
     setting = FAMILIES[name]
-    weight = {"cape_weight": cape_weight} if cape_weight is not None and conditioning == "cape" else {}
-    return {**weight, "base": base, "conditioning": conditioning, "train.seed": seed, "frames": frames,
+    chosen = {"cape_weight": cape_weight if conditioning == "cape" else None, "parameter_scale": parameter_scale}
+    return {**{k: v for k, v in chosen.items() if v is not None}, "base": base, "conditioning": conditioning,
+            "train.seed": seed, "frames": frames,
             **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base], "modes": PROTOCOL["modes"],
             "batch_size": PROTOCOL["batch"],
             "train.steps": steps, "train.chunk": min(500, steps), "epochs": 10,
@@ -221,17 +223,20 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
 
 def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
         training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno",
-        cape_weight: float | None = None) -> dict:
+        cape_weight: float | None = None, parameter_scale: str | None = None) -> dict:
     """Train and score one model (or read back its finished folder); returns its record (``cape_weight``: the CAPE
-    auxiliary weight the run trained with, None for the other conditionings)."""
+    auxiliary weight the run trained with, None for the other conditionings; ``parameter_scale``: the study's)."""
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
     prefix = "" if base == "fno" else f"{base}-"
     if cape_weight is not None and conditioning == "cape":
         suffix += f"-w{cape_weight:g}"
+    if parameter_scale is not None:
+        suffix += f"-{parameter_scale}"
     folder = run_experiment(FAMILIES[name].experiment,
-                            overrides(name, conditioning, seed, steps, training, frames, base, cape_weight),
+                            overrides(name, conditioning, seed, steps, training, frames, base, cape_weight,
+                                      parameter_scale),
                             runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}",
                             data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
@@ -239,13 +244,18 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     summary = json.loads((folder / "summary.json").read_text())
     config = json.loads((folder / "config.json").read_text())["config"]
     weight = config["cape_weight"] if conditioning == "cape" else None
-    return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight, "training": training,
-            "seed": seed,
+    return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
+            "parameter_scale": effective_scale(config["parameter_scale"]), "training": training, "seed": seed,
             "samples": samples, "steps": steps, "frames": frames,
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
                                else folder / "predictions.nc"),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record()}
+
+
+def effective_scale(parameter_scale: str) -> str:
+    """The study's parameter scale as it acts on these families (every parameter positive: "auto" is "log")."""
+    return "log" if parameter_scale == "auto" else parameter_scale
 
 
 def per_parameter_fno(name: str, value: float) -> float | None:
@@ -282,8 +292,8 @@ def _model_label(base: str, conditioning: str, cape_weight: float) -> str:
     return f"{BASES[base]}{CONDITIONINGS[conditioning]}{weight}"
 
 
-def _setup_label(training: str, samples: int, steps: int, frames: int) -> str:
-    return f"{training}, {samples}, {steps}, {frames}"
+def _setup_label(training: str, samples: int, steps: int, frames: int, parameter_scale: str) -> str:
+    return f"{training}, {samples}, {steps}, {frames}, {parameter_scale}"
 
 
 def markdown(payload: dict) -> str:
@@ -308,13 +318,14 @@ def markdown(payload: dict) -> str:
         lines += [f"## {name}: trained on {setting.parameter} in "
                   f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}"
                   + others,
-                  "", "| model | seeds | training, trajectories per value, steps, input frames | nRMSE seen | "
-                  "nRMSE held-out | zero-shot 512 / 1024, seen | zero-shot 512 / 1024, held-out | train time (min) |",
+                  "", "| model | seeds | training, trajectories per value, steps, input frames, parameter scale | "
+                  "nRMSE seen | nRMSE held-out | zero-shot 512 / 1024, seen | zero-shot 512 / 1024, held-out | "
+                  "train time (min) |",
                   "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in runs:
             groups.setdefault((r["base"], r["conditioning"], r["cape_weight"] or 0.0, r["training"], r["samples"],
-                               r["steps"], r["frames"]), []).append(r)
+                               r["steps"], r["frames"], r["parameter_scale"]), []).append(r)
         for (base, conditioning, weight, *setup), group in sorted(groups.items()):
             group.sort(key=lambda r: r["seed"])
             lines.append(f"| {_model_label(base, conditioning, weight)} | {len(group)} | {_setup_label(*setup)} | "
@@ -323,7 +334,7 @@ def markdown(payload: dict) -> str:
                          f"{_transfer(group, 'seen')} | {_transfer(group, 'held_out')} | "
                          f"{np.mean([r['metrics']['train_time_s'] for r in group]) / 60:.1f} |")
         lines += ["", "Per held-out value:", "",
-                  "| model | training, trajectories per value, steps, input frames | " + " | ".join(
+                  "| model | training, trajectories per value, steps, input frames, parameter scale | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
         for (base, conditioning, weight, *setup), group in sorted(groups.items()):
@@ -384,6 +395,9 @@ def main() -> None:
     parser.add_argument("--cape-weight", type=float, default=None,
                         help="weight of CAPE's auxiliary loss (default: the experiment's, 1); CAPE's 1D "
                         "configurations use 5.7e-5")
+    parser.add_argument("--parameter-scale", choices=("log", "linear"), default=None,
+                        help="how the parameters are standardised (default: the experiment's; CAPE's 1D "
+                        "configurations feed them raw, i.e. linear)")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:
@@ -395,7 +409,8 @@ def main() -> None:
     for seed in args.seeds:
         for name, base, conditioning in itertools.product(args.families, args.bases, args.conditionings):
             record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
-                         frames=args.frames, base=base, cape_weight=args.cape_weight)
+                         frames=args.frames, base=base, cape_weight=args.cape_weight,
+                         parameter_scale=args.parameter_scale)
             print(json.dumps({k: record[k] for k in ("family", "base", "conditioning", "seed", "wall_time_s")}
                              | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
             with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs
@@ -410,7 +425,7 @@ def main() -> None:
 
 def _key(record: dict) -> tuple:
     return (record["family"], record["base"], record["conditioning"], record["cape_weight"], record["training"],
-            record["seed"], record["samples"], record["steps"], record["frames"])
+            record["seed"], record["samples"], record["steps"], record["frames"], record["parameter_scale"])
 
 
 if __name__ == "__main__":

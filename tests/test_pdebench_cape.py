@@ -44,11 +44,11 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     first = ds.where(ds.sample == row.sample, drop=True).initial.isel(sample=0, t_input=0).values
     np.testing.assert_allclose(row.reference_1024.sel(t=0.5).values[::4], np.roll(first, 128), atol=1e-4)
     table = markdown({"runs": [record]})
-    assert "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10 |" in table and "beta=1" in table
+    assert "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear |" in table and "beta=1" in table
     # a run reading one input frame is a row of its own, not a fourth seed of the ten-frame one
     both = markdown({"runs": [record, {**record, "frames": 1}]})
     cape = "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100,"
-    assert f"{cape} 1 |" in both and f"{cape} 10 |" in both
+    assert f"{cape} 1, linear |" in both and f"{cape} 10, linear |" in both
     assert overrides("advection", "cape", 0, 100, frames=1)["frames"] == 1
     # and each auxiliary weight of CAPE (the parameter-channel runs take none and stay one row)
     assert record["cape_weight"] == 1.0
@@ -58,9 +58,14 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert weights.count("| FNO + parameter channels | 1 |") == 1
     assert overrides("advection", "cape", 0, 100, cape_weight=5.7e-5)["cape_weight"] == 5.7e-5
     assert "cape_weight" not in overrides("advection", "channels", 0, 100, cape_weight=5.7e-5)
+    # and each parameter scale (the record names the scale the study used: the advection experiment's is linear)
+    assert record["parameter_scale"] == "linear"
+    assert overrides("diffreact", "channels", 0, 100, parameter_scale="linear")["parameter_scale"] == "linear"
+    scales = markdown({"runs": [record, {**record, "parameter_scale": "log"}]})
+    assert f"{cape} 10, linear |" in scales and f"{cape} 10, log |" in scales
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
-    assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10 |" in bases
+    assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear |" in bases
     assert "| FNO + CAPE (aux. weight 1) | 1 |" in bases
     assert "x (MPNN + CAPE (aux. weight 1) / per-parameter FNO)" in bases
     mpnn = overrides("advection", "channels", 0, 100, base="mpnn")
