@@ -28,7 +28,7 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
 
     .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers] [--conditionings none channels cape]
         [--seeds 0 1 2] [--samples 240] [--steps 15000] [--training one-step|one-step-noise|curriculum|pushforward]
-        [--frames 10|1]
+        [--frames 10|1] [--cape-weight W] [--parameter-scale log|linear]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
@@ -210,11 +210,9 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
     setting = FAMILIES[name]
     chosen = {"cape_weight": cape_weight if conditioning == "cape" else None, "parameter_scale": parameter_scale}
     return {**{k: v for k, v in chosen.items() if v is not None}, "base": base, "conditioning": conditioning,
-            "train.seed": seed, "frames": frames,
-            **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base], "modes": PROTOCOL["modes"],
-            "batch_size": PROTOCOL["batch"],
-            "train.steps": steps, "train.chunk": min(500, steps), "epochs": 10,
-            "train.learning_rate": PROTOCOL["learning_rate"],
+            "train.seed": seed, "frames": frames, **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base],
+            "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"], "train.steps": steps,
+            "train.chunk": min(500, steps), "epochs": 10, "train.learning_rate": PROTOCOL["learning_rate"],
             "train.weight_decay": PROTOCOL["weight_decay"], "train.schedule": "exponential",
             "train.decay_steps": steps // PROTOCOL["halvings"], "train.decay_rate": 0.5,
             "held_out_parameter": setting.parameter, "held_out_values": setting.held_out, "excluded_values": (),
