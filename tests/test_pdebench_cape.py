@@ -56,6 +56,7 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
                                  {**record, "conditioning": "channels", "cape_weight": None}]})
     assert "| FNO + CAPE (aux. weight 5.7e-05) | 1 |" in weights and "| FNO + CAPE (aux. weight 1) | 1 |" in weights
     assert weights.count("| FNO + parameter channels | 1 |") == 1
+    assert weights.count("over FNO + parameter channels, held-out nRMSE seed by seed") == 2  # each against channels
     assert overrides("advection", "cape", 0, 100, cape_weight=5.7e-5)["cape_weight"] == 5.7e-5
     assert "cape_weight" not in overrides("advection", "channels", 0, 100, cape_weight=5.7e-5)
     # and each parameter scale (the record names the scale the study used: the advection experiment's is linear)
