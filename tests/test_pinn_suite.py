@@ -130,7 +130,11 @@ def test_physical_widths_convert_by_the_domain_half_widths():
     assert problem.domain.half_widths == (5.0, 1.0, 1.0)
     assert_close(problem.domain.normalise(jnp.asarray([10.0, -1.0, 0.5])), [1.0, -1.0, 0.5], rtol=1e-6,
                  what="box corner and midpoint in scaled units")
-    config = PointwiseConfig(n_gaussians=3, sigma=0.5, sigma_units="physical")
+    class Config(PointwiseConfig):  # the embedding knobs only; pointwise_model never asks for the PDE
+        def pde(self):
+            return KleinGordon(), problem, transform
+
+    config = Config(n_gaussians=3, sigma=0.5, sigma_units="physical")
     model = pointwise_model(problem, transform, config, key=jax.random.key(0))
     assert_close(model.embedding.scales[0, 0], [0.1, 0.5, 0.5], rtol=1e-5, what="0.5 in t, x, y units, scaled")
 

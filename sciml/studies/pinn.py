@@ -9,6 +9,7 @@ Experiments take a case of `sciml.studies.cases`, build a model, train it throug
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -152,7 +153,7 @@ def plot_fields(ds: xr.Dataset, run: RunDir) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class PointwiseConfig:
+class PointwiseConfig(abc.ABC):
     """The knobs of the PIG / MLP-PINN experiments; each experiment's `Config` subclasses it with its own defaults.
 
     The Gaussian knobs act only with embedding "gaussian"; sigma_units "physical" reads sigma in the domain's units
@@ -203,10 +204,10 @@ class PointwiseConfig:
         if self.sigma_units not in ("scaled", "physical"):
             raise ValueError(f"sigma_units must be 'scaled' or 'physical', got {self.sigma_units!r}")
 
+    @abc.abstractmethod
     def pde(self) -> tuple[PDECase, Problem, HardConstraint | None]:
         """The case, its `Problem` and the `HardConstraint` built into the output (or None), as this config sets
         them."""
-        raise NotImplementedError(f"{type(self).__name__} must define pde() (see PointwiseConfig)")
 
 
 def pointwise_model(problem: Problem, transform: HardConstraint | None, config: PointwiseConfig, *, key: jax.Array

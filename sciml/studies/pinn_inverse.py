@@ -12,6 +12,7 @@ figure and the coefficients' trajectories (read back from metrics.jsonl, where t
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable
 
@@ -80,7 +81,7 @@ class InverseSetup:
 
 
 @dataclasses.dataclass(frozen=True)
-class InverseConfig:
+class InverseConfig(abc.ABC):
     """The knobs of the inverse PINN experiments; each experiment's `Config` subclasses it with its own defaults and
     defines `setup()`."""
 
@@ -124,9 +125,9 @@ class InverseConfig:
         if not 0 < self.level < 1:
             raise ConfigError(f"level must lie in (0, 1), got {self.level}")
 
+    @abc.abstractmethod
     def setup(self) -> InverseSetup:
         """The experiment's `InverseSetup`."""
-        raise NotImplementedError(f"{type(self).__name__} must define setup() (see InverseConfig)")
 
 
 def _member(setup: InverseSetup, config: InverseConfig, key: jax.Array) -> WithCoefficients:
