@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
+from sciml.pde._blocked import auto_block_points, blocked_mean_square
 from sciml.pde._coefficients import split_coefficients
 from sciml.pde._constraints import AbstractConstraint
 from sciml.pde._derivatives import Field, pointwise_residual
@@ -29,6 +29,10 @@ class Problem(eqx.Module):
             trained `WithCoefficients` model, e.g. ``lambda u, p: u.t - p["kappa"] * u.xx``.
         interior: sampler of collocation points for the residual.
         constraints: named soft constraints (initial, boundary, data); each has its own sampler.
+        block_points: collocation points per block of the residual's mean square (`blocked_mean_square`: value and
+            gradient accumulated block by block, so each block's derivative streams stay in cache); None chooses
+            from the model's size on a CPU and takes all points at once on an accelerator; 0 takes all points at
+            once (needed to differentiate the loss in forward mode, e.g. `jax.hessian`).
 
     `terms(model, batch)` returns ``{"residual": mean square residual, name: constraint loss, ...}``.
     """
@@ -37,10 +41,14 @@ class Problem(eqx.Module):
     residual: Callable = eqx.field(static=True)
     interior: AbstractSampler
     constraints: dict[str, AbstractConstraint]
+    block_points: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         if "residual" in self.constraints:
             raise ConfigError("a constraint may not be called 'residual'; that name is the PDE residual term")
+        if self.block_points is not None and (not isinstance(self.block_points, int) or self.block_points < 0):
+            raise ConfigError(f"block_points must be None (automatic), 0 (no blocks) or a positive number of "
+                              f"points, got {self.block_points!r}")
 
     def sampler(self) -> PointSets:
         """All point sets of the problem, drawn together by the training engine."""
@@ -86,7 +94,11 @@ class Problem(eqx.Module):
 
     def terms(self, model, batch: dict[str, Array]) -> dict[str, Array]:
         """Mean-square residual and constraint losses on a batch from `sampler()`."""
-        terms = {"residual": jnp.mean(jnp.square(self.pointwise_residual(model, batch["residual"])))}
+        points = batch["residual"]
+        block = self.block_points
+        if block is None:
+            block = auto_block_points(lambda p: self.pointwise_residual(model, p), points)
+        terms = {"residual": blocked_mean_square(self.pointwise_residual, model, points, block)}
         for name, constraint in self.constraints.items():
             terms[name] = constraint.loss(model, batch[name])
         return terms

@@ -1,0 +1,133 @@
+"""The residual's mean square taken block by block (`blocked_mean_square`): value and gradient equal to taking all
+points at once, through the problem, the engine, an ensemble and the choice of block size."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from conftest import assert_close
+
+from sciml import ConfigError
+from sciml.nn import MLP
+from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space
+from sciml.pde._blocked import MIN_BLOCK_POINTS, auto_block_points, blocked_mean_square, intermediate_floats
+from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss
+from sciml.train import LBFGS, fit
+
+DOMAIN = time_space(0.0, 1.0, interval(-1.0, 1.0))
+POINTS = DOMAIN.uniform(jax.random.key(1), 1000)
+
+
+def burgers(u):
+    return u.t + u.value * u.x - 0.01 * u.xx
+
+
+def system(u):
+    """A vector residual (two outputs per point)."""
+    return jnp.stack([u.t - u.xx, u.value * u.x])
+
+
+def initial(p):
+    return -jnp.sin(jnp.pi * p[1])
+
+
+def distance(p):
+    return p[0] * (1 - p[1] ** 2)
+
+
+def pinn(key=0, width=16):
+    transform = HardConstraint(initial, distance)
+    return PINN(DOMAIN, MLP(2, "scalar", width, 2, key=jax.random.key(key)), transform=transform)
+
+
+def problem(residual=burgers, block_points=None):
+    return Problem(DOMAIN, residual, FixedPoints(POINTS), {}, block_points=block_points)
+
+
+@pytest.mark.parametrize("residual", [burgers, system])
+@pytest.mark.parametrize("block", [128, 300, 999])
+def test_value_and_gradient_equal_all_points_at_once(residual, block):
+    """1000 points in blocks of 128 (the last padded), 300 and 999 (one point left): the plain mean square's value
+    and gradient to float32 rounding, under jit."""
+    model, blocked, whole = pinn(), problem(residual, block), problem(residual, 0)
+
+    def value_and_grad(p):
+        return eqx.filter_jit(eqx.filter_value_and_grad(lambda m: p.terms(m, {"residual": POINTS})["residual"]))(model)
+
+    value, grads = value_and_grad(blocked)
+    reference, reference_grads = value_and_grad(whole)
+    direct = jnp.mean(jnp.square(whole.pointwise_residual(model, POINTS)))
+    assert_close(reference, direct, rtol=1e-6)
+    assert_close(value, reference, rtol=1e-5)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(reference_grads), strict=True):
+        assert_close(g, r, rtol=2e-4, atol=1e-6 * float(jnp.max(jnp.abs(r))))
+
+
+def test_gradient_scales_with_the_outer_cotangent():
+    """The custom VJP multiplies the accumulated gradient by the caller's cotangent (here d(3 L^2)/dL = 6 L)."""
+    model, fn = pinn(), problem(block_points=128).pointwise_residual
+
+    def outer(block):
+        return eqx.filter_grad(lambda m: 3 * blocked_mean_square(fn, m, POINTS, block) ** 2)(model)
+
+    for g, r in zip(jax.tree.leaves(outer(128)), jax.tree.leaves(outer(0)), strict=True):
+        assert_close(g, r, rtol=2e-4, atol=1e-7)
+
+
+def test_training_trajectory_matches_and_ensembles_vmap_through_it():
+    """Five Adam steps and three float64 L-BFGS steps through `fit` with blocks land where they land without; a
+    two-member ensemble (vmapped over the members, each its own loss) gives each member the gradient of its own
+    loss."""
+    results = []
+    for block in (128, 0):
+        loss = PINNLoss(problem(block_points=block))
+        results.append(fit(pinn(), loss, PointSets({"residual": loss.problem.interior}), optax.adam(1e-3), 5,
+                           key=jax.random.key(0), chunk=5, progress=False,
+                           lbfgs=LBFGS(3, dtype="float64")).model)
+    for a, b in zip(jax.tree.leaves(eqx.filter(results, eqx.is_array)[0]),
+                    jax.tree.leaves(eqx.filter(results, eqx.is_array)[1]), strict=True):
+        assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+    members = [pinn(0), pinn(1)]
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[eqx.filter(m, eqx.is_array) for m in members])
+    ensemble = eqx.combine(stacked, eqx.partition(members[0], eqx.is_array)[1])
+    batch = {"residual": POINTS}
+    grads = eqx.filter_grad(lambda m: EnsembleLoss([PINNLoss(problem(block_points=128))] * 2)(m, batch, None)[0])(
+        ensemble)
+    for k, member in enumerate(members):
+        own = eqx.filter_grad(lambda m: PINNLoss(problem(block_points=0))(m, batch, None)[0])(member)
+        for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(own), strict=True):
+            assert_close(g[k], r, rtol=2e-4, atol=1e-7)
+
+
+def test_automatic_block_size():
+    """On the CPU: a power of two, at least MIN_BLOCK_POINTS, smaller for a bigger network (more intermediates per
+    point); a network small enough takes all 1000 points at once."""
+    residual = problem().pointwise_residual
+    sizes = {}
+    for width in (16, 64, 128):
+        model = pinn(width=width)
+        sizes[width] = auto_block_points(lambda p, m=model: residual(m, p), POINTS)
+        floats = intermediate_floats(lambda p, m=model: residual(m, p[None]), POINTS[0])
+        assert floats > 3 * width  # at least the value and three derivative streams of one hidden layer
+    assert all(s >= MIN_BLOCK_POINTS and s & (s - 1) == 0 for s in sizes.values())
+    assert sizes[16] >= sizes[64] >= sizes[128] and sizes[16] > sizes[128]
+    assert sizes[16] >= len(POINTS)
+
+
+def test_forward_mode_needs_no_blocks_and_bad_sizes_are_refused():
+    """`jax.hessian` of the loss works with block_points=0; a negative size is refused with the fix."""
+    model = pinn()
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    bias = params.net.layers[-1].bias
+
+    def loss_of_bias(b):
+        m = eqx.combine(eqx.tree_at(lambda p: p.net.layers[-1].bias, params, b), static)
+        return problem(block_points=0).terms(m, {"residual": POINTS})["residual"]
+
+    hessian = jax.hessian(loss_of_bias)(bias)
+    assert hessian.shape == (1, 1) and np.isfinite(float(hessian[0, 0])) and float(hessian[0, 0]) > 0
+    with pytest.raises(ConfigError, match="block_points must be"):
+        problem(block_points=-1)
