@@ -10,6 +10,7 @@ import pytest
 from sciml import ConfigError
 from sciml.battery import (
     ExpandingTimeSampler,
+    ExtrapolationWarning,
     P2DSurrogate,
     P2DSurrogateLoss,
     SurrogateSetup,
@@ -164,6 +165,12 @@ def test_batched_voltages_match_one_curve_at_a_time():
         surrogate.voltages(t, i0, diffusivity[:6])
     with pytest.raises(ConfigError, match="i0_scale = 99"):
         surrogate.voltages(t, np.append(i0[:6], 99.0), diffusivity)
+    high = SETUP.i0_range[1] * 1.5
+    for call in (lambda: surrogate.voltage(t, high, diffusivity[0], extrapolate=True),
+                 lambda: surrogate.voltages(t, np.append(i0[:6], high), diffusivity, extrapolate=True)):
+        with pytest.warns(ExtrapolationWarning, match="extrapolating") as caught:
+            call()
+        assert caught[0].filename == __file__  # the warning names the caller's line, not sciml's
 
 
 def test_low_fidelity_level_is_frozen_but_differentiable_in_time_and_scales():

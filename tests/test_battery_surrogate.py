@@ -84,9 +84,10 @@ def test_out_of_range_parameters_are_refused_or_flagged(surrogate):
         surrogate.voltage(t, 5.0, 2.0)
     with pytest.raises(ConfigError, match="diffusivity_scale = 0.5 lies outside"):
         surrogate.voltage(t, 1.0, 0.5)
-    with pytest.warns(ExtrapolationWarning, match="extrapolating"):
+    with pytest.warns(ExtrapolationWarning, match="extrapolating") as caught:
         voltage = surrogate.voltage(t, 1.0, 12.0, extrapolate=True)
     assert voltage.shape == (5,)
+    assert caught[0].filename == __file__  # the warning names the caller's line, not sciml's
     with pytest.raises(ConfigError, match=r"times must be a 1-D array in \[0, 3000\]"):
         surrogate.voltage(np.array([0.0, 4000.0]), 1.0, 2.0)
     with pytest.raises(ConfigError, match="must be a positive number"):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import equinox as eqx
 import jax
@@ -32,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from sciml._errors import ConfigError
+from sciml._errors import ConfigError, warn_at_caller
 from sciml.nn import MLP
 from sciml.pde import Box, DataConstraint, FacePoints, Problem, SobolPoints
 from sciml.pde._constraints import AbstractConstraint
@@ -200,7 +199,7 @@ def check_surrogate_scales(name: str, setup: SurrogateSetup, i0_scale, diffusivi
             if not extrapolate:
                 raise ConfigError(message + "; pass extrapolate=True to evaluate anyway (accuracy unknown) or "
                                             "retrain on a wider range")
-            warnings.warn(message + "; extrapolating, accuracy unknown", ExtrapolationWarning, stacklevel=5)
+            warn_at_caller(message + "; extrapolating, accuracy unknown", ExtrapolationWarning)
 
 
 class SPMSurrogate(eqx.Module):
