@@ -13,7 +13,7 @@ from sciml import ConfigError
 from sciml.nn import MLP
 from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space
 from sciml.pde._blocked import MIN_BLOCK_POINTS, auto_block_points, blocked_mean_square, intermediate_floats
-from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss
+from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss, RecipeLoss
 from sciml.train import LBFGS, fit
 
 DOMAIN = time_space(0.0, 1.0, interval(-1.0, 1.0))
@@ -131,3 +131,20 @@ def test_forward_mode_needs_no_blocks_and_bad_sizes_are_refused():
     assert hessian.shape == (1, 1) and np.isfinite(float(hessian[0, 0])) and float(hessian[0, 0]) > 0
     with pytest.raises(ConfigError, match="block_points must be"):
         problem(block_points=-1)
+
+
+def test_recipe_loss_without_causal_weights_takes_blocks():
+    """`RecipeLoss` (no causal weighting) keeps its residual term, the per-point square summed over the outputs and
+    averaged over the points, in blocks as at once."""
+    model, batch = pinn(), {"residual": POINTS}
+    direct = jnp.mean(jnp.sum(jnp.square(problem(system, 0).pointwise_residual(model, POINTS)), axis=1))
+    values, grads = [], []
+    for block in (128, 0):
+        value, grad = eqx.filter_value_and_grad(
+            lambda m, b=block: RecipeLoss(problem(system, b)).term_values(m, batch)["residual"])(model)
+        values.append(value)
+        grads.append(jax.tree.leaves(grad))
+    assert_close(values[1], direct, rtol=1e-6)
+    assert_close(values[0], values[1], rtol=1e-5)
+    for g, r in zip(*grads, strict=True):
+        assert_close(g, r, rtol=2e-4, atol=1e-6 * float(jnp.max(jnp.abs(r))))

@@ -92,13 +92,16 @@ class Problem(eqx.Module):
         plan = tuple(requested)
         return pointwise_residual(residual, field, points, self.domain.names, plan)
 
-    def terms(self, model, batch: dict[str, Array]) -> dict[str, Array]:
-        """Mean-square residual and constraint losses on a batch from `sampler()`."""
-        points = batch["residual"]
+    def residual_mean_square(self, model, points: Float[Array, "n d"]) -> Float[Array, ""]:
+        """The mean square of the residual over the points (and its outputs), in blocks of `block_points`."""
         block = self.block_points
         if block is None:
             block = auto_block_points(lambda p: self.pointwise_residual(model, p), points)
-        terms = {"residual": blocked_mean_square(self.pointwise_residual, model, points, block)}
+        return blocked_mean_square(self.pointwise_residual, model, points, block)
+
+    def terms(self, model, batch: dict[str, Array]) -> dict[str, Array]:
+        """Mean-square residual and constraint losses on a batch from `sampler()`."""
+        terms = {"residual": self.residual_mean_square(model, batch["residual"])}
         for name, constraint in self.constraints.items():
             terms[name] = constraint.loss(model, batch[name])
         return terms

@@ -15,6 +15,8 @@ The engine refreshes the weights and point set inside the compiled scan (`Abstra
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -138,9 +140,10 @@ class RecipeLoss(AbstractAdaptiveLoss):
         return jnp.concatenate([points, jax.lax.stop_gradient(self.adaptive_points).astype(points.dtype)])
 
     def _residual_term(self, model, points) -> tuple[Array, dict]:
+        if self.causal is None:  # mean over points of the square summed over the residual's outputs
+            outputs = math.prod(jax.eval_shape(self.problem.pointwise_residual, model, points[:1]).shape[1:])
+            return outputs * self.problem.residual_mean_square(model, points), {}
         squared = _squared(self.problem.pointwise_residual(model, points))
-        if self.causal is None:
-            return jnp.mean(squared), {}
         value, weights = self.causal.loss(points, squared)
         return value, {"causal_min_weight": weights[-1]}
 
