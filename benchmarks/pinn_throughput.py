@@ -223,7 +223,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the first case only, fewer steps and repeats (smoke)")
     args = parser.parse_args()
     cases = [dataclasses.replace(CASES["burgers"], steps=10)] if args.quick else list(CASES.values())
-    repeats = 2 if args.quick else 5
+    repeats = 2 if args.quick else 9
     bench = Benchmark("pinn_throughput")
     runs = [compare(case, bench, repeats) for case in cases]
     peak = matmul_peak_flops()

@@ -3,13 +3,13 @@
 A PINN step keeps, for every collocation point, the value and derivative streams of every layer
 (`sciml.pde._taylor`) until the reverse pass reads them back. At thousands of points these exceed the CPU's caches
 and the step is bound by memory traffic, not arithmetic. Taking the value and the gradient one block of points at a
-time (a `lax.scan` that accumulates both) keeps each block's streams in cache: 1.3-1.5x more steps/s on 2 CPU cores
-for MLPs of 4 x 64 to 6 x 128 at 8192-32768 points (`benchmarks/pinn_throughput.py`). The arithmetic is unchanged.
+time (a `lax.scan` that accumulates both) keeps each block's streams in cache, with the same arithmetic;
+`benchmarks/pinn_throughput.py` times the step with and without blocks.
 
 Hand-written because XLA does not reorder a whole forward-then-reverse program into per-block passes, and
-`jax.checkpoint` per block recomputes the forward pass (measured 2.5x slower than accumulating). A custom VJP hands the
-accumulated gradient to any reverse-mode caller (`jax.grad`, the training engine, L-BFGS, vmapped ensembles); forward
-mode (`jax.jvp`, `jax.hessian`) cannot pass through it: set the problem's ``block_points=0`` for that.
+`jax.checkpoint` per block recomputes the forward pass (it was slower than accumulating when tried). A custom VJP
+hands the accumulated gradient to any reverse-mode caller (`jax.grad`, the training engine, L-BFGS, vmapped
+ensembles); forward mode (`jax.jvp`, `jax.hessian`) cannot pass through it: set the problem's ``block_points=0``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from jax.extend import core as jcore
 from jaxtyping import Array, Float
 
 # Intermediate values of a block's program (counted before XLA fuses them, so a calibrated budget, not bytes held):
-# blocks were fastest on 2 cores at 2048 points for a 4 x 64 MLP and 512 for 6 x 128 (second derivatives), i.e.
-# about 2.7e7 and 2.1e7 intermediates.
+# on 2 cores blocks of 2048 points were fastest for a 4 x 64 MLP with second derivatives (about 2.7e7
+# intermediates), and 512-2048 points for 6 x 128.
 BLOCK_FLOATS = 2**25
-# Blocks are never smaller than this (below it the per-block matrix products are too small to pay off).
-MIN_BLOCK_POINTS = 256
+# Blocks are never smaller than this: smaller blocks were as fast on an idle machine but slowed down most when
+# other jobs shared it (more, smaller parallel operations per step).
+MIN_BLOCK_POINTS = 1024
 
 
 def intermediate_floats(fn: Callable, point: Float[Array, " d"]) -> int:
