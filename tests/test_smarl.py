@@ -32,6 +32,7 @@ from sciml.solvers import (
     spectrum_error,
     tail_hellinger,
 )
+from sciml.studies import load_experiment
 from sciml.train import fit
 
 
@@ -168,3 +169,22 @@ def test_turbulence_metrics():
     assert np.isnan(tail_hellinger(np.zeros(11), p, centres))
     reference = np.array([9.0, 1.0, 2.0, 1.0, 5.0])
     assert spectrum_error(reference * [1, 1.5, 1, 1, 1], reference, 3) == pytest.approx(0.5 / 4)
+
+
+def test_the_experiment_ranks_a_closure_without_tail_or_stability_last():
+    """`turbulence2d-smarl`'s comparison: a PDF without tail ranks as Hellinger distance 1 (so a learned closure with a
+    tail at 0.45 beats a Smagorinsky without one, and one without a tail beats nobody), an unstable run ranks worst."""
+    experiment = load_experiment("turbulence2d-smarl").module
+
+    def metrics(learned_tail, smagorinsky_tail, learned_stable=True):
+        values = {"none": (0.6, 0.67, True), "smagorinsky": (0.34, smagorinsky_tail, True),
+                  "learned": (0.29, learned_tail, learned_stable)}
+        return {f"{name}_{key}": value for name, triple in values.items()
+                for key, value in zip(("spectrum_error", "tail_hellinger", "stable"), triple, strict=True)}
+
+    assert experiment.learned_beats_baselines(metrics(0.45, None), "tail_hellinger")
+    assert experiment.learned_beats_baselines(metrics(0.45, float("nan")), "tail_hellinger")
+    assert not experiment.learned_beats_baselines(metrics(None, 0.5), "tail_hellinger")
+    assert not experiment.learned_beats_baselines(metrics(1.0, None), "tail_hellinger")  # a tie is not a win
+    assert experiment.learned_beats_baselines(metrics(0.45, None), "spectrum_error")
+    assert not experiment.learned_beats_baselines(metrics(0.45, None, learned_stable=False), "spectrum_error")
