@@ -3,17 +3,16 @@ the DNS, compiled, timed interleaved on an idle machine.
 
     .venv/bin/python benchmarks/turbulence2d_cost.py [--les 32] [--repeats 5] [--quick]
 
-Every side is one compiled call that advances the solver by a fixed number of steps, the DNS at the paper's
-dt = 5e-4, the LES at the `turbulence2d-smarl` experiment's dt (5e-3: the 32^2 grid's CFL limit allows ten times the
-DNS's step; the paper's LES keeps 5e-4) (the step count differs per side, so that each call takes a fraction of a
-second to a few seconds); the figure is the
-median over repeats of seconds per simulated time unit, the compilation excluded. DNS sides: our reference (256^2,
-what `sciml data generate turbulence2d` runs) and the paper's (1024^2, whose spectra the SMARL paper compares with;
-too costly to run to statistics on 2 cores, but its step is timed the same way). LES sides: no closure, static
-Smagorinsky and Leith, dynamic Smagorinsky, and the SMARL closure (4 x 4 agents whose shared policy, of the
-`turbulence2d-smarl` experiment's shape, sets the coefficient field at its action interval: observations, policy and
-interpolation included; its cost does not depend on the trained weights, so an untrained policy is timed). All run
-case 1 (k_f = 4, beta = 0) from a random vorticity field; the cost does not depend on the flow. Writes
+Every side is one compiled call that advances the solver by a fixed number of steps, the DNS at the paper's dt =
+5e-4, the LES at the `turbulence2d-smarl` experiment's dt (5e-3: the 32^2 grid's CFL limit allows ten times the DNS's
+step; the paper's LES keeps 5e-4), with step counts that make each call last a fraction of a second to a few seconds;
+the figure is the median over repeats of seconds per simulated time unit, the compilation excluded. DNS sides: our
+reference (256^2, what `sciml data generate turbulence2d` runs) and the paper's (1024^2, whose spectra the SMARL
+paper compares with; too costly to run to statistics on 2 cores, but its step is timed the same way). LES sides: no
+closure, static Smagorinsky and Leith, dynamic Smagorinsky, and the SMARL closure (4 x 4 agents whose shared policy,
+of the `turbulence2d-smarl` experiment's shape, sets the coefficient field at its action interval: observations,
+policy and interpolation included; its cost does not depend on the trained weights, so an untrained policy is timed).
+All run case 1 (k_f = 4, beta = 0) from a random vorticity field; the cost does not depend on the flow. Writes
 `benchmarks/results/turbulence2d_cost.json` and `docs/results/turbulence2d_cost.md`; refused on a busy machine.
 """
 

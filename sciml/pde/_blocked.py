@@ -48,7 +48,8 @@ def intermediate_floats(fn: Callable, point: Float[Array, " d"]) -> int:
 
 def auto_block_points(fn: Callable, points: Float[Array, "n d"]) -> int:
     """Points per block for `blocked_mean_square` on this backend: 0 (no blocks) off the CPU, where large batches
-    keep an accelerator busy; else the largest power of two whose intermediates fit `BLOCK_FLOATS`."""
+    keep an accelerator busy; else the largest power of two whose intermediates fit `BLOCK_FLOATS`, at least
+    `MIN_BLOCK_POINTS`."""
     if jax.default_backend() != "cpu":
         return 0
     per_point = max(1, intermediate_floats(lambda p: fn(p[None]), points[0]))
