@@ -6,9 +6,10 @@ an MLP 4 x 64 tanh on 8192 fixed collocation points, the same with 6 x 128 on 32
 optimizer (Adam, lr 1e-3) and float32. sciml takes the residual's derivatives (value, first and second derivatives)
 in one batched second-order forward pass through the network and the hard constraint (`sciml.pde._taylor`, its
 default path), value and gradient accumulated over cache-sized blocks of points (`sciml.pde._blocked`, the default
-on a CPU), DeepXDE by reverse-mode autograd. Timed in one process, interleaved (sciml, DeepXDE, sciml, ...)
-after warm-up; the ratio is taken pair by pair and its median reported. sciml's compile time is reported separately,
-as is the achieved FLOP/s of its step (XLA's cost analysis) against a measured large-matmul peak on the same machine.
+on a CPU; also timed with all points at once), DeepXDE by reverse-mode autograd. Timed in one process, interleaved
+(sciml, sciml without blocks, DeepXDE, sciml, ...) after warm-up; the ratio to DeepXDE is taken round by round and its
+median reported. sciml's compile time is reported separately, as is the achieved FLOP/s of its step (XLA's cost
+analysis) against a measured large-matmul peak on the same machine.
 
     python benchmarks/pinn_throughput.py [--quick]
 """
