@@ -88,3 +88,33 @@ def test_nan_in_training_trajectories_is_refused_before_normalisation(tmp_path):
     with pytest.raises(DataError, match=r"family.nc: variable 'u' holds 1 NaN/Inf values \(first at sample=11, "
                                         r"t=0.2, x=0.75\)"):
         trajectory_arrays(open_dataset(path), parameters=("beta",), spatial_stride=2)
+
+
+def test_a_cached_dataset_is_made_again_when_its_generator_version_changes(tmp_path, monkeypatch, capsys):
+    """`ensure_dataset` reuses a cache made by the generator's current `VERSION` (1 when none is recorded or
+    defined) and generates again, saying why, when the generator has moved on."""
+    from sciml.data import _generated
+
+    generator = tmp_path / "datasets" / "toy" / "generate.py"
+    generator.parent.mkdir(parents=True)
+
+    def write_generator(version_line: str) -> None:
+        generator.write_text(
+            f'NAME = "toy"\n{version_line}\n'
+            "def generate(out_dir, *, small=False, seed=0):\n"
+            "    path = out_dir / 'toy.txt'\n"
+            "    runs = int(path.read_text()) + 1 if path.exists() else 1\n"
+            "    path.write_text(str(runs))\n"
+            "    return path\n")
+
+    monkeypatch.setattr(_generated, "DATASETS_DIR", tmp_path / "datasets")
+    monkeypatch.setattr(_generated, "GENERATED_DIR", tmp_path / "generated")
+    write_generator("")
+    path = _generated.ensure_dataset("toy")
+    assert path.read_text() == "1" and _generated.ensure_dataset("toy").read_text() == "1"  # made once, then reused
+    (path.parent / ".version").unlink()  # a cache from before versions were recorded counts as version 1
+    assert _generated.ensure_dataset("toy").read_text() == "1"
+    write_generator("VERSION = 2")
+    assert _generated.ensure_dataset("toy").read_text() == "2"
+    assert "made by version 1 of the toy generator, which is now at version 2" in capsys.readouterr().err
+    assert (path.parent / ".version").read_text() == "2" and _generated.ensure_dataset("toy").read_text() == "2"

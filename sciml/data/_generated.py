@@ -4,6 +4,7 @@ A generator file defines
 
     NAME = "lorenz96"
     DESCRIPTION = "two-scale Lorenz-96: slow states and subgrid tendencies"
+    VERSION = 2   # optional (default 1): raise it when the generated data change, so that caches are made again
     def generate(out_dir: Path, *, small: bool = False, seed: int = 0) -> Path: ...   # returns the main file/store
 
 and its folder holds the dataset card (README.md). The numerical work lives in the library (e.g. `sciml.solvers`);
@@ -67,8 +68,20 @@ def generate_dataset(name: str, out_dir: str | Path | None = None, *, small: boo
     out_dir = Path(out_dir) if out_dir is not None else GENERATED_DIR / (f"{name}-small" if small else name)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = Path(module.generate(out_dir, small=small, seed=seed))
+    (out_dir / ".version").write_text(str(generator_version(module)))
     (out_dir / ".complete").write_text(path.name)
     return path
+
+
+def generator_version(module: types.ModuleType) -> int:
+    """The generator's `VERSION` (1 where it defines none)."""
+    return int(getattr(module, "VERSION", 1))
+
+
+def _cached_version(out_dir: Path) -> int:
+    """The generator version a cached folder was made with (1 for folders from before versions were recorded)."""
+    recorded = out_dir / ".version"
+    return int(recorded.read_text().strip()) if recorded.exists() else 1
 
 
 def _predates_cf(path: Path) -> bool:
@@ -81,16 +94,21 @@ def _predates_cf(path: Path) -> bool:
 
 
 def ensure_dataset(name: str, *, small: bool = False, seed: int = 0) -> Path:
-    """The cached dataset `name`, generated first if it is not there yet (or again if an older sciml wrote it
-    without the CF attributes)."""
+    """The cached dataset `name`, generated first if it is not there yet (or again if an older version of its
+    generator, or an older sciml without the CF attributes, wrote it)."""
     out_dir = GENERATED_DIR / (f"{name}-small" if small else name)
     done = out_dir / ".complete"
     if done.exists():
         path = out_dir / done.read_text().strip()
-        if not _predates_cf(path):
+        cached, current = _cached_version(out_dir), generator_version(load_generator(name))
+        if cached != current:
+            print(f"sciml: generating {path} again: it was made by version {cached} of the {name} generator, which "
+                  f"is now at version {current}", file=sys.stderr)
+        elif _predates_cf(path):
+            print(f"sciml: generating {path} again: it was written without the CF attributes of {CF_CONVENTIONS}",
+                  file=sys.stderr)
+        else:
             return path
-        print(f"sciml: generating {path} again: it was written without the CF attributes of {CF_CONVENTIONS}",
-              file=sys.stderr)
     return generate_dataset(name, out_dir, small=small, seed=seed)
 
 
