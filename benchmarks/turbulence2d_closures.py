@@ -1,6 +1,6 @@
 """Classical LES closures of forced 2D turbulence against the filtered DNS (the SMARL baselines).
 
-    .venv/bin/python benchmarks/turbulence2d_closures.py [--small] [--les 32] [--time 10] [--spin-up 2.5]
+    .venv/bin/python benchmarks/turbulence2d_closures.py [--small] [--les 32] [--time 50] [--spin-up 2.5]
         [--dt 5e-4 5e-3]
 
 Reads (generating it first if needed) the `turbulence2d` dataset (`sciml data generate turbulence2d [--small]`),
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="use the small dataset (64² DNS)")
     parser.add_argument("--les", type=int, default=32, help="LES grid size")
-    parser.add_argument("--time", type=float, default=10.0, help="simulated time per LES")
+    parser.add_argument("--time", type=float, default=50.0, help="simulated time per LES")
     parser.add_argument("--spin-up", type=float, default=2.5, help="time discarded before the statistics")
     parser.add_argument("--dt", type=float, nargs="+", default=[5e-4, 5e-3], help="LES time steps")
     args = parser.parse_args()

@@ -3,16 +3,17 @@ the DNS, compiled, timed interleaved on an idle machine.
 
     .venv/bin/python benchmarks/turbulence2d_cost.py [--les 32] [--repeats 5] [--quick]
 
-Every side is one compiled call that advances the solver by a fixed number of steps, the DNS at the paper's dt =
-5e-4, the LES at the `turbulence2d-smarl` experiment's dt (5e-3: the 32^2 grid's CFL limit allows ten times the DNS's
-step; the paper's LES keeps 5e-4), with step counts that make each call last a fraction of a second to a few seconds;
-the figure is the median over repeats of seconds per simulated time unit, the compilation excluded. DNS sides: our
-reference (256^2, what `sciml data generate turbulence2d` runs) and the paper's (1024^2, whose spectra the SMARL
-paper compares with; too costly to run to statistics on 2 cores, but its step is timed the same way). LES sides: no
-closure, static Smagorinsky and Leith, dynamic Smagorinsky, and the SMARL closure (4 x 4 agents whose shared policy,
-of the `turbulence2d-smarl` experiment's shape, sets the coefficient field at its action interval: observations,
-policy and interpolation included; its cost does not depend on the trained weights, so an untrained policy is timed).
-All run case 1 (k_f = 4, beta = 0) from a random vorticity field; the cost does not depend on the flow. Writes
+Every side is one compiled call that advances the solver by a fixed number of steps, the DNS at its dt (our 256^2
+reference at the `turbulence2d` generator's 2.5e-4, the paper's 1024^2 at 5e-4), the LES at the `turbulence2d-smarl`
+experiment's dt (5e-3: the 32^2 grid's CFL limit allows ten times the paper's step; the paper's LES keeps 5e-4), with
+step counts that make each call last a fraction of a second to a few seconds; the figure is the median over repeats
+of seconds per simulated time unit, the compilation excluded. DNS sides: our reference (256^2, what `sciml data
+generate turbulence2d` runs) and the paper's (1024^2, whose spectra the SMARL paper compares with; too costly to run
+to statistics on 2 cores, but its step is timed the same way). LES sides: no closure, static Smagorinsky and Leith,
+dynamic Smagorinsky, and the SMARL closure (4 x 4 agents whose shared policy, of the `turbulence2d-smarl`
+experiment's shape, sets the coefficient field at its action interval: observations, policy and interpolation
+included; its cost does not depend on the trained weights, so an untrained policy is timed). All run case 1 (k_f = 4,
+beta = 0) from a random vorticity field; the cost does not depend on the flow. Writes
 `benchmarks/results/turbulence2d_cost.json` and `docs/results/turbulence2d_cost.md`; refused on a busy machine.
 """
 
@@ -26,6 +27,7 @@ import jax
 import numpy as np
 
 from sciml.benchmarking import Benchmark, Side, machine_info, xla_cpu_threads
+from sciml.data import load_generator
 from sciml.rl import GaussianActorCritic, SMARLTurbulence
 from sciml.solvers import (
     SMARL_CASES,
@@ -86,7 +88,10 @@ def main() -> None:
     threads = xla_cpu_threads()
     dns_sizes = (64,) if args.quick else (256, 1024)
     # steps per call: about 0.1-3 s each on 2 CPU cores
-    calls = {f"DNS {n}^2": solver_side(ForcedTurbulence2D(n=n, **CASE), max(10, 2_000_000 // n**2))
+    reference = load_generator("turbulence2d").FULL  # our reference DNS's size and step; the paper's 1024^2 at 5e-4
+    dns_dt = {reference["n"]: reference["dt"]}
+    calls = {f"DNS {n}^2": solver_side(ForcedTurbulence2D(n=n, **CASE, dt=dns_dt.get(n, 5e-4)),
+                                       max(10, 2_000_000 // n**2))
              for n in dns_sizes}
     les_dt = load_experiment("turbulence2d-smarl").config_type().dt
     les_steps = 20 if args.quick else 200
@@ -113,7 +118,8 @@ def main() -> None:
     for side, value in seconds.items():
         rows.append(f"| {side} | {value:.3g} | " + " | ".join(f"{r / value:.0f}x" for r in reference.values()) + " |")
     rows += ["", "Each figure: the median over the repeats of one compiled call's wall time (compilation excluded) "
-             "divided by the simulated time it covers (the DNS at dt = 5e-4, the LES at the experiment's dt = "
+             f"divided by the simulated time it covers (the 256^2 DNS at our reference's dt = {dns_dt[256]:g}, the "
+             "1024^2 one at the paper's 5e-4, the LES at the experiment's dt = "
              f"{les_dt:g}, which its coarse grid allows). Sides ran interleaved, one after another, each on "
              f"all {threads} XLA threads. The 1024^2 DNS is the SMARL paper's reference resolution; our reference "
              "statistics come from the 256^2 DNS. The SMARL side includes the agents' observations, the shared "

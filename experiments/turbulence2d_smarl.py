@@ -71,7 +71,7 @@ class Config:
     side: int = 4
     """Agents per side (side^2 agents; the LES size must be a multiple)."""
     dt: float = 5e-3
-    """LES time step: ten times the DNS's 5e-4, which the coarse grid's CFL limit allows (the paper's LES keeps
+    """LES time step: ten times the paper's 5e-4, which the coarse grid's CFL limit allows (the paper's LES keeps
     5e-4; set dt=5e-4 action_every=100 snapshot_every=1000 spin_up_steps=5000 for the same times at that step)."""
     action_every: int = 10
     """LES steps per action (10 x 5e-3 = 0.05 time units)."""
@@ -101,8 +101,9 @@ class Config:
     """Hidden layers of the policy and value networks."""
     initial_log_std: float = -0.5
     """Log standard deviation of the untrained policy (in the pre-sigmoid action)."""
-    evaluation_episodes: int = 10
-    """Length of each closure's online evaluation run, in training episodes."""
+    evaluation_episodes: int = 50
+    """Length of each closure's online evaluation run, in training episodes (50 x 2 = 100 time units, so that the
+    vorticity-PDF tails are not dominated by sampling noise; at least 10, the stability the paper asks for)."""
     snapshot_every: int = 100
     """LES steps between the evaluation's snapshots (a multiple of action_every; 100 x 5e-3 = 0.5 time units)."""
     spin_up_steps: int = 500
