@@ -9,7 +9,13 @@ from sciml.data._cf import (
     with_provenance,
 )
 from sciml.data._columns import COLUMN_VARIABLES, ColumnData, load_columns, synthetic_columns
-from sciml.data._generated import describe_generated, ensure_dataset, generate_dataset, list_generators
+from sciml.data._generated import (
+    describe_generated,
+    ensure_dataset,
+    generate_dataset,
+    list_generators,
+    load_generator,
+)
 from sciml.data._io import check_finite, open_dataset, write_dataset
 from sciml.data._reference import REFERENCES, load_reference
 from sciml.data._timeseries import MinibatchSampler, drop_observations, series_arrays, series_dataset, windows
@@ -23,6 +29,7 @@ __all__ = [
     "ensure_dataset",
     "generate_dataset",
     "list_generators",
+    "load_generator",
     "load_reference",
     "open_dataset",
     "series_arrays",
