@@ -112,6 +112,46 @@ def test_resume_inside_the_lbfgs_stage(tmp_path):
     assert_close(_params(resumed.model), _params(straight.model), rtol=1e-6, what="resumed L-BFGS parameters")
 
 
+def _least_squares(batch):
+    design = np.c_[batch["x"], np.ones(len(batch["x"]))].astype(np.float64)
+    return np.linalg.lstsq(design, np.asarray(batch["y"], np.float64), rcond=None)[0]
+
+
+def test_lbfgs_resampling_fits_each_window_on_fresh_points_and_resumes(tmp_path):
+    # L-BFGS solves a 4-parameter least-squares problem within a 10-iteration window, so after the stage the model is
+    # the least-squares fit of the batch it ended on: the last window's with resampling, the first's without.
+    data = _regression_data()
+    data["y"] = data["y"] + np.random.default_rng(1).normal(0, 0.3, data["y"].shape).astype(np.float32)
+    sampler = NoisyBatches(jnp.asarray(data["x"]), jnp.asarray(data["y"]))
+    key = jax.random.key(5)
+    window = {step: sampler(jax.random.fold_in(key, 0), jnp.asarray(step)) for step in (10, 30)}
+    kwargs = dict(key=key, chunk=5)
+    fixed = fit(_linear(), mse, sampler, optax.adam(0.01), 10, lbfgs=LBFGS(30, dtype="float64"), **kwargs)
+    resampled = fit(_linear(), mse, sampler, optax.adam(0.01), 10, lbfgs=LBFGS(30, dtype="float64", resample_every=10),
+                    out_dir=tmp_path / "a", **kwargs)
+    for result, step in ((fixed, 10), (resampled, 30)):
+        assert_close(_params(result.model), _least_squares(window[step]), rtol=0, atol=1e-4,
+                     what=f"L-BFGS ends on the batch drawn at step {step}")
+    assert np.abs(_least_squares(window[10]) - _least_squares(window[30])).max() > 3e-2  # the windows differ
+    # Stopped at a window's end (step 30 = 10 + 20) and resumed: the same parameters as the straight run.
+    fit(_linear(), mse, sampler, optax.adam(0.01), 10, lbfgs=LBFGS(20, dtype="float64", resample_every=10),
+        out_dir=tmp_path / "b", **kwargs)
+    resumed = fit(_linear(), mse, sampler, optax.adam(0.01), 10, lbfgs=LBFGS(30, dtype="float64", resample_every=10),
+                  out_dir=tmp_path / "b", **kwargs)
+    assert resumed.resumed_from == 30
+    assert_close(_params(resumed.model), _params(resampled.model), rtol=1e-6, what="resumed resampled L-BFGS")
+
+
+def test_lbfgs_resampling_refuses_a_fixed_batch_and_a_window_across_chunks():
+    data = _regression_data()
+    with pytest.raises(ConfigError, match="lbfgs_data is a fixed batch"):
+        fit(_linear(), mse, data, optax.adam(0.01), 5, key=jax.random.key(0), chunk=5,
+            lbfgs=LBFGS(10, resample_every=5), lbfgs_data=data)
+    with pytest.raises(ConfigError, match="multiple of chunk=5"):
+        fit(_linear(), mse, data, optax.adam(0.01), 5, key=jax.random.key(0), chunk=5,
+            lbfgs=LBFGS(10, resample_every=7))
+
+
 def test_time_budget_stops_adam_at_a_chunk_then_runs_lbfgs_and_resumes(tmp_path):
     data = _regression_data()
     kwargs = dict(key=jax.random.key(2), chunk=5, out_dir=tmp_path)

@@ -74,6 +74,9 @@ class TrainConfig:
     """L-BFGS iterations after the first-order steps (0: no L-BFGS stage)."""
     lbfgs_dtype: str = "float64"
     """Float width of the L-BFGS stage: "float32" or "float64"."""
+    lbfgs_resample_every: int = 0
+    """L-BFGS iterations on one batch before a fresh one is drawn and the curvature memory restarts, a multiple of
+    `chunk` (0: one batch for the whole stage)."""
     chunk: int = 100
     """Steps fused into one compiled call (`lax.scan`); metrics are logged once per chunk."""
     checkpoint_every: int = 0
@@ -94,7 +97,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value not in choices:
                 raise ValueError(f"train.{name} must be one of {choices}, got {value!r}")
-        for name in ("steps", "lbfgs_steps", "checkpoint_every", "decay_steps"):
+        for name in ("steps", "lbfgs_steps", "lbfgs_resample_every", "checkpoint_every", "decay_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("chunk", "accumulate", "devices"):
@@ -128,7 +131,9 @@ class TrainConfig:
 
     def lbfgs(self) -> LBFGS | None:
         """The L-BFGS stage, or None when `lbfgs_steps` is 0."""
-        return LBFGS(self.lbfgs_steps, dtype=self.lbfgs_dtype) if self.lbfgs_steps else None
+        if not self.lbfgs_steps:
+            return None
+        return LBFGS(self.lbfgs_steps, dtype=self.lbfgs_dtype, resample_every=self.lbfgs_resample_every or None)
 
     def precision_strategy(self) -> AbstractPrecision:
         """`FullPrecision` for "float32", `MixedPrecision` (bfloat16 compute) for "bfloat16"."""

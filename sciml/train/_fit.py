@@ -83,12 +83,17 @@ class LBFGS:
         memory_size: number of curvature pairs kept.
         max_linesearch_steps: line-search evaluations allowed per iteration.
         dtype: ``"float64"`` runs the stage in float64 (under `jax.enable_x64`); the model returns in its own dtype.
+        resample_every: draw a fresh batch from the sampler every this many iterations and restart the curvature
+            memory on it (None: one batch for the whole stage). A fixed batch lets L-BFGS drive the loss on those
+            points far below what the solution between them gains (a PINN overfits its collocation points); windows
+            of fresh points keep the objective the PDE's. A multiple of the fit's `chunk`.
     """
 
     steps: int
     memory_size: int = 50
     max_linesearch_steps: int = 30
     dtype: str | None = None
+    resample_every: int | None = None
 
     def optimizer(self) -> optax.GradientTransformationExtraArgs:
         return optax.lbfgs(
@@ -270,6 +275,10 @@ def fit(
             ``(batch, channel, x, y)`` on a `data_space_mesh`), or a pytree of them shaped like the batch.
     """
     _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs)
+    if lbfgs is not None and lbfgs.resample_every is not None and not (
+            lbfgs_data is None or isinstance(lbfgs_data, AbstractSampler)):
+        raise ConfigError("fit: LBFGS.resample_every draws fresh batches, but lbfgs_data is a fixed batch; pass a "
+                          "sampler as lbfgs_data (or none, to draw from `data`), or set resample_every=None")
     out_dir = Path(out_dir) if out_dir is not None else None
     ckpt_dir = out_dir / "checkpoints" if out_dir is not None else None
 
@@ -408,16 +417,22 @@ def fit(
     model = eqx.combine(state.params, static)
     first_order_steps = step  # `steps`, or fewer when the time budget ran out
     if lbfgs is not None and lbfgs.steps > 0:
-        if isinstance(lbfgs_data, AbstractSampler):
-            fixed = lbfgs_data(sample_key, jnp.asarray(first_order_steps))
-        elif lbfgs_data is not None:
-            fixed = jax.tree_util.tree_map(jnp.asarray, lbfgs_data)
-        elif host_data is not None:
-            fixed = host_data(first_order_steps)
-        else:
-            fixed = batch_of(sampler_arrays, jnp.asarray(first_order_steps))
+        x64 = bool(jax.config.jax_enable_x64)
+
+        def draw(step):
+            """The L-BFGS batch of the window that starts at `step`, drawn in the caller's precision mode (so that the
+            points do not depend on the stage's dtype)."""
+            with jax.enable_x64(x64):
+                if isinstance(lbfgs_data, AbstractSampler):
+                    return lbfgs_data(sample_key, jnp.asarray(step))
+                if lbfgs_data is not None:
+                    return jax.tree_util.tree_map(jnp.asarray, lbfgs_data)
+                if host_data is not None:
+                    return host_data(step)
+                return batch_of(sampler_arrays, jnp.asarray(step))
+
         model, lbfgs_history, lbfgs_compile = _lbfgs_stage(
-            model, eqx.combine(state.loss_state, loss_static), fixed, lbfgs, first_order_steps, key, chunk, trainable,
+            model, eqx.combine(state.loss_state, loss_static), draw, lbfgs, first_order_steps, key, chunk, trainable,
             ckpt_dir, lbfgs_checkpoint, meta, keep_checkpoints, logger, bar, evaluations, mesh, batch_spec,
         )
         history.extend(lbfgs_history)
@@ -470,22 +485,30 @@ def _check_same_fingerprint(checkpoint: Path, stored: dict | None, current: dict
     )
 
 
-def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_dir, checkpoint, meta, keep, logger, bar,
+def _lbfgs_stage(model, loss, draw, lbfgs, step0, key, chunk, trainable, ckpt_dir, checkpoint, meta, keep, logger, bar,
                  evaluations, mesh, batch_spec):
-    """Full-batch L-BFGS on `batch` (fixed: line searches need a deterministic objective).
+    """Full-batch L-BFGS on the batch `draw(step0)` (fixed: line searches need a deterministic objective), or on
+    `draw(w)` for each window starting at step w when `lbfgs.resample_every` is set (memory restarted per window).
 
     With ``dtype="float64"`` the stage runs under `jax.enable_x64`; the model comes back in the dtype it came in.
     """
     dtype_in = _float_dtype(model)
     context = jax.enable_x64(True) if lbfgs.dtype == "float64" else contextlib.nullcontext()
     with context:
+        every = lbfgs.resample_every
+
+        def window_batch(step):
+            """The batch of the window holding `step`, in the stage's dtype and layout."""
+            batch = draw(step0 if every is None else step0 + (step - step0) // every * every)
+            if lbfgs.dtype is not None:
+                batch = _cast(batch, jnp.dtype(lbfgs.dtype))
+            return batch if mesh is None else shard_batch(batch, mesh, spec=batch_spec)
+
         if lbfgs.dtype is not None:
-            model, batch = _cast(model, jnp.dtype(lbfgs.dtype)), _cast(batch, jnp.dtype(lbfgs.dtype))
+            model = _cast(model, jnp.dtype(lbfgs.dtype))
         params, static = eqx.partition(model, trainable)
         loss_key = jax.random.fold_in(jax.random.fold_in(key, 1), step0)
         optimizer = lbfgs.optimizer()
-        if mesh is not None:
-            batch = shard_batch(batch, mesh, spec=batch_spec)
 
         def run_chunk(params, opt_state, batch, n):
             # The batch is an argument, not a closure: arrays that span processes cannot be closed over.
@@ -519,7 +542,12 @@ def _lbfgs_stage(model, loss, batch, lbfgs, step0, key, chunk, trainable, ckpt_d
         compiled, compile_time, history = {}, 0.0, []
         end = step0 + lbfgs.steps
         step = start
+        batch = window_batch(start)
         while step < end:
+            if every is not None and step > step0 and (step - step0) % every == 0:
+                batch, opt_state = window_batch(step), optimizer.init(params)
+                if mesh is not None:
+                    opt_state = replicate(opt_state, mesh)
             n = min(chunk, end - step)
             if n not in compiled:
                 bar.stage("compiling")
@@ -602,3 +630,7 @@ def _check_fit_args(steps, chunk, evaluations, checkpoint_every, lbfgs) -> None:
             )
     if lbfgs is not None and lbfgs.dtype not in (None, "float32", "float64"):
         raise ConfigError(f"LBFGS.dtype must be None, 'float32' or 'float64', got {lbfgs.dtype!r}")
+    every = lbfgs.resample_every if lbfgs is not None else None
+    if every is not None and (every < 1 or every % chunk):
+        raise ConfigError(f"LBFGS.resample_every={every} must be a positive multiple of chunk={chunk} (batches change "
+                          f"between chunks); use e.g. {max(chunk, (every // chunk) * chunk)}, or None for one batch")
