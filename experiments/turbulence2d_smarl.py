@@ -25,7 +25,7 @@ import xarray as xr
 
 from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
-from sciml.rl import GaussianActorCritic, PPOLoss, SMARLTurbulence
+from sciml.rl import REWARDS, GaussianActorCritic, PPOLoss, SMARLTurbulence
 from sciml.solvers import (
     ForcedTurbulence2D,
     Leith,
@@ -85,6 +85,10 @@ class Config:
     """Optimizer steps on each rollout."""
     minibatches: int = 4
     """Each optimizer step uses 1 / minibatches of the rollout's samples (steps x environments x agents)."""
+    reward: str = "log_spectrum"
+    """The agents' reward (`sciml.rl.REWARDS`): "log_spectrum", minus the mean squared log ratio of the LES's
+    enstrophy spectrum to the filtered DNS's, or "spectrum_error", minus their relative L1 difference (the
+    evaluation's spectrum error, on the instantaneous spectrum)."""
     discount: float = 0.95
     """Discount factor gamma."""
     trace: float = 0.95
@@ -114,6 +118,8 @@ def _check(config: Config) -> None:
     if config.closure not in CLOSURE_FORMS:
         raise ConfigError(f"closure must be one of {sorted(CLOSURE_FORMS)}, got {config.closure!r} "
                           "(--set closure=smagorinsky)")
+    if config.reward not in REWARDS:
+        raise ConfigError(f"reward must be one of {REWARDS}, got {config.reward!r} (--set reward=log_spectrum)")
     if config.snapshot_every % config.action_every:
         raise ConfigError(f"snapshot_every={config.snapshot_every} must be a multiple of action_every="
                           f"{config.action_every}")
@@ -150,7 +156,7 @@ def _environment(config: Config, one: xr.Dataset) -> SMARLTurbulence:
     fdns, spectrum = one[f"omega_fdns{config.les}"].values, one[f"enstrophy_spectrum_fdns{config.les}"].values
     return SMARLTurbulence(les, fdns, spectrum,
                            side=config.side, action_every=config.action_every, episode_steps=config.episode_steps,
-                           max_coefficient=config.max_coefficient)
+                           max_coefficient=config.max_coefficient, reward=config.reward)
 
 
 def model_like(config: Config) -> GaussianActorCritic:

@@ -86,6 +86,9 @@ def test_environment_step_is_the_les_with_the_interpolated_coefficient_field(clo
     _, spectrum = enstrophy_spectrum(les.vorticity(expected))
     ratio = np.log(np.asarray(spectrum[1:6]) / np.asarray(env.reference_spectrum[1:6]))
     np.testing.assert_allclose(reward, -np.mean(ratio**2), rtol=1e-4)
+    relative = _environment(closure=closure, reward="spectrum_error").observe(after.omega_hat)[1]
+    np.testing.assert_allclose(relative, -spectrum_error(np.asarray(spectrum), np.asarray(env.reference_spectrum), 5),
+                               rtol=1e-4)
     np.testing.assert_allclose(observation[:, 4:], np.broadcast_to(ratio, (16, 5)), rtol=1e-4, atol=1e-5)
     # The local part: patch means of |omega| (the second invariant) over the FDNS's domain mean, in logs.
     omega = np.abs(np.asarray(les.vorticity(expected), np.float64)).reshape(4, 4, 4, 4).mean(axis=(1, 3))
@@ -98,6 +101,8 @@ def test_environment_refuses_bad_setups():
         _environment(closure=NoClosure())
     with pytest.raises(ConfigError, match="multiple of side"):
         _environment(side=3)
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        _environment(reward="energy")
     with pytest.raises(DataError, match="reference spectrum"):
         SMARLTurbulence(ForcedTurbulence2D(n=16, closure=Smagorinsky()), jnp.zeros((2, 16, 16)), jnp.ones(5))
 

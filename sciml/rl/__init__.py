@@ -13,10 +13,11 @@ from sciml.rl._ppo import (
     generalized_advantages,
     reset_environments,
 )
-from sciml.rl._smarl import LOCAL_INVARIANTS, SMARLTurbulence, local_invariants, periodic_linear_weights
+from sciml.rl._smarl import LOCAL_INVARIANTS, REWARDS, SMARLTurbulence, local_invariants, periodic_linear_weights
 
 __all__ = [
     "LOCAL_INVARIANTS",
+    "REWARDS",
     "AbstractEnvironment",
     "GaussianActorCritic",
     "PPOLoss",

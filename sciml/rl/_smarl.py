@@ -9,12 +9,14 @@ agent observes local invariants of the resolved flow averaged over its patch (st
 and the global enstrophy spectrum (log Z(k) / Z_FDNS(k) for 1 <= k <= the 2/3 cutoff). Its action a (one number) sets
 its closure coefficient c = c_max sigmoid(a) in [0, c_max]; the agents' coefficients are interpolated periodically
 and bilinearly to the LES grid and become the coefficient field of the LES's closure (Smagorinsky's C_s or Leith's
-C_l), held for `action_every` solver steps. The reward, the same for every agent, is
--mean_k (log Z(k) - log Z_FDNS(k))^2 over the resolved wavenumbers after those steps.
+C_l), held for `action_every` solver steps. The reward, the same for every agent, scores the enstrophy spectrum after
+those steps against the filtered DNS's over the resolved wavenumbers (`REWARDS`): "log_spectrum",
+-mean_k (log Z(k) - log Z_FDNS(k))^2, or "spectrum_error", -sum_k |Z(k) - Z_FDNS(k)| / sum_k Z_FDNS(k) (minus the
+relative L1 error that `sciml.solvers.spectrum_error` scores a run's time-mean spectrum with).
 
 Differences from the paper: bilinear instead of bi-quadratic spline interpolation, four patch-averaged invariants
-instead of six point values, a log-spectrum reward (one of the variants of the authors' code), PPO instead of
-V-RACER (`sciml.rl.PPOLoss`).
+instead of six point values, a log-spectrum or relative-L1 reward (the authors' code has a log and a linear variant),
+PPO instead of V-RACER (`sciml.rl.PPOLoss`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from sciml.solvers import (
 
 LOCAL_INVARIANTS = ("strain", "rotation", "vorticity_gradient", "vorticity_laplacian")
 """The local features of an agent's observation, in order (patch means of |S|, |omega|, |grad omega|, |lap omega|)."""
+REWARDS = ("log_spectrum", "spectrum_error")
+"""The rewards `SMARLTurbulence` offers (module docstring)."""
 
 
 def periodic_linear_weights(n: int, side: int) -> np.ndarray:
@@ -73,6 +77,7 @@ class SMARLTurbulence(AbstractEnvironment):
         action_every: solver steps per action.
         episode_steps: actions per episode.
         max_coefficient: c_max, the largest coefficient an agent can set.
+        reward: "log_spectrum" or "spectrum_error" (`REWARDS`; module docstring).
     """
 
     les: ForcedTurbulence2D
@@ -83,9 +88,11 @@ class SMARLTurbulence(AbstractEnvironment):
     action_every: int = eqx.field(static=True)
     episode_steps: int = eqx.field(static=True)
     max_coefficient: float = eqx.field(static=True)
+    reward: str = eqx.field(static=True)
 
     def __init__(self, les: ForcedTurbulence2D, initial_vorticity, reference_spectrum, *, side: int = 4,
-                 action_every: int = 10, episode_steps: int = 100, max_coefficient: float = 0.34):
+                 action_every: int = 10, episode_steps: int = 100, max_coefficient: float = 0.34,
+                 reward: str = "log_spectrum"):
         if not isinstance(les.closure, (Smagorinsky, Leith)):
             raise ConfigError(f"SMARLTurbulence: the LES's closure must be Smagorinsky or Leith (whose coefficient the "
                               f"agents set), got {type(les.closure).__name__}")
@@ -94,6 +101,8 @@ class SMARLTurbulence(AbstractEnvironment):
         if action_every < 1 or episode_steps < 1 or not max_coefficient > 0:
             raise ConfigError(f"SMARLTurbulence: expected action_every >= 1, episode_steps >= 1 and max_coefficient "
                               f"> 0, got {action_every}, {episode_steps}, {max_coefficient}")
+        if reward not in REWARDS:
+            raise ConfigError(f"SMARLTurbulence: reward must be one of {REWARDS}, got {reward!r}")
         initial_vorticity = jnp.asarray(initial_vorticity, float)
         reference_spectrum = jnp.asarray(reference_spectrum, float)
         if initial_vorticity.ndim != 3 or initial_vorticity.shape[1:] != (les.n, les.n):
@@ -108,7 +117,7 @@ class SMARLTurbulence(AbstractEnvironment):
         fields = jax.vmap(lambda omega: local_invariants(les.grid.to_spectral(omega), les))(initial_vorticity)
         self.invariant_scale = jnp.mean(fields, axis=(0, 2, 3))
         self.side, self.action_every, self.episode_steps = side, action_every, episode_steps
-        self.max_coefficient = max_coefficient
+        self.max_coefficient, self.reward = max_coefficient, reward
 
     @property
     def agents(self) -> int:
@@ -144,12 +153,16 @@ class SMARLTurbulence(AbstractEnvironment):
         """The LES whose closure has the coefficient field of `action`."""
         return eqx.tree_at(lambda les: les.closure.coefficient, self.les, self.coefficient_field(action))
 
-    def log_spectrum_ratio(self, omega_hat: Complex[Array, "n m"]) -> Float[Array, " resolved"]:
-        """log Z(k) / Z_FDNS(k) for k = 1 .. cutoff."""
+    def resolved_spectra(self, omega_hat: Complex[Array, "n m"]) -> tuple[Float[Array, " resolved"], ...]:
+        """Z(k) of the flow and Z_FDNS(k), for k = 1 .. cutoff."""
         _, spectrum = enstrophy_spectrum(self.les.grid.to_grid(omega_hat))
         keep = slice(1, self.resolved + 1)
-        tiny = jnp.finfo(spectrum.dtype).tiny
-        return jnp.log(jnp.maximum(spectrum[keep], tiny)) - jnp.log(self.reference_spectrum[keep])
+        return spectrum[keep], self.reference_spectrum[keep]
+
+    def log_spectrum_ratio(self, omega_hat: Complex[Array, "n m"]) -> Float[Array, " resolved"]:
+        """log Z(k) / Z_FDNS(k) for k = 1 .. cutoff."""
+        spectrum, reference = self.resolved_spectra(omega_hat)
+        return jnp.log(jnp.maximum(spectrum, jnp.finfo(spectrum.dtype).tiny)) - jnp.log(reference)
 
     def observe(self, omega_hat: Complex[Array, "n m"]) -> tuple[Float[Array, "agents observation"], Float[Array, ""]]:
         """Every agent's observation and the reward of the flow `omega_hat`."""
@@ -161,7 +174,10 @@ class SMARLTurbulence(AbstractEnvironment):
                                                                                                 -1).T
         mismatch = self.log_spectrum_ratio(omega_hat)
         observation = jnp.concatenate([local, jnp.broadcast_to(mismatch, (self.agents, self.resolved))], axis=1)
-        return observation, -jnp.mean(mismatch**2)
+        if self.reward == "log_spectrum":
+            return observation, -jnp.mean(mismatch**2)
+        spectrum, reference = self.resolved_spectra(omega_hat)
+        return observation, -jnp.sum(jnp.abs(spectrum - reference)) / jnp.sum(reference)
 
     def reset(self, key: PRNGKeyArray) -> tuple[TurbulenceState, Float[Array, "agents observation"]]:
         """The LES started from a random one of the initial fields."""
