@@ -1,5 +1,9 @@
 """Data layer: shipped references as tidy datasets, IO round trips, and clear errors on bad files and NaN."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.io
@@ -118,3 +122,29 @@ def test_a_cached_dataset_is_made_again_when_its_generator_version_changes(tmp_p
     assert _generated.ensure_dataset("toy").read_text() == "2"
     assert "made by version 1 of the toy generator, which is now at version 2" in capsys.readouterr().err
     assert (path.parent / ".version").read_text() == "2" and _generated.ensure_dataset("toy").read_text() == "2"
+
+
+def test_processes_needing_a_dataset_at_once_wait_for_the_one_that_generates_it(tmp_path):
+    """Two processes (a sweep's runs started together) ask for the same missing dataset: it is generated once, the
+    other process waits for it and reads the finished file."""
+    generator = tmp_path / "datasets" / "slow" / "generate.py"
+    generator.parent.mkdir(parents=True)
+    generator.write_text(
+        'NAME = "slow"\n'
+        "import time\n"
+        "def generate(out_dir, *, small=False, seed=0):\n"
+        "    log = out_dir.parent / 'runs.log'\n"
+        "    log.write_text(log.read_text() + 'x' if log.exists() else 'x')\n"
+        "    time.sleep(3.0)\n"
+        "    path = out_dir / 'slow.txt'\n"
+        "    path.write_text('done')\n"
+        "    return path\n")
+    env = {**os.environ, "SCIML_DATASETS_DIR": str(tmp_path / "datasets"), "SCIML_DATA_CACHE": str(tmp_path / "cache")}
+    code = "from sciml.data import ensure_dataset; print(ensure_dataset('slow').read_text())"
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == ["done", "done"]
+    assert (tmp_path / "cache" / "runs.log").read_text() == "x"  # generated once
+    assert sum("waiting for another process to finish generating" in err for _, err in outputs) == 1

@@ -13,7 +13,9 @@ and its folder holds the dataset card (README.md). The numerical work lives in t
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import importlib.util
 import os
 import sys
@@ -64,13 +66,33 @@ def generate_dataset(name: str, out_dir: str | Path | None = None, *, small: boo
     """Run the generator of `name` into `out_dir` (default `datasets/generated/<name>[-small]`); return its path.
 
     A finished run marks the folder complete (``.complete`` names the file), so `ensure_dataset` reuses it."""
-    module = load_generator(name)
     out_dir = Path(out_dir) if out_dir is not None else GENERATED_DIR / (f"{name}-small" if small else name)
+    with _generation_lock(out_dir):
+        return _generate(name, out_dir, small=small, seed=seed)
+
+
+def _generate(name: str, out_dir: Path, *, small: bool, seed: int) -> Path:
+    module = load_generator(name)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ".complete").unlink(missing_ok=True)  # what follows overwrites it: no longer a finished dataset
     path = Path(module.generate(out_dir, small=small, seed=seed))
     (out_dir / ".version").write_text(str(generator_version(module)))
     (out_dir / ".complete").write_text(path.name)
     return path
+
+
+@contextlib.contextmanager
+def _generation_lock(out_dir: Path):
+    """Hold the lock of the dataset folder `out_dir` (a ``.<folder>.lock`` file beside it): one process generates
+    a dataset at a time, and the others wait for it (several runs of a sweep started together on one cache)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.parent / f".{out_dir.name}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"sciml: waiting for another process to finish generating {out_dir}", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def generator_version(module: types.ModuleType) -> int:
@@ -95,21 +117,34 @@ def _predates_cf(path: Path) -> bool:
 
 def ensure_dataset(name: str, *, small: bool = False, seed: int = 0) -> Path:
     """The cached dataset `name`, generated first if it is not there yet (or again if an older version of its
-    generator, or an older sciml without the CF attributes, wrote it)."""
+    generator, or an older sciml without the CF attributes, wrote it). Processes that need it at once wait for the one
+    that generates it."""
     out_dir = GENERATED_DIR / (f"{name}-small" if small else name)
-    done = out_dir / ".complete"
-    if done.exists():
-        path = out_dir / done.read_text().strip()
-        cached, current = _cached_version(out_dir), generator_version(load_generator(name))
-        if cached != current:
-            print(f"sciml: generating {path} again: it was made by version {cached} of the {name} generator, which "
-                  f"is now at version {current}", file=sys.stderr)
-        elif _predates_cf(path):
-            print(f"sciml: generating {path} again: it was written without the CF attributes of {CF_CONVENTIONS}",
-                  file=sys.stderr)
-        else:
-            return path
-    return generate_dataset(name, out_dir, small=small, seed=seed)
+    cached = _usable_cache(name, out_dir, quiet=True)
+    if cached is not None:
+        return cached
+    with _generation_lock(out_dir):
+        cached = _usable_cache(name, out_dir, quiet=False)  # another process may have made it meanwhile
+        return cached if cached is not None else _generate(name, out_dir, small=small, seed=seed)
+
+
+def _usable_cache(name: str, out_dir: Path, *, quiet: bool) -> Path | None:
+    """The finished dataset in `out_dir` if its generator's current version made it, else None (saying why, unless
+    `quiet`)."""
+    try:
+        path = out_dir / (out_dir / ".complete").read_text().strip()
+    except FileNotFoundError:  # never finished, or being generated again
+        return None
+    cached, current = _cached_version(out_dir), generator_version(load_generator(name))
+    if cached != current:
+        why = f"it was made by version {cached} of the {name} generator, which is now at version {current}"
+    elif _predates_cf(path):
+        why = f"it was written without the CF attributes of {CF_CONVENTIONS}"
+    else:
+        return path
+    if not quiet:
+        print(f"sciml: generating {path} again: {why}", file=sys.stderr)
+    return None
 
 
 def describe_generated(ds: xr.Dataset, name: str, description: str, *, small: bool, seed: int,
