@@ -91,7 +91,8 @@ def main() -> None:
               "they were taken on a shared, loaded CPU and are no cost comparison (the LES-vs-DNS costs, timed on an "
               f"idle machine, are in turbulence2d_cost.md). LES time step {first['dt']:g}, an action every "
               f"{first['action_every']} steps, {first['episode_steps']} actions per training episode; the "
-              f"evaluation runs {first['evaluation_episodes']} episodes' time."]
+              f"evaluation runs {first['evaluation_episodes']} episodes' time from each of "
+              f"{first.get('evaluation_starts', 1)} filtered-DNS snapshots spread over the dataset, statistics pooled."]
     write_report("turbulence2d_smarl", {"machine": machine_info(), "runs": runs, "results": table},
                  f"SMARL: learned vs classical closures of forced 2D turbulence at {first['les']}² "
                  f"({first['closure']} form, {len(runs)} runs)", lines)

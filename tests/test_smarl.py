@@ -193,3 +193,24 @@ def test_the_experiment_ranks_a_closure_without_tail_or_stability_last():
     assert not experiment.learned_beats_baselines(metrics(1.0, None), "tail_hellinger")  # a tie is not a win
     assert experiment.learned_beats_baselines(metrics(0.45, None), "spectrum_error")
     assert not experiment.learned_beats_baselines(metrics(0.45, None, learned_stable=False), "spectrum_error")
+
+
+def test_the_evaluation_pools_runs_from_evenly_spread_snapshots():
+    """With `evaluation_starts` = 2 every closure runs from the first and the last filtered-DNS snapshot, and the
+    reported spectrum is the mean over both runs' kept snapshots (computed here run by run)."""
+    experiment = load_experiment("turbulence2d-smarl").module
+    config = experiment.Config(small=True, les=16, action_every=4, episode_steps=4, evaluation_episodes=2,
+                               snapshot_every=8, spin_up_steps=8, width=8, evaluation_starts=2)
+    ds, metrics = experiment.evaluate(config, experiment.model_like(config))
+    one = experiment._case(config)
+    fdns = jnp.asarray(one["omega_fdns16"].values, float)
+    assert list(ds.start.values) == [0, fdns.shape[0] - 1]
+    count = config.evaluation_episodes * config.episode_steps * config.action_every // config.snapshot_every
+    skip = config.spin_up_steps // config.snapshot_every
+    les = experiment._les(config, one, NoClosure())
+    kept = np.concatenate([np.asarray(experiment._static_run(les, fdns[i], count, config.snapshot_every)[0][skip:])
+                           for i in ds.start.values])
+    _, spectra = enstrophy_spectrum(jnp.asarray(kept))
+    np.testing.assert_allclose(ds.prediction.sel(closure="none").values[0], np.asarray(spectra).mean(0), rtol=1e-4,
+                               atol=1e-9 * float(np.max(spectra)))
+    assert metrics["none_stable"] and ds.initial_vorticity.shape == (1, 2, 16, 16)
