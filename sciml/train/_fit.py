@@ -84,9 +84,8 @@ class LBFGS:
         max_linesearch_steps: line-search evaluations allowed per iteration.
         dtype: ``"float64"`` runs the stage in float64 (under `jax.enable_x64`); the model returns in its own dtype.
         resample_every: draw a fresh batch from the sampler every this many iterations and restart the curvature
-            memory on it (None: one batch for the whole stage). A fixed batch lets L-BFGS drive the loss on those
-            points far below what the solution between them gains (a PINN overfits its collocation points); windows
-            of fresh points keep the objective the PDE's. A multiple of the fit's `chunk`.
+            memory on it (None: one batch for the whole stage), so that the stage cannot fit one set of collocation
+            points at the expense of the solution between them. A multiple of the fit's `chunk`.
     """
 
     steps: int
