@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
@@ -235,43 +237,81 @@ def _pooled(run):
     return pooled
 
 
-def evaluate(config: Config, policy: GaussianActorCritic) -> tuple[xr.Dataset, dict]:
-    """Every closure's online runs from `evaluation_starts` filtered-DNS snapshots: spectra, PDFs and coefficient
-    fields on named coordinates, and the metrics against the filtered DNS (statistics pooled over the runs)."""
+class _Protocol(NamedTuple):
+    """The online evaluation's setting: the case's data, the starting fields and the reference statistics."""
+
+    one: xr.Dataset
+    starts: np.ndarray
+    omega0: Float[Array, "starts n n"]
+    count: int
+    skip: int
+    sigma: float
+    reference_pdf: np.ndarray
+    reference_spectrum: np.ndarray
+
+
+def _protocol(config: Config) -> _Protocol:
     one = _case(config)
-    environment = _environment(config, one)
     n, every = config.les, config.snapshot_every
     steps = config.evaluation_episodes * config.episode_steps * config.action_every
-    count, skip = steps // every, config.spin_up_steps // every
     fdns = jnp.asarray(one[f"omega_fdns{n}"].values, float)
     starts = np.linspace(0, fdns.shape[0] - 1, config.evaluation_starts).round().astype(int)
     sigma = float(one[f"vorticity_std_fdns{n}"])
     _, reference_pdf = vorticity_pdf(fdns, bins=BINS, limit=LIMIT, scale=sigma)
-    reference_spectrum = one[f"enstrophy_spectrum_fdns{n}"].values
+    return _Protocol(one, starts, fdns[starts], steps // every, config.spin_up_steps // every, sigma,
+                     np.asarray(reference_pdf), one[f"enstrophy_spectrum_fdns{n}"].values)
+
+
+def _statistics(omega: Float[Array, "starts count n n"], protocol: _Protocol, resolved: int) -> dict:
+    """The pooled statistics of a closure's evaluation runs (snapshots after the spin-up) and its two metrics."""
+    kept = omega[:, protocol.skip:].reshape(-1, *omega.shape[2:])
+    stable = bool(jnp.all(jnp.isfinite(omega)))
+    k, spectrum = enstrophy_spectrum(kept)
+    _, energy = energy_spectrum(kept)
+    centres, pdf = vorticity_pdf(kept, bins=BINS, limit=LIMIT, scale=protocol.sigma)
+    spectrum, pdf, centres = np.asarray(spectrum).mean(0), np.asarray(pdf), np.asarray(centres)
+    return {"wavenumber": np.asarray(k), "spectrum": spectrum, "energy": np.asarray(energy).mean(0),
+            "centres": centres, "pdf": pdf, "stable": stable,
+            "spectrum_error": spectrum_error(spectrum, protocol.reference_spectrum, resolved) if stable
+            else float("nan"),
+            "tail_hellinger": tail_hellinger(pdf, protocol.reference_pdf, centres) if stable else float("nan")}
+
+
+def static_closure_metrics(config: Config, closure) -> dict:
+    """A static closure's (e.g. `Smagorinsky(0.12)`) evaluation runs as `evaluate` makes them: stable, spectrum
+    error and PDF-tail distance against the filtered DNS."""
+    protocol = _protocol(config)
+    les = _les(config, protocol.one, closure)
+    omega, _ = eqx.filter_jit(_pooled(_static_run))(les, protocol.omega0, protocol.count, config.snapshot_every)
+    statistics = _statistics(omega, protocol, les.grid.cutoff)
+    return {key: statistics[key] for key in ("stable", "spectrum_error", "tail_hellinger")}
+
+
+def evaluate(config: Config, policy: GaussianActorCritic) -> tuple[xr.Dataset, dict]:
+    """Every closure's online runs from `evaluation_starts` filtered-DNS snapshots: spectra, PDFs and coefficient
+    fields on named coordinates, and the metrics against the filtered DNS (statistics pooled over the runs)."""
+    protocol = _protocol(config)
+    one, starts = protocol.one, protocol.starts
+    environment = _environment(config, one)
+    n, every = config.les, config.snapshot_every
     static, controlled = _pooled(_static_run), _pooled(_controlled_run)
     runs = {"none": (static, _les(config, one, NoClosure())),
             "smagorinsky": (static, _les(config, one, Smagorinsky())),
             "leith": (static, _les(config, one, Leith())),
             "learned": (controlled, environment, policy)}
     spectra, energies, pdfs, fields, metrics = [], [], [], [], {}
-    simulated = steps * environment.les.dt
+    simulated = config.evaluation_episodes * config.episode_steps * config.action_every * environment.les.dt
     for name, (function, *arguments) in runs.items():
-        (omega, field), wall = _timed(function, *arguments, fdns[starts], count, every)
-        kept = omega[:, skip:].reshape(-1, n, n)
-        stable = bool(jnp.all(jnp.isfinite(omega)))
-        k, spectrum = enstrophy_spectrum(kept)
-        _, energy = energy_spectrum(kept)
-        centres, pdf = vorticity_pdf(kept, bins=BINS, limit=LIMIT, scale=sigma)
-        spectra.append(np.asarray(spectrum).mean(0))
-        energies.append(np.asarray(energy).mean(0))
-        pdfs.append(np.asarray(pdf))
+        (omega, field), wall = _timed(function, *arguments, protocol.omega0, protocol.count, every)
+        statistics = _statistics(omega, protocol, environment.resolved)
+        spectra.append(statistics["spectrum"])
+        energies.append(statistics["energy"])
+        pdfs.append(statistics["pdf"])
         fields.append(np.asarray(field))
-        metrics |= {f"{name}_stable": stable,
-                    f"{name}_spectrum_error": spectrum_error(spectra[-1], reference_spectrum, environment.resolved)
-                    if stable else float("nan"),
-                    f"{name}_tail_hellinger": tail_hellinger(pdfs[-1], np.asarray(reference_pdf), np.asarray(centres))
-                    if stable else float("nan"),
-                    f"{name}_seconds_per_time_unit": wall / (simulated * len(starts))}
+        metrics |= {f"{name}_{key}": statistics[key] for key in ("stable", "spectrum_error", "tail_hellinger")}
+        metrics[f"{name}_seconds_per_time_unit"] = wall / (simulated * len(starts))
+    k, centres, reference_pdf = statistics["wavenumber"], statistics["centres"], protocol.reference_pdf
+    reference_spectrum = protocol.reference_spectrum
     metrics["dns_seconds_per_time_unit"] = float(one.wall_seconds_per_time_unit)
     metrics["evaluation_time_units"] = simulated
     for metric in ("spectrum_error", "tail_hellinger"):
@@ -294,7 +334,7 @@ def evaluate(config: Config, policy: GaussianActorCritic) -> tuple[xr.Dataset, d
                                       **unit}),
          "coefficient": (("case", "closure", "y", "x"), np.stack(fields)[None],
                          {"long_name": "time-mean closure coefficient (C_s or C_l; 0 without closure)", **unit}),
-         "initial_vorticity": (("case", "start", "y", "x"), np.asarray(fdns[starts])[None],
+         "initial_vorticity": (("case", "start", "y", "x"), np.asarray(protocol.omega0)[None],
                                {"long_name": "initial vorticity of the runs (filtered DNS snapshots)", **unit})},
         coords={"case": ("case", [config.case], {"long_name": "flow case of the SMARL paper"}),
                 "closure": ("closure", list(runs), {"long_name": "LES closure"}),
