@@ -66,6 +66,11 @@ def local_invariants(omega_hat: Complex[Array, "n m"], les: ForcedTurbulence2D) 
                       jnp.abs(grid.to_grid(-grid.wavenumber_squared() * omega_hat))])
 
 
+def _log_ratio(spectrum: Float[Array, " k"], reference: Float[Array, " k"]) -> Float[Array, " k"]:
+    """log(spectrum / reference), with a vanishing spectrum held at the smallest positive float."""
+    return jnp.log(jnp.maximum(spectrum, jnp.finfo(spectrum.dtype).tiny)) - jnp.log(reference)
+
+
 class SMARLTurbulence(AbstractEnvironment):
     """Multi-agent control of an LES closure's coefficient field (module docstring).
 
@@ -159,11 +164,6 @@ class SMARLTurbulence(AbstractEnvironment):
         keep = slice(1, self.resolved + 1)
         return spectrum[keep], self.reference_spectrum[keep]
 
-    def log_spectrum_ratio(self, omega_hat: Complex[Array, "n m"]) -> Float[Array, " resolved"]:
-        """log Z(k) / Z_FDNS(k) for k = 1 .. cutoff."""
-        spectrum, reference = self.resolved_spectra(omega_hat)
-        return jnp.log(jnp.maximum(spectrum, jnp.finfo(spectrum.dtype).tiny)) - jnp.log(reference)
-
     def observe(self, omega_hat: Complex[Array, "n m"]) -> tuple[Float[Array, "agents observation"], Float[Array, ""]]:
         """Every agent's observation and the reward of the flow `omega_hat`."""
         patch = self.les.n // self.side
@@ -172,11 +172,11 @@ class SMARLTurbulence(AbstractEnvironment):
         tiny = jnp.finfo(means.dtype).tiny
         local = jnp.log(jnp.maximum(means, tiny) / self.invariant_scale[:, None, None]).reshape(len(LOCAL_INVARIANTS),
                                                                                                 -1).T
-        mismatch = self.log_spectrum_ratio(omega_hat)
+        spectrum, reference = self.resolved_spectra(omega_hat)
+        mismatch = _log_ratio(spectrum, reference)
         observation = jnp.concatenate([local, jnp.broadcast_to(mismatch, (self.agents, self.resolved))], axis=1)
         if self.reward == "log_spectrum":
             return observation, -jnp.mean(mismatch**2)
-        spectrum, reference = self.resolved_spectra(omega_hat)
         return observation, -jnp.sum(jnp.abs(spectrum - reference)) / jnp.sum(reference)
 
     def reset(self, key: PRNGKeyArray) -> tuple[TurbulenceState, Float[Array, "agents observation"]]:
