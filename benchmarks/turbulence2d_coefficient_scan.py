@@ -40,11 +40,10 @@ def main() -> None:
                           "|---|---|---|---|---|---|"]
     for case in args.cases:
         config = EXPERIMENT.Config(case=case)
-        for form, closure in FORMS.items():
-            for coefficient in args.coefficients:
-                metrics = EXPERIMENT.static_closure_metrics(config, closure(coefficient=coefficient))
-                results.append({"case": case, "form": form, "coefficient": coefficient, **metrics})
-                lines.append(f"| {case} | {form} | {coefficient:g} | {metrics['stable']} | "
+        closures = {(form, c): closure(coefficient=c) for form, closure in FORMS.items() for c in args.coefficients}
+        for (form, coefficient), metrics in EXPERIMENT.static_closure_metrics(config, closures).items():
+            results.append({"case": case, "form": form, "coefficient": coefficient, **metrics})
+            lines.append(f"| {case} | {form} | {coefficient:g} | {metrics['stable']} | "
                              f"{_text(metrics['spectrum_error'])} | {_text(metrics['tail_hellinger'])} |")
     config = EXPERIMENT.Config()
     time_units = config.evaluation_episodes * config.episode_steps * config.action_every * config.dt

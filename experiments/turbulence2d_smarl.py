@@ -52,6 +52,8 @@ SMOKE = {"small": True, "les": 16, "action_every": 4, "episode_steps": 4, "envir
          "snapshot_every": 8, "spin_up_steps": 8}
 CLOSURE_FORMS = {"smagorinsky": Smagorinsky, "leith": Leith}
 BINS, LIMIT = 81, 8.0
+SCORES = ("stable", "spectrum_error", "tail_hellinger")
+"""What the evaluation reports of each closure's runs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,14 +279,18 @@ def _statistics(omega: Float[Array, "starts count n n"], protocol: _Protocol, re
             "tail_hellinger": tail_hellinger(pdf, protocol.reference_pdf, centres) if stable else float("nan")}
 
 
-def static_closure_metrics(config: Config, closure) -> dict:
-    """A static closure's (e.g. `Smagorinsky(0.12)`) evaluation runs as `evaluate` makes them: stable, spectrum
-    error and PDF-tail distance against the filtered DNS."""
+def static_closure_metrics(config: Config, closures: dict) -> dict[str, dict]:
+    """Static closures' (name -> e.g. `Smagorinsky(0.12)`) evaluation runs as `evaluate` makes them: per name,
+    stable, spectrum error and PDF-tail distance against the filtered DNS (the case's data read once)."""
     protocol = _protocol(config)
-    les = _les(config, protocol.one, closure)
-    omega, _ = eqx.filter_jit(_pooled(_static_run))(les, protocol.omega0, protocol.count, config.snapshot_every)
-    statistics = _statistics(omega, protocol, les.grid.cutoff)
-    return {key: statistics[key] for key in ("stable", "spectrum_error", "tail_hellinger")}
+    run = eqx.filter_jit(_pooled(_static_run))
+    found = {}
+    for name, closure in closures.items():
+        les = _les(config, protocol.one, closure)
+        statistics = _statistics(run(les, protocol.omega0, protocol.count, config.snapshot_every)[0], protocol,
+                                 les.grid.cutoff)
+        found[name] = {key: statistics[key] for key in SCORES}
+    return found
 
 
 def evaluate(config: Config, policy: GaussianActorCritic) -> tuple[xr.Dataset, dict]:
@@ -308,7 +314,7 @@ def evaluate(config: Config, policy: GaussianActorCritic) -> tuple[xr.Dataset, d
         energies.append(statistics["energy"])
         pdfs.append(statistics["pdf"])
         fields.append(np.asarray(field))
-        metrics |= {f"{name}_{key}": statistics[key] for key in ("stable", "spectrum_error", "tail_hellinger")}
+        metrics |= {f"{name}_{key}": statistics[key] for key in SCORES}
         metrics[f"{name}_seconds_per_time_unit"] = wall / (simulated * len(starts))
     k, centres, reference_pdf = statistics["wavenumber"], statistics["centres"], protocol.reference_pdf
     reference_spectrum = protocol.reference_spectrum

@@ -215,6 +215,6 @@ def test_the_evaluation_pools_runs_from_evenly_spread_snapshots():
                                atol=1e-9 * float(np.max(spectra)))
     assert metrics["none_stable"] and ds.initial_vorticity.shape == (1, 2, 16, 16)
     # A static closure scored alone (the coefficient scan's call) gets the evaluation's numbers.
-    alone = experiment.static_closure_metrics(config, Smagorinsky())
-    np.testing.assert_equal(alone, {key: metrics[f"smagorinsky_{key}"]
-                                    for key in ("stable", "spectrum_error", "tail_hellinger")})
+    alone = experiment.static_closure_metrics(config, {"smagorinsky": Smagorinsky()})
+    np.testing.assert_equal(alone, {"smagorinsky": {key: metrics[f"smagorinsky_{key}"]
+                                                    for key in ("stable", "spectrum_error", "tail_hellinger")}})
