@@ -29,9 +29,11 @@ from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
 from sciml.rl import REWARDS, GaussianActorCritic, PPOLoss, SMARLTurbulence
 from sciml.solvers import (
+    DEALIASING,
     ForcedTurbulence2D,
     Leith,
     NoClosure,
+    PeriodicGrid2D,
     Smagorinsky,
     energy_spectrum,
     enstrophy_spectrum,
@@ -62,12 +64,15 @@ class Config:
     """PPO's optimizer steps (`epochs` per rollout: 24000 steps = 3000 rollouts, about 2.5 minutes on 2 CPU cores),
     Adam with gradient clipping."""
     case: str = "case1"
-    """Flow case of the turbulence2d dataset: case1 (k_f = 4, beta = 0), case2 (k_f = 4, beta = 20); case4
-    (k_f = 25) is not resolved by a 32^2 or 64^2 LES."""
+    """Flow case of the turbulence2d dataset: case1 (k_f = 4, beta = 0), case2 (k_f = 4, beta = 20), case4
+    (k_f = 25: resolved only by a 64^2 LES with 3/2 padding, ``--set les=64 --set dealiasing=three-halves``)."""
     small: bool = False
     """Use the small turbulence2d dataset (64^2 DNS filtered to 16^2 and 32^2; for tests)."""
     les: int = 32
     """LES grid points per side (a size the dataset holds filtered DNS for: 32 or 64, 16 or 32 with `small`)."""
+    dealiasing: str = "two-thirds"
+    """The LES's dealiasing (`sciml.solvers.DEALIASING`): "two-thirds" keeps |k| <= (les - 1) // 3, "three-halves"
+    keeps |k| <= les / 2 - 1 (products on a 3/2 grid, about twice the cost per step)."""
     closure: str = "smagorinsky"
     """Form of the learned eddy viscosity: "smagorinsky" ((C_s Delta)^2 |S|) or "leith" ((C_l Delta)^3 |grad w|)."""
     max_coefficient: float = 0.34
@@ -126,6 +131,9 @@ def _check(config: Config) -> None:
     if config.closure not in CLOSURE_FORMS:
         raise ConfigError(f"closure must be one of {sorted(CLOSURE_FORMS)}, got {config.closure!r} "
                           "(--set closure=smagorinsky)")
+    if config.dealiasing not in DEALIASING:
+        raise ConfigError(f"dealiasing must be one of {DEALIASING}, got {config.dealiasing!r} "
+                          "(--set dealiasing=two-thirds)")
     if config.reward not in REWARDS:
         raise ConfigError(f"reward must be one of {REWARDS}, got {config.reward!r} (--set reward=log_spectrum)")
     if config.snapshot_every % config.action_every:
@@ -149,16 +157,17 @@ def _case(config: Config) -> xr.Dataset:
     if f"omega_fdns{config.les}" not in one:
         sizes = sorted(int(v.removeprefix("omega_fdns")) for v in one.data_vars if v.startswith("omega_fdns"))
         raise ConfigError(f"the dataset has filtered DNS on {sizes} grids, not les={config.les}; --set les={sizes[0]}")
-    cutoff = (config.les - 1) // 3
+    cutoff = PeriodicGrid2D(config.les, config.dealiasing).cutoff
     if int(one.forcing_wavenumber) > cutoff:
-        raise ConfigError(f"{config.case} is forced at k_f = {int(one.forcing_wavenumber)}, above the 2/3 cutoff "
-                          f"{cutoff} of a {config.les}^2 LES: it cannot be resolved there (choose case1 or case2)")
+        raise ConfigError(f"{config.case} is forced at k_f = {int(one.forcing_wavenumber)}, above the cutoff {cutoff} "
+                          f"of a {config.les}^2 LES with {config.dealiasing} dealiasing: it cannot be resolved there "
+                          "(case4 needs --set les=64 --set dealiasing=three-halves)")
     return one.load()
 
 
 def _les(config: Config, one: xr.Dataset, closure) -> ForcedTurbulence2D:
     return ForcedTurbulence2D(n=config.les, beta=float(one.beta), forcing_wavenumber=int(one.forcing_wavenumber),
-                              dt=config.dt, closure=closure)
+                              dt=config.dt, closure=closure, dealiasing=config.dealiasing)
 
 
 def _environment(config: Config, one: xr.Dataset) -> SMARLTurbulence:
@@ -171,7 +180,7 @@ def _environment(config: Config, one: xr.Dataset) -> SMARLTurbulence:
 
 def model_like(config: Config) -> GaussianActorCritic:
     """The untrained shared policy (what `main` saves, trained)."""
-    observation_size = 4 + (config.les - 1) // 3  # the local invariants and the resolved spectrum
+    observation_size = 4 + PeriodicGrid2D(config.les, config.dealiasing).cutoff  # local invariants, resolved spectrum
     return GaussianActorCritic(observation_size, 1, width=config.width, depth=config.depth,
                                initial_log_std=config.initial_log_std, key=config.train.key(0))
 

@@ -45,11 +45,12 @@ def relative_error(actual, expected):
     return float(np.linalg.norm(np.asarray(actual) - expected) / np.linalg.norm(expected))
 
 
-def test_taylor_green_vortex_decays_exactly():
+@pytest.mark.parametrize("dealiasing", ["two-thirds", "three-halves"])
+def test_taylor_green_vortex_decays_exactly(dealiasing):
     n, k, nu = 64, 4, 0.01
     x, y = mesh_xy(n)
     omega0 = 2 * k * np.cos(k * x) * np.cos(k * y)
-    model = ForcedTurbulence2D(n=n, viscosity=nu, drag=0.0, forcing_wavenumber=None, dt=5e-3)
+    model = ForcedTurbulence2D(n=n, viscosity=nu, drag=0.0, forcing_wavenumber=None, dt=5e-3, dealiasing=dealiasing)
     omega = simulate_turbulence(model, jnp.asarray(omega0), 1, 200)[0]  # t = 1
     assert relative_error(omega, omega0 * np.exp(-2 * nu * k**2)) <= 1e-6
 
@@ -87,6 +88,38 @@ def test_rossby_wave_moves_west_at_the_exact_phase_speed():
     assert_close(speed, -beta / k2, rtol=1e-6, what="Rossby phase speed")
 
 
+def test_padded_products_are_alias_free():
+    """cos(7x) cos(6x) = (cos x + cos 13x) / 2 on 16^2: 13 aliases to 3 on the 16 grid, to 11 (dropped, > 7) on the
+    3/2 grid, so the padded product keeps exactly cos(x) / 2."""
+    grid = PeriodicGrid2D(16, "three-halves")
+    x, y = mesh_xy(16)
+    a_hat, b_hat = grid.to_spectral(jnp.asarray(np.cos(7 * x))), grid.to_spectral(jnp.asarray(np.cos(6 * x)))
+    assert grid.cutoff == 7 and grid.product_size == 24
+    product = grid.to_grid(grid.from_product_grid(grid.to_product_grid(a_hat) * grid.to_product_grid(b_hat)))
+    assert_close(product, 0.5 * np.cos(x), rtol=0, atol=1e-13, what="padded product")
+    assert_close(grid.to_product_grid(a_hat)[::3, ::3], np.cos(7 * x)[::2, ::2], rtol=0, atol=1e-13,
+                 what="padded field")
+    aliased = grid.to_grid(grid.dealias() * grid.to_spectral(jnp.asarray(np.cos(7 * x) * np.cos(6 * x))))
+    assert float(jnp.max(jnp.abs(aliased - 0.5 * np.cos(x)))) > 0.4  # the unpadded product keeps cos(3x) / 2
+
+
+def test_padding_agrees_with_the_two_thirds_rule_on_its_modes():
+    """For a field inside the 2/3 band both rules are exact, so their Jacobians agree on that band; the padded one
+    also keeps the modes between (n - 1) // 3 and n / 2 - 1, which a 64^2 grid needs for case 4's k_f = 25."""
+    omega = random_vorticity(jax.random.key(1), 32, peak_wavenumber=6.0)
+    thirds, halves = (ForcedTurbulence2D(n=32, dealiasing=rule) for rule in ("two-thirds", "three-halves"))
+    omega_hat = thirds.grid.to_spectral(omega)
+    band = thirds.grid.dealias()
+    expected = thirds.advection(omega_hat)
+    padded = halves.advection(omega_hat)
+    assert_close(band * padded, expected, rtol=0, atol=1e-10 * float(jnp.max(jnp.abs(expected))),
+                 what="Jacobian on the band")
+    assert float(jnp.max(jnp.abs((1 - band) * padded))) > 1e-3 * float(jnp.max(jnp.abs(expected)))
+    ForcedTurbulence2D(n=64, forcing_wavenumber=25, dealiasing="three-halves")  # resolved: 25 <= 31
+    with pytest.raises(ConfigError, match="three-halves"):
+        ForcedTurbulence2D(n=64, forcing_wavenumber=25)
+
+
 @pytest.fixture(scope="module")
 def turbulent():
     """A 32^2 flow 1 time unit after a random start (k_f = 4, Re = 20,000, no closure): it has an enstrophy cascade."""
@@ -94,9 +127,10 @@ def turbulent():
     return simulate_turbulence(model, random_vorticity(jax.random.key(0), 32, rms=5.0), 1, 1000)[0]
 
 
-def test_energy_and_enstrophy_budgets_close(turbulent):
+@pytest.mark.parametrize("dealiasing", ["two-thirds", "three-halves"])
+def test_energy_and_enstrophy_budgets_close(turbulent, dealiasing):
     dt, steps = 2e-4, 20
-    model = ForcedTurbulence2D(n=32, viscosity=2e-3, beta=20.0, dt=dt, closure=Smagorinsky())
+    model = ForcedTurbulence2D(n=32, viscosity=2e-3, beta=20.0, dt=dt, closure=Smagorinsky(), dealiasing=dealiasing)
     snapshots = simulate_turbulence(model, turbulent, steps, 1)  # after 1 .. 20 steps (AB2 from the first)
 
     @jax.jit
@@ -280,6 +314,8 @@ def test_bad_input_is_refused():
         ForcedTurbulence2D(n=32, forcing_wavenumber=25)
     with pytest.raises(ConfigError, match="even"):
         PeriodicGrid2D(31)
+    with pytest.raises(ConfigError, match="dealiasing must be one of"):
+        PeriodicGrid2D(32, "padded")
     with pytest.raises(ConfigError, match="C_s"):
         Smagorinsky(coefficient=-0.1)
     with pytest.raises(ConfigError, match="dt"):

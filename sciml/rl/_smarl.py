@@ -2,17 +2,17 @@
 (Mojgani et al. 2023, "Extreme event prediction with multi-agent reinforcement learning-based parametrization of
 atmospheric and oceanic turbulence", arXiv 2312.00907).
 
-State: the LES (`sciml.solvers.ForcedTurbulence2D`, its `TurbulenceState`). Agents: a `side x side` grid, agent
-(i, j) centred at ((j + 1/2) L / side, (i + 1/2) L / side), L = 2 pi, owning the patch of LES points around it. Each
-agent observes local invariants of the resolved flow averaged over its patch (strain-rate magnitude |S|, rotation
-|omega|, vorticity-gradient norm |grad omega|, |lap omega|; as log of their ratio to the filtered DNS's domain means)
-and the global enstrophy spectrum (log Z(k) / Z_FDNS(k) for 1 <= k <= the 2/3 cutoff). Its action a (one number) sets
-its closure coefficient c = c_max sigmoid(a) in [0, c_max]; the agents' coefficients are interpolated periodically
-and bilinearly to the LES grid and become the coefficient field of the LES's closure (Smagorinsky's C_s or Leith's
-C_l), held for `action_every` solver steps. The reward, the same for every agent, scores the enstrophy spectrum after
-those steps against the filtered DNS's over the resolved wavenumbers (`REWARDS`): "log_spectrum",
--mean_k (log Z(k) - log Z_FDNS(k))^2, or "spectrum_error", -sum_k |Z(k) - Z_FDNS(k)| / sum_k Z_FDNS(k) (minus the
-relative L1 error that `sciml.solvers.spectrum_error` scores a run's time-mean spectrum with).
+State: the LES (`sciml.solvers.ForcedTurbulence2D`, its `TurbulenceState`). Agents: a `side x side` grid, agent (i, j)
+centred at ((j + 1/2) L / side, (i + 1/2) L / side), L = 2 pi, owning the patch of LES points around it. Each agent
+observes local invariants of the resolved flow averaged over its patch (strain-rate magnitude |S|, rotation |omega|,
+vorticity-gradient norm |grad omega|, |lap omega|; as log of their ratio to the filtered DNS's domain means) and the
+global enstrophy spectrum (log Z(k) / Z_FDNS(k) for 1 <= k <= the LES grid's cutoff). Its action a (one number) sets its
+closure coefficient c = c_max sigmoid(a) in [0, c_max]; the agents' coefficients are interpolated periodically and
+bilinearly to the LES grid and become the coefficient field of the LES's closure (Smagorinsky's C_s or Leith's C_l),
+held for `action_every` solver steps. The reward, the same for every agent, scores the enstrophy spectrum after those
+steps against the filtered DNS's over the resolved wavenumbers (`REWARDS`): "log_spectrum", -mean_k (log Z(k) - log
+Z_FDNS(k))^2, or "spectrum_error", -sum_k |Z(k) - Z_FDNS(k)| / sum_k Z_FDNS(k) (minus the relative L1 error that
+`sciml.solvers.spectrum_error` scores a run's time-mean spectrum with).
 
 Differences from the paper: bilinear instead of bi-quadratic spline interpolation, four patch-averaged invariants
 instead of six point values, a log-spectrum or relative-L1 reward (the authors' code has a log and a linear variant),
@@ -130,7 +130,7 @@ class SMARLTurbulence(AbstractEnvironment):
 
     @property
     def resolved(self) -> int:
-        """The resolved wavenumbers 1 .. cutoff of the spectrum (the 2/3 rule's cutoff)."""
+        """The resolved wavenumbers 1 .. cutoff of the spectrum (the LES grid's dealiasing cutoff)."""
         return self.les.grid.cutoff
 
     @property

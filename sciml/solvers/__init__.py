@@ -78,6 +78,7 @@ __all__ += ["TwoLayerQG", "energy", "energy_tendency", "initial_state", "isotrop
             "require_float64", "spin_up", "streamfunction", "trajectory"]
 
 from sciml.solvers._turbulence2d import (  # noqa: E402
+    DEALIASING,
     SMARL_CASES,
     AbstractClosure,
     Budget,
@@ -102,7 +103,7 @@ from sciml.solvers._turbulence2d import (  # noqa: E402
     vorticity_pdf,
 )
 
-__all__ += ["AbstractClosure", "Budget", "DynamicSmagorinsky", "ForcedTurbulence2D", "Leith", "NoClosure",
+__all__ += ["AbstractClosure", "Budget", "DEALIASING", "DynamicSmagorinsky", "ForcedTurbulence2D", "Leith", "NoClosure",
             "PeriodicGrid2D", "SMARL_CASES", "Smagorinsky", "TurbulenceState", "coarse_grain", "dns_reference",
             "energy_spectrum", "enstrophy_spectrum", "random_vorticity", "simulate_turbulence",
             "spectrum_error", "strain_rate_magnitude", "tail_hellinger", "tail_probability", "turbulence_dataset",

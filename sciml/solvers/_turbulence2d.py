@@ -11,13 +11,17 @@ on [0, 2 pi)^2 with omega = lap psi, u = -psi_y, v = psi_x:
 The paper's settings are the defaults: Re = 1/nu = 20,000, drag mu = 0.1, dt = 5e-4, cases (k_f, beta) = (4, 0),
 (4, 20), (25, 0); LES at 32^2 or 64^2. (The paper's beta term is "+ beta v"; v = psi_x, so it is the one above.)
 
-Numerics: Fourier pseudo-spectral on the rfft2 grid (arrays (y, x), x along the last axis), Orszag's 2/3 rule (modes
-with |k_x| or |k_y| > (n - 1) // 3 are zero, so the quadratic Jacobian is alias-free and the Galerkin-truncated
-system conserves energy and enstrophy exactly). Time stepping is the paper's: the linear terms (viscosity, drag and
-the beta term, a pure rotation i beta k_x / |k|^2 of each mode) by Crank-Nicolson, the Jacobian and the closure by
-second-order Adams-Bashforth (the first step is forward Euler), the constant forcing exactly. A single Fourier mode
-has J = 0, so Taylor-Green decay, the laminar Kolmogorov flow and Rossby waves are exact solutions of the scheme's
-linear part (tests check them).
+Numerics: Fourier pseudo-spectral on the rfft2 grid (arrays (y, x), x along the last axis), dealiased by Orszag's 2/3
+rule (the default: modes with |k_x| or |k_y| > (n - 1) // 3 are zero) or by 3/2 padding (``dealiasing="three-halves"``:
+modes up to n / 2 - 1 are kept and the Jacobian's products are formed on a 3n/2 grid); either way the quadratic Jacobian
+is alias-free and the Galerkin-truncated system conserves energy and enstrophy exactly. The padding keeps half again as
+many wavenumbers per side for about twice the cost per step: a 64^2 LES resolves the paper's case 4 forcing (k_f = 25)
+only with it. The closure's eddy viscosity is not a polynomial of the flow, so no padding removes its aliasing; its term
+is formed on the n grid and truncated to the kept modes. Time stepping is the paper's: the linear terms (viscosity, drag
+and the beta term, a pure rotation i beta k_x / |k|^2 of each mode) by Crank-Nicolson, the Jacobian and the closure by
+second-order Adams-Bashforth (the first step is forward Euler), the constant forcing exactly. A single Fourier mode has
+J = 0, so Taylor-Green decay, the laminar Kolmogorov flow and Rossby waves are exact solutions of the scheme's linear
+part (tests check them).
 
 Why not exponax: its `NavierStokesVorticity` / `KolmogorovFlowVorticity` steppers have drag and a one-directional
 sin(k y) body force but no beta term and no hook for a state-dependent eddy viscosity; expressing both means a
@@ -58,15 +62,28 @@ from sciml._errors import ConfigError, DataError
 _TWO_PI = 2 * np.pi
 
 
+DEALIASING = ("two-thirds", "three-halves")
+"""Dealiasing rules of `PeriodicGrid2D` (module docstring)."""
+
+
 class PeriodicGrid2D(eqx.Module):
     """The n x n grid on [0, 2 pi)^2 and its rfft2 wavenumbers (shape (n, n // 2 + 1): k_y along axis 0, k_x along
-    axis 1), the 2/3-rule mask and the spectral operations every term uses."""
+    axis 1), the dealiasing mask and the spectral operations every term uses.
+
+    Args:
+        n: points per side (even, >= 8).
+        dealiasing: "two-thirds" (keep |k| <= (n - 1) // 3) or "three-halves" (keep |k| <= n / 2 - 1 and form
+            quadratic products on a 3n/2 grid).
+    """
 
     n: int = eqx.field(static=True)
+    dealiasing: str = eqx.field(static=True, default="two-thirds")
 
     def __check_init__(self):
         if self.n < 8 or self.n % 2:
             raise ConfigError(f"PeriodicGrid2D: n must be an even number >= 8, got {self.n}")
+        if self.dealiasing not in DEALIASING:
+            raise ConfigError(f"PeriodicGrid2D: dealiasing must be one of {DEALIASING}, got {self.dealiasing!r}")
 
     @property
     def spacing(self) -> float:
@@ -80,8 +97,13 @@ class PeriodicGrid2D(eqx.Module):
 
     @property
     def cutoff(self) -> int:
-        """Largest |k_x|, |k_y| kept by the 2/3 rule: (n - 1) // 3."""
-        return (self.n - 1) // 3
+        """Largest |k_x|, |k_y| kept: (n - 1) // 3 under the 2/3 rule, n / 2 - 1 with 3/2 padding."""
+        return (self.n - 1) // 3 if self.dealiasing == "two-thirds" else self.n // 2 - 1
+
+    @property
+    def product_size(self) -> int:
+        """Points per side of the grid that quadratic products are formed on: n, or 3n/2 with padding."""
+        return self.n if self.dealiasing == "two-thirds" else 3 * self.n // 2
 
     def wavenumbers(self) -> tuple[Float[Array, "n m"], Float[Array, "n m"]]:
         """k_x and k_y on the rfft2 grid (integers, as floats)."""
@@ -101,8 +123,29 @@ class PeriodicGrid2D(eqx.Module):
         return ((jnp.abs(kx) <= cutoff) & (jnp.abs(ky) <= cutoff)).astype(kx.dtype)
 
     def dealias(self) -> Float[Array, "n m"]:
-        """The 2/3-rule mask."""
+        """The mask of the kept modes (|k_x|, |k_y| <= `cutoff`)."""
         return self.lowpass(self.cutoff)
+
+    def to_product_grid(self, field_hat: Complex[Array, "*batch n m"]) -> Float[Array, "*batch p p"]:
+        """A dealiased spectral field on the product grid (p = `product_size`): on the n grid, or zero-padded to
+        3n/2 per side."""
+        n, p, half = self.n, self.product_size, self.n // 2
+        if p == n:
+            return self.to_grid(field_hat)
+        padded = jnp.zeros(field_hat.shape[:-2] + (p, p // 2 + 1), field_hat.dtype)
+        padded = padded.at[..., :half, :half + 1].set(field_hat[..., :half, :])
+        padded = padded.at[..., p - half:, :half + 1].set(field_hat[..., half:, :])
+        return jnp.fft.irfft2(padded, s=(p, p)) * (p / n) ** 2
+
+    def from_product_grid(self, field: Float[Array, "*batch p p"]) -> Complex[Array, "*batch n m"]:
+        """The kept modes, on the n grid's rfft2, of a field on the product grid (a product of `to_product_grid`
+        fields: alias-free up to quadratic order)."""
+        n, p, half = self.n, self.product_size, self.n // 2
+        if p == n:
+            return self.dealias() * self.to_spectral(field)
+        full = jnp.fft.rfft2(field)
+        field_hat = jnp.concatenate([full[..., :half, :half + 1], full[..., p - half:, :half + 1]], axis=-2)
+        return self.dealias() * field_hat * (n / p) ** 2
 
     def to_spectral(self, field: Float[Array, "*batch n n"]) -> Complex[Array, "*batch n m"]:
         return jnp.fft.rfft2(field)
@@ -157,7 +200,7 @@ class AbstractClosure(eqx.Module):
         """nu_e on the grid, from the spectral vorticity of the resolved flow."""
 
     def vorticity_tendency(self, omega_hat: Complex[Array, "n m"], grid: PeriodicGrid2D) -> Complex[Array, "n m"]:
-        """Pi = div(nu_e grad omega), spectral and 2/3-dealiased."""
+        """Pi = div(nu_e grad omega), spectral, truncated to the grid's kept modes."""
         nu_e = self.eddy_viscosity(omega_hat, grid)
         omega_x, omega_y = grid.gradient(omega_hat)
         return grid.dealias() * grid.divergence(nu_e * omega_x, nu_e * omega_y)
@@ -302,6 +345,7 @@ class ForcedTurbulence2D(eqx.Module):
         forcing_wavenumber: k_f of F = k_f cos(k_f x) + k_f cos(k_f y); None for no forcing.
         dt: time step.
         closure: the eddy-viscosity closure (`NoClosure` for a DNS).
+        dealiasing: the grid's rule, "two-thirds" or "three-halves" (`PeriodicGrid2D`).
     """
 
     n: int = eqx.field(static=True, default=64)
@@ -311,21 +355,23 @@ class ForcedTurbulence2D(eqx.Module):
     forcing_wavenumber: int | None = eqx.field(static=True, default=4)
     dt: float = eqx.field(static=True, default=5e-4)
     closure: AbstractClosure = NoClosure()
+    dealiasing: str = eqx.field(static=True, default="two-thirds")
 
     def __check_init__(self):
-        grid = PeriodicGrid2D(self.n)
+        grid = self.grid
         if not self.dt > 0:
             raise ConfigError(f"ForcedTurbulence2D: dt must be > 0, got {self.dt}")
         for name in ("viscosity", "drag"):
             if _is_negative_number(getattr(self, name)):
                 raise ConfigError(f"ForcedTurbulence2D: {name} must be >= 0, got {getattr(self, name)}")
         if self.forcing_wavenumber is not None and not 1 <= self.forcing_wavenumber <= grid.cutoff:
-            raise ConfigError(f"ForcedTurbulence2D: forcing_wavenumber must lie in 1..{grid.cutoff} (resolved after "
-                              f"2/3 dealiasing on {self.n}^2), got {self.forcing_wavenumber}; use a larger n")
+            fix = "a larger n" + (" or dealiasing='three-halves'" if self.dealiasing == "two-thirds" else "")
+            raise ConfigError(f"ForcedTurbulence2D: forcing_wavenumber must lie in 1..{grid.cutoff} (resolved with "
+                              f"{self.dealiasing} dealiasing on {self.n}^2), got {self.forcing_wavenumber}; use {fix}")
 
     @property
     def grid(self) -> PeriodicGrid2D:
-        return PeriodicGrid2D(self.n)
+        return PeriodicGrid2D(self.n, self.dealiasing)
 
     def forcing(self) -> Float[Array, "n n"]:
         """F on the grid (zero without forcing)."""
@@ -343,13 +389,13 @@ class ForcedTurbulence2D(eqx.Module):
         return -self.viscosity * k2 - self.drag + 1j * self.beta * rotation
 
     def advection(self, omega_hat: Complex[Array, "n m"]) -> Complex[Array, "n m"]:
-        """-J(psi, omega) = -(u omega_x + v omega_y), spectral, 2/3-dealiased."""
+        """-J(psi, omega) = -(u omega_x + v omega_y), spectral, alias-free (products on the product grid)."""
         grid = self.grid
         kx, ky = grid.wavenumbers()
         psi_hat = grid.streamfunction(omega_hat)
-        u, v = grid.to_grid(-1j * ky * psi_hat), grid.to_grid(1j * kx * psi_hat)
-        omega_x, omega_y = grid.gradient(omega_hat)
-        return -grid.dealias() * grid.to_spectral(u * omega_x + v * omega_y)
+        u, v = grid.to_product_grid(-1j * ky * psi_hat), grid.to_product_grid(1j * kx * psi_hat)
+        omega_x, omega_y = grid.to_product_grid(1j * kx * omega_hat), grid.to_product_grid(1j * ky * omega_hat)
+        return -grid.from_product_grid(u * omega_x + v * omega_y)
 
     def explicit_tendency(self, omega_hat: Complex[Array, "n m"]) -> Complex[Array, "n m"]:
         """What AB2 steps: -J(psi, omega) + Pi."""
@@ -370,7 +416,7 @@ class ForcedTurbulence2D(eqx.Module):
         }
 
     def initial_state(self, omega: Float[Array, "n n"]) -> TurbulenceState:
-        """The stepper's state at t = 0 from a vorticity field (its modes beyond the 2/3 cutoff are dropped)."""
+        """The stepper's state at t = 0 from a vorticity field (its modes beyond the grid's cutoff are dropped)."""
         omega = _check_vorticity(self.n, omega)
         omega_hat = self.grid.dealias() * self.grid.to_spectral(jnp.asarray(omega, float))
         return TurbulenceState(omega_hat, self.explicit_tendency(omega_hat), jnp.zeros((), omega_hat.real.dtype))
