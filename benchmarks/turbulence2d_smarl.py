@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/turbulence2d_smarl.py RUN_DIR [RUN_DIR ...]
 
-Each RUN_DIR is a finished `sciml run turbulence2d-smarl` (one case and training seed each, e.g.
-``--set train.seed=1 --out runs/smarl-case1-seed1``). Reads their summary.json (the online evaluation's metrics: the
-relative L1 error of the time-mean enstrophy spectrum over the resolved wavenumbers and the Hellinger distance of the
-vorticity-PDF tails beyond 3 sigma, both against the filtered DNS; stability; wall time per simulated time unit) and
-writes, per case and closure, their mean and standard deviation over the runs, and whether the learned closure beat
-both no closure and Smagorinsky on each metric in every run: benchmarks/results/turbulence2d_smarl.json,
+Each RUN_DIR is a finished `sciml run turbulence2d-smarl` (one case and training seed each, e.g. ``--set train.seed=1
+--out runs/smarl-case1-seed1``); runs are grouped by case and setting (the config keys, other than the case and the
+training seed, that differ from the experiment's defaults). Reads their summary.json (the online evaluation's metrics:
+the relative L1 error of the time-mean enstrophy spectrum over the resolved wavenumbers and the Hellinger distance of
+the vorticity-PDF tails beyond 3 sigma, both against the filtered DNS; stability; wall time per simulated time unit) and
+writes, per case, setting and closure, their mean and standard deviation over the runs, and whether the learned closure
+beat both no closure and Smagorinsky on each metric in every run: benchmarks/results/turbulence2d_smarl.json,
 docs/results/turbulence2d_smarl.md, and the guide's figure docs/assets/guides/turbulence_smarl.png (the first run's
 spectra, PDFs and learned coefficient field). Also lists each run's training steps and the range of its learned
 coefficient field (from predictions.nc).
@@ -29,6 +30,17 @@ from sciml.studies import load_experiment
 CLOSURES = ("none", "smagorinsky", "leith", "learned")
 EXPERIMENT = load_experiment("turbulence2d-smarl").module  # its ranking of the closures (no tail ranks as distance 1)
 METRICS = ("spectrum_error", "tail_hellinger")
+DEFAULT = EXPERIMENT.Config()
+
+
+def _setting(config: dict) -> str:
+    """The config keys (other than the case and the training seed) that differ from the experiment's defaults, as
+    ``key=value`` words; "default" when none do."""
+    changed = [f"{key}={value}" for key, value in sorted(config.items())
+               if key not in ("case", "train") and value != getattr(DEFAULT, key)]
+    train = [f"train.{key}={value}" for key, value in sorted(config["train"].items())
+             if key != "seed" and value != getattr(DEFAULT.train, key)]
+    return " ".join(changed + train) or "default"
 
 
 def _mean_std(values: list) -> str:
@@ -51,51 +63,56 @@ def main() -> None:
         runs.append({"path": str(path), "config": config, "metrics": summary["metrics"],
                      "learned_coefficient": {"mean": float(field.mean()), "min": float(field.min()),
                                              "max": float(field.max())}})
-    cases = sorted({run["config"]["case"] for run in runs})
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["config"]["case"], _setting(run["config"])), []).append(run)
     first = runs[0]["config"]
-    lines = ["| case | closure | runs | stable | enstrophy-spectrum error | PDF-tail Hellinger |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| case | setting | closure | runs | stable | enstrophy-spectrum error | PDF-tail Hellinger |",
+             "|---|---|---|---|---|---|---|"]
     table = {}
-    for case in cases:
-        members = [run for run in runs if run["config"]["case"] == case]
-        table[case] = {}
+    for (case, setting), members in sorted(groups.items()):
+        group = table.setdefault(case, {}).setdefault(setting, {})
         for closure in CLOSURES:
             values = {key: [run["metrics"][f"{closure}_{key}"] for run in members]
                       for key in (*METRICS, "stable", "seconds_per_time_unit")}
             dns = [run["metrics"]["dns_seconds_per_time_unit"] for run in members]
-            table[case][closure] = {**values, "dns_seconds_per_time_unit": dns}
-            lines.append(f"| {case} | {closure} | {len(members)} | {sum(values['stable'])} of {len(members)} | "
-                         f"{_mean_std(values['spectrum_error'])} | {_mean_std(values['tail_hellinger'])} |")
+            group[closure] = {**values, "dns_seconds_per_time_unit": dns}
+            lines.append(f"| {case} | {setting} | {closure} | {len(members)} | {sum(values['stable'])} of "
+                         f"{len(members)} | {_mean_std(values['spectrum_error'])} | "
+                         f"{_mean_std(values['tail_hellinger'])} |")
         for metric in METRICS:
             wins = [EXPERIMENT.learned_beats_baselines(run["metrics"], metric) for run in members]
-            table[case][f"learned_beats_none_and_smagorinsky_{metric}"] = wins
-        table[case]["learned_beats_none_and_smagorinsky_both"] = [
+            group[f"learned_beats_none_and_smagorinsky_{metric}"] = wins
+        group["learned_beats_none_and_smagorinsky_both"] = [
             all(EXPERIMENT.learned_beats_baselines(run["metrics"], metric) for metric in METRICS) for run in members]
-    lines += ["", "| case | run | training steps | learned coefficient: grid mean (min .. max) of its time mean |",
-              "|---|---|---|---|"]
-    lines += [f"| {run['config']['case']} | {Path(run['path']).name} | {run['metrics']['steps']} | "
-              f"{run['learned_coefficient']['mean']:.3f} ({run['learned_coefficient']['min']:.3f} .. "
-              f"{run['learned_coefficient']['max']:.3f}) |" for run in runs]
-    lines += ["", "Learned closure better than both no closure and static Smagorinsky, runs per case: "
-              + "; ".join(f"{case}: spectrum {sum(table[case]['learned_beats_none_and_smagorinsky_spectrum_error'])}"
-                          f" of {len(table[case]['learned']['stable'])}, PDF tails "
-                          f"{sum(table[case]['learned_beats_none_and_smagorinsky_tail_hellinger'])} of "
-                          f"{len(table[case]['learned']['stable'])}, both "
-                          f"{sum(table[case]['learned_beats_none_and_smagorinsky_both'])} of "
-                          f"{len(table[case]['learned']['stable'])}" for case in cases) + ".",
+    lines += ["", "| case | setting | run | training steps | learned coefficient: grid mean (min .. max) of its time "
+              "mean |", "|---|---|---|---|---|"]
+    lines += [f"| {run['config']['case']} | {_setting(run['config'])} | {Path(run['path']).name} | "
+              f"{run['metrics']['steps']} | {run['learned_coefficient']['mean']:.3f} "
+              f"({run['learned_coefficient']['min']:.3f} .. {run['learned_coefficient']['max']:.3f}) |" for run in runs]
+
+    def wins(group: dict, key: str) -> str:
+        return f"{sum(group[f'learned_beats_none_and_smagorinsky_{key}'])} of {len(group['learned']['stable'])}"
+
+    lines += ["", "Learned closure better than both no closure and static Smagorinsky, runs per case and setting: "
+              + "; ".join(f"{case}, {setting}: spectrum {wins(group, 'spectrum_error')}, PDF tails "
+                          f"{wins(group, 'tail_hellinger')}, both {wins(group, 'both')}"
+                          for case, settings in table.items() for setting, group in settings.items()) + ".",
               "", "Mean ± standard deviation over the runs (training seeds); the static closures do not depend on the "
               "seed, so their spread is 0. PDF tails: \"-\" means the LES had no vorticity beyond 3 standard "
               "deviations of the filtered DNS (no tail to compare; in the counts above it ranks as distance 1, the "
               "maximum), \"(m of n)\" that only m of the n runs had one. The runs' LES and DNS wall times per time "
               "unit are in the JSON; "
               "they were taken on a shared, loaded CPU and are no cost comparison (the LES-vs-DNS costs, timed on an "
-              f"idle machine, are in turbulence2d_cost.md). LES time step {first['dt']:g}, an action every "
-              f"{first['action_every']} steps, {first['episode_steps']} actions per training episode; the "
-              f"evaluation runs {first['evaluation_episodes']} episodes' time from each of "
-              f"{first.get('evaluation_starts', 1)} filtered-DNS snapshots spread over the dataset, statistics pooled."]
+              f"idle machine, are in turbulence2d_cost.md). Setting \"default\": the experiment's defaults, an LES of "
+              f"{DEFAULT.les}² at time step {DEFAULT.dt:g}, an action every {DEFAULT.action_every} steps, "
+              f"{DEFAULT.episode_steps} actions per training episode, discount {DEFAULT.discount:g}; the evaluation "
+              f"runs {DEFAULT.evaluation_episodes} episodes' time from each of {DEFAULT.evaluation_starts} "
+              "filtered-DNS snapshots spread over the dataset, statistics pooled. Other settings name the keys that "
+              "differ."]
     write_report("turbulence2d_smarl", {"machine": machine_info(), "runs": runs, "results": table},
-                 f"SMARL: learned vs classical closures of forced 2D turbulence at {first['les']}² "
-                 f"({first['closure']} form, {len(runs)} runs)", lines)
+                 f"SMARL: learned vs classical closures of forced 2D turbulence ({first['closure']} form, "
+                 f"{len(runs)} runs)", lines)
     figure = args.runs[0] / "figures" / "spectra_pdfs_coefficient.png"
     shutil.copyfile(figure, ROOT / "docs" / "assets" / "guides" / "turbulence_smarl.png")
 
