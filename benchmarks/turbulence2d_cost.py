@@ -6,15 +6,16 @@ the DNS, compiled, timed interleaved on an idle machine.
 Every side is one compiled call that advances the solver by a fixed number of steps, the DNS at its dt (our 256^2
 reference at the `turbulence2d` generator's 2.5e-4, the paper's 1024^2 at 5e-4), the LES at the `turbulence2d-smarl`
 experiment's dt (5e-3: the 32^2 grid's CFL limit allows ten times the paper's step; the paper's LES keeps 5e-4), with
-step counts that make each call last a fraction of a second to a few seconds; the figure is the median over repeats
-of seconds per simulated time unit, the compilation excluded. DNS sides: our reference (256^2, what `sciml data
-generate turbulence2d` runs) and the paper's (1024^2, whose spectra the SMARL paper compares with; too costly to run
-to statistics on 2 cores, but its step is timed the same way). LES sides: no closure, static Smagorinsky and Leith,
-dynamic Smagorinsky, and the SMARL closure (4 x 4 agents whose shared policy, of the `turbulence2d-smarl`
-experiment's shape, sets the coefficient field at its action interval: observations, policy and interpolation
-included; its cost does not depend on the trained weights, so an untrained policy is timed). All run case 1 (k_f = 4,
-beta = 0) from a random vorticity field; the cost does not depend on the flow. Writes
-`benchmarks/results/turbulence2d_cost.json` and `docs/results/turbulence2d_cost.md`; refused on a busy machine.
+step counts that make each call last a fraction of a second to a few seconds; the figure is the median over repeats of
+seconds per simulated time unit, the compilation excluded. DNS sides: our reference (256^2, what `sciml data generate
+turbulence2d` runs) and the paper's (1024^2, whose spectra the SMARL paper compares with; too costly to run to
+statistics on 2 cores, but its step is timed the same way). LES sides: no closure, static Smagorinsky and Leith, dynamic
+Smagorinsky, and the SMARL closure (4 x 4 agents whose shared policy, of the `turbulence2d-smarl` experiment's shape,
+sets the coefficient field at its action interval: observations, policy and interpolation included; its cost does not
+depend on the trained weights, so an untrained policy is timed); also no closure, Smagorinsky and SMARL on case 4's LES
+(64^2 with 3/2 padding). All run case 1 (k_f = 4, beta = 0) from a random vorticity field; the cost does not depend on
+the flow. Writes `benchmarks/results/turbulence2d_cost.json` and `docs/results/turbulence2d_cost.md`; refused on a busy
+machine.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ def solver_side(model: ForcedTurbulence2D, steps: int) -> tuple[callable, float]
     return lambda: jax.block_until_ready(advance(state)), steps * model.dt
 
 
-def smarl_side(n: int, steps: int) -> tuple[callable, float]:
+def smarl_side(n: int, steps: int, dealiasing: str = "two-thirds") -> tuple[callable, float]:
     """The LES under a shared policy of the `turbulence2d-smarl` experiment's defaults (agents, action interval,
     policy width and depth)."""
     config = load_experiment("turbulence2d-smarl").config_type()
-    les = ForcedTurbulence2D(n=n, **CASE, dt=config.dt, closure=Smagorinsky())
+    les = ForcedTurbulence2D(n=n, **CASE, dt=config.dt, closure=Smagorinsky(), dealiasing=dealiasing)
     omega = random_vorticity(jax.random.key(0), n, peak_wavenumber=4.0)
     _, spectrum = enstrophy_spectrum(omega)
     environment = SMARLTurbulence(les, omega[None], spectrum, side=config.side, action_every=config.action_every)
@@ -99,6 +100,11 @@ def main() -> None:
         ForcedTurbulence2D(n=args.les, **CASE, dt=les_dt, closure=closure), les_steps)
         for closure_name, closure in STATIC_CLOSURES.items()}
     calls[f"LES {args.les}^2, SMARL"] = smarl_side(args.les, les_steps)
+    if not args.quick:  # case 4's LES: 64^2 with 3/2 padding
+        calls |= {f"LES 64^2 (3/2 padding), {closure_name}": solver_side(
+            ForcedTurbulence2D(n=64, **CASE, dt=les_dt, closure=STATIC_CLOSURES[closure_name],
+                               dealiasing="three-halves"), les_steps) for closure_name in ("none", "smagorinsky")}
+        calls["LES 64^2 (3/2 padding), SMARL"] = smarl_side(64, les_steps, "three-halves")
     seconds = {}
 
     def timer(call):

@@ -17,8 +17,9 @@ def test_a_solver_call_advances_the_time_it_is_charged_for(closure):
     assert float(call().time) == pytest.approx(span, rel=1e-5) == pytest.approx(30 * 5e-4)
 
 
-def test_the_smarl_call_advances_whole_action_intervals_under_the_policy():
-    call, span = smarl_side(16, 200)  # the experiment acts every 10 steps of dt = 5e-3
+@pytest.mark.parametrize("dealiasing", ["two-thirds", "three-halves"])
+def test_the_smarl_call_advances_whole_action_intervals_under_the_policy(dealiasing):
+    call, span = smarl_side(16, 200, dealiasing)  # the experiment acts every 10 steps of dt = 5e-3
     state = call()
     assert float(state.time) == pytest.approx(span, rel=1e-5) == pytest.approx(200 * 5e-3)
     assert bool((abs(state.omega_hat) < 1e6).all())
