@@ -15,13 +15,13 @@ Numerics: Fourier pseudo-spectral on the rfft2 grid (arrays (y, x), x along the 
 rule (the default: modes with |k_x| or |k_y| > (n - 1) // 3 are zero) or by 3/2 padding (``dealiasing="three-halves"``:
 modes up to n / 2 - 1 are kept and the Jacobian's products are formed on a 3n/2 grid); either way the quadratic Jacobian
 is alias-free and the Galerkin-truncated system conserves energy and enstrophy exactly. The padding keeps half again as
-many wavenumbers per side for about twice the cost per step: a 64^2 LES resolves the paper's case 4 forcing (k_f = 25)
-only with it. The closure's eddy viscosity is not a polynomial of the flow, so no padding removes its aliasing; its term
-is formed on the n grid and truncated to the kept modes. Time stepping is the paper's: the linear terms (viscosity, drag
-and the beta term, a pure rotation i beta k_x / |k|^2 of each mode) by Crank-Nicolson, the Jacobian and the closure by
-second-order Adams-Bashforth (the first step is forward Euler), the constant forcing exactly. A single Fourier mode has
-J = 0, so Taylor-Green decay, the laminar Kolmogorov flow and Rossby waves are exact solutions of the scheme's linear
-part (tests check them).
+many wavenumbers per side for about 1.5 times the cost per step: a 64^2 LES resolves the paper's case 4 forcing (k_f =
+25) only with it. The closure's eddy viscosity is not a polynomial of the flow, so no padding removes its aliasing; its
+term is formed on the n grid and truncated to the kept modes. Time stepping is the paper's: the linear terms (viscosity,
+drag and the beta term, a pure rotation i beta k_x / |k|^2 of each mode) by Crank-Nicolson, the Jacobian and the closure
+by second-order Adams-Bashforth (the first step is forward Euler), the constant forcing exactly. A single Fourier mode
+has J = 0, so Taylor-Green decay, the laminar Kolmogorov flow and Rossby waves are exact solutions of the scheme's
+linear part (tests check them).
 
 Why not exponax: its `NavierStokesVorticity` / `KolmogorovFlowVorticity` steppers have drag and a one-directional
 sin(k y) body force but no beta term and no hook for a state-dependent eddy viscosity; expressing both means a
