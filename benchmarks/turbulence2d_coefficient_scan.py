@@ -2,6 +2,7 @@
 `turbulence2d-smarl` judges its closures.
 
     .venv/bin/python benchmarks/turbulence2d_coefficient_scan.py [--cases case1 case2 case4] [--coefficients 0 ...]
+        [--forms smagorinsky leith]
 
 For each case and coefficient, the LES of the experiment's default config (32^2, dt 5e-3; case 4, forced at k_f = 25, on
 64^2 with 3/2 padding, `CASE_LES`) runs from its `evaluation_starts` filtered-DNS snapshots for its evaluation time
@@ -37,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["case1", "case2", "case4"])
     parser.add_argument("--coefficients", nargs="+", type=float, default=[0.0, 0.04, 0.08, 0.12, 0.17, 0.22])
+    parser.add_argument("--forms", nargs="+", choices=sorted(FORMS), default=sorted(FORMS))
     args = parser.parse_args()
     bench = Benchmark("turbulence2d_coefficient_scan", timed=False)  # accuracy only
     bench.declare_threads(sciml=xla_cpu_threads())
@@ -45,7 +47,7 @@ def main() -> None:
     for case in args.cases:
         config = EXPERIMENT.Config(case=case, **CASE_LES.get(case, {}))
         les = f"{config.les}² ({config.dealiasing})"
-        closures = {(form, c): closure(coefficient=c) for form, closure in FORMS.items() for c in args.coefficients}
+        closures = {(form, c): FORMS[form](coefficient=c) for form in args.forms for c in args.coefficients}
         for (form, coefficient), metrics in EXPERIMENT.static_closure_metrics(config, closures).items():
             results.append({"case": case, "les": config.les, "dealiasing": config.dealiasing, "form": form,
                             "coefficient": coefficient, **metrics})
