@@ -48,6 +48,8 @@ def _mean_std(values: list) -> str:
     if not finite:
         return "-"
     text = f"{np.mean(finite):.3f} ± {np.std(finite):.3f}" if len(finite) > 1 else f"{finite[0]:.3f}"
+    if len(set(finite)) > 1:  # differs by seed: the median and each run's value
+        text += f" (median {np.median(finite):.3f}; {', '.join(f'{v:.3f}' for v in finite)})"
     return text if len(finite) == len(values) else f"{text} ({len(finite)} of {len(values)})"
 
 
