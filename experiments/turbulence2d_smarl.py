@@ -61,8 +61,8 @@ SCORES = ("stable", "spectrum_error", "tail_hellinger")
 @dataclasses.dataclass(frozen=True)
 class Config:
     train: TrainConfig = TrainConfig(steps=24000, learning_rate=1e-3, clip_norm=0.5, chunk=40, checkpoint_every=2000)
-    """PPO's optimizer steps (`epochs` per rollout: 24000 steps = 3000 rollouts, about 8 minutes at 32^2 on one CPU
-    core), Adam with gradient clipping."""
+    """PPO's optimizer steps (`epochs` per rollout: 24000 steps = 3000 rollouts, about 4 minutes at 32^2 and 17-25
+    minutes at 64^2 with 3/2 padding, one CPU core each), Adam with gradient clipping."""
     case: str = "case1"
     """Flow case of the turbulence2d dataset: case1 (k_f = 4, beta = 0), case2 (k_f = 4, beta = 20), case4
     (k_f = 25: resolved only by a 64^2 LES with 3/2 padding, ``--set les=64 --set dealiasing=three-halves``)."""
