@@ -56,6 +56,9 @@ CLOSURE_FORMS = {"smagorinsky": Smagorinsky, "leith": Leith}
 BINS, LIMIT = 81, 8.0
 SCORES = ("stable", "spectrum_error", "tail_hellinger")
 """What the evaluation reports of each closure's runs."""
+CASE_LES = {"case4": {"les": 64, "dealiasing": "three-halves"}}
+"""The LES settings of a case that the defaults (32^2, the 2/3 rule, cutoff 10) do not resolve: case 4's forcing at
+k_f = 25 needs 64^2 with 3/2 padding (cutoff 31)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,8 +168,14 @@ def _case(config: Config) -> xr.Dataset:
     if int(one.forcing_wavenumber) > cutoff:
         raise ConfigError(f"{config.case} is forced at k_f = {int(one.forcing_wavenumber)}, above the cutoff {cutoff} "
                           f"of a {config.les}^2 LES with {config.dealiasing} dealiasing: it cannot be resolved there "
-                          "(case4 needs --set les=64 --set dealiasing=three-halves)")
+                          f"({_case_les_fix()})")
     return one.load()
+
+
+def _case_les_fix() -> str:
+    """The `--set` words that give each case of `CASE_LES` its LES."""
+    return "; ".join(f"{case} needs " + " ".join(f"--set {key}={value}" for key, value in settings.items())
+                     for case, settings in CASE_LES.items())
 
 
 def _les(config: Config, one: xr.Dataset, closure) -> ForcedTurbulence2D:
