@@ -94,15 +94,15 @@ def main() -> None:
     calls = {f"DNS {n}^2": solver_side(ForcedTurbulence2D(n=n, **CASE, dt=dns_dt.get(n, 5e-4)),
                                        max(10, 2_000_000 // n**2))
              for n in dns_sizes}
-    les_dt = load_experiment("turbulence2d-smarl").config_type().dt
+    experiment = load_experiment("turbulence2d-smarl")
+    les_dt = experiment.config_type().dt
     les_steps = 20 if args.quick else 200
     calls |= {f"LES {args.les}^2, {closure_name}": solver_side(
         ForcedTurbulence2D(n=args.les, **CASE, dt=les_dt, closure=closure), les_steps)
         for closure_name, closure in STATIC_CLOSURES.items()}
     calls[f"LES {args.les}^2, SMARL"] = smarl_side(args.les, les_steps)
     if not args.quick:  # case 4's LES (the experiment's CASE_LES: 64^2 with 3/2 padding)
-        n, dealiasing = (load_experiment("turbulence2d-smarl").module.CASE_LES["case4"][key]
-                         for key in ("les", "dealiasing"))
+        n, dealiasing = (experiment.module.CASE_LES["case4"][key] for key in ("les", "dealiasing"))
         calls |= {f"LES {n}^2 (3/2 padding), {closure_name}": solver_side(
             ForcedTurbulence2D(n=n, **CASE, dt=les_dt, closure=STATIC_CLOSURES[closure_name],
                                dealiasing=dealiasing), les_steps) for closure_name in ("none", "smagorinsky")}
