@@ -27,7 +27,7 @@ from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
-from sciml.rl import REWARDS, GaussianActorCritic, PPOLoss, SMARLTurbulence
+from sciml.rl import REWARDS, GaussianActorCritic, PPOLoss, SMARLTurbulence, spectrum_reward
 from sciml.solvers import (
     DEALIASING,
     ForcedTurbulence2D,
@@ -54,8 +54,10 @@ SMOKE = {"small": True, "les": 16, "action_every": 4, "episode_steps": 4, "envir
          "evaluation_starts": 2, "snapshot_every": 8, "spin_up_steps": 8}
 CLOSURE_FORMS = {"smagorinsky": Smagorinsky, "leith": Leith}
 BINS, LIMIT = 81, 8.0
-SCORES = ("stable", "spectrum_error", "tail_hellinger")
-"""What the evaluation reports of each closure's runs."""
+SCORES = ("stable", "spectrum_error", "tail_hellinger", *(f"reward_{reward}" for reward in REWARDS))
+"""What the evaluation reports of each closure's runs: stability, the two metrics against the filtered DNS, and the
+mean over its snapshots of each reward the agents can be trained on (`sciml.rl.spectrum_reward`), which shows
+where each reward's optimum lies."""
 CASE_LES = {"case4": {"les": 64, "dealiasing": "three-halves"}}
 """The LES settings of a case that the defaults (32^2, the 2/3 rule, cutoff 10) do not resolve: case 4's forcing at
 k_f = 25 needs 64^2 with 3/2 padding (cutoff 31)."""
@@ -287,15 +289,21 @@ def _protocol(config: Config) -> _Protocol:
 
 
 def _statistics(omega: Float[Array, "starts count n n"], protocol: _Protocol, resolved: int) -> dict:
-    """The pooled statistics of a closure's evaluation runs (snapshots after the spin-up) and its two metrics."""
+    """The pooled statistics of a closure's evaluation runs (snapshots after the spin-up), its two metrics and its
+    mean rewards."""
     kept = omega[:, protocol.skip:].reshape(-1, *omega.shape[2:])
     stable = bool(jnp.all(jnp.isfinite(omega)))
-    k, spectrum = enstrophy_spectrum(kept)
+    k, spectra = enstrophy_spectrum(kept)
     _, energy = energy_spectrum(kept)
     centres, pdf = vorticity_pdf(kept, bins=BINS, limit=LIMIT, scale=protocol.sigma)
-    spectrum, pdf, centres = np.asarray(spectrum).mean(0), np.asarray(pdf), np.asarray(centres)
+    band = slice(1, resolved + 1)
+    rewards = {f"reward_{reward}": float(jnp.mean(spectrum_reward(spectra[:, band],
+                                                                  jnp.asarray(protocol.reference_spectrum[band]),
+                                                                  reward))) if stable else float("nan")
+               for reward in REWARDS}
+    spectrum, pdf, centres = np.asarray(spectra).mean(0), np.asarray(pdf), np.asarray(centres)
     return {"wavenumber": np.asarray(k), "spectrum": spectrum, "energy": np.asarray(energy).mean(0),
-            "centres": centres, "pdf": pdf, "stable": stable,
+            "centres": centres, "pdf": pdf, "stable": stable, **rewards,
             "spectrum_error": spectrum_error(spectrum, protocol.reference_spectrum, resolved) if stable
             else float("nan"),
             "tail_hellinger": tail_hellinger(pdf, protocol.reference_pdf, centres) if stable else float("nan")}
@@ -303,7 +311,7 @@ def _statistics(omega: Float[Array, "starts count n n"], protocol: _Protocol, re
 
 def static_closure_metrics(config: Config, closures: dict) -> dict[str, dict]:
     """Static closures' (name -> e.g. `Smagorinsky(0.12)`) evaluation runs as `evaluate` makes them: per name,
-    stable, spectrum error and PDF-tail distance against the filtered DNS (the case's data read once)."""
+    the `SCORES` (the case's data read once)."""
     protocol = _protocol(config)
     run = eqx.filter_jit(_pooled(_static_run))
     found = {}

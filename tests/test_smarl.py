@@ -21,6 +21,7 @@ from sciml.rl import (
     generalized_advantages,
     periodic_linear_weights,
     reset_environments,
+    spectrum_reward,
 )
 from sciml.solvers import (
     ForcedTurbulence2D,
@@ -105,6 +106,23 @@ def test_environment_refuses_bad_setups():
         _environment(reward="energy")
     with pytest.raises(DataError, match="reference spectrum"):
         SMARLTurbulence(ForcedTurbulence2D(n=16, closure=Smagorinsky()), jnp.zeros((2, 16, 16)), jnp.ones(5))
+
+
+def test_spectrum_rewards_match_their_formulas():
+    """Each reward of two spectra by hand: Z = (2, 1, 1) against Z_FDNS = (1, 1, 2) on k = 1, 2, 3."""
+    spectrum, reference = jnp.array([2.0, 1.0, 1.0]), jnp.array([1.0, 1.0, 2.0])
+    np.testing.assert_allclose(spectrum_reward(spectrum, reference, "log_spectrum"), -2 * np.log(2) ** 2 / 3,
+                               rtol=1e-6)
+    np.testing.assert_allclose(spectrum_reward(spectrum, reference, "spectrum_error"), -2 / 4, rtol=1e-6)
+    # sum k^2 (Z - Z_FDNS)^2 = 1 + 9 = 10 over sum k^2 Z_FDNS^2 = 1 + 4 + 36 = 41.
+    np.testing.assert_allclose(spectrum_reward(spectrum, reference, "weighted_spectrum"), -np.log(10 / 41), rtol=1e-6)
+    # Batched over leading axes; a perfect match is each reward's best (0, 0 and a large finite value).
+    both = spectrum_reward(jnp.stack([spectrum, reference]), reference, "weighted_spectrum")
+    assert both.shape == (2,) and np.isfinite(both[1]) and both[1] > both[0]
+    assert spectrum_reward(reference, reference, "log_spectrum") == spectrum_reward(reference, reference,
+                                                                                   "spectrum_error") == 0
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        spectrum_reward(spectrum, reference, "energy")
 
 
 def test_generalized_advantages_match_a_hand_computation():

@@ -13,7 +13,14 @@ from sciml.rl._ppo import (
     generalized_advantages,
     reset_environments,
 )
-from sciml.rl._smarl import LOCAL_INVARIANTS, REWARDS, SMARLTurbulence, local_invariants, periodic_linear_weights
+from sciml.rl._smarl import (
+    LOCAL_INVARIANTS,
+    REWARDS,
+    SMARLTurbulence,
+    local_invariants,
+    periodic_linear_weights,
+    spectrum_reward,
+)
 
 __all__ = [
     "LOCAL_INVARIANTS",
@@ -31,4 +38,5 @@ __all__ = [
     "local_invariants",
     "periodic_linear_weights",
     "reset_environments",
+    "spectrum_reward",
 ]

@@ -10,13 +10,15 @@ global enstrophy spectrum (log Z(k) / Z_FDNS(k) for 1 <= k <= the LES grid's cut
 closure coefficient c = c_max sigmoid(a) in [0, c_max]; the agents' coefficients are interpolated periodically and
 bilinearly to the LES grid and become the coefficient field of the LES's closure (Smagorinsky's C_s or Leith's C_l),
 held for `action_every` solver steps. The reward, the same for every agent, scores the enstrophy spectrum after those
-steps against the filtered DNS's over the resolved wavenumbers (`REWARDS`): "log_spectrum", -mean_k (log Z(k) - log
-Z_FDNS(k))^2, or "spectrum_error", -sum_k |Z(k) - Z_FDNS(k)| / sum_k Z_FDNS(k) (minus the relative L1 error that
-`sciml.solvers.spectrum_error` scores a run's time-mean spectrum with).
+steps against the filtered DNS's over the resolved wavenumbers (`spectrum_reward`, `REWARDS`): "log_spectrum",
+-mean_k (log Z(k) - log Z_FDNS(k))^2; "spectrum_error", -sum_k |Z(k) - Z_FDNS(k)| / sum_k Z_FDNS(k) (minus the
+relative L1 error that `sciml.solvers.spectrum_error` scores a run's time-mean spectrum with); or
+"weighted_spectrum", -log(sum_k k^2 (Z(k) - Z_FDNS(k))^2 / sum_k k^2 Z_FDNS(k)^2), the paper's wavenumber-weighted
+norm ||k (Z - Z_FDNS)||^2 (its reward is the inverse of that norm; the log, relative to the reference's norm, orders
+flows the same way and keeps the reward's scale the same in every case).
 
 Differences from the paper: bilinear instead of bi-quadratic spline interpolation, four patch-averaged invariants
-instead of six point values, a log-spectrum or relative-L1 reward (the authors' code has a log and a linear variant),
-PPO instead of V-RACER (`sciml.rl.PPOLoss`).
+instead of six point values, PPO instead of V-RACER (`sciml.rl.PPOLoss`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from sciml.solvers import (
 
 LOCAL_INVARIANTS = ("strain", "rotation", "vorticity_gradient", "vorticity_laplacian")
 """The local features of an agent's observation, in order (patch means of |S|, |omega|, |grad omega|, |lap omega|)."""
-REWARDS = ("log_spectrum", "spectrum_error")
+REWARDS = ("log_spectrum", "spectrum_error", "weighted_spectrum")
 """The rewards `SMARLTurbulence` offers (module docstring)."""
 
 
@@ -66,7 +68,23 @@ def local_invariants(omega_hat: Complex[Array, "n m"], les: ForcedTurbulence2D) 
                       jnp.abs(grid.to_grid(-grid.wavenumber_squared() * omega_hat))])
 
 
-def _log_ratio(spectrum: Float[Array, " k"], reference: Float[Array, " k"]) -> Float[Array, " k"]:
+def spectrum_reward(spectrum: Float[Array, "*batch k"], reference: Float[Array, " k"], reward: str
+                    ) -> Float[Array, "*batch"]:
+    """The reward `reward` (`REWARDS`, module docstring) of enstrophy spectra Z(k) against Z_FDNS(k), both on the
+    resolved wavenumbers k = 1 .. cutoff (the last axis)."""
+    reference = jnp.broadcast_to(reference, spectrum.shape)
+    if reward == "log_spectrum":
+        return -jnp.mean(_log_ratio(spectrum, reference) ** 2, axis=-1)
+    if reward == "spectrum_error":
+        return -jnp.sum(jnp.abs(spectrum - reference), axis=-1) / jnp.sum(reference, axis=-1)
+    if reward == "weighted_spectrum":
+        k2 = jnp.broadcast_to(jnp.arange(1, spectrum.shape[-1] + 1) ** 2, spectrum.shape)
+        relative = jnp.sum(k2 * (spectrum - reference) ** 2, axis=-1) / jnp.sum(k2 * reference**2, axis=-1)
+        return -jnp.log(jnp.maximum(relative, jnp.finfo(relative.dtype).tiny))
+    raise ConfigError(f"spectrum_reward: reward must be one of {REWARDS}, got {reward!r}")
+
+
+def _log_ratio(spectrum: Float[Array, "*batch k"], reference: Float[Array, "*batch k"]) -> Float[Array, "*batch k"]:
     """log(spectrum / reference), with a vanishing spectrum held at the smallest positive float."""
     return jnp.log(jnp.maximum(spectrum, jnp.finfo(spectrum.dtype).tiny)) - jnp.log(reference)
 
@@ -82,7 +100,7 @@ class SMARLTurbulence(AbstractEnvironment):
         action_every: solver steps per action.
         episode_steps: actions per episode.
         max_coefficient: c_max, the largest coefficient an agent can set.
-        reward: "log_spectrum" or "spectrum_error" (`REWARDS`; module docstring).
+        reward: one of `REWARDS` (`spectrum_reward`).
     """
 
     les: ForcedTurbulence2D
@@ -175,9 +193,7 @@ class SMARLTurbulence(AbstractEnvironment):
         spectrum, reference = self.resolved_spectra(omega_hat)
         mismatch = _log_ratio(spectrum, reference)
         observation = jnp.concatenate([local, jnp.broadcast_to(mismatch, (self.agents, self.resolved))], axis=1)
-        if self.reward == "log_spectrum":
-            return observation, -jnp.mean(mismatch**2)
-        return observation, -jnp.sum(jnp.abs(spectrum - reference)) / jnp.sum(reference)
+        return observation, spectrum_reward(spectrum, reference, self.reward)
 
     def reset(self, key: PRNGKeyArray) -> tuple[TurbulenceState, Float[Array, "agents observation"]]:
         """The LES started from a random one of the initial fields."""
