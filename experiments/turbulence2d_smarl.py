@@ -103,8 +103,9 @@ class Config:
     """Each optimizer step uses 1 / minibatches of the rollout's samples (steps x environments x agents)."""
     reward: str = "log_spectrum"
     """The agents' reward (`sciml.rl.REWARDS`): "log_spectrum", minus the mean squared log ratio of the LES's
-    enstrophy spectrum to the filtered DNS's, or "spectrum_error", minus their relative L1 difference (the
-    evaluation's spectrum error, on the instantaneous spectrum)."""
+    enstrophy spectrum to the filtered DNS's; "spectrum_error", minus their relative L1 difference (the evaluation's
+    spectrum error, on the instantaneous spectrum); or "weighted_spectrum", the paper's wavenumber-weighted squared
+    difference, as minus its log relative to the reference's (`sciml.rl.spectrum_reward`)."""
     discount: float = 0.99
     """Discount factor gamma (a horizon of about 100 actions, 5 time units)."""
     trace: float = 0.95
