@@ -235,12 +235,11 @@ def _timed(function, *args):
     return result, time.perf_counter() - start
 
 
-def ranked(metrics: dict, closure: str, metric: str) -> float:
-    """A closure's metric for ranking: infinite for a run that blew up; a PDF-tail distance without a tail (no
-    vorticity beyond 3 filtered-DNS standard deviations, NaN from `tail_hellinger`) ranks as 1, the distance's
+def ranked(stable: bool, value: float | None, metric: str) -> float:
+    """A closure's `metric` value for ranking: infinite for a run that blew up; a PDF-tail distance without a tail
+    (no vorticity beyond 3 filtered-DNS standard deviations, NaN from `tail_hellinger`) ranks as 1, the distance's
     maximum, since such a PDF shares none of the reference's tail."""
-    value = metrics[f"{closure}_{metric}"]
-    if not metrics[f"{closure}_stable"]:
+    if not stable:
         return float("inf")
     if value is None or not np.isfinite(value):
         return 1.0 if metric == "tail_hellinger" else float("inf")
@@ -249,8 +248,9 @@ def ranked(metrics: dict, closure: str, metric: str) -> float:
 
 def learned_beats_baselines(metrics: dict, metric: str) -> bool:
     """Whether the learned closure ranks strictly better than both no closure and static Smagorinsky."""
-    learned = ranked(metrics, "learned", metric)
-    return bool(all(learned < ranked(metrics, name, metric) for name in ("none", "smagorinsky")))
+    score = {name: ranked(metrics[f"{name}_stable"], metrics[f"{name}_{metric}"], metric)
+             for name in ("learned", "none", "smagorinsky")}
+    return bool(score["learned"] < min(score["none"], score["smagorinsky"]))
 
 
 def _pooled(run):
