@@ -1,5 +1,6 @@
 """The batched second-order forward pass (`taylor_derivatives`) against closed forms and against nested jvps."""
 
+import contextlib
 import itertools
 
 import equinox as eqx
@@ -12,7 +13,7 @@ from conftest import assert_close
 from sciml.nn import MLP, FourierFeatures
 from sciml.pde import Field, FixedPoints, Problem, derivative, interval, time_space
 from sciml.pde._derivatives import pointwise_residual
-from sciml.pde._taylor import taylor_derivatives
+from sciml.pde._taylor import reverse_mode_only, taylor_derivatives
 from sciml.pinn import PINN, HardConstraint
 
 KEYS = [(), (0,), (1,), (0, 0), (0, 1), (1, 1)]
@@ -56,9 +57,9 @@ def burgers_transform():
     return HardConstraint(lambda p: -jnp.sin(jnp.pi * p[1]), lambda p: p[0] * (1 - p[1] ** 2))
 
 
-def pinn(out, transform=None, embedding=None, dtype=jnp.float32):
+def pinn(out, transform=None, embedding=None, dtype=jnp.float32, key=1):
     size = 2 if embedding is None else embedding.out_size
-    net = MLP(size, out, 16, 3, key=jax.random.key(1))
+    net = MLP(size, out, 16, 3, key=jax.random.key(key))
     model = PINN(DOMAIN, net, embedding=embedding, transform=transform)
     return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model)
 
@@ -161,3 +162,43 @@ def test_keys_cover_all_pairs_in_three_dimensions():
     found, reference = both(cubic, pts, tuple(keys))
     for key in keys:
         assert_close(found[key], reference[key], rtol=1e-5, atol=1e-6, what=f"3-d {key}")
+
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_reverse_only_dense_layers_give_the_same_values_and_parameter_gradients(dtype):
+    """Under `reverse_mode_only` the dense layers' custom VJP (weight gradient from an explicitly transposed
+    cotangent) gives the plain pass's loss and parameter gradients, for a scalar and a vector output and vmapped
+    over an ensemble of two; forward mode through it is refused by JAX."""
+    tolerance = 1e-5 if dtype == jnp.float32 else 1e-12
+
+    def loss_of(static, pts):
+        def loss(params):
+            found = taylor_derivatives(eqx.combine(params, static), pts, [(0,), (1,), (1, 1)])
+            return sum(jnp.mean(jnp.sin(v) ** 2) for v in found.values())
+        return loss
+
+    def check(found, plain, what):
+        for a, b in zip(jax.tree.leaves(found), jax.tree.leaves(plain), strict=True):
+            assert_close(a, b, rtol=tolerance, atol=tolerance * float(jnp.max(jnp.abs(b))), what=what)
+
+    def value_and_grad(loss, params, reverse_only, vmapped=False):
+        def run(p):
+            with reverse_mode_only() if reverse_only else contextlib.nullcontext():
+                return jax.value_and_grad(loss)(p)
+        return jax.jit(jax.vmap(run) if vmapped else run)(params)
+
+    with jax.enable_x64(dtype == jnp.float64):
+        pts = points(40, dtype)
+        for model in (pinn("scalar", burgers_transform(), dtype=dtype), pinn(2, dtype=dtype)):
+            params, static = eqx.partition(model, eqx.is_inexact_array)
+            loss = loss_of(static, pts)
+            check(value_and_grad(loss, params, True), value_and_grad(loss, params, False), "loss and gradient")
+
+        members = [eqx.partition(pinn("scalar", dtype=dtype, key=k), eqx.is_inexact_array) for k in (1, 2)]
+        params = jax.tree.map(lambda *a: jnp.stack(a), *(p for p, _ in members))
+        loss = loss_of(members[0][1], pts)
+        check(value_and_grad(loss, params, True, vmapped=True), value_and_grad(loss, params, False, vmapped=True),
+              "ensemble members' losses and gradients")
+        with reverse_mode_only(), pytest.raises(TypeError, match="forward-mode"):
+            jax.jvp(loss, (members[0][0],), (jax.tree.map(jnp.ones_like, members[0][0]),))

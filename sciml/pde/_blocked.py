@@ -10,6 +10,8 @@ Hand-written because XLA does not reorder a whole forward-then-reverse program i
 `jax.checkpoint` per block recomputes the forward pass (it was slower than accumulating when tried). A custom VJP
 hands the accumulated gradient to any reverse-mode caller (`jax.grad`, the training engine, L-BFGS, vmapped
 ensembles); forward mode (`jax.jvp`, `jax.hessian`) cannot pass through it: set the problem's ``block_points=0``.
+Being reverse-only, the blocks trace their derivative pass under `sciml.pde._taylor.reverse_mode_only`, whose dense
+layers take the weight gradient in the form XLA's CPU matrix kernels run fastest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 from jaxtyping import Array, Float
+
+from sciml.pde._taylor import reverse_mode_only
 
 # Intermediate values of a block's program (counted before XLA fuses them, so a calibrated budget, not bytes held):
 # on 2 cores blocks of 2048 points were fastest for a 4 x 64 MLP with second derivatives (about 2.7e7
@@ -64,11 +68,13 @@ def blocked_mean_square(fn: Callable, model, points: Float[Array, "n d"], block_
         fn: ``fn(model, points (b, d)) -> (b, ...)``, pointwise (a point's output depends on that point only).
         model: the differentiated argument (any pytree; its floating-point arrays get gradients).
         points: the n points; padded (with weight zero) to a whole number of blocks.
-        block_points: points per block; 0, or at least n, evaluates all points at once with plain autodiff.
+        block_points: points per block (one block when at least n); 0 evaluates all points at once with plain
+            autodiff, the one setting forward mode can pass through.
     """
     n = points.shape[0]
-    if block_points <= 0 or n <= block_points:
+    if block_points <= 0:
         return jnp.mean(jnp.square(fn(model, points)))
+    block_points = min(block_points, n)
     blocks = -(-n // block_points)
     padded = jnp.concatenate([points, jnp.broadcast_to(points[:1], (blocks * block_points - n, points.shape[1]))])
     weights = (jnp.arange(blocks * block_points) < n).astype(points.dtype)
@@ -99,7 +105,8 @@ def _blocked_fwd(perturbed, model, fn, points, weights, n):
 
     value = jax.eval_shape(lambda: _block_sum(model, fn, points[0], weights[0], n))
     zero = (jnp.zeros((), value.dtype), jax.tree.map(jnp.zeros_like, varying))
-    (value, gradient), _ = jax.lax.scan(accumulate, zero, (points, weights))
+    with reverse_mode_only():
+        (value, gradient), _ = jax.lax.scan(accumulate, zero, (points, weights))
     return value, gradient
 
 

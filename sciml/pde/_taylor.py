@@ -9,7 +9,9 @@ matrix product; an elementwise function follows the chain rule with its first an
 (``a_i = f'(z) z_i``, ``a_ij = f'(z) z_ij + f''(z) z_i z_j``); a product of two point-dependent factors (a hard
 constraint's ``d(x) N(x)``, ``u * u``) follows the product rule. An MLP with an input scaling and an output
 transform (a PINN) is such a program, so XLA sees a few large matrix products instead of per-point nested jvps and
-a reverse pass. A program with an operation outside these rules (or an order above two) makes
+a reverse pass. Inside `reverse_mode_only` (the blocked loss of `sciml.pde._blocked` traces its blocks there), a
+dense layer's product carries a custom VJP whose weight gradient XLA's CPU backend runs in its fast matrix kernels.
+A program with an operation outside these rules (or an order above two) makes
 `taylor_derivatives` return None, and the caller takes nested forward mode at each point instead.
 
 Hand-written, not `jax.experimental.jet`: jet carries one Taylor series along one direction, so a residual's
@@ -19,12 +21,16 @@ the per-direction matrix products left separate; here every stream shares one st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterable, Iterator
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
+from jaxtyping import Array, Float
 
 Key = tuple[int, ...]
 
@@ -191,7 +197,11 @@ class _Interpreter:
         streams = dict(jet.streams)
         per_point = [key for key, s in streams.items() if jnp.ndim(s) > len(jet.shape)]
         if eqn.primitive.name == "dot_general" and per_point:
-            stacked = apply(jnp.concatenate([jet.value, *(streams[key] for key in per_point)]))
+            rows = jnp.concatenate([jet.value, *(streams[key] for key in per_point)])
+            if _REVERSE_ONLY.get() and _is_weight_product(eqn, ins, k):
+                stacked = _weight_product(ins[0], rows, eqn.params["precision"], eqn.params["preferred_element_type"])
+            else:
+                stacked = apply(rows)
             pieces = jnp.split(stacked, len(per_point) + 1)
             value = pieces[0]
             streams.update(zip(per_point, pieces[1:], strict=True))
@@ -245,6 +255,63 @@ class _Interpreter:
             slope = z.streams.get((i, j))
             streams[(i, j)] = _add(None if slope is None else _times(d1, slope), curvature)
         return _Jet(fx, streams, out_aval)
+
+
+_REVERSE_ONLY = contextvars.ContextVar("sciml_taylor_reverse_only", default=False)
+
+
+@contextlib.contextmanager
+def reverse_mode_only() -> Iterator[None]:
+    """Derivative passes traced inside are differentiated in reverse mode only: their dense layers take
+    `_weight_product`, whose custom VJP gives a faster weight gradient on a CPU but admits no forward mode
+    (`jax.jvp`, `jax.hessian`). The blocked residual loss (`sciml.pde._blocked`, reverse-only already) traces its
+    blocks inside."""
+    token = _REVERSE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _REVERSE_ONLY.reset(token)
+
+
+def _is_weight_product(eqn, ins: list, k: int) -> bool:
+    """Whether the product is a dense layer's ``W @ x``: a shared matrix W (out, in) times the point's vector."""
+    weight = ins[0]
+    return (k == 1 and not isinstance(weight, _Jet) and jnp.ndim(weight) == 2 and len(ins[1].shape) == 1
+            and eqn.params["dimension_numbers"] == (((1,), (0,)), ((), ())))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _weight_product(weight: Float[Array, "out in"], rows: Float[Array, "m in"], precision, preferred_element_type
+                    ) -> Float[Array, "m out"]:
+    """``rows @ weight.T``, the stacked streams through a dense layer, with a weight gradient XLA's CPU backend
+    runs as a packed matrix product (see `_weight_product_bwd`)."""
+    return jax.lax.dot_general(rows, weight, (((1,), (1,)), ((), ())), precision=precision,
+                               preferred_element_type=preferred_element_type)
+
+
+def _weight_product_fwd(weight, rows, precision, preferred_element_type):
+    return _weight_product(weight, rows, precision, preferred_element_type), (weight, rows)
+
+
+def _weight_product_bwd(precision, preferred_element_type, residuals, cotangent):
+    """``d rows = cotangent @ W`` and ``d W = cotangent.T @ rows``. The latter contracts the long axis of rows
+    (thousands of stacked points) with both operands in row-major (m, .) layout; XLA's CPU backend sends that dot
+    to a generic kernel at about half the rate of the forward product. Transposing the cotangent into an explicit
+    (out, m) array first (the barrier keeps XLA from folding the transpose back into the dot) makes it a plain
+    (out, m) x (m, in) product, which its fast matrix kernels take (the whole training step about 10-20% faster).
+    Other backends take the transposed operand as it is."""
+    weight, rows = residuals
+    d_rows = jax.lax.dot_general(cotangent, weight, (((1,), (0,)), ((), ())), precision=precision,
+                                 preferred_element_type=rows.dtype)
+    transposed = cotangent.T
+    if jax.default_backend() == "cpu":
+        transposed = jax.lax.optimization_barrier(transposed)
+    d_weight = jax.lax.dot_general(transposed, rows, (((1,), (0,)), ((), ())), precision=precision,
+                                   preferred_element_type=weight.dtype)
+    return d_weight, d_rows
+
+
+_weight_product.defvjp(_weight_product_fwd, _weight_product_bwd)
 
 
 def _value(x):
