@@ -43,6 +43,8 @@ from sciml.solvers import (
 from sciml.studies import load_experiment
 
 CASE = SMARL_CASES["case1"]
+DEALIASING_LABELS = {"two-thirds": "2/3 rule", "three-halves": "3/2 padding"}
+"""How a table row names each of `sciml.solvers.DEALIASING`."""
 STATIC_CLOSURES = {"none": NoClosure(), "smagorinsky": Smagorinsky(), "leith": Leith(),
                    "dynamic": DynamicSmagorinsky()}
 
@@ -103,10 +105,11 @@ def main() -> None:
     calls[f"LES {args.les}^2, SMARL"] = smarl_side(args.les, les_steps)
     if not args.quick:  # case 4's LES (the experiment's CASE_LES: 64^2 with 3/2 padding)
         n, dealiasing = (experiment.module.CASE_LES["case4"][key] for key in ("les", "dealiasing"))
-        calls |= {f"LES {n}^2 (3/2 padding), {closure_name}": solver_side(
+        grid = f"LES {n}^2 ({DEALIASING_LABELS[dealiasing]})"
+        calls |= {f"{grid}, {closure_name}": solver_side(
             ForcedTurbulence2D(n=n, **CASE, dt=les_dt, closure=STATIC_CLOSURES[closure_name],
                                dealiasing=dealiasing), les_steps) for closure_name in ("none", "smagorinsky")}
-        calls[f"LES {n}^2 (3/2 padding), SMARL"] = smarl_side(n, les_steps, dealiasing)
+        calls[f"{grid}, SMARL"] = smarl_side(n, les_steps, dealiasing)
     seconds = {}
 
     def timer(call):
