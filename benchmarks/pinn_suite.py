@@ -14,6 +14,7 @@ JSON under a file lock.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import fcntl
 import json
@@ -21,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,8 @@ TABLE = ROOT / "docs" / "results" / "pinn_suite.md"
 # The MLP PINN baseline of a PIG case: same problem, points and steps, the usual 4 x 64 tanh MLP.
 MLP_PINN = {"embedding": "none", "width": "64", "depth": "4", "train.learning_rate": "1e-3"}
 # case label -> (experiment, method, overrides at the suite's budget, paper's number, paper's source)
+# The `allen-cahn-piratenet` preset before it took two blocks and 20k Adam + 4k L-BFGS (its suite rows' settings).
+PIRATENET_1BLOCK = {"blocks": "1", "train.steps": "10000", "train.lbfgs_steps": "14000"}
 CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "convection-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30"}, None, "target <= 5e-3"),
     "convection-b50-lpinn": ("convection-lpinn", "LPINN", {"beta": "50"}, None, "target <= 1e-2"),
@@ -61,10 +65,17 @@ CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "nonlinear-diffusion-pinn": ("nonlinear-diffusion-pig", "PINN", {"train.steps": "3000", **MLP_PINN}, 9.50e-3,
                                  "PIG Table 1 (PINN)"),
     "allen-cahn-pinn": ("allen-cahn-pinn", "PINN+recipes", {}, 5.37e-5, "jaxpi [V]"),
-    "allen-cahn-piratenet": ("allen-cahn-piratenet", "PirateNet+recipes", {}, 2.24e-5,
-                             "PirateNet paper [V] (300k steps, width 256)"),
-    "allen-cahn-piratenet-pi-init": ("allen-cahn-piratenet", "PirateNet+recipes, physics-informed init",
-                                     {"pi_init": "true"}, 2.24e-5, "PirateNet paper [V] (300k steps, width 256)"),
+    "allen-cahn-pinn-adam20k": ("allen-cahn-pinn", "PINN+recipes, 20k Adam + 4k L-BFGS",
+                                {"train.steps": "20000", "train.lbfgs_steps": "4000"}, 5.37e-5, "jaxpi [V]"),
+    "allen-cahn-piratenet": ("allen-cahn-piratenet", "PirateNet (1 block)+recipes, 10k Adam + 14k L-BFGS",
+                             PIRATENET_1BLOCK, 2.24e-5, "PirateNet paper [V] (300k steps, width 256)"),
+    "allen-cahn-piratenet-pi-init": ("allen-cahn-piratenet", "PirateNet (1 block)+recipes, physics-informed init",
+                                     {**PIRATENET_1BLOCK, "pi_init": "true"}, 2.24e-5,
+                                     "PirateNet paper [V] (300k steps, width 256)"),
+    "allen-cahn-piratenet-2blocks-adam20k": ("allen-cahn-piratenet",
+                                             "PirateNet (2 blocks)+recipes, 20k Adam + 4k L-BFGS (the preset)",
+                                             {"blocks": "2", "train.steps": "20000", "train.lbfgs_steps": "4000"},
+                                             2.24e-5, "PirateNet paper [V] (300k steps, width 256)"),
     "allen-cahn-modified-mlp": ("allen-cahn-pinn", "ModifiedMLP+recipes", {"net": "modified-mlp"}, 9.55e-5,
                                 "jaxpi README, ModifiedMlp 4 x 256 [V] (300k steps)"),
     "poisson-lshape-pinn": ("poisson-lshape-pinn", "PINN", {"train.steps": "3000", "train.lbfgs_steps": "500"}, None,
@@ -174,7 +185,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="rewrite the markdown table from the JSON records")
     args = parser.parse_args()
     if args.table_only:
-        TABLE.write_text(table(_records()))
+        with _locked():
+            _write(_records())
         return
     with tempfile.TemporaryDirectory() as tmp:
         out_root = Path(args.runs_dir) if args.runs_dir else Path(tmp)
@@ -190,23 +202,35 @@ def _records() -> list[dict]:
     return json.loads(RESULTS.read_text())["records"] if RESULTS.exists() else []
 
 
-def _merge(record: dict) -> None:
-    """Replace the record of the same (case, seed, quick) in the JSON and rewrite the table, under a file lock."""
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Hold the results' file lock (runs of the suite in parallel processes merge one at a time)."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with open(RESULTS.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _write(records: list[dict]) -> None:
+    """The JSON (records and the cases' current definitions) and the markdown table."""
+    write_json(RESULTS, {"benchmark": "pinn_suite", "machine": device_description(),
+                         "versions": package_versions(),
+                         "updated": datetime.datetime.now().isoformat(timespec="seconds"),
+                         "cases": {k: {"experiment": v[0], "method": v[1], "overrides": v[2], "paper": v[3],
+                                       "paper_source": v[4]} for k, v in CASES.items()},
+                         "records": records})
+    TABLE.parent.mkdir(parents=True, exist_ok=True)
+    TABLE.write_text(table(records))
+
+
+def _merge(record: dict) -> None:
+    """Replace the record of the same (case, seed, quick) in the JSON and rewrite the table, under the lock."""
+    with _locked():
         records = [r for r in _records()
                    if not (r["case"] == record["case"] and r["seed"] == record["seed"]
                            and r["quick"] == record["quick"])]
         records.append(record)
-        write_json(RESULTS, {"benchmark": "pinn_suite", "machine": device_description(),
-                             "versions": package_versions(),
-                             "updated": datetime.datetime.now().isoformat(timespec="seconds"),
-                             "cases": {k: {"experiment": v[0], "method": v[1], "overrides": v[2], "paper": v[3],
-                                           "paper_source": v[4]} for k, v in CASES.items()},
-                             "records": records})
-        TABLE.parent.mkdir(parents=True, exist_ok=True)
-        TABLE.write_text(table(records))
+        _write(records)
 
 if __name__ == "__main__":
     main()
