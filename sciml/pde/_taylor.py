@@ -296,10 +296,10 @@ def _weight_product_fwd(weight, rows, precision, preferred_element_type):
 def _weight_product_bwd(precision, preferred_element_type, residuals, cotangent):
     """``d rows = cotangent @ W`` and ``d W = cotangent.T @ rows``. The latter contracts the long axis of rows
     (thousands of stacked points) with both operands in row-major (m, .) layout; XLA's CPU backend sends that dot
-    to a generic kernel at about half the rate of the forward product. Transposing the cotangent into an explicit
+    to a generic kernel well below the rate of the forward product. Transposing the cotangent into an explicit
     (out, m) array first (the barrier keeps XLA from folding the transpose back into the dot) makes it a plain
-    (out, m) x (m, in) product, which its fast matrix kernels take (the whole training step about 10-20% faster).
-    Other backends take the transposed operand as it is."""
+    (out, m) x (m, in) product, which its fast matrix kernels take. Other backends take the transposed operand as
+    it is."""
     weight, rows = residuals
     d_rows = jax.lax.dot_general(cotangent, weight, (((1,), (0,)), ((), ())), precision=precision,
                                  preferred_element_type=rows.dtype)
