@@ -39,9 +39,9 @@ TABLE = ROOT / "docs" / "results" / "pinn_suite.md"
 
 # The MLP PINN baseline of a PIG case: same problem, points and steps, the usual 4 x 64 tanh MLP.
 MLP_PINN = {"embedding": "none", "width": "64", "depth": "4", "train.learning_rate": "1e-3"}
-# case label -> (experiment, method, overrides at the suite's budget, paper's number, paper's source)
 # The `allen-cahn-piratenet` preset before it took two blocks and 20k Adam + 4k L-BFGS (its suite rows' settings).
 PIRATENET_1BLOCK = {"blocks": "1", "train.steps": "10000", "train.lbfgs_steps": "14000"}
+# case label -> (experiment, method, overrides at the suite's budget, paper's number, paper's source)
 CASES: dict[str, tuple[str, str, dict[str, str], float | None, str]] = {
     "convection-b30-lpinn": ("convection-lpinn", "LPINN", {"beta": "30"}, None, "target <= 5e-3"),
     "convection-b50-lpinn": ("convection-lpinn", "LPINN", {"beta": "50"}, None, "target <= 1e-2"),
