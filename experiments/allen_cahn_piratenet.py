@@ -4,9 +4,9 @@ The preset of `allen-cahn-pinn` with net "piratenet": random Fourier features of
 residual blocks whose skip weights start at 0 (the net starts linear in its features) and factorized (RWF) layers;
 `--set pi_init=true` fits the readout by least squares so that the model starts as u0 + t u_t(0). Same problem,
 points, loss and total step count as `allen-cahn-pinn` (24 000), split differently: 20 000 Adam steps and 4 000
-L-BFGS instead of 10 000 and 14 000. The PirateNet keeps improving under Adam where L-BFGS on the fixed batch of
-2048 points stalls (two blocks at 10k + 14k: 2.2e-3 to 2.6e-3; one block: 1.6e-3 to 3.1e-3), and the split costs
-less time. Paper: PirateNet 2.24e-5 (Wang et al., JMLR 2024; 300k+ steps, width 256).
+L-BFGS instead of 10 000 and 14 000: the PirateNet keeps improving under Adam where L-BFGS on the fixed batch of
+2048 points stalls, and the split costs less time (both splits of both networks: docs/results/pinn_suite.md).
+Paper: PirateNet 2.24e-5 (Wang et al., JMLR 2024; 300k+ steps, width 256).
 """
 
 from __future__ import annotations
