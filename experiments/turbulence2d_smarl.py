@@ -186,6 +186,12 @@ def _les(config: Config, one: xr.Dataset, closure) -> ForcedTurbulence2D:
                               dt=config.dt, closure=closure, dealiasing=config.dealiasing)
 
 
+def training_environment(config: Config) -> SMARLTurbulence:
+    """The environment the agents train in: the case's LES with the learned closure's form, its filtered-DNS starts
+    and reference spectrum."""
+    return _environment(config, _case(config))
+
+
 def _environment(config: Config, one: xr.Dataset) -> SMARLTurbulence:
     les = _les(config, one, CLOSURE_FORMS[config.closure]())
     fdns, spectrum = one[f"omega_fdns{config.les}"].values, one[f"enstrophy_spectrum_fdns{config.les}"].values
@@ -423,7 +429,7 @@ def _figures(ds: xr.Dataset, run: RunDir) -> None:
 
 def main(config: Config, run: RunDir) -> dict:
     _check(config)
-    environment = _environment(config, _case(config))
+    environment = training_environment(config)
     loss = PPOLoss(environment, environments=config.environments, rollout_steps=config.rollout_steps,
                    epochs=config.epochs, key=config.train.key(2), discount=config.discount, trace=config.trace,
                    clip=config.clip, value_weight=config.value_weight, entropy_weight=config.entropy_weight,

@@ -243,6 +243,7 @@ class PPOLoss(AbstractAdaptiveLoss):
         entropy = gaussian_entropy(model.log_std)
         loss = policy_loss + self.value_weight * value_loss - self.entropy_weight * entropy
         return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                      "reward": jnp.mean(trajectory.reward), "approx_kl": jnp.mean(old_log_prob - log_prob),
+                      "reward": jnp.mean(trajectory.reward), "action_mean": jnp.mean(trajectory.action),
+                      "approx_kl": jnp.mean(old_log_prob - log_prob),
                       "clip_fraction": jnp.mean(jnp.abs(ratio - 1) > self.clip)}
 
