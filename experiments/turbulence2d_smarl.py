@@ -114,6 +114,9 @@ class Config:
     """PPO's ratio clip epsilon."""
     value_weight: float = 0.5
     """Weight of the value loss."""
+    reward_scale: float = 1.0
+    """The value network learns the returns of the rewards times this (`sciml.rl.PPOLoss`); 1 - discount (0.01) makes
+    its targets the discounted mean reward, of order 1."""
     entropy_weight: float = 0.0
     """Weight of the entropy bonus."""
     width: int = 64
@@ -432,8 +435,8 @@ def main(config: Config, run: RunDir) -> dict:
     environment = training_environment(config)
     loss = PPOLoss(environment, environments=config.environments, rollout_steps=config.rollout_steps,
                    epochs=config.epochs, key=config.train.key(2), discount=config.discount, trace=config.trace,
-                   clip=config.clip, value_weight=config.value_weight, entropy_weight=config.entropy_weight,
-                   minibatches=config.minibatches)
+                   clip=config.clip, value_weight=config.value_weight, reward_scale=config.reward_scale,
+                   entropy_weight=config.entropy_weight, minibatches=config.minibatches)
     result = train(model_like(config), loss, {}, config.train, run)
     policy = result.model
     run.save_model(policy)

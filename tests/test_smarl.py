@@ -239,3 +239,19 @@ def test_the_evaluation_pools_runs_from_evenly_spread_snapshots():
     band = slice(1, les.grid.cutoff + 1)
     by_hand = -np.mean(np.log(np.asarray(spectra)[:, band] / one["enstrophy_spectrum_fdns16"].values[band]) ** 2)
     np.testing.assert_allclose(metrics["none_reward_log_spectrum"], by_hand, rtol=1e-4)
+
+
+def test_ppo_reward_scale_scales_the_value_targets_not_the_policy_loss():
+    policy = GaussianActorCritic(1, 1, width=8, depth=1, key=jax.random.key(0))
+    policy = eqx.tree_at(lambda p: (p.critic.layers[-1].weight, p.critic.layers[-1].bias), policy,
+                         replace_fn=jnp.zeros_like)  # V = 0: the targets are the discounted returns
+    losses = [PPOLoss(_Bandit(length=3), environments=4, rollout_steps=3, epochs=1, key=jax.random.key(1),
+                      reward_scale=scale).update(policy, {}, jax.random.key(2)) for scale in (1.0, 0.01)]
+    assert float(jnp.max(jnp.abs(losses[0].target))) > 0.01
+    np.testing.assert_allclose(losses[1].target, 0.01 * losses[0].target, rtol=1e-5)
+    moved = eqx.tree_at(lambda p: p.actor.layers[-1].bias, policy, replace_fn=lambda b: b + 0.3)  # ratio != 1
+    policy_loss = [loss(moved, {}, jax.random.key(3))[1]["policy_loss"] for loss in losses]
+    assert abs(float(policy_loss[0])) > 1e-3
+    np.testing.assert_allclose(policy_loss[1], policy_loss[0], rtol=1e-4)
+    with pytest.raises(ConfigError, match="reward_scale"):
+        PPOLoss(_Bandit(), environments=1, rollout_steps=1, epochs=1, key=jax.random.key(1), reward_scale=0.0)

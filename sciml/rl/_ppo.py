@@ -155,8 +155,9 @@ class PPOLoss(AbstractAdaptiveLoss):
 
     loss = -mean(min(rho A, clip(rho, 1 - clip, 1 + clip) A)) + value_weight mean((V - R)^2)
     - entropy_weight H, with rho the probability ratio of the new and the rollout policy, A the advantages
-    (standardised over the minibatch) and R the value targets of `generalized_advantages`; every (time, environment,
-    agent) is one sample. Each optimizer step takes a random minibatch of 1 / `minibatches` of the samples.
+    (standardised over the minibatch) and R the value targets of `generalized_advantages` on the rewards times
+    `reward_scale`; every (time, environment, agent) is one sample. Each optimizer step takes a random minibatch of
+    1 / `minibatches` of the samples.
 
     Args:
         environment: the environment (one; a batch of `environments` is played).
@@ -168,6 +169,9 @@ class PPOLoss(AbstractAdaptiveLoss):
         trace: lambda of the advantage estimates.
         clip: epsilon of the clipped ratio.
         value_weight: weight of the value loss.
+        reward_scale: the value network learns the returns of the rewards times this (the advantages, standardised,
+            do not depend on it). 1 - discount makes a return the discounted mean reward: Adam's steps of about the
+            learning rate fit values of order 1 within a few hundred steps, not returns of 1 / (1 - discount) rewards.
         entropy_weight: weight of the entropy bonus.
         minibatches: a step uses 1 / minibatches of the rollout's samples.
     """
@@ -182,19 +186,21 @@ class PPOLoss(AbstractAdaptiveLoss):
     trace: float = eqx.field(static=True)
     clip: float = eqx.field(static=True)
     value_weight: float = eqx.field(static=True)
+    reward_scale: float = eqx.field(static=True)
     entropy_weight: float = eqx.field(static=True)
     minibatches: int = eqx.field(static=True)
 
     def __init__(self, environment: AbstractEnvironment, *, environments: int, rollout_steps: int, epochs: int,
                  key: PRNGKeyArray, discount: float = 0.99, trace: float = 0.95, clip: float = 0.2,
-                 value_weight: float = 0.5, entropy_weight: float = 0.0, minibatches: int = 1):
+                 value_weight: float = 0.5, entropy_weight: float = 0.0, minibatches: int = 1,
+                 reward_scale: float = 1.0):
         for name, value in {"environments": environments, "rollout_steps": rollout_steps, "epochs": epochs,
                             "minibatches": minibatches}.items():
             if value < 1:
                 raise ConfigError(f"PPOLoss: {name} must be >= 1, got {value}")
-        if not (0 <= discount <= 1 and 0 <= trace <= 1 and clip > 0):
-            raise ConfigError(f"PPOLoss: expected 0 <= discount, trace <= 1 and clip > 0, got discount={discount}, "
-                              f"trace={trace}, clip={clip}")
+        if not (0 <= discount <= 1 and 0 <= trace <= 1 and clip > 0 and reward_scale > 0):
+            raise ConfigError(f"PPOLoss: expected 0 <= discount, trace <= 1, clip > 0 and reward_scale > 0, got "
+                              f"discount={discount}, trace={trace}, clip={clip}, reward_scale={reward_scale}")
         samples = rollout_steps * environments * environment.agents
         if samples % minibatches:
             raise ConfigError(f"PPOLoss: the {samples} samples of a rollout (steps x environments x agents) must "
@@ -210,6 +216,7 @@ class PPOLoss(AbstractAdaptiveLoss):
         self.update_every = epochs
         self.discount, self.trace, self.clip = discount, trace, clip
         self.value_weight, self.entropy_weight, self.minibatches = value_weight, entropy_weight, minibatches
+        self.reward_scale = reward_scale
 
     def update(self, model: GaussianActorCritic, batch, key: PRNGKeyArray) -> PPOLoss:
         """A new rollout of `model` and its advantages."""
@@ -217,8 +224,8 @@ class PPOLoss(AbstractAdaptiveLoss):
         carry, trajectory, last_value = collect_rollout(model, self.environment, self.carry,
                                                         jax.random.fold_in(key, 1), steps)
         done = jnp.broadcast_to(trajectory.done[..., None], trajectory.reward.shape)
-        advantage, target = generalized_advantages(trajectory.reward, trajectory.value, done, last_value,
-                                                   discount=self.discount, trace=self.trace)
+        advantage, target = generalized_advantages(self.reward_scale * trajectory.reward, trajectory.value, done,
+                                                   last_value, discount=self.discount, trace=self.trace)
         return eqx.tree_at(lambda loss: (loss.carry, loss.trajectory, loss.advantage, loss.target), self,
                            (carry, trajectory, advantage, target))
 
