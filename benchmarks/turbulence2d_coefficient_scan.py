@@ -2,7 +2,7 @@
 `turbulence2d-smarl` judges its closures.
 
     .venv/bin/python benchmarks/turbulence2d_coefficient_scan.py [--cases case1 case2 case4] [--coefficients 0 ...]
-        [--forms smagorinsky leith]
+        [--forms smagorinsky leith] [--merge]
 
 For each case and coefficient, the LES of the experiment's default config (32^2, dt 5e-3; case 4, forced at k_f = 25, on
 64^2 with 3/2 padding, the experiment's `CASE_LES`) runs from its `evaluation_starts` filtered-DNS snapshots for its
@@ -12,16 +12,18 @@ wavenumbers, Hellinger distance of the PDF tails beyond 3 sigma); each reward of
 the runs' snapshots. Shows which uniform coefficient a learned closure has to beat, how the two metrics pull apart, and
 where each reward's optimum lies against the coefficients that beat no closure and static Smagorinsky (C_s = 0.17) on
 both metrics.
-Writes benchmarks/results/turbulence2d_coefficient_scan.json and docs/results/turbulence2d_coefficient_scan.md.
+Writes benchmarks/results/turbulence2d_coefficient_scan.json and docs/results/turbulence2d_coefficient_scan.md;
+`--merge` keeps the rows of the existing JSON that this run does not redo (e.g. a finer scan around a window).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 
-from sciml.benchmarking import Benchmark, machine_info, xla_cpu_threads
+from sciml.benchmarking import RESULTS_DIR, Benchmark, machine_info, xla_cpu_threads
 from sciml.rl import REWARDS
 from sciml.solvers import Leith, Smagorinsky
 from sciml.studies import load_experiment
@@ -55,42 +57,69 @@ def window_row(results: list[dict], case: str, form: str, rewards: list[str]) ->
             + " | ".join(f"{b['coefficient']:g}" if b else "-" for b in best) + " |")
 
 
+def _scan_order(result: dict) -> tuple:
+    return result["case"], result["form"], result["coefficient"]
+
+
+def merged(new: list[dict], previous: list[dict]) -> list[dict]:
+    """The rows of `new` and those of `previous` that `new` does not redo (same case, form and coefficient), sorted by
+    case, form and coefficient."""
+    redone = {_scan_order(r) for r in new}
+    return sorted(new + [r for r in previous if _scan_order(r) not in redone], key=_scan_order)
+
+
+def _row(result: dict, rewards: list[str]) -> str:
+    les = f"{result['les']}² ({result['dealiasing']})"
+    return (f"| {result['case']} | {les} | {result['form']} | {result['coefficient']:g} | {result['stable']} | "
+            f"{_text(result['spectrum_error'])} | {_text(result['tail_hellinger'])} | "
+            + " | ".join(_text(result[reward]) for reward in rewards) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["case1", "case2", "case4"])
     parser.add_argument("--coefficients", nargs="+", type=float, default=[0.0, 0.04, 0.06, 0.08, 0.1, 0.12, 0.17, 0.22])
     parser.add_argument("--forms", nargs="+", choices=sorted(FORMS), default=sorted(FORMS))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the existing JSON's rows that this run does not redo")
     args = parser.parse_args()
     bench = Benchmark("turbulence2d_coefficient_scan", timed=False)  # accuracy only
     bench.declare_threads(sciml=xla_cpu_threads())
     rewards = [f"reward_{reward}" for reward in REWARDS]
-    results, lines = [], ["| case | LES | form | coefficient | stable | enstrophy-spectrum error | "
-                          "PDF-tail Hellinger | " + " | ".join(f"mean reward {reward}" for reward in REWARDS) + " |",
-                          "|---|---|---|---|---|---|---|" + "---|" * len(REWARDS)]
+    results = []
     for case in args.cases:
         config = EXPERIMENT.Config(case=case, **EXPERIMENT.CASE_LES.get(case, {}))
-        les = f"{config.les}² ({config.dealiasing})"
         closures = {(form, c): FORMS[form](coefficient=c) for form in args.forms for c in args.coefficients}
         for (form, coefficient), metrics in EXPERIMENT.static_closure_metrics(config, closures).items():
             results.append({"case": case, "les": config.les, "dealiasing": config.dealiasing, "form": form,
                             "coefficient": coefficient, **metrics})
-            lines.append(f"| {case} | {les} | {form} | {coefficient:g} | {metrics['stable']} | "
-                         f"{_text(metrics['spectrum_error'])} | {_text(metrics['tail_hellinger'])} | "
-                         + " | ".join(_text(metrics[reward]) for reward in rewards) + " |")
+    scans = [vars(args)]
+    if args.merge:
+        previous = json.loads((RESULTS_DIR / "turbulence2d_coefficient_scan.json").read_text())
+        results = merged(results, previous["results"])
+        scans = previous.get("scans", [previous["config"]]) + scans
+    results.sort(key=_scan_order)
+    cases = sorted({r["case"] for r in results})
+    forms = sorted({r["form"] for r in results})
+    lines = ["| case | LES | form | coefficient | stable | enstrophy-spectrum error | PDF-tail Hellinger | "
+             + " | ".join(f"mean reward {reward}" for reward in REWARDS) + " |",
+             "|---|---|---|---|---|---|---|" + "---|" * len(REWARDS), *(_row(r, rewards) for r in results)]
     lines += ["", "Where each reward's optimum lies (the scanned coefficient with the highest mean reward) against the "
               f"coefficients that beat both no closure and static Smagorinsky (C_s = {STATIC:g}) on both metrics:", "",
               "| case | form | beats both on both metrics | " + " | ".join(f"best by {r}" for r in REWARDS) + " |",
               "|---|---|---|" + "---|" * len(REWARDS)]
-    lines += [window_row(results, case, form, rewards) for case in args.cases for form in args.forms]
+    lines += [window_row(results, case, form, rewards) for case in cases for form in forms]
     config = EXPERIMENT.Config()
     time_units = config.evaluation_episodes * config.episode_steps * config.action_every * config.dt
     lines += ["", f"Each row: {config.evaluation_starts} runs of LES at dt {config.dt:g} from "
               f"filtered-DNS snapshots spread over the dataset, {time_units:g} time units each, statistics pooled "
               "after the spin-up (the `turbulence2d-smarl` evaluation). Coefficient 0 is no closure. PDF tails: "
-              "\"-\" means no vorticity beyond 3 filtered-DNS standard deviations."]
-    bench.write_report({"machine": machine_info(), "config": vars(args), "results": results},
+              "\"-\" means no vorticity beyond 3 filtered-DNS standard deviations."
+              + (f" Rows from {len(scans)} scans (`--merge`; their arguments in the JSON)." if len(scans) > 1 else "")]
+    bench.write_report({"machine": machine_info(), "config": vars(args), "scans": scans, "results": results},
                        "Static closures of forced 2D turbulence over their coefficient, against the filtered DNS",
                        lines)
+
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from turbulence2d_coefficient_scan import window_row  # noqa: E402
+from turbulence2d_coefficient_scan import merged, window_row  # noqa: E402
 
 
 def _row(form, coefficient, spectrum, tails, reward, stable=True):
@@ -26,3 +26,13 @@ def test_the_window_beats_no_closure_and_static_smagorinsky_on_both_metrics():
     assert window_row(results, "case4", "leith", rewards) == "| case4 | leith | 0.14 | 0.12 | 0 |"
     without_baseline = [r for r in results if r["coefficient"] != 0.17]
     assert "(scan 0 and Smagorinsky 0.17)" in window_row(without_baseline, "case4", "leith", ["reward_a"])
+
+
+def test_a_finer_scan_merges_into_the_previous_rows():
+    previous = [_row("leith", 0.1, 0.8, 0.1, -1.0), _row("leith", 0.12, 0.6, 0.18, -0.5),
+                _row("smagorinsky", 0.1, 1, 1, 1)]
+    new = [_row("leith", 0.12, 0.61, 0.19, -0.4), _row("leith", 0.11, 0.7, 0.15, -0.3)]
+    rows = merged(new, previous)
+    assert [(r["form"], r["coefficient"]) for r in rows] == [("leith", 0.1), ("leith", 0.11), ("leith", 0.12),
+                                                           ("smagorinsky", 0.1)]
+    assert rows[2]["spectrum_error"] == 0.61  # the redone row replaces the old one
