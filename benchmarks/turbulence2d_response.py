@@ -50,12 +50,9 @@ def reward_response(config, coefficient: float, delta: float, starts: int, spin_
         raise SystemExit(f"--coefficient +- --delta must lie in (0, {ceiling}) (the agents' range), got "
                          f"{coefficient} +- {delta}")
 
-    def action(c):
-        return jnp.full((environment.agents, 1), jnp.log(c / (ceiling - c)))  # c = ceiling sigmoid(action)
-
     def run(state, coefficients):
         def one(state, c):
-            state, _, reward = environment.step(state, action(c))
+            state, _, reward = environment.step(state, environment.uniform_action(c))
             return state, reward[0]
 
         return jax.lax.scan(one, state, coefficients)

@@ -33,9 +33,12 @@ def test_the_response_right_after_the_action_is_the_derivative_of_the_reward():
 
     environment = EXPERIMENT.training_environment(config)
     ceiling = environment.max_coefficient
+    np.testing.assert_allclose(environment.coefficients(environment.uniform_action(coefficient)), coefficient,
+                               rtol=1e-5)
 
     def step(state, c):
-        return environment.step(state, jnp.full((environment.agents, 1), jnp.log(c / (ceiling - c))))
+        action = jnp.full((environment.agents, 1), jnp.log(c / (ceiling - c)))  # c = ceiling sigmoid(action)
+        return environment.step(state, action)
 
     def reward(state, c):
         return step(state, c)[2][0]

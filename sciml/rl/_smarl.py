@@ -167,6 +167,10 @@ class SMARLTurbulence(AbstractEnvironment):
         """Each agent's coefficient c_max sigmoid(a), on the (y, x) grid of agents (agent i side + j at row i)."""
         return self.max_coefficient * jax.nn.sigmoid(action[:, 0]).reshape(self.side, self.side)
 
+    def uniform_action(self, coefficient: float | Float[Array, ""]) -> Float[Array, "agents 1"]:
+        """The action that sets every agent's coefficient to `coefficient` in (0, c_max) (inverse of `coefficients`)."""
+        return jnp.full((self.agents, 1), jnp.log(coefficient / (self.max_coefficient - coefficient)))
+
     def coefficient_field(self, action: Float[Array, "agents 1"]) -> Float[Array, "n n"]:
         """The agents' coefficients interpolated periodically and bilinearly to the LES grid (y, x)."""
         weights = jnp.asarray(periodic_linear_weights(self.les.n, self.side), float)
