@@ -117,6 +117,10 @@ class Config:
     reward_scale: float = 1.0
     """The value network learns the returns of the rewards times this (`sciml.rl.PPOLoss`); 1 - discount (0.01) makes
     its targets the discounted mean reward, of order 1."""
+    shared_noise: float = 0.0
+    """Correlation of the exploration noise of one environment's agents (`sciml.rl.collect_rollout`): at 1 all
+    sixteen explore one common shift of the coefficient, the component the shared reward responds to; at 0 each
+    explores alone."""
     entropy_weight: float = 0.0
     """Weight of the entropy bonus."""
     width: int = 64
@@ -436,7 +440,8 @@ def main(config: Config, run: RunDir) -> dict:
     loss = PPOLoss(environment, environments=config.environments, rollout_steps=config.rollout_steps,
                    epochs=config.epochs, key=config.train.key(2), discount=config.discount, trace=config.trace,
                    clip=config.clip, value_weight=config.value_weight, reward_scale=config.reward_scale,
-                   entropy_weight=config.entropy_weight, minibatches=config.minibatches)
+                   entropy_weight=config.entropy_weight, minibatches=config.minibatches,
+                   shared_noise=config.shared_noise)
     result = train(model_like(config), loss, {}, config.train, run)
     policy = result.model
     run.save_model(policy)

@@ -255,3 +255,50 @@ def test_ppo_reward_scale_scales_the_value_targets_not_the_policy_loss():
     np.testing.assert_allclose(policy_loss[1], policy_loss[0], rtol=1e-4)
     with pytest.raises(ConfigError, match="reward_scale"):
         PPOLoss(_Bandit(), environments=1, rollout_steps=1, epochs=1, key=jax.random.key(1), reward_scale=0.0)
+
+
+class _SharedTarget(AbstractEnvironment):
+    """Sixteen agents observing 0, each rewarded -(mean of all actions - 0.5)^2 (one reward for all)."""
+
+    agents = 16
+    observation_size = 1
+    action_size = 1
+
+    @property
+    def episode_length(self) -> int:
+        return 1
+
+    def reset(self, key: PRNGKeyArray):
+        return jnp.zeros((), int), jnp.zeros((16, 1))
+
+    def step(self, state, action: Float[Array, "agents 1"]):
+        reward = -((jnp.mean(action[:, 0]) - 0.5) ** 2)
+        return state + 1, jnp.zeros((16, 1)), jnp.full((16,), reward)
+
+
+def test_shared_noise_correlates_the_agents_exploration_and_keeps_each_agents_gaussian():
+    env = _SharedTarget()
+    policy = GaussianActorCritic(1, 1, width=4, depth=1, initial_log_std=-0.5, key=jax.random.key(0))
+    carry = reset_environments(env, jax.random.key(1), 64)
+    mean = policy(jnp.zeros(1))[0][0]
+    for rho in (0.0, 0.5, 1.0):
+        _, trajectory, _ = collect_rollout(policy, env, carry, jax.random.key(2), 100, shared_noise=rho)
+        noise = np.asarray(trajectory.action[..., 0] - mean).reshape(-1, 16)  # (time x env, agents)
+        np.testing.assert_allclose(noise.std(), np.exp(-0.5), rtol=0.04)  # each agent's marginal is unchanged
+        correlation = np.corrcoef(noise.T)[np.triu_indices(16, 1)].mean()
+        assert abs(correlation - rho) < 0.03, (rho, correlation)
+    # rho = 0 draws exactly what the rollout drew before the option existed (committed runs reproduce).
+    default = collect_rollout(policy, env, carry, jax.random.key(2), 3)[1].action
+    np.testing.assert_array_equal(collect_rollout(policy, env, carry, jax.random.key(2), 3, shared_noise=0.0)[1].action,
+                                  default)
+    with pytest.raises(ConfigError, match="shared_noise"):
+        PPOLoss(env, environments=1, rollout_steps=1, epochs=1, key=jax.random.key(1), shared_noise=1.5)
+
+
+def test_ppo_with_shared_noise_finds_the_optimum_of_a_shared_reward():
+    policy = GaussianActorCritic(1, 1, width=8, depth=1, initial_log_std=-0.5, key=jax.random.key(0))
+    loss = PPOLoss(_SharedTarget(), environments=8, rollout_steps=2, epochs=4, key=jax.random.key(1),
+                   shared_noise=1.0)
+    result = fit(policy, loss, {}, optax.adam(1e-2), 4 * 25, key=jax.random.key(2), chunk=20, progress=False)
+    assert abs(float(result.model(jnp.zeros(1))[0][0]) - 0.5) < 0.05
+    assert result.history[-1]["reward"] > 10 * result.history[0]["reward"]  # rewards are negative

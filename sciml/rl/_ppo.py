@@ -126,16 +126,26 @@ def reset_environments(environment: AbstractEnvironment, key: PRNGKeyArray, envi
 
 
 def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironment, carry: RolloutCarry,
-                    key: PRNGKeyArray, steps: int) -> tuple[RolloutCarry, Trajectory, Float[Array, "env agents"]]:
+                    key: PRNGKeyArray, steps: int, shared_noise: float = 0.0
+                    ) -> tuple[RolloutCarry, Trajectory, Float[Array, "env agents"]]:
     """Play `policy` (sampling its Gaussian) for `steps` steps in every environment of `carry`; an environment whose
-    episode ends is reset. Returns the new carry, the trajectory and the value of the final observations."""
+    episode ends is reset. Returns the new carry, the trajectory and the value of the final observations.
+
+    `shared_noise` (rho in [0, 1]) correlates the exploration of one environment's agents: each agent's noise is
+    sqrt(rho) eps_env + sqrt(1 - rho) eps_agent, so every agent still samples its own Gaussian (the recorded
+    log-probabilities are its marginal), and the agents' noises have correlation rho. With a reward shared by n
+    agents, the policy-gradient signal from the agents' common action component has n times the variance at rho = 1
+    that independent noise gives it."""
     act = jax.vmap(jax.vmap(policy))
     environments = carry.elapsed.shape[0]
 
     def one_step(carry, step_key):
         action_key, reset_key = jax.random.split(step_key)
         mean, value = act(carry.observation)
-        noise = jax.random.normal(action_key, mean.shape, mean.dtype)
+        shared = jax.random.normal(jax.random.fold_in(action_key, 1), mean.shape[:1] + (1,) + mean.shape[2:],
+                                   mean.dtype)
+        noise = (jnp.sqrt(1.0 - shared_noise) * jax.random.normal(action_key, mean.shape, mean.dtype)
+                 + jnp.sqrt(shared_noise) * shared)
         action = mean + jnp.exp(jnp.broadcast_to(policy.log_std, mean.shape)) * noise
         state, observation, reward = jax.vmap(environment.step)(carry.state, action)
         elapsed = carry.elapsed + 1
@@ -174,6 +184,10 @@ class PPOLoss(AbstractAdaptiveLoss):
             learning rate fit values of order 1 within a few hundred steps, not returns of 1 / (1 - discount) rewards.
         entropy_weight: weight of the entropy bonus.
         minibatches: a step uses 1 / minibatches of the rollout's samples.
+        shared_noise: correlation of the exploration noise of one environment's agents (`collect_rollout`); each
+            agent's ratio stays that of its own marginal Gaussian, which for correlated noise scales the gradient of
+            the agents' common action by 1 + (agents - 1) shared_noise against their differences (a preconditioner,
+            still an ascent direction).
     """
 
     environment: AbstractEnvironment
@@ -189,18 +203,20 @@ class PPOLoss(AbstractAdaptiveLoss):
     reward_scale: float = eqx.field(static=True)
     entropy_weight: float = eqx.field(static=True)
     minibatches: int = eqx.field(static=True)
+    shared_noise: float = eqx.field(static=True)
 
     def __init__(self, environment: AbstractEnvironment, *, environments: int, rollout_steps: int, epochs: int,
                  key: PRNGKeyArray, discount: float = 0.99, trace: float = 0.95, clip: float = 0.2,
                  value_weight: float = 0.5, entropy_weight: float = 0.0, minibatches: int = 1,
-                 reward_scale: float = 1.0):
+                 reward_scale: float = 1.0, shared_noise: float = 0.0):
         for name, value in {"environments": environments, "rollout_steps": rollout_steps, "epochs": epochs,
                             "minibatches": minibatches}.items():
             if value < 1:
                 raise ConfigError(f"PPOLoss: {name} must be >= 1, got {value}")
-        if not (0 <= discount <= 1 and 0 <= trace <= 1 and clip > 0 and reward_scale > 0):
-            raise ConfigError(f"PPOLoss: expected 0 <= discount, trace <= 1, clip > 0 and reward_scale > 0, got "
-                              f"discount={discount}, trace={trace}, clip={clip}, reward_scale={reward_scale}")
+        if not (0 <= discount <= 1 and 0 <= trace <= 1 and 0 <= shared_noise <= 1 and clip > 0 and reward_scale > 0):
+            raise ConfigError(f"PPOLoss: expected 0 <= discount, trace, shared_noise <= 1, clip > 0 and "
+                              f"reward_scale > 0, got discount={discount}, trace={trace}, shared_noise={shared_noise}, "
+                              f"clip={clip}, reward_scale={reward_scale}")
         samples = rollout_steps * environments * environment.agents
         if samples % minibatches:
             raise ConfigError(f"PPOLoss: the {samples} samples of a rollout (steps x environments x agents) must "
@@ -216,13 +232,13 @@ class PPOLoss(AbstractAdaptiveLoss):
         self.update_every = epochs
         self.discount, self.trace, self.clip = discount, trace, clip
         self.value_weight, self.entropy_weight, self.minibatches = value_weight, entropy_weight, minibatches
-        self.reward_scale = reward_scale
+        self.reward_scale, self.shared_noise = reward_scale, shared_noise
 
     def update(self, model: GaussianActorCritic, batch, key: PRNGKeyArray) -> PPOLoss:
         """A new rollout of `model` and its advantages."""
         steps = self.trajectory.reward.shape[0]
         carry, trajectory, last_value = collect_rollout(model, self.environment, self.carry,
-                                                        jax.random.fold_in(key, 1), steps)
+                                                        jax.random.fold_in(key, 1), steps, self.shared_noise)
         done = jnp.broadcast_to(trajectory.done[..., None], trajectory.reward.shape)
         advantage, target = generalized_advantages(self.reward_scale * trajectory.reward, trajectory.value, done,
                                                    last_value, discount=self.discount, trace=self.trace)
