@@ -121,6 +121,9 @@ class Config:
     """Correlation of the exploration noise of one environment's agents (`sciml.rl.collect_rollout`): at 1 all
     sixteen explore one common shift of the coefficient, the component the shared reward responds to; at 0 each
     explores alone."""
+    bootstrap_time_limit: bool = False
+    """Bootstrap the return at an episode's end with the value of its last state (`sciml.rl.PPOLoss`): the flow has
+    no terminal state, an episode only ends at its time limit."""
     entropy_weight: float = 0.0
     """Weight of the entropy bonus."""
     width: int = 64
@@ -441,7 +444,7 @@ def main(config: Config, run: RunDir) -> dict:
                    epochs=config.epochs, key=config.train.key(2), discount=config.discount, trace=config.trace,
                    clip=config.clip, value_weight=config.value_weight, reward_scale=config.reward_scale,
                    entropy_weight=config.entropy_weight, minibatches=config.minibatches,
-                   shared_noise=config.shared_noise)
+                   shared_noise=config.shared_noise, bootstrap_time_limit=config.bootstrap_time_limit)
     result = train(model_like(config), loss, {}, config.train, run)
     policy = result.model
     run.save_model(policy)

@@ -133,6 +133,11 @@ def test_generalized_advantages_match_a_hand_computation():
     # t = 2: 3 + 0.9 * 2 - 1.5 = 3.3; t = 1 ends an episode: 2 - 1 = 1; t = 0: 1 + 0.9 * 1 - 0.5 + 0.72 * 1 = 2.12.
     np.testing.assert_allclose(advantage, [2.12, 1.0, 3.3], rtol=1e-6)
     np.testing.assert_allclose(target, [2.62, 2.0, 4.8], rtol=1e-6)
+    # An episode cut by a time limit: t = 1 bootstraps with its final value 4: 2 + 0.9 * 4 - 1 = 4.6; t = 0:
+    # 1.4 + 0.72 * 4.6 = 4.712; the other final values are not read.
+    advantage, _ = generalized_advantages(reward, value, done, jnp.asarray(2.0), discount=0.9, trace=0.8,
+                                          final_value=jnp.array([9.0, 4.0, 9.0]))
+    np.testing.assert_allclose(advantage, [4.712, 4.6, 3.3], rtol=1e-6)
 
 
 class _Bandit(AbstractEnvironment):
@@ -302,3 +307,37 @@ def test_ppo_with_shared_noise_finds_the_optimum_of_a_shared_reward():
     result = fit(policy, loss, {}, optax.adam(1e-2), 4 * 25, key=jax.random.key(2), chunk=20, progress=False)
     assert abs(float(result.model(jnp.zeros(1))[0][0]) - 0.5) < 0.05
     assert result.history[-1]["reward"] > 10 * result.history[0]["reward"]  # rewards are negative
+
+
+class _Clock(AbstractEnvironment):
+    """One agent observing the steps taken in its episode (of 3), rewarded 0."""
+
+    agents = 1
+    observation_size = 1
+    action_size = 1
+
+    @property
+    def episode_length(self) -> int:
+        return 3
+
+    def reset(self, key: PRNGKeyArray):
+        return jnp.zeros((), int), jnp.zeros((1, 1))
+
+    def step(self, state, action: Float[Array, "agents 1"]):
+        return state + 1, jnp.full((1, 1), state + 1.0), jnp.zeros((1,))
+
+
+def test_rollout_records_the_value_of_the_state_each_step_led_to_before_a_reset():
+    env = _Clock()
+    policy = GaussianActorCritic(1, 1, width=4, depth=1, key=jax.random.key(0))
+    carry = reset_environments(env, jax.random.key(1), 1)
+    _, trajectory, _ = collect_rollout(policy, env, carry, jax.random.key(2), 4, final_values=True)
+    value = lambda t: float(policy(jnp.array([float(t)]))[1])  # noqa: E731
+    np.testing.assert_allclose(trajectory.final_value[:, 0, 0], [value(1), value(2), value(3), value(1)], rtol=1e-6)
+    np.testing.assert_allclose(trajectory.value[:, 0, 0], [value(0), value(1), value(2), value(0)], rtol=1e-6)
+    assert collect_rollout(policy, env, carry, jax.random.key(2), 4)[1].final_value is None
+    loss = PPOLoss(env, environments=1, rollout_steps=4, epochs=1, key=jax.random.key(1), bootstrap_time_limit=True)
+    loss = loss.update(policy, {}, jax.random.key(2))
+    # The last step of the episode (t = 2) bootstraps with V(3), the state it led to: delta = 0 + 0.99 V(3) - V(2).
+    delta = 0.99 * value(3) - value(2)
+    np.testing.assert_allclose(loss.advantage[2, 0, 0], delta, rtol=1e-5, atol=1e-7)

@@ -73,27 +73,34 @@ def gaussian_entropy(log_std: Float[Array, " action"]) -> Float[Array, ""]:
 
 def generalized_advantages(reward: Float[Array, " time *batch"], value: Float[Array, " time *batch"],
                            done: Bool[Array, " time *batch"], last_value: Float[Array, "*batch"], *, discount: float,
-                           trace: float) -> tuple[Float[Array, " time *batch"], Float[Array, " time *batch"]]:
+                           trace: float, final_value: Float[Array, " time *batch"] | None = None
+                           ) -> tuple[Float[Array, " time *batch"], Float[Array, " time *batch"]]:
     """Generalised advantage estimates (Schulman et al. 2016) and the value targets (advantage + value).
 
     delta_t = r_t + discount (1 - done_t) V_{t+1} - V_t and A_t = delta_t + discount trace (1 - done_t) A_{t+1}, with
-    V_T = `last_value`; `done_t` marks the last step of an episode (nothing is bootstrapped across it).
+    V_T = `last_value`; `done_t` marks the last step of an episode (nothing is bootstrapped across it). Where an
+    episode ends at a time limit rather than a terminal state, `final_value` (the value of the observation each step
+    led to, before any reset) bootstraps it: delta_t = r_t + discount V_final_t - V_t at done_t, so the last actions
+    of an episode are credited with the flow that would have followed, not with their few remaining rewards.
     """
+    bootstrap = jnp.zeros_like(value) if final_value is None else final_value
+
     def backward(carry, inputs):
         advantage, next_value = carry
-        r, v, d = inputs
+        r, v, d, b = inputs
         keep = 1.0 - d.astype(r.dtype)
-        delta = r + discount * keep * next_value - v
+        delta = r + discount * (keep * next_value + (1.0 - keep) * b) - v
         advantage = delta + discount * trace * keep * advantage
         return (advantage, v), advantage
 
-    _, advantage = jax.lax.scan(backward, (jnp.zeros_like(last_value), last_value), (reward, value, done),
+    _, advantage = jax.lax.scan(backward, (jnp.zeros_like(last_value), last_value), (reward, value, done, bootstrap),
                                 reverse=True)
     return advantage, advantage + value
 
 
 class Trajectory(eqx.Module):
-    """A rollout of `time` steps (or one step, without that axis) in `env` environments of `agents` agents each."""
+    """A rollout of `time` steps (or one step, without that axis) in `env` environments of `agents` agents each;
+    `final_value`, the value of the observation each step led to (before a reset), only where it is asked for."""
 
     observation: Float[Array, "*time env agents observation"]
     action: Float[Array, "*time env agents action"]
@@ -101,6 +108,7 @@ class Trajectory(eqx.Module):
     value: Float[Array, "*time env agents"]
     reward: Float[Array, "*time env agents"]
     done: Bool[Array, "*time env"]
+    final_value: Float[Array, "*time env agents"] | None = None
 
 
 class RolloutCarry(eqx.Module):
@@ -126,10 +134,11 @@ def reset_environments(environment: AbstractEnvironment, key: PRNGKeyArray, envi
 
 
 def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironment, carry: RolloutCarry,
-                    key: PRNGKeyArray, steps: int, shared_noise: float = 0.0
+                    key: PRNGKeyArray, steps: int, shared_noise: float = 0.0, final_values: bool = False
                     ) -> tuple[RolloutCarry, Trajectory, Float[Array, "env agents"]]:
     """Play `policy` (sampling its Gaussian) for `steps` steps in every environment of `carry`; an environment whose
-    episode ends is reset. Returns the new carry, the trajectory and the value of the final observations.
+    episode ends is reset. Returns the new carry, the trajectory (with `final_value` if `final_values`) and the value
+    of the final observations.
 
     `shared_noise` (rho in [0, 1]) correlates the exploration of one environment's agents: each agent's noise is
     sqrt(rho) eps_env + sqrt(1 - rho) eps_agent, so every agent still samples its own Gaussian (the recorded
@@ -152,8 +161,9 @@ def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironmen
         done = elapsed >= environment.episode_length
         fresh = reset_environments(environment, reset_key, environments)
         following = _where_done(done, fresh, RolloutCarry(state, observation, elapsed))
+        final_value = act(observation)[1] if final_values else None
         record = Trajectory(carry.observation, action, gaussian_log_prob(action, mean, policy.log_std), value, reward,
-                            done)
+                            done, final_value)
         return following, record
 
     carry, trajectory = jax.lax.scan(one_step, carry, jax.random.split(key, steps))
@@ -188,6 +198,8 @@ class PPOLoss(AbstractAdaptiveLoss):
             agent's ratio stays that of its own marginal Gaussian, which for correlated noise scales the gradient of
             the agents' common action by 1 + (agents - 1) shared_noise against their differences (a preconditioner,
             still an ascent direction).
+        bootstrap_time_limit: the environment's episodes end at a time limit, not in a terminal state: their last
+            step's return is bootstrapped with the value of the observation it led to (`generalized_advantages`).
     """
 
     environment: AbstractEnvironment
@@ -204,11 +216,12 @@ class PPOLoss(AbstractAdaptiveLoss):
     entropy_weight: float = eqx.field(static=True)
     minibatches: int = eqx.field(static=True)
     shared_noise: float = eqx.field(static=True)
+    bootstrap_time_limit: bool = eqx.field(static=True)
 
     def __init__(self, environment: AbstractEnvironment, *, environments: int, rollout_steps: int, epochs: int,
                  key: PRNGKeyArray, discount: float = 0.99, trace: float = 0.95, clip: float = 0.2,
                  value_weight: float = 0.5, entropy_weight: float = 0.0, minibatches: int = 1,
-                 reward_scale: float = 1.0, shared_noise: float = 0.0):
+                 reward_scale: float = 1.0, shared_noise: float = 0.0, bootstrap_time_limit: bool = False):
         for name, value in {"environments": environments, "rollout_steps": rollout_steps, "epochs": epochs,
                             "minibatches": minibatches}.items():
             if value < 1:
@@ -227,21 +240,24 @@ class PPOLoss(AbstractAdaptiveLoss):
         zeros = jnp.zeros(shape, float)
         self.trajectory = Trajectory(jnp.zeros(shape + (environment.observation_size,), float),
                                      jnp.zeros(shape + (environment.action_size,), float), zeros, zeros, zeros,
-                                     jnp.zeros(shape[:2], bool))
+                                     jnp.zeros(shape[:2], bool), zeros if bootstrap_time_limit else None)
         self.advantage, self.target = zeros, zeros
         self.update_every = epochs
         self.discount, self.trace, self.clip = discount, trace, clip
         self.value_weight, self.entropy_weight, self.minibatches = value_weight, entropy_weight, minibatches
         self.reward_scale, self.shared_noise = reward_scale, shared_noise
+        self.bootstrap_time_limit = bootstrap_time_limit
 
     def update(self, model: GaussianActorCritic, batch, key: PRNGKeyArray) -> PPOLoss:
         """A new rollout of `model` and its advantages."""
         steps = self.trajectory.reward.shape[0]
         carry, trajectory, last_value = collect_rollout(model, self.environment, self.carry,
-                                                        jax.random.fold_in(key, 1), steps, self.shared_noise)
+                                                        jax.random.fold_in(key, 1), steps, self.shared_noise,
+                                                        self.bootstrap_time_limit)
         done = jnp.broadcast_to(trajectory.done[..., None], trajectory.reward.shape)
         advantage, target = generalized_advantages(self.reward_scale * trajectory.reward, trajectory.value, done,
-                                                   last_value, discount=self.discount, trace=self.trace)
+                                                   last_value, discount=self.discount, trace=self.trace,
+                                                   final_value=trajectory.final_value)
         return eqx.tree_at(lambda loss: (loss.carry, loss.trajectory, loss.advantage, loss.target), self,
                            (carry, trajectory, advantage, target))
 
