@@ -161,7 +161,7 @@ def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironmen
         done = elapsed >= environment.episode_length
         fresh = reset_environments(environment, reset_key, environments)
         following = _where_done(done, fresh, RolloutCarry(state, observation, elapsed))
-        final_value = act(observation)[1] if final_values else None
+        final_value = jax.vmap(jax.vmap(policy.critic))(observation) if final_values else None
         record = Trajectory(carry.observation, action, gaussian_log_prob(action, mean, policy.log_std), value, reward,
                             done, final_value)
         return following, record
