@@ -124,6 +124,11 @@ class Config:
     bootstrap_time_limit: bool = False
     """Bootstrap the return at an episode's end with the value of its last state (`sciml.rl.PPOLoss`): the flow has
     no terminal state, an episode only ends at its time limit."""
+    restart_every: int = 1
+    """Training episodes per LES run: an environment restarts from a filtered-DNS snapshot after every
+    `restart_every` episodes and otherwise goes on from where the last one ended (`sciml.rl.PPOLoss`). After a start,
+    the LES's large scales take about 20 time units to settle (case 4): longer runs show the policy the flow of the
+    long evaluation runs. Use with `bootstrap_time_limit`."""
     entropy_weight: float = 0.0
     """Weight of the entropy bonus."""
     width: int = 64
@@ -444,7 +449,8 @@ def main(config: Config, run: RunDir) -> dict:
                    epochs=config.epochs, key=config.train.key(2), discount=config.discount, trace=config.trace,
                    clip=config.clip, value_weight=config.value_weight, reward_scale=config.reward_scale,
                    entropy_weight=config.entropy_weight, minibatches=config.minibatches,
-                   shared_noise=config.shared_noise, bootstrap_time_limit=config.bootstrap_time_limit)
+                   shared_noise=config.shared_noise, bootstrap_time_limit=config.bootstrap_time_limit,
+                   restart_every=config.restart_every)
     result = train(model_like(config), loss, {}, config.train, run)
     policy = result.model
     run.save_model(policy)

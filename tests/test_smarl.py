@@ -176,6 +176,25 @@ def test_rollout_resets_environments_at_the_end_of_an_episode():
     assert trajectory.observation.shape == (7, 2, 2, 1) and last_value.shape == (2, 2)
 
 
+def test_rollout_continues_episodes_between_restarts():
+    env = _Bandit(length=2)
+    policy = GaussianActorCritic(1, 1, width=4, depth=1, key=jax.random.key(0))
+    carry = reset_environments(env, jax.random.key(1), 1)
+    carry, trajectory, _ = collect_rollout(policy, env, carry, jax.random.key(2), 7, restart_every=3)
+    # Episodes of 2 steps end at steps 1, 3, 5; the state (steps since the last reset) runs on through the first two
+    # and starts again after the third.
+    np.testing.assert_array_equal(trajectory.done[:, 0], [False, True, False, True, False, True, False])
+    np.testing.assert_array_equal(carry.state, [1])
+    np.testing.assert_array_equal(carry.elapsed, [1])
+    np.testing.assert_array_equal(carry.episodes, [0])
+    carry = reset_environments(env, jax.random.key(1), 1)
+    carry, _, _ = collect_rollout(policy, env, carry, jax.random.key(2), 5, restart_every=3)
+    np.testing.assert_array_equal(carry.state, [5])
+    np.testing.assert_array_equal(carry.episodes, [2])
+    with pytest.raises(ConfigError, match="restart_every"):
+        PPOLoss(env, environments=1, rollout_steps=2, epochs=1, key=jax.random.key(0), restart_every=0)
+
+
 def test_ppo_through_fit_learns_the_optimum_of_a_contextual_bandit():
     env = _Bandit()
     policy = GaussianActorCritic(1, 1, width=16, depth=1, initial_log_std=-0.5, key=jax.random.key(0))

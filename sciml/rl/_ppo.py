@@ -112,12 +112,13 @@ class Trajectory(eqx.Module):
 
 
 class RolloutCarry(eqx.Module):
-    """Where a batch of environments stands between rollouts: their states (leading axis env), observations and the
-    steps taken in the current episode."""
+    """Where a batch of environments stands between rollouts: their states (leading axis env), observations, the
+    steps taken in the current episode and the episodes finished since the last reset."""
 
     state: Any
     observation: Float[Array, "env agents observation"]
     elapsed: Int[Array, " env"]
+    episodes: Int[Array, " env"]
 
 
 def _where_done(done, fresh, old):
@@ -130,15 +131,16 @@ def _where_done(done, fresh, old):
 def reset_environments(environment: AbstractEnvironment, key: PRNGKeyArray, environments: int) -> RolloutCarry:
     """Fresh states of `environments` environments (vmapped `reset`)."""
     state, observation = jax.vmap(environment.reset)(jax.random.split(key, environments))
-    return RolloutCarry(state, observation, jnp.zeros((environments,), int))
+    return RolloutCarry(state, observation, jnp.zeros((environments,), int), jnp.zeros((environments,), int))
 
 
 def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironment, carry: RolloutCarry,
-                    key: PRNGKeyArray, steps: int, shared_noise: float = 0.0, final_values: bool = False
-                    ) -> tuple[RolloutCarry, Trajectory, Float[Array, "env agents"]]:
-    """Play `policy` (sampling its Gaussian) for `steps` steps in every environment of `carry`; an environment whose
-    episode ends is reset. Returns the new carry, the trajectory (with `final_value` if `final_values`) and the value
-    of the final observations.
+                    key: PRNGKeyArray, steps: int, shared_noise: float = 0.0, final_values: bool = False,
+                    restart_every: int = 1) -> tuple[RolloutCarry, Trajectory, Float[Array, "env agents"]]:
+    """Play `policy` (sampling its Gaussian) for `steps` steps in every environment of `carry`; an environment is
+    reset after every `restart_every` episodes (in between, an episode goes on from the state the last one reached).
+    Returns the new carry, the trajectory (with `final_value` if `final_values`) and the value of the final
+    observations.
 
     `shared_noise` (rho in [0, 1]) correlates the exploration of one environment's agents: each agent's noise is
     sqrt(rho) eps_env + sqrt(1 - rho) eps_agent, so every agent still samples its own Gaussian (the recorded
@@ -157,10 +159,12 @@ def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironmen
                  + jnp.sqrt(shared_noise) * shared)
         action = mean + jnp.exp(jnp.broadcast_to(policy.log_std, mean.shape)) * noise
         state, observation, reward = jax.vmap(environment.step)(carry.state, action)
-        elapsed = carry.elapsed + 1
-        done = elapsed >= environment.episode_length
+        done = carry.elapsed + 1 >= environment.episode_length
+        episodes = carry.episodes + done
+        restart = episodes >= restart_every
         fresh = reset_environments(environment, reset_key, environments)
-        following = _where_done(done, fresh, RolloutCarry(state, observation, elapsed))
+        going_on = RolloutCarry(state, observation, jnp.where(done, 0, carry.elapsed + 1), episodes)
+        following = _where_done(restart, fresh, going_on)
         final_value = jax.vmap(jax.vmap(policy.critic))(observation) if final_values else None
         record = Trajectory(carry.observation, action, gaussian_log_prob(action, mean, policy.log_std), value, reward,
                             done, final_value)
@@ -200,6 +204,10 @@ class PPOLoss(AbstractAdaptiveLoss):
             still an ascent direction).
         bootstrap_time_limit: the environment's episodes end at a time limit, not in a terminal state: their last
             step's return is bootstrapped with the value of the observation it led to (`generalized_advantages`).
+        restart_every: an environment is reset after every `restart_every` episodes; in between, an episode goes on
+            from the state the last one reached (`collect_rollout`). For an environment with no terminal state (with
+            `bootstrap_time_limit`), this trains on the states of runs `restart_every` episodes long while each
+            action's return still ends at its episode's time limit.
     """
 
     environment: AbstractEnvironment
@@ -217,13 +225,15 @@ class PPOLoss(AbstractAdaptiveLoss):
     minibatches: int = eqx.field(static=True)
     shared_noise: float = eqx.field(static=True)
     bootstrap_time_limit: bool = eqx.field(static=True)
+    restart_every: int = eqx.field(static=True)
 
     def __init__(self, environment: AbstractEnvironment, *, environments: int, rollout_steps: int, epochs: int,
                  key: PRNGKeyArray, discount: float = 0.99, trace: float = 0.95, clip: float = 0.2,
                  value_weight: float = 0.5, entropy_weight: float = 0.0, minibatches: int = 1,
-                 reward_scale: float = 1.0, shared_noise: float = 0.0, bootstrap_time_limit: bool = False):
+                 reward_scale: float = 1.0, shared_noise: float = 0.0, bootstrap_time_limit: bool = False,
+                 restart_every: int = 1):
         for name, value in {"environments": environments, "rollout_steps": rollout_steps, "epochs": epochs,
-                            "minibatches": minibatches}.items():
+                            "minibatches": minibatches, "restart_every": restart_every}.items():
             if value < 1:
                 raise ConfigError(f"PPOLoss: {name} must be >= 1, got {value}")
         if not (0 <= discount <= 1 and 0 <= trace <= 1 and 0 <= shared_noise <= 1 and clip > 0 and reward_scale > 0):
@@ -246,14 +256,14 @@ class PPOLoss(AbstractAdaptiveLoss):
         self.discount, self.trace, self.clip = discount, trace, clip
         self.value_weight, self.entropy_weight, self.minibatches = value_weight, entropy_weight, minibatches
         self.reward_scale, self.shared_noise = reward_scale, shared_noise
-        self.bootstrap_time_limit = bootstrap_time_limit
+        self.bootstrap_time_limit, self.restart_every = bootstrap_time_limit, restart_every
 
     def update(self, model: GaussianActorCritic, batch, key: PRNGKeyArray) -> PPOLoss:
         """A new rollout of `model` and its advantages."""
         steps = self.trajectory.reward.shape[0]
         carry, trajectory, last_value = collect_rollout(model, self.environment, self.carry,
                                                         jax.random.fold_in(key, 1), steps, self.shared_noise,
-                                                        self.bootstrap_time_limit)
+                                                        self.bootstrap_time_limit, self.restart_every)
         done = jnp.broadcast_to(trajectory.done[..., None], trajectory.reward.shape)
         advantage, target = generalized_advantages(self.reward_scale * trajectory.reward, trajectory.value, done,
                                                    last_value, discount=self.discount, trace=self.trace,
