@@ -104,8 +104,9 @@ class Config:
     reward: str = "log_spectrum"
     """The agents' reward (`sciml.rl.REWARDS`): "log_spectrum", minus the mean squared log ratio of the LES's
     enstrophy spectrum to the filtered DNS's; "spectrum_error", minus their relative L1 difference (the evaluation's
-    spectrum error, on the instantaneous spectrum); or "weighted_spectrum", the paper's wavenumber-weighted squared
-    difference, as minus its log relative to the reference's (`sciml.rl.spectrum_reward`)."""
+    spectrum error, on the instantaneous spectrum); "weighted_spectrum", the paper's wavenumber-weighted squared
+    difference, as minus its log relative to the reference's; or "weighted_energy", the same norm of the energy
+    spectrum (`sciml.rl.spectrum_reward`)."""
     discount: float = 0.99
     """Discount factor gamma (a horizon of about 100 actions, 5 time units)."""
     trace: float = 0.95

@@ -116,6 +116,9 @@ def test_spectrum_rewards_match_their_formulas():
     np.testing.assert_allclose(spectrum_reward(spectrum, reference, "spectrum_error"), -2 / 4, rtol=1e-6)
     # sum k^2 (Z - Z_FDNS)^2 = 1 + 9 = 10 over sum k^2 Z_FDNS^2 = 1 + 4 + 36 = 41.
     np.testing.assert_allclose(spectrum_reward(spectrum, reference, "weighted_spectrum"), -np.log(10 / 41), rtol=1e-6)
+    # sum (Z - Z_FDNS)^2 / k^2 = 1 + 1 / 9 over sum Z_FDNS^2 / k^2 = 1 + 1 / 4 + 4 / 9.
+    np.testing.assert_allclose(spectrum_reward(spectrum, reference, "weighted_energy"),
+                               -np.log((1 + 1 / 9) / (1 + 1 / 4 + 4 / 9)), rtol=1e-6)
     # Batched over leading axes; a perfect match is each reward's best (0, 0 and a large finite value).
     both = spectrum_reward(jnp.stack([spectrum, reference]), reference, "weighted_spectrum")
     assert both.shape == (2,) and np.isfinite(both[1]) and both[1] > both[0]

@@ -15,7 +15,10 @@ steps against the filtered DNS's over the resolved wavenumbers (`spectrum_reward
 relative L1 error that `sciml.solvers.spectrum_error` scores a run's time-mean spectrum with); or
 "weighted_spectrum", -log(sum_k k^2 (Z(k) - Z_FDNS(k))^2 / sum_k k^2 Z_FDNS(k)^2), the paper's wavenumber-weighted
 norm ||k (Z - Z_FDNS)||^2 (its reward is the inverse of that norm; the log, relative to the reference's norm, orders
-flows the same way and keeps the reward's scale the same in every case).
+flows the same way and keeps the reward's scale the same in every case); or "weighted_energy", the same norm of the
+shells' energies E(k) = Z(k) / k^2, -log(sum_k (Z(k) - Z_FDNS(k))^2 / k^2 / sum_k Z_FDNS(k)^2 / k^2) (the energy-spectrum
+variant of the authors' code; Z(k) / k^2 is the energy of the ring's modes at |k'| = k, and the filtered DNS's is
+taken the same way).
 
 Differences from the paper: bilinear instead of bi-quadratic spline interpolation, four patch-averaged invariants
 instead of six point values, PPO instead of V-RACER (`sciml.rl.PPOLoss`).
@@ -42,7 +45,7 @@ from sciml.solvers import (
 
 LOCAL_INVARIANTS = ("strain", "rotation", "vorticity_gradient", "vorticity_laplacian")
 """The local features of an agent's observation, in order (patch means of |S|, |omega|, |grad omega|, |lap omega|)."""
-REWARDS = ("log_spectrum", "spectrum_error", "weighted_spectrum")
+REWARDS = ("log_spectrum", "spectrum_error", "weighted_spectrum", "weighted_energy")
 """The rewards `SMARLTurbulence` offers (module docstring)."""
 
 
@@ -77,9 +80,10 @@ def spectrum_reward(spectrum: Float[Array, "*batch k"], reference: Float[Array, 
         return -jnp.mean(_log_ratio(spectrum, reference) ** 2, axis=-1)
     if reward == "spectrum_error":
         return -jnp.sum(jnp.abs(spectrum - reference), axis=-1) / jnp.sum(reference, axis=-1)
-    if reward == "weighted_spectrum":
-        k2 = jnp.broadcast_to(jnp.arange(1, spectrum.shape[-1] + 1) ** 2, spectrum.shape)
-        relative = jnp.sum(k2 * (spectrum - reference) ** 2, axis=-1) / jnp.sum(k2 * reference**2, axis=-1)
+    if reward in ("weighted_spectrum", "weighted_energy"):
+        k2 = jnp.broadcast_to(jnp.arange(1, spectrum.shape[-1] + 1) ** 2, spectrum.shape).astype(spectrum.dtype)
+        weight = k2 if reward == "weighted_spectrum" else 1.0 / k2
+        relative = jnp.sum(weight * (spectrum - reference) ** 2, axis=-1) / jnp.sum(weight * reference**2, axis=-1)
         return -jnp.log(jnp.maximum(relative, jnp.finfo(relative.dtype).tiny))
     raise ConfigError(f"spectrum_reward: reward must be one of {REWARDS}, got {reward!r}")
 
