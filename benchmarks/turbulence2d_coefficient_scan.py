@@ -51,7 +51,7 @@ def window_row(results: list[dict], case: str, form: str, rewards: list[str]) ->
         bar = {m: min(EXPERIMENT.ranked(b["stable"], b[m], m) for b in baselines) for m in metrics}
         window = ", ".join(f"{r['coefficient']:g}" for r in rows
                            if all(EXPERIMENT.ranked(r["stable"], r[m], m) < bar[m] for m in metrics))
-    best = [max((r for r in rows if np.isfinite(r[reward])), key=lambda r: r[reward], default=None)
+    best = [max((r for r in rows if np.isfinite(r.get(reward, np.nan))), key=lambda r: r[reward], default=None)
             for reward in rewards]
     return (f"| {case} | {form} | {window or 'none'} | "
             + " | ".join(f"{b['coefficient']:g}" if b else "-" for b in best) + " |")
@@ -72,7 +72,7 @@ def _row(result: dict, rewards: list[str]) -> str:
     les = f"{result['les']}² ({result['dealiasing']})"
     return (f"| {result['case']} | {les} | {result['form']} | {result['coefficient']:g} | {result['stable']} | "
             f"{_text(result['spectrum_error'])} | {_text(result['tail_hellinger'])} | "
-            + " | ".join(_text(result[reward]) for reward in rewards) + " |")
+            + " | ".join(_text(result.get(reward)) for reward in rewards) + " |")
 
 
 def main() -> None:
@@ -114,7 +114,8 @@ def main() -> None:
     lines += ["", f"Each row: {config.evaluation_starts} runs of LES at dt {config.dt:g} from "
               f"filtered-DNS snapshots spread over the dataset, {time_units:g} time units each, statistics pooled "
               "after the spin-up (the `turbulence2d-smarl` evaluation). Coefficient 0 is no closure. PDF tails: "
-              "\"-\" means no vorticity beyond 3 filtered-DNS standard deviations."
+              "\"-\" means no vorticity beyond 3 filtered-DNS standard deviations; a reward column's \"-\", a row "
+              "scanned before that reward existed."
               + (f" Rows from {len(scans)} scans (`--merge`; their arguments in the JSON)." if len(scans) > 1 else "")]
     bench.write_report({"machine": machine_info(), "config": vars(args), "scans": scans, "results": results},
                        "Static closures of forced 2D turbulence over their coefficient, against the filtered DNS",

@@ -24,6 +24,10 @@ def test_the_window_beats_no_closure_and_static_smagorinsky_on_both_metrics():
     rewards = ["reward_a", "reward_b"]
     assert window_row(results, "case4", "smagorinsky", rewards) == "| case4 | smagorinsky | 0.08 | 0.06 | 0.17 |"
     assert window_row(results, "case4", "leith", rewards) == "| case4 | leith | 0.14 | 0.12 | 0 |"
+    # A row scanned before a reward existed has no value for it: the reward's best comes from the rows that do.
+    older = [{key: value for key, value in r.items() if key != "reward_b"} if r["coefficient"] == 0 else r
+             for r in results]
+    assert window_row(older, "case4", "leith", rewards) == "| case4 | leith | 0.14 | 0.12 | 0.14 |"
     without_baseline = [r for r in results if r["coefficient"] != 0.17]
     assert "(scan 0 and Smagorinsky 0.17)" in window_row(without_baseline, "case4", "leith", ["reward_a"])
 
