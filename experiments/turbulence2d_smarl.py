@@ -127,9 +127,9 @@ class Config:
     no terminal state, an episode only ends at its time limit."""
     restart_every: int = 1
     """Training episodes per LES run: an environment restarts from a filtered-DNS snapshot after every
-    `restart_every` episodes and otherwise goes on from where the last one ended (`sciml.rl.PPOLoss`). After a start,
-    the LES's large scales take about 20 time units to settle (case 4): longer runs show the policy the flow of the
-    long evaluation runs. Use with `bootstrap_time_limit`."""
+    `restart_every` episodes and otherwise goes on from where the last one ended (`sciml.rl.PPOLoss`). After a
+    filtered-DNS start the LES's large scales drift for longer than an episode: longer runs show the policy the flow
+    of the long evaluation runs. Use with `bootstrap_time_limit`."""
     entropy_weight: float = 0.0
     """Weight of the entropy bonus."""
     width: int = 64
