@@ -13,7 +13,8 @@ docs/results/turbulence2d_smarl.md, and the guide's figure docs/assets/guides/tu
 spectra, PDFs and learned coefficient field). Also lists each run's training steps, the coefficient its rollouts
 settled at in training (c_max sigmoid of the rollouts' mean action, `action_mean` in metrics.jsonl, averaged over the
 last eighth of training) and the grid mean and range of its learned coefficient field in the long evaluation runs (from
-predictions.nc): where the two differ, the policy met flows in the long runs that training did not show it.
+predictions.nc): where the two differ, the policy met flows in the long runs that training did not show it ("-" for
+runs from before the rollouts' mean action was logged).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _setting(config: dict) -> str:
     return " ".join(changed + train) or "default"
 
 
+def _coefficient_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _mean_std(values: list) -> str:
     finite = [v for v in values if v is not None and np.isfinite(v)]
     if not finite:
@@ -55,11 +60,13 @@ def _mean_std(values: list) -> str:
     return text if len(finite) == len(values) else f"{text} ({len(finite)} of {len(values)})"
 
 
-def training_coefficient(metrics_file: Path, max_coefficient: float) -> float:
+def training_coefficient(metrics_file: Path, max_coefficient: float) -> float | None:
     """The mean over the last eighth of training (by step) of the coefficient c_max sigmoid(a) of the rollouts' mean
-    action a, from a run's metrics.jsonl."""
+    action a, from a run's metrics.jsonl; None for a run from before `action_mean` was logged."""
     records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
     actions = [(r["step"], r["action_mean"]) for r in records if "action_mean" in r]
+    if not actions:
+        return None
     last = max(step for step, _ in actions)
     kept = np.array([a for step, a in actions if step > last * 7 / 8])
     return float(np.mean(max_coefficient / (1 + np.exp(-kept))))
@@ -103,7 +110,7 @@ def main() -> None:
     lines += ["", "| case | setting | run | training steps | coefficient in training (last eighth) | learned "
               "coefficient in the long runs: grid mean (min .. max) of its time mean |", "|---|---|---|---|---|---|"]
     lines += [f"| {run['config']['case']} | {_setting(run['config'])} | {Path(run['path']).name} | "
-              f"{run['metrics']['steps']} | {run['training_coefficient']:.3f} | "
+              f"{run['metrics']['steps']} | {_coefficient_text(run['training_coefficient'])} | "
               f"{run['learned_coefficient']['mean']:.3f} "
               f"({run['learned_coefficient']['min']:.3f} .. {run['learned_coefficient']['max']:.3f}) |" for run in runs]
 

@@ -35,3 +35,5 @@ def test_the_training_coefficient_averages_the_last_eighth_of_the_rollouts_mean_
     path = tmp_path / "metrics.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     assert abs(training_coefficient(path, 0.34) - 0.75 * 0.34) < 1e-12
+    path.write_text(json.dumps({"step": 40, "loss": 1.0}) + "\n")
+    assert training_coefficient(path, 0.34) is None

@@ -16,9 +16,9 @@ relative L1 error that `sciml.solvers.spectrum_error` scores a run's time-mean s
 "weighted_spectrum", -log(sum_k k^2 (Z(k) - Z_FDNS(k))^2 / sum_k k^2 Z_FDNS(k)^2), the paper's wavenumber-weighted
 norm ||k (Z - Z_FDNS)||^2 (its reward is the inverse of that norm; the log, relative to the reference's norm, orders
 flows the same way and keeps the reward's scale the same in every case); or "weighted_energy", the same norm of the
-shells' energies E(k) = Z(k) / k^2, -log(sum_k (Z(k) - Z_FDNS(k))^2 / k^2 / sum_k Z_FDNS(k)^2 / k^2) (the energy-spectrum
-variant of the authors' code; Z(k) / k^2 is the energy of the ring's modes at |k'| = k, and the filtered DNS's is
-taken the same way).
+shells' energies E(k) = Z(k) / k^2, -log(sum_k (Z(k) - Z_FDNS(k))^2 / k^2 / sum_k Z_FDNS(k)^2 / k^2) (the
+energy-spectrum variant of the authors' code; Z(k) / k^2 is the energy of the ring's modes at |k'| = k, and the
+filtered DNS's is taken the same way).
 
 Differences from the paper: bilinear instead of bi-quadratic spline interpolation, four patch-averaged invariants
 instead of six point values, PPO instead of V-RACER (`sciml.rl.PPOLoss`).
