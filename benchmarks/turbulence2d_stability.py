@@ -44,10 +44,9 @@ def long_run(run_dir: Path, time_units: float, starts: int) -> dict:
         environment, trained.model, protocol.omega0, count, every)
     statistics = EXPERIMENT._statistics(omega, protocol, environment.resolved)
     episode = config.episode_steps * config.action_every * config.dt
-    restart_every = getattr(config, "restart_every", 1)
     return {"run": run_dir.name, "time_units": count * every * config.dt, "starts": starts,
             "stable": statistics["stable"], "training_episodes": count * every * config.dt / episode,
-            "training_runs": count * every * config.dt / (episode * restart_every),
+            "training_runs": count * every * config.dt / (episode * config.restart_every),
             "coefficient": float(np.mean(field)), "spectrum_error": statistics["spectrum_error"],
             "tail_hellinger": statistics["tail_hellinger"]}
 
