@@ -162,9 +162,12 @@ def collect_rollout(policy: GaussianActorCritic, environment: AbstractEnvironmen
         done = carry.elapsed + 1 >= environment.episode_length
         episodes = carry.episodes + done
         restart = episodes >= restart_every
-        fresh = reset_environments(environment, reset_key, environments)
         going_on = RolloutCarry(state, observation, jnp.where(done, 0, carry.elapsed + 1), episodes)
-        following = _where_done(restart, fresh, going_on)
+        # Reset only on the steps where some environment restarts (most steps need none).
+        following = jax.lax.cond(
+            jnp.any(restart),
+            lambda: _where_done(restart, reset_environments(environment, reset_key, environments), going_on),
+            lambda: going_on)
         final_value = jax.vmap(jax.vmap(policy.critic))(observation) if final_values else None
         record = Trajectory(carry.observation, action, gaussian_log_prob(action, mean, policy.log_std), value, reward,
                             done, final_value)
