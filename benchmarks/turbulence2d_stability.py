@@ -5,11 +5,11 @@
 
 Each RUN_DIR is a finished `sciml run turbulence2d-smarl`. Its policy (`sciml.studies.load`) sets the closure of an LES
 that runs `--time-units` time units from each of `--starts` filtered-DNS snapshots spread over the dataset, as the
-experiment's evaluation does (`_controlled_run`, the same spin-up and snapshot spacing) but for longer. Reports per
-run whether every snapshot stayed finite, how many training episodes and how many of the training's continuous LES
-runs (`restart_every` episodes) that length is, the learned coefficient's grid mean, and the spectrum error and
-PDF-tail distance of the pooled snapshots against the filtered DNS, beside no closure and static Smagorinsky run the
-same way on each case's LES (the LES settings of the first run given of that case). Writes
+experiment's evaluation does (`learned_closure_metrics`, the same spin-up and snapshot spacing) but for longer.
+Reports per run whether every snapshot stayed finite, how many training episodes and how many of the training's
+continuous LES runs (`restart_every` episodes) that length is, the learned coefficient's grid mean, and the spectrum
+error and PDF-tail distance of the pooled snapshots against the filtered DNS, beside no closure and static Smagorinsky
+run the same way on each case's LES (the LES settings of the first run given of that case). Writes
 benchmarks/results/turbulence2d_stability.json and docs/results/turbulence2d_stability.md; `--merge` keeps the
 existing JSON's rows of other runs (and its baseline rows of a case, which it does not run again).
 """
@@ -21,49 +21,44 @@ import dataclasses
 import json
 from pathlib import Path
 
-import equinox as eqx
 import numpy as np
 
 from sciml.benchmarking import RESULTS_DIR, Benchmark, machine_info, xla_cpu_threads
 from sciml.solvers import NoClosure, Smagorinsky
-from sciml.studies import load, load_experiment
+from sciml.studies import TrainedRun, load, load_experiment
 
 EXPERIMENT = load_experiment("turbulence2d-smarl").module
 
 
-def long_run(run_dir: Path, time_units: float, starts: int) -> dict:
-    """The learned closure of `run_dir` over `time_units` from `starts` filtered-DNS snapshots: stability, length in
-    training episodes and in training runs, coefficient and the two metrics."""
-    trained = load(run_dir)
-    config = dataclasses.replace(trained.config, evaluation_starts=starts)
-    protocol = EXPERIMENT._protocol(config)
-    environment = EXPERIMENT._environment(config, protocol.one)
-    every = config.snapshot_every
-    count = int(round(time_units / (every * config.dt)))
-    omega, field = eqx.filter_jit(EXPERIMENT._pooled(EXPERIMENT._controlled_run))(
-        environment, trained.model, protocol.omega0, count, every)
-    statistics = EXPERIMENT._statistics(omega, protocol, environment.resolved)
+def _long_config(config, time_units: float, starts: int):
+    """`config` with its evaluation `time_units` long (in whole training episodes) from `starts` snapshots."""
     episode = config.episode_steps * config.action_every * config.dt
-    return {"run": run_dir.name, "time_units": count * every * config.dt, "starts": starts,
-            "stable": statistics["stable"], "training_episodes": count * every * config.dt / episode,
-            "training_runs": count * every * config.dt / (episode * config.restart_every),
-            "coefficient": float(np.mean(field)), "spectrum_error": statistics["spectrum_error"],
-            "tail_hellinger": statistics["tail_hellinger"]}
+    return dataclasses.replace(config, evaluation_starts=starts, evaluation_episodes=int(round(time_units / episode)))
 
 
-def baseline_runs(run_dir: Path, time_units: float, starts: int) -> list[dict]:
-    """No closure and static Smagorinsky (the experiment's baselines) on the LES of `run_dir`'s case, over the same
+def long_run(trained: TrainedRun, time_units: float, starts: int) -> dict:
+    """The learned closure of the run `trained` over `time_units` from `starts` filtered-DNS snapshots: stability,
+    length in training episodes and in training runs, coefficient and the two metrics."""
+    config = _long_config(trained.config, time_units, starts)
+    found = EXPERIMENT.learned_closure_metrics(config, trained.model)
+    episodes = config.evaluation_episodes
+    return {"run": trained.path.name, "time_units": episodes * config.episode_steps * config.action_every * config.dt,
+            "starts": starts, "stable": found["stable"], "training_episodes": episodes,
+            "training_runs": episodes / config.restart_every, "coefficient": found["coefficient"],
+            "spectrum_error": found["spectrum_error"], "tail_hellinger": found["tail_hellinger"]}
+
+
+def baseline_runs(config, time_units: float, starts: int) -> list[dict]:
+    """No closure and static Smagorinsky (the experiment's baselines) on the LES of a run's `config`, over the same
     length and starts as `long_run`."""
-    config = load(run_dir).config
-    episode = config.episode_steps * config.action_every * config.dt
-    config = dataclasses.replace(config, evaluation_starts=starts,
-                                 evaluation_episodes=int(round(time_units / episode)))
+    config = _long_config(config, time_units, starts)
     closures = {"no closure": NoClosure(), "static Smagorinsky": Smagorinsky()}
     found = EXPERIMENT.static_closure_metrics(config, closures)
-    return [{"run": f"{config.case} ({config.les}², {config.dealiasing}): {name}",
-             "time_units": config.evaluation_episodes * episode, "starts": starts, "stable": found[name]["stable"],
-             "training_episodes": None, "training_runs": None, "coefficient": getattr(closure, "coefficient", 0.0),
-             "spectrum_error": found[name]["spectrum_error"], "tail_hellinger": found[name]["tail_hellinger"]}
+    time = config.evaluation_episodes * config.episode_steps * config.action_every * config.dt
+    return [{"run": f"{config.case} ({config.les}², {config.dealiasing}): {name}", "time_units": time,
+             "starts": starts, "stable": found[name]["stable"], "training_episodes": None, "training_runs": None,
+             "coefficient": getattr(closure, "coefficient", 0.0), "spectrum_error": found[name]["spectrum_error"],
+             "tail_hellinger": found[name]["tail_hellinger"]}
             for name, closure in closures.items()]
 
 
@@ -81,14 +76,15 @@ def main() -> None:
     bench = Benchmark("turbulence2d_stability", timed=False)  # stability and accuracy only
     bench.declare_threads(sciml=xla_cpu_threads())
     previous = json.loads((RESULTS_DIR / "turbulence2d_stability.json").read_text()) if args.merge else None
-    results = [long_run(path, args.time_units, args.starts) for path in args.runs]
+    trained = [load(path) for path in args.runs]
+    results = [long_run(run, args.time_units, args.starts) for run in trained]
     cases = {}
-    for path in args.runs:
-        cases.setdefault(load(path).config.case, path)
+    for run in trained:
+        cases.setdefault(run.config.case, run.config)
     baselines = [r for r in previous["results"] if r["training_episodes"] is None] if previous else []
     have = {r["run"].split(" ")[0] for r in baselines}
-    results += [row for case, path in cases.items() if case not in have
-                for row in baseline_runs(path, args.time_units, args.starts)]
+    results += [row for case, config in cases.items() if case not in have
+                for row in baseline_runs(config, args.time_units, args.starts)]
     commands = [{**vars(args), "runs": [str(p) for p in args.runs]}]
     if previous:
         redone = {r["run"] for r in results}

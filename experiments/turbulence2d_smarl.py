@@ -346,6 +346,17 @@ def static_closure_metrics(config: Config, closures: dict) -> dict[str, dict]:
     return found
 
 
+def learned_closure_metrics(config: Config, policy: GaussianActorCritic) -> dict:
+    """The learned closure's evaluation runs as `evaluate` makes them: its `SCORES` and the grid mean of its time-mean
+    coefficient field (e.g. with a larger `evaluation_episodes` for a longer run)."""
+    protocol = _protocol(config)
+    environment = _environment(config, protocol.one)
+    omega, field = eqx.filter_jit(_pooled(_controlled_run))(environment, policy, protocol.omega0, protocol.count,
+                                                            config.snapshot_every)
+    statistics = _statistics(omega, protocol, environment.resolved)
+    return {**{key: statistics[key] for key in SCORES}, "coefficient": float(jnp.mean(field))}
+
+
 def evaluate(config: Config, policy: GaussianActorCritic) -> tuple[xr.Dataset, dict]:
     """Every closure's online runs from `evaluation_starts` filtered-DNS snapshots: spectra, PDFs and coefficient
     fields on named coordinates, and the metrics against the filtered DNS (statistics pooled over the runs)."""
