@@ -27,7 +27,7 @@ from jaxtyping import Array, Float
 
 from sciml._errors import ConfigError
 from sciml.data import ensure_dataset, open_dataset
-from sciml.rl import REWARDS, GaussianActorCritic, PPOLoss, SMARLTurbulence, spectrum_reward
+from sciml.rl import REWARDS, GaussianActorCritic, PPOLoss, SMARLTurbulence, reward_terms, spectrum_reward
 from sciml.solvers import (
     DEALIASING,
     ForcedTurbulence2D,
@@ -105,8 +105,10 @@ class Config:
     """The agents' reward (`sciml.rl.REWARDS`): "log_spectrum", minus the mean squared log ratio of the LES's
     enstrophy spectrum to the filtered DNS's; "spectrum_error", minus their relative L1 difference (the evaluation's
     spectrum error, on the instantaneous spectrum); "weighted_spectrum", the paper's wavenumber-weighted squared
-    difference, as minus its log relative to the reference's; or "weighted_energy", the same norm of the energy
-    spectrum (`sciml.rl.spectrum_reward`)."""
+    difference, as minus its log relative to the reference's; "weighted_energy", the same norm of the energy
+    spectrum (`sciml.rl.spectrum_reward`); or a sum of these with optional weights, e.g.
+    "weighted_energy+log_spectrum" (`sciml.rl.reward_terms`; its mean over the evaluation is the same sum of the
+    evaluation's reward columns)."""
     discount: float = 0.99
     """Discount factor gamma (a horizon of about 100 actions, 5 time units)."""
     trace: float = 0.95
@@ -160,8 +162,7 @@ def _check(config: Config) -> None:
     if config.dealiasing not in DEALIASING:
         raise ConfigError(f"dealiasing must be one of {DEALIASING}, got {config.dealiasing!r} "
                           "(--set dealiasing=two-thirds)")
-    if config.reward not in REWARDS:
-        raise ConfigError(f"reward must be one of {REWARDS}, got {config.reward!r} (--set reward=log_spectrum)")
+    reward_terms(config.reward)
     if config.snapshot_every % config.action_every:
         raise ConfigError(f"snapshot_every={config.snapshot_every} must be a multiple of action_every="
                           f"{config.action_every}")

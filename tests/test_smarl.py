@@ -21,6 +21,7 @@ from sciml.rl import (
     generalized_advantages,
     periodic_linear_weights,
     reset_environments,
+    reward_terms,
     spectrum_reward,
 )
 from sciml.solvers import (
@@ -126,6 +127,23 @@ def test_spectrum_rewards_match_their_formulas():
                                                                                    "spectrum_error") == 0
     with pytest.raises(ConfigError, match="reward must be one of"):
         spectrum_reward(spectrum, reference, "energy")
+
+
+def test_a_sum_of_rewards_is_the_weighted_sum_of_its_terms():
+    spectrum, reference = jnp.array([[2.0, 1.0, 1.0], [1.0, 3.0, 2.0]]), jnp.array([1.0, 1.0, 2.0])
+    assert reward_terms("weighted_energy + 0.5*log_spectrum") == ((1.0, "weighted_energy"), (0.5, "log_spectrum"))
+    assert reward_terms("spectrum_error") == ((1.0, "spectrum_error"),)
+    np.testing.assert_allclose(spectrum_reward(spectrum, reference, "weighted_energy+0.5*log_spectrum"),
+                               spectrum_reward(spectrum, reference, "weighted_energy")
+                               + 0.5 * spectrum_reward(spectrum, reference, "log_spectrum"), rtol=1e-6)
+    # Z = (2, 1, 1) against (1, 1, 2): log_spectrum -2 log(2)^2 / 3, spectrum_error -2 / 4, by hand.
+    np.testing.assert_allclose(spectrum_reward(spectrum[0], reference, "2*log_spectrum+spectrum_error"),
+                               -4 * np.log(2) ** 2 / 3 - 0.5, rtol=1e-6)
+    for bad in ("weighted_energy+", "-1*log_spectrum", "x*log_spectrum", "log_spectrum+energy", "nan*log_spectrum"):
+        with pytest.raises(ConfigError, match="a sum of them with optional positive weights"):
+            reward_terms(bad)
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        _environment(reward="weighted_energy+energy")
 
 
 def test_generalized_advantages_match_a_hand_computation():

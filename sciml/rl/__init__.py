@@ -19,6 +19,7 @@ from sciml.rl._smarl import (
     SMARLTurbulence,
     local_invariants,
     periodic_linear_weights,
+    reward_terms,
     spectrum_reward,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "local_invariants",
     "periodic_linear_weights",
     "reset_environments",
+    "reward_terms",
     "spectrum_reward",
 ]

@@ -18,7 +18,9 @@ norm ||k (Z - Z_FDNS)||^2 (its reward is the inverse of that norm; the log, rela
 flows the same way and keeps the reward's scale the same in every case); or "weighted_energy", the same norm of the
 shells' energies E(k) = Z(k) / k^2, -log(sum_k (Z(k) - Z_FDNS(k))^2 / k^2 / sum_k Z_FDNS(k)^2 / k^2) (the
 energy-spectrum variant of the authors' code; Z(k) / k^2 is the energy of the ring's modes at |k'| = k, and the
-filtered DNS's is taken the same way).
+filtered DNS's is taken the same way). A sum of these, each with an optional weight, is a reward too
+("weighted_energy+log_spectrum", "weighted_energy+0.5*log_spectrum"; `reward_terms`): its optimum lies between those of
+its terms, where one reward alone ranks the coefficients of a case differently from the evaluation.
 
 Differences from the paper: bilinear instead of bi-quadratic spline interpolation, four patch-averaged invariants
 instead of six point values, PPO instead of V-RACER (`sciml.rl.PPOLoss`).
@@ -46,7 +48,25 @@ from sciml.solvers import (
 LOCAL_INVARIANTS = ("strain", "rotation", "vorticity_gradient", "vorticity_laplacian")
 """The local features of an agent's observation, in order (patch means of |S|, |omega|, |grad omega|, |lap omega|)."""
 REWARDS = ("log_spectrum", "spectrum_error", "weighted_spectrum", "weighted_energy")
-"""The rewards `SMARLTurbulence` offers (module docstring)."""
+"""The rewards `SMARLTurbulence` offers (module docstring); weighted sums of them are rewards too (`reward_terms`)."""
+
+
+def reward_terms(reward: str) -> tuple[tuple[float, str], ...]:
+    """The (weight, name) terms of a reward: a name of `REWARDS`, or a sum of them joined by "+", each optionally
+    prefixed by a positive weight and "*" ("weighted_energy+0.5*log_spectrum" -> ((1, "weighted_energy"),
+    (0.5, "log_spectrum")))."""
+    terms = []
+    for term in str(reward).split("+"):
+        weight, _, name = term.strip().rpartition("*")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            value = float("nan")
+        if name.strip() not in REWARDS or not value > 0 or not np.isfinite(value):
+            raise ConfigError(f"reward must be one of {REWARDS} or a sum of them with optional positive weights "
+                              f"(e.g. \"weighted_energy+0.5*log_spectrum\"), got {reward!r}")
+        terms.append((value, name.strip()))
+    return tuple(terms)
 
 
 def periodic_linear_weights(n: int, side: int) -> np.ndarray:
@@ -73,19 +93,22 @@ def local_invariants(omega_hat: Complex[Array, "n m"], les: ForcedTurbulence2D) 
 
 def spectrum_reward(spectrum: Float[Array, "*batch k"], reference: Float[Array, " k"], reward: str
                     ) -> Float[Array, "*batch"]:
-    """The reward `reward` (`REWARDS`, module docstring) of enstrophy spectra Z(k) against Z_FDNS(k), both on the
-    resolved wavenumbers k = 1 .. cutoff (the last axis)."""
+    """The reward `reward` (a name of `REWARDS` or a weighted sum, `reward_terms`; module docstring) of enstrophy
+    spectra Z(k) against Z_FDNS(k), both on the resolved wavenumbers k = 1 .. cutoff (the last axis)."""
     reference = jnp.broadcast_to(reference, spectrum.shape)
-    if reward == "log_spectrum":
+    return sum(weight * _named_reward(spectrum, reference, name) for weight, name in reward_terms(reward))
+
+
+def _named_reward(spectrum: Float[Array, "*batch k"], reference: Float[Array, "*batch k"], name: str
+                  ) -> Float[Array, "*batch"]:
+    if name == "log_spectrum":
         return -jnp.mean(_log_ratio(spectrum, reference) ** 2, axis=-1)
-    if reward == "spectrum_error":
+    if name == "spectrum_error":
         return -jnp.sum(jnp.abs(spectrum - reference), axis=-1) / jnp.sum(reference, axis=-1)
-    if reward in ("weighted_spectrum", "weighted_energy"):
-        k2 = jnp.broadcast_to(jnp.arange(1, spectrum.shape[-1] + 1) ** 2, spectrum.shape).astype(spectrum.dtype)
-        weight = k2 if reward == "weighted_spectrum" else 1.0 / k2
-        relative = jnp.sum(weight * (spectrum - reference) ** 2, axis=-1) / jnp.sum(weight * reference**2, axis=-1)
-        return -jnp.log(jnp.maximum(relative, jnp.finfo(relative.dtype).tiny))
-    raise ConfigError(f"spectrum_reward: reward must be one of {REWARDS}, got {reward!r}")
+    k2 = jnp.broadcast_to(jnp.arange(1, spectrum.shape[-1] + 1) ** 2, spectrum.shape).astype(spectrum.dtype)
+    weight = k2 if name == "weighted_spectrum" else 1.0 / k2  # weighted_spectrum or weighted_energy
+    relative = jnp.sum(weight * (spectrum - reference) ** 2, axis=-1) / jnp.sum(weight * reference**2, axis=-1)
+    return -jnp.log(jnp.maximum(relative, jnp.finfo(relative.dtype).tiny))
 
 
 def _log_ratio(spectrum: Float[Array, "*batch k"], reference: Float[Array, "*batch k"]) -> Float[Array, "*batch k"]:
@@ -104,7 +127,7 @@ class SMARLTurbulence(AbstractEnvironment):
         action_every: solver steps per action.
         episode_steps: actions per episode.
         max_coefficient: c_max, the largest coefficient an agent can set.
-        reward: one of `REWARDS` (`spectrum_reward`).
+        reward: a name of `REWARDS` or a weighted sum of them (`reward_terms`, `spectrum_reward`).
     """
 
     les: ForcedTurbulence2D
@@ -128,8 +151,7 @@ class SMARLTurbulence(AbstractEnvironment):
         if action_every < 1 or episode_steps < 1 or not max_coefficient > 0:
             raise ConfigError(f"SMARLTurbulence: expected action_every >= 1, episode_steps >= 1 and max_coefficient "
                               f"> 0, got {action_every}, {episode_steps}, {max_coefficient}")
-        if reward not in REWARDS:
-            raise ConfigError(f"SMARLTurbulence: reward must be one of {REWARDS}, got {reward!r}")
+        reward_terms(reward)
         initial_vorticity = jnp.asarray(initial_vorticity, float)
         reference_spectrum = jnp.asarray(reference_spectrum, float)
         if initial_vorticity.ndim != 3 or initial_vorticity.shape[1:] != (les.n, les.n):
