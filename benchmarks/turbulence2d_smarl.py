@@ -1,6 +1,6 @@
 """The SMARL table: the learned closure against no closure and static Smagorinsky / Leith, over training seeds.
 
-    .venv/bin/python benchmarks/turbulence2d_smarl.py RUN_DIR [RUN_DIR ...]
+    .venv/bin/python benchmarks/turbulence2d_smarl.py RUN_DIR [RUN_DIR ...] [--merge]
 
 Each RUN_DIR is a finished `sciml run turbulence2d-smarl` (one case and training seed each, e.g. ``--set train.seed=1
 --out runs/smarl-case1-seed1``); runs are grouped by case and setting (the config keys, other than the case and the
@@ -14,7 +14,8 @@ spectra, PDFs and learned coefficient field). Also lists each run's training ste
 settled at in training (c_max sigmoid of the rollouts' mean action, `action_mean` in metrics.jsonl, averaged over the
 last eighth of training) and the grid mean and range of its learned coefficient field in the long evaluation runs (from
 predictions.nc): where the two differ, the policy met flows in the long runs that training did not show it ("-" for
-runs from before the rollouts' mean action was logged).
+runs from before the rollouts' mean action was logged). `--merge` keeps the existing JSON's runs other than those given
+(run folders are not kept in the repository; the JSON holds what the table needs of each).
 """
 
 from __future__ import annotations
@@ -75,8 +76,13 @@ def training_coefficient(metrics_file: Path, max_coefficient: float) -> float | 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished turbulence2d-smarl run folders")
+    parser.add_argument("--merge", action="store_true", help="keep the existing JSON's rows of other runs")
     args = parser.parse_args()
     runs = []
+    if args.merge:
+        given = {str(path) for path in args.runs}
+        previous = json.loads((ROOT / "benchmarks" / "results" / "turbulence2d_smarl.json").read_text())["runs"]
+        runs = [run for run in previous if run["path"] not in given]
     for path in args.runs:
         summary = json.loads((path / "summary.json").read_text())
         config = json.loads((path / "config.json").read_text())["config"]

@@ -12,9 +12,16 @@ from conftest import assert_close
 from sciml import ConfigError
 from sciml.nn import MLP
 from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space
-from sciml.pde._blocked import MIN_BLOCK_POINTS, auto_block_points, blocked_mean_square, intermediate_floats
+from sciml.pde._blocked import (
+    MIN_BLOCK_POINTS,
+    auto_block_points,
+    blocked_mean_square,
+    data_shards,
+    intermediate_floats,
+)
 from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss, RecipeLoss
-from sciml.train import LBFGS, fit
+from sciml.train import LBFGS, data_mesh, fit
+from sciml.train._sharding import tracing_under
 
 DOMAIN = time_space(0.0, 1.0, interval(-1.0, 1.0))
 POINTS = DOMAIN.uniform(jax.random.key(1), 1000)
@@ -100,6 +107,38 @@ def test_training_trajectory_matches_and_ensembles_vmap_through_it():
         own = eqx.filter_grad(lambda m: PINNLoss(problem(block_points=0))(m, batch, None)[0])(member)
         for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(own), strict=True):
             assert_close(g[k], r, rtol=2e-4, atol=1e-7)
+
+
+@pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 (forced) CPU devices")
+def test_points_split_over_a_data_mesh_stay_on_their_devices():
+    """Traced under a 4-device data mesh, each device takes the blocks of its 250 points (two blocks of 128, the last
+    padded) and the sums are added: the value and gradient of all points at once, no point gathered onto every
+    device; `fit` with the mesh lands where it lands without. 1002 points (not a multiple of 4) take the unsplit
+    path."""
+    mesh, model = data_mesh(4), pinn()
+    blocked, whole = problem(block_points=128), problem(block_points=0)
+    sharded = jax.device_put(POINTS, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
+
+    def value_and_grad(p):
+        return jax.jit(lambda points: eqx.filter_value_and_grad(
+            lambda m: p.terms(m, {"residual": points})["residual"])(model))
+
+    with tracing_under(mesh):
+        assert data_shards(1000) == 4 and data_shards(1002) == 1
+        compiled = value_and_grad(blocked).lower(sharded).compile()
+    assert data_shards(1000) == 1  # outside the mesh's context
+    assert "all-gather(" not in compiled.as_text()
+    value, grads = compiled(sharded)
+    reference, reference_grads = value_and_grad(whole)(POINTS)
+    assert_close(value, reference, rtol=1e-5)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(reference_grads), strict=True):
+        assert_close(g, r, rtol=2e-4, atol=1e-6 * float(jnp.max(jnp.abs(r))))
+
+    loss = PINNLoss(blocked)
+    trained = [fit(pinn(), loss, PointSets({"residual": loss.problem.interior}), optax.adam(1e-3), 5,
+                   key=jax.random.key(0), chunk=5, progress=False, mesh=m).model for m in (mesh, None)]
+    for a, b in zip(*(jax.tree.leaves(eqx.filter(t, eqx.is_array)) for t in trained), strict=True):
+        assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_automatic_block_size():

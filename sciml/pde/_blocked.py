@@ -22,9 +22,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
+from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float
 
 from sciml.pde._taylor import reverse_mode_only
+from sciml.train._sharding import DATA_AXIS
 
 # Intermediate values of a block's program (counted before XLA fuses them, so a calibrated budget, not bytes held):
 # on 2 cores blocks of 2048 points were fastest for a 4 x 64 MLP with second derivatives (about 2.7e7
@@ -74,11 +76,37 @@ def blocked_mean_square(fn: Callable, model, points: Float[Array, "n d"], block_
     n = points.shape[0]
     if block_points <= 0:
         return jnp.mean(jnp.square(fn(model, points)))
-    block_points = min(block_points, n)
-    blocks = -(-n // block_points)
-    padded = jnp.concatenate([points, jnp.broadcast_to(points[:1], (blocks * block_points - n, points.shape[1]))])
-    weights = (jnp.arange(blocks * block_points) < n).astype(points.dtype)
-    return _blocked(model, fn, padded.reshape(blocks, block_points, -1), weights.reshape(blocks, block_points), n)
+    shards = data_shards(n)
+    if shards == 1:
+        return _in_blocks(fn, model, points, block_points, n)
+    arrays, static = eqx.partition(model, eqx.is_array)
+
+    def local(arrays, points):
+        return jax.lax.psum(_in_blocks(fn, eqx.combine(arrays, static), points, block_points, n), DATA_AXIS)
+
+    return jax.shard_map(local, in_specs=(PartitionSpec(), PartitionSpec(DATA_AXIS)), out_specs=PartitionSpec(),
+                         axis_names={DATA_AXIS}, check_vma=False)(arrays, points)
+
+
+def data_shards(n: int) -> int:
+    """The devices of the ``"data"`` axis of the mesh a step is traced under (`sciml.train.fit` with a mesh) when they
+    split the n points evenly, else 1. Each then runs the blocks of its own points and the sums are added
+    (`shard_map`): left to XLA's sharding propagation, the loop over blocks gathers every point onto every device."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or DATA_AXIS not in mesh.axis_names:
+        return 1
+    size = mesh.shape[DATA_AXIS]
+    return size if n % size == 0 else 1
+
+
+def _in_blocks(fn: Callable, model, points: Float[Array, "m d"], block_points: int, total: int) -> Float[Array, ""]:
+    """The points' sum of squares over `total` times the outputs, its gradient accumulated block by block."""
+    m = points.shape[0]
+    block_points = min(block_points, m)
+    blocks = -(-m // block_points)
+    padded = jnp.concatenate([points, jnp.broadcast_to(points[:1], (blocks * block_points - m, points.shape[1]))])
+    weights = (jnp.arange(blocks * block_points) < m).astype(points.dtype)
+    return _blocked(model, fn, padded.reshape(blocks, block_points, -1), weights.reshape(blocks, block_points), total)
 
 
 def _block_sum(model, fn: Callable, points, weights, n: int):

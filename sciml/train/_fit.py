@@ -41,7 +41,7 @@ from sciml.train._checkpoint import latest_checkpoint, load_checkpoint, save_che
 from sciml.train._distributed import broadcast_from_main, host_local, is_main_process
 from sciml.train._precision import AbstractPrecision, FullPrecision
 from sciml.train._progress import AbstractProgress, NoProgress, progress_display
-from sciml.train._sharding import constrain_batch, constrain_replicated, replicate, shard_batch
+from sciml.train._sharding import constrain_batch, constrain_replicated, replicate, shard_batch, tracing_under
 
 
 class AbstractSampler(eqx.Module):
@@ -384,7 +384,9 @@ def fit(
         if n not in compiled:
             bar.stage("compiling")
             t0 = time.perf_counter()
-            compiled[n] = jax.jit(run_chunk, donate_argnums=0).lower(state, sampler_arrays, steps_idx, host).compile()
+            with tracing_under(mesh):
+                compiled[n] = jax.jit(run_chunk, donate_argnums=0).lower(state, sampler_arrays, steps_idx,
+                                                                         host).compile()
             compile_time += time.perf_counter() - t0
             bar.stage("adam")
         return compiled[n](state, sampler_arrays, steps_idx, host)
@@ -551,7 +553,8 @@ def _lbfgs_stage(model, loss, draw, lbfgs, step0, key, chunk, trainable, ckpt_di
             if n not in compiled:
                 bar.stage("compiling")
                 t0 = time.perf_counter()
-                compiled[n] = jax.jit(run_chunk, static_argnums=3).lower(params, opt_state, batch, n).compile()
+                with tracing_under(mesh):
+                    compiled[n] = jax.jit(run_chunk, static_argnums=3).lower(params, opt_state, batch, n).compile()
                 compile_time += time.perf_counter() - t0
                 bar.stage("lbfgs")
             t0 = time.perf_counter()

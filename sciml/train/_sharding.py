@@ -12,6 +12,7 @@ in every process and each process places its own part.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import jax
@@ -47,6 +48,12 @@ def data_space_mesh(data: int, space: int) -> Mesh:
         raise ConfigError(f"data_space_mesh: expected data >= 1 and space >= 1, got data={data}, space={space}")
     devices = _devices(data * space, f"data_space_mesh({data}, {space})")
     return Mesh(np.asarray(devices).reshape(data, space), (DATA_AXIS, SPACE_AXIS))
+
+
+def tracing_under(mesh: Mesh | None):
+    """Context for tracing a step over `mesh` (`jax.set_mesh`; nothing without one): code inside can read the mesh
+    with `jax.sharding.get_abstract_mesh`, e.g. to split a loss over the ``"data"`` axis by hand (`shard_map`)."""
+    return contextlib.nullcontext() if mesh is None else jax.set_mesh(mesh)
 
 
 def replicate(tree, mesh: Mesh):
