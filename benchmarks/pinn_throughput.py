@@ -9,7 +9,10 @@ default path), value and gradient accumulated over cache-sized blocks of points 
 on a CPU; also timed with all points at once), DeepXDE by reverse-mode autograd. Timed in one process, interleaved
 (sciml, sciml without blocks, DeepXDE, sciml, ...) after warm-up; the ratio to DeepXDE is taken round by round and its
 median reported. sciml's compile time is reported separately, as is the achieved FLOP/s of its step (XLA's cost
-analysis) against a large-matmul peak timed on the same machine in every round.
+analysis) against a large-matmul peak timed on the same machine in every round. A fourth side splits the points over
+one CPU device per core (`fit(..., mesh=data_mesh())`, each device running the blocks of its own points): the
+process starts with ``--xla_force_host_platform_device_count`` set to the cores, which leaves the other sides as they
+are (they run on the first device, with XLA's threads over all cores).
 
     python benchmarks/pinn_throughput.py [--quick]
 """
@@ -22,6 +25,9 @@ import os
 import time
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}").strip()
 
 import equinox as eqx
 import jax
@@ -33,7 +39,7 @@ from sciml.benchmarking import Benchmark, Side, available_cores, machine_info, x
 from sciml.nn import MLP  # noqa: E402
 from sciml.pde import FixedPoints, PointSets, Problem, interval, rectangle, time_space  # noqa: E402
 from sciml.pinn import PINN, HardConstraint, PINNLoss  # noqa: E402
-from sciml.train import fit  # noqa: E402
+from sciml.train import data_mesh, fit  # noqa: E402
 
 NU = 0.01 / np.pi
 LR = 1e-3
@@ -99,21 +105,21 @@ def sciml_problem(case: Case, points: np.ndarray, block_points: int | None = Non
 
 class ScimlRunner:
     """Runs `steps` Adam steps per call through `sciml.train.fit`'s compiled chunk (the engine's hot loop);
-    `block_points` as `Problem`'s (None: the default, 0: all points at once)."""
+    `block_points` as `Problem`'s (None: the default, 0: all points at once); `mesh` as `fit`'s (None: one device)."""
 
-    def __init__(self, case: Case, points: np.ndarray, block_points: int | None = None):
+    def __init__(self, case: Case, points: np.ndarray, block_points: int | None = None, mesh=None):
         model, loss = sciml_problem(case, points, block_points)
-        self.case, self.points = case, points
+        self.case, self.points, self.mesh = case, points, mesh
         self.loss, self.steps = loss, case.steps
         result = fit(model, loss, PointSets({"residual": loss.problem.interior}), optax.adam(LR), self.steps,
-                     key=jax.random.key(0), chunk=self.steps, progress=False)
+                     key=jax.random.key(0), chunk=self.steps, progress=False, mesh=mesh)
         self.compile_time_s = result.compile_time_s
         self.model = result.model
 
     def run(self) -> float:
         t0 = time.perf_counter()
         result = fit(self.model, self.loss, PointSets({"residual": self.loss.problem.interior}), optax.adam(LR),
-                     self.steps, key=jax.random.key(0), chunk=self.steps, progress=False)
+                     self.steps, key=jax.random.key(0), chunk=self.steps, progress=False, mesh=self.mesh)
         jax.block_until_ready(eqx.filter(result.model, eqx.is_array))
         return self.steps / (time.perf_counter() - t0 - result.compile_time_s)
 
@@ -207,23 +213,31 @@ class MatmulPeak:
 
 
 def compare(case: Case, bench: Benchmark, repeats: int, peak: MatmulPeak) -> dict:
-    """Interleaved steps/s of the sides on one case (sciml, sciml with all points at once, DeepXDE) and the matmul
-    peak, sciml's ratio to DeepXDE and its fraction of the peak per round, and sciml's FLOP rate."""
+    """Interleaved steps/s of the sides on one case (sciml, sciml with all points at once, sciml with the points split
+    over the CPU devices, DeepXDE) and the matmul peak, sciml's ratios to DeepXDE and fractions of the peak per round,
+    and sciml's FLOP rate."""
     points = case.points()
     sciml_runner, unblocked_runner = ScimlRunner(case, points), ScimlRunner(case, points, block_points=0)
+    split_runner = ScimlRunner(case, points, mesh=data_mesh())
     deepxde_runner = DeepXDERunner(case, points)
     rates = bench.interleaved({"sciml": Side(lambda _: sciml_runner.run(), xla_cpu_threads()),
                                "sciml_unblocked": Side(lambda _: unblocked_runner.run(), xla_cpu_threads()),
+                               "sciml_split": Side(lambda _: split_runner.run(), xla_cpu_threads()),
                                "deepxde": Side(lambda _: deepxde_runner.run(), deepxde_runner.torch.get_num_threads()),
                                "matmul_peak": Side(lambda _: peak.run(), xla_cpu_threads())},
                               repeats)
     sciml_rates, deepxde_rates = np.asarray(rates["sciml"]), np.asarray(rates["deepxde"])
     peaks = np.asarray(rates["matmul_peak"])
-    ratios = sciml_rates / deepxde_rates
+    split_rates = np.asarray(rates["sciml_split"])
+    ratios, split_ratios = sciml_rates / deepxde_rates, split_rates / deepxde_rates
     flops = sciml_runner.step_flops()
-    fractions = flops * sciml_rates / peaks
+    fractions, split_fractions = flops * sciml_rates / peaks, flops * split_rates / peaks
     return {"case": dataclasses.asdict(case), "sciml_steps_per_s": sciml_rates.tolist(),
             "sciml_unblocked_steps_per_s": rates["sciml_unblocked"], "deepxde_steps_per_s": deepxde_rates.tolist(),
+            "sciml_split_steps_per_s": split_rates.tolist(), "split_devices": len(jax.devices()),
+            "split_ratio_per_pair": split_ratios.tolist(), "split_median_ratio": float(np.median(split_ratios)),
+            "split_fraction_of_peak_per_round": split_fractions.tolist(),
+            "split_fraction_of_peak": float(np.median(split_fractions)),
             "matmul_peak_flops_per_s": peaks.tolist(), "ratio_per_pair": ratios.tolist(),
             "median_ratio": float(np.median(ratios)), "sciml_compile_time_s": sciml_runner.compile_time_s,
             "step_flops": flops, "achieved_flops_per_s": flops * float(np.median(sciml_rates)),
@@ -246,8 +260,9 @@ def main() -> None:
     table = [
         f"| case | sciml steps/s (median) | sciml, all points at once | DeepXDE 1.15 (PyTorch {runs[0]['torch']}) "
         "steps/s (median) | sciml / DeepXDE (median of rounds) | sciml compile [s] | step GFLOP | sciml % of matmul "
-        "peak (median of rounds) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"peak (median of rounds) | sciml, points split over {len(jax.devices())} CPU devices, steps/s | split / "
+        "DeepXDE | split % of matmul peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         table.append(
@@ -255,14 +270,17 @@ def main() -> None:
             f"{np.median(run['sciml_unblocked_steps_per_s']):.2f} | "
             f"{np.median(run['deepxde_steps_per_s']):.2f} | **{run['median_ratio']:.2f}x** | "
             f"{run['sciml_compile_time_s']:.1f} | {run['step_flops'] / 1e9:.2f} | "
-            f"{100 * run['fraction_of_peak']:.1f}% |")
+            f"{100 * run['fraction_of_peak']:.1f}% | {np.median(run['sciml_split_steps_per_s']):.2f} | "
+            f"**{run['split_median_ratio']:.2f}x** | {100 * run['split_fraction_of_peak']:.1f}% |")
     table += ["", f"Measured float32 matmul peak (2048x2048 under XLA), timed in every round beside the sides: "
               f"median {np.median(peaks) / 1e9:.1f} GFLOP/s ({peaks.min() / 1e9:.1f} to {peaks.max() / 1e9:.1f}); "
               "each round's fraction of peak divides by that round's peak. Step cost from "
               "XLA's cost analysis of one value-and-grad + Adam update on all points at once; sciml: batched forward "
               "derivatives, value and gradient accumulated over cache-sized blocks of points (its default on a CPU; "
-              "the third column without blocks), steps fused with lax.scan; DeepXDE: reverse-mode autograd, "
-              "`torch.set_num_threads` = the cores."]
+              "the third column without blocks), steps fused with lax.scan; split: the same step with the points split "
+              "over one CPU device per core (`fit(..., mesh=data_mesh())`, the process started with "
+              "`--xla_force_host_platform_device_count`), each device running the blocks of its own points, value and "
+              "gradient added; DeepXDE: reverse-mode autograd, `torch.set_num_threads` = the cores."]
     bench.write_report(result, "PINN training throughput: sciml vs DeepXDE", table)
 
 

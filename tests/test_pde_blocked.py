@@ -20,8 +20,7 @@ from sciml.pde._blocked import (
     intermediate_floats,
 )
 from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss, RecipeLoss
-from sciml.train import LBFGS, data_mesh, fit
-from sciml.train._sharding import tracing_under
+from sciml.train import LBFGS, data_mesh, fit, tracing_under
 
 DOMAIN = time_space(0.0, 1.0, interval(-1.0, 1.0))
 POINTS = DOMAIN.uniform(jax.random.key(1), 1000)

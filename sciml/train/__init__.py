@@ -27,7 +27,7 @@ from sciml.train._fit import (
 )
 from sciml.train._precision import AbstractPrecision, FullPrecision, MixedPrecision, matmul_precision
 from sciml.train._progress import AbstractProgress, NoProgress, ProgressBar
-from sciml.train._sharding import data_mesh, data_space_mesh, replicate, shard_batch
+from sciml.train._sharding import data_mesh, data_space_mesh, replicate, shard_batch, tracing_under
 
 __all__ = [
     "LBFGS",
@@ -59,4 +59,5 @@ __all__ = [
     "run_local_processes",
     "save_checkpoint",
     "shard_batch",
+    "tracing_under",
 ]
