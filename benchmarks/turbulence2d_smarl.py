@@ -15,7 +15,8 @@ settled at in training (c_max sigmoid of the rollouts' mean action, `action_mean
 last eighth of training) and the grid mean and range of its learned coefficient field in the long evaluation runs (from
 predictions.nc): where the two differ, the policy met flows in the long runs that training did not show it ("-" for
 runs from before the rollouts' mean action was logged). `--merge` keeps the existing JSON's runs other than those given
-(run folders are not kept in the repository; the JSON holds what the table needs of each).
+(run folders are not kept in the repository; the JSON holds what the table needs of each) and leaves the figure as it
+is.
 """
 
 from __future__ import annotations
@@ -141,8 +142,9 @@ def main() -> None:
               "differ."]
     write_report("turbulence2d_smarl", {"machine": machine_info(), "runs": runs, "results": table},
                  f"SMARL: learned vs classical closures of forced 2D turbulence ({len(runs)} runs)", lines)
-    figure = args.runs[0] / "figures" / "spectra_pdfs_coefficient.png"
-    shutil.copyfile(figure, ROOT / "docs" / "assets" / "guides" / "turbulence_smarl.png")
+    if not args.merge:  # the guide's figure stays the first run's of the full table
+        figure = args.runs[0] / "figures" / "spectra_pdfs_coefficient.png"
+        shutil.copyfile(figure, ROOT / "docs" / "assets" / "guides" / "turbulence_smarl.png")
 
 
 if __name__ == "__main__":
