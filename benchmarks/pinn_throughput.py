@@ -191,28 +191,30 @@ class DeepXDERunner:
         return self.steps / (time.perf_counter() - t0)
 
 
-class MatmulPeak:
-    """Measured float32 FLOP/s of a large matmul under XLA on this machine (the achievable peak): the median of
-    `repeats` timed 2048 x 2048 products. Timed as a side of its own in every round, so that each round's fraction of
-    peak divides by the peak of that moment (this shared host's speed drifts: two runs ten minutes apart measured 188
-    and 252 GFLOP/s once each)."""
+class MatmulRate:
+    """Measured float32 FLOP/s of an (m, k) x (k, n) matmul under XLA on this machine: the median of `repeats` timed
+    products. 2048 x 2048 x 2048 is the achievable peak; a case's (points, width) x (width, width) is one hidden layer
+    on all its points, the most its layers' products reach at that shape. Timed as sides of their own in every round,
+    so that each round's fraction of peak divides by the peak of that moment (this shared host's speed drifts: two
+    runs ten minutes apart measured 188 and 252 GFLOP/s once each)."""
 
-    def __init__(self, n: int = 2048, repeats: int = 10):
-        self.n, self.repeats = n, repeats
-        self.a = jax.random.normal(jax.random.key(0), (n, n))
-        self.matmul = jax.jit(lambda a: a @ a)
-        self.matmul(self.a).block_until_ready()
+    def __init__(self, m: int = 2048, k: int = 2048, n: int = 2048, repeats: int = 10):
+        self.flops, self.repeats = 2 * m * k * n, repeats
+        self.a = jax.random.normal(jax.random.key(0), (m, k))
+        self.b = jax.random.normal(jax.random.key(1), (k, n))
+        self.matmul = jax.jit(jnp.matmul)
+        self.matmul(self.a, self.b).block_until_ready()
 
     def run(self) -> float:
         times = []
         for _ in range(self.repeats):
             t0 = time.perf_counter()
-            self.matmul(self.a).block_until_ready()
+            self.matmul(self.a, self.b).block_until_ready()
             times.append(time.perf_counter() - t0)
-        return 2 * self.n**3 / float(np.median(times))
+        return self.flops / float(np.median(times))
 
 
-def compare(case: Case, bench: Benchmark, repeats: int, peak: MatmulPeak) -> dict:
+def compare(case: Case, bench: Benchmark, repeats: int, peak: MatmulRate) -> dict:
     """Interleaved steps/s of the sides on one case (sciml, sciml with all points at once, sciml with the points split
     over the CPU devices, DeepXDE) and the matmul peak, sciml's ratios to DeepXDE and fractions of the peak per round,
     and sciml's FLOP rate."""
@@ -220,11 +222,13 @@ def compare(case: Case, bench: Benchmark, repeats: int, peak: MatmulPeak) -> dic
     sciml_runner, unblocked_runner = ScimlRunner(case, points), ScimlRunner(case, points, block_points=0)
     split_runner = ScimlRunner(case, points, mesh=data_mesh())
     deepxde_runner = DeepXDERunner(case, points)
+    layer = MatmulRate(case.n_points, case.width, case.width)
     rates = bench.interleaved({"sciml": Side(lambda _: sciml_runner.run(), xla_cpu_threads()),
                                "sciml_unblocked": Side(lambda _: unblocked_runner.run(), xla_cpu_threads()),
                                "sciml_split": Side(lambda _: split_runner.run(), xla_cpu_threads()),
                                "deepxde": Side(lambda _: deepxde_runner.run(), deepxde_runner.torch.get_num_threads()),
-                               "matmul_peak": Side(lambda _: peak.run(), xla_cpu_threads())},
+                               "matmul_peak": Side(lambda _: peak.run(), xla_cpu_threads()),
+                               "layer_matmul": Side(lambda _: layer.run(), xla_cpu_threads())},
                               repeats)
     sciml_rates, deepxde_rates = np.asarray(rates["sciml"]), np.asarray(rates["deepxde"])
     peaks = np.asarray(rates["matmul_peak"])
@@ -232,12 +236,15 @@ def compare(case: Case, bench: Benchmark, repeats: int, peak: MatmulPeak) -> dic
     ratios, split_ratios = sciml_rates / deepxde_rates, split_rates / deepxde_rates
     flops = sciml_runner.step_flops()
     fractions, split_fractions = flops * sciml_rates / peaks, flops * split_rates / peaks
+    layer_fractions = np.asarray(rates["layer_matmul"]) / peaks
     return {"case": dataclasses.asdict(case), "sciml_steps_per_s": sciml_rates.tolist(),
             "sciml_unblocked_steps_per_s": rates["sciml_unblocked"], "deepxde_steps_per_s": deepxde_rates.tolist(),
             "sciml_split_steps_per_s": split_rates.tolist(), "split_devices": len(jax.devices()),
             "split_ratio_per_pair": split_ratios.tolist(), "split_median_ratio": float(np.median(split_ratios)),
             "split_fraction_of_peak_per_round": split_fractions.tolist(),
             "split_fraction_of_peak": float(np.median(split_fractions)),
+            "layer_matmul_flops_per_s": rates["layer_matmul"],
+            "layer_fraction_of_peak": float(np.median(layer_fractions)),
             "matmul_peak_flops_per_s": peaks.tolist(), "ratio_per_pair": ratios.tolist(),
             "median_ratio": float(np.median(ratios)), "sciml_compile_time_s": sciml_runner.compile_time_s,
             "step_flops": flops, "achieved_flops_per_s": flops * float(np.median(sciml_rates)),
@@ -252,7 +259,7 @@ def main() -> None:
     cases = [dataclasses.replace(CASES["burgers"], steps=10)] if args.quick else list(CASES.values())
     repeats = 2 if args.quick else 9
     bench = Benchmark("pinn_throughput")
-    peak = MatmulPeak()
+    peak = MatmulRate()
     runs = [compare(case, bench, repeats, peak) for case in cases]
     peaks = np.concatenate([run["matmul_peak_flops_per_s"] for run in runs])
     result = {"benchmark": "pinn_throughput", "optimizer": f"Adam lr={LR}", "dtype": "float32", "repeats": repeats,
@@ -261,8 +268,8 @@ def main() -> None:
         f"| case | sciml steps/s (median) | sciml, all points at once | DeepXDE 1.15 (PyTorch {runs[0]['torch']}) "
         "steps/s (median) | sciml / DeepXDE (median of rounds) | sciml compile [s] | step GFLOP | sciml % of matmul "
         f"peak (median of rounds) | sciml, points split over {len(jax.devices())} CPU devices, steps/s | split / "
-        "DeepXDE | split % of matmul peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "DeepXDE | split % of matmul peak | one hidden layer's product on all points, % of matmul peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         table.append(
@@ -271,7 +278,8 @@ def main() -> None:
             f"{np.median(run['deepxde_steps_per_s']):.2f} | **{run['median_ratio']:.2f}x** | "
             f"{run['sciml_compile_time_s']:.1f} | {run['step_flops'] / 1e9:.2f} | "
             f"{100 * run['fraction_of_peak']:.1f}% | {np.median(run['sciml_split_steps_per_s']):.2f} | "
-            f"**{run['split_median_ratio']:.2f}x** | {100 * run['split_fraction_of_peak']:.1f}% |")
+            f"**{run['split_median_ratio']:.2f}x** | {100 * run['split_fraction_of_peak']:.1f}% | "
+            f"{100 * run['layer_fraction_of_peak']:.1f}% |")
     table += ["", f"Measured float32 matmul peak (2048x2048 under XLA), timed in every round beside the sides: "
               f"median {np.median(peaks) / 1e9:.1f} GFLOP/s ({peaks.min() / 1e9:.1f} to {peaks.max() / 1e9:.1f}); "
               "each round's fraction of peak divides by that round's peak. Step cost from "
@@ -280,7 +288,10 @@ def main() -> None:
               "the third column without blocks), steps fused with lax.scan; split: the same step with the points split "
               "over one CPU device per core (`fit(..., mesh=data_mesh())`, the process started with "
               "`--xla_force_host_platform_device_count`), each device running the blocks of its own points, value and "
-              "gradient added; DeepXDE: reverse-mode autograd, `torch.set_num_threads` = the cores."]
+              "gradient added; DeepXDE: reverse-mode autograd, `torch.set_num_threads` = the cores. Last column: a "
+              "(points, width) x (width, width) product alone, timed the same way, the rate a layer of the case's "
+              "width reaches at that shape on this machine (the whole step also runs the transposed products of the "
+              "gradient and the elementwise derivatives)."]
     bench.write_report(result, "PINN training throughput: sciml vs DeepXDE", table)
 
 
