@@ -179,7 +179,9 @@ def test_ensemble_recovers_the_rate_of_an_exponential_decay():
                  chunk=1000, progress=False)
     recovered = np.asarray(result.model.values()["k"])
     np.testing.assert_allclose(recovered, k_true, rtol=5e-3)
-    np.testing.assert_allclose(result.history[-1]["k_1"], recovered[1], rtol=1e-4)  # logged every chunk
+    # Logged every chunk: the last record holds the value the last step started from, one Adam step (lr 1e-2 on
+    # log k, here a relative change near 1e-4) before the returned model.
+    np.testing.assert_allclose(result.history[-1]["k_1"], recovered[1], rtol=1e-3)
 
 
 def test_ensemble_loss_refuses_members_of_different_structure():
