@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from turbulence2d_coefficient_scan import merged, window_row  # noqa: E402
+from turbulence2d_coefficient_scan import merged, window_row, with_sums  # noqa: E402
 
 
 def _row(form, coefficient, spectrum, tails, reward, stable=True):
@@ -40,3 +40,11 @@ def test_a_finer_scan_merges_into_the_previous_rows():
     assert [(r["form"], r["coefficient"]) for r in rows] == [("leith", 0.1), ("leith", 0.11), ("leith", 0.12),
                                                            ("smagorinsky", 0.1)]
     assert rows[2]["spectrum_error"] == 0.61  # the redone row replaces the old one
+
+
+def test_a_sum_of_rewards_is_read_from_its_terms_columns():
+    row = {"coefficient": 0.1, "reward_log_spectrum": -1.5, "reward_weighted_energy": 0.5}
+    shown = with_sums(row, ["weighted_energy+2*log_spectrum", "spectrum_error+log_spectrum"])
+    assert shown["reward_weighted_energy+2*log_spectrum"] == 0.5 + 2 * -1.5
+    assert shown["reward_spectrum_error+log_spectrum"] is None  # a term this row was not scanned for
+    assert {key: shown[key] for key in row} == row
