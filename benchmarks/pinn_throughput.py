@@ -24,18 +24,19 @@ import dataclasses
 import os
 import time
 
-os.environ.setdefault("DDE_BACKEND", "pytorch")
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + f" --xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}").strip()
+from sciml.benchmarking import Benchmark, Side, available_cores, machine_info, xla_cpu_threads
 
-import equinox as eqx
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # read when XLA's backend starts
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={available_cores()}").strip()
+
+import equinox as eqx  # noqa: E402
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sciml.benchmarking import Benchmark, Side, available_cores, machine_info, xla_cpu_threads  # noqa: E402
 from sciml.nn import MLP  # noqa: E402
 from sciml.pde import FixedPoints, PointSets, Problem, interval, rectangle, time_space  # noqa: E402
 from sciml.pinn import PINN, HardConstraint, PINNLoss  # noqa: E402
