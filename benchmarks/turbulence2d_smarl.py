@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sciml.benchmarking import ROOT, machine_info, write_report
+from sciml.benchmarking import RESULTS_DIR, ROOT, machine_info, write_report
 from sciml.data import open_dataset
 from sciml.studies import load_experiment
 
@@ -82,7 +82,7 @@ def main() -> None:
     runs = []
     if args.merge:
         given = {str(path) for path in args.runs}
-        previous = json.loads((ROOT / "benchmarks" / "results" / "turbulence2d_smarl.json").read_text())["runs"]
+        previous = json.loads((RESULTS_DIR / "turbulence2d_smarl.json").read_text())["runs"]
         runs = [run for run in previous if run["path"] not in given]
     for path in args.runs:
         summary = json.loads((path / "summary.json").read_text())
