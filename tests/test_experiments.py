@@ -5,6 +5,7 @@ import dataclasses
 import inspect
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,14 @@ from test_cf_outputs import assert_cf_conventions, assert_loss_curve
 
 import sciml
 from sciml.data import open_dataset
-from sciml.studies import TrainConfig, list_experiments, load_experiment, resolve_config, run_experiment
+from sciml.studies import (
+    TrainConfig,
+    list_experiments,
+    load_experiment,
+    read_config_file,
+    resolve_config,
+    run_experiment,
+)
 
 EXPERIMENTS = list_experiments()
 FAMILIES = {"pinn", "neural-solver", "neural-de", "parametrization", "gp", "battery", "turbulence", "model-error",
@@ -35,6 +43,23 @@ def test_every_experiment_has_the_one_skeleton():
         assert isinstance(module.SMOKE, dict) and module.SMOKE, f"{name}: SMOKE overrides"
         for function in ("model_like", "predict"):
             assert callable(getattr(module, function, None)), f"{name}: {function}, for sciml.load"
+
+
+CONFIG_FILES = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda path: path.stem)
+def test_shipped_config_files_are_valid_settings_of_their_experiment(path):
+    """experiments/configs/NAME-*.toml: each key exists in NAME's Config, with a valid value, and differs from its
+    default (a file that only repeats defaults has gone stale)."""
+    name = next(n for n in EXPERIMENTS if path.stem == n or path.stem.startswith(f"{n}-"))
+    config_type = load_experiment(name).module.Config
+    settings = read_config_file(path, config_type, name)
+    config, default = resolve_config(config_type, settings), resolve_config(config_type)
+    for key, value in settings.items():
+        section, _, field = key.rpartition(".")
+        assert getattr(getattr(config, section) if section else config, field) == value, key
+        assert getattr(getattr(default, section) if section else default, field) != value, f"{key} is the default"
 
 
 def _finite_numbers(tree):
