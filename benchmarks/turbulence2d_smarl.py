@@ -1,6 +1,6 @@
 """The SMARL table: the learned closure against no closure and static Smagorinsky / Leith, over training seeds.
 
-    .venv/bin/python benchmarks/turbulence2d_smarl.py RUN_DIR [RUN_DIR ...] [--merge]
+    .venv/bin/python benchmarks/turbulence2d_smarl.py RUN_DIR [RUN_DIR ...] [--merge] [--case-figure RUN_DIR]
 
 Each RUN_DIR is a finished `sciml run turbulence2d-smarl` (one case and training seed each, e.g. ``--set train.seed=1
 --out runs/smarl-case1-seed1``); runs are grouped by case and setting (the config keys, other than the case and the
@@ -16,20 +16,21 @@ last eighth of training) and the grid mean and range of its learned coefficient 
 predictions.nc): where the two differ, the policy met flows in the long runs that training did not show it ("-" for
 runs from before the rollouts' mean action was logged). `--merge` keeps the existing JSON's runs other than those given
 (run folders are not kept in the repository; the JSON holds what the table needs of each) and leaves the figure as it
-is.
+is. `--case-figure RUN_DIR` draws that run's figure as docs/assets/guides/turbulence_smarl_<case>.png, the guide's
+figure of its case.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from sciml.benchmarking import RESULTS_DIR, ROOT, machine_info, write_report
 from sciml.data import open_dataset
+from sciml.solvers import PeriodicGrid2D
 from sciml.studies import load_experiment
 
 CLOSURES = ("none", "smagorinsky", "leith", "learned")
@@ -78,6 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished turbulence2d-smarl run folders")
     parser.add_argument("--merge", action="store_true", help="keep the existing JSON's rows of other runs")
+    parser.add_argument("--case-figure", type=Path, action="append", default=[], metavar="RUN_DIR",
+                        help="draw this run's figure as docs/assets/guides/turbulence_smarl_<case>.png (repeatable)")
     args = parser.parse_args()
     runs = []
     if args.merge:
@@ -142,9 +145,23 @@ def main() -> None:
               "differ."]
     write_report("turbulence2d_smarl", {"machine": machine_info(), "runs": runs, "results": table},
                  f"SMARL: learned vs classical closures of forced 2D turbulence ({len(runs)} runs)", lines)
+    guides = ROOT / "docs" / "assets" / "guides"
     if not args.merge:  # the guide's figure stays the first run's of the full table
-        figure = args.runs[0] / "figures" / "spectra_pdfs_coefficient.png"
-        shutil.copyfile(figure, ROOT / "docs" / "assets" / "guides" / "turbulence_smarl.png")
+        save_figure(args.runs[0], guides / "turbulence_smarl.png")
+    for path in args.case_figure:
+        case = json.loads((path / "config.json").read_text())["config"]["case"]
+        save_figure(path, guides / f"turbulence_smarl_{case}.png")
+
+
+def save_figure(path: Path, out: Path) -> None:
+    """The experiment's figure of the run `path` (`closures_figure`, from its predictions.nc) as `out`."""
+    import matplotlib.pyplot as plt
+
+    config = json.loads((path / "config.json").read_text())["config"]
+    resolved = PeriodicGrid2D(config["les"], config.get("dealiasing", DEFAULT.dealiasing)).cutoff
+    figure = EXPERIMENT.closures_figure(open_dataset(path / "predictions.nc"), resolved)
+    figure.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(figure)
 
 
 if __name__ == "__main__":

@@ -429,14 +429,18 @@ def predict(model: GaussianActorCritic, config: Config, inputs=None) -> xr.Datas
     return evaluate(config, model)[0]
 
 
-def _figures(ds: xr.Dataset, run: RunDir) -> None:
+def closures_figure(ds: xr.Dataset, resolved: int):
+    """A matplotlib figure of a run's `predictions.nc` (`ds`): each closure's time-mean enstrophy spectrum over the
+    resolved wavenumbers 1 .. `resolved` (the LES grid's cutoff) and vorticity PDF against the filtered DNS's, and
+    the learned coefficient field's time mean."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     one = ds.isel(case=0)
-    resolved = slice(1, (one.sizes["y"] - 1) // 3 + 1)
+    resolved = slice(1, resolved + 1)
     k = one.wavenumber.values[resolved]
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(14, 4))
     left.loglog(k, one.reference.values[resolved], "k-", lw=3, alpha=0.4, label="filtered DNS")
@@ -447,12 +451,12 @@ def _figures(ds: xr.Dataset, run: RunDir) -> None:
     left.set(xlabel="k", ylabel="Z(k)", title="time-mean enstrophy spectrum")
     middle.set(xlabel="ω / σ (filtered DNS)", ylabel="PDF", title="vorticity PDF", ylim=(1e-6, 1))
     image = right.pcolormesh(one.x, one.y, one.coefficient.sel(closure="learned"), shading="auto")
-    figure.colorbar(image, ax=right)
+    figure.colorbar(image, ax=right, format=ScalarFormatter(useOffset=False))  # a nearly uniform field: no offset
     right.set(xlabel="x", ylabel="y", title=f"learned coefficient\n({str(one.learned_form.values)}, time mean)",
               aspect="equal")
     left.legend(fontsize=8)
     middle.legend(fontsize=8)
-    run.save_figure(figure, "spectra_pdfs_coefficient")
+    return figure
 
 
 def main(config: Config, run: RunDir) -> dict:
@@ -470,6 +474,6 @@ def main(config: Config, run: RunDir) -> dict:
     ds, metrics = evaluate(config, policy)
     run.write_predictions(ds)
     if run.writes:
-        _figures(ds, run)
+        run.save_figure(closures_figure(ds, environment.resolved), "spectra_pdfs_coefficient")
     return {**fit_summary(result), "final_rollout_reward": result.history[-1]["reward"],
             "first_rollout_reward": result.history[0]["reward"], **metrics}
