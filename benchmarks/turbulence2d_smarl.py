@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -160,8 +161,10 @@ def save_figure(path: Path, out: Path) -> None:
     config = json.loads((path / "config.json").read_text())["config"]
     resolved = PeriodicGrid2D(config["les"], config.get("dealiasing", DEFAULT.dealiasing)).cutoff
     figure = EXPERIMENT.closures_figure(open_dataset(path / "predictions.nc"), resolved)
-    figure.savefig(out, dpi=120, bbox_inches="tight")
+    partial = out.with_name(f".{out.name}.tmp.png")
+    figure.savefig(partial, dpi=120, bbox_inches="tight")
     plt.close(figure)
+    os.replace(partial, out)
 
 
 if __name__ == "__main__":
