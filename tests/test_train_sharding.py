@@ -106,3 +106,12 @@ def test_batch_specs_of_host_chunks_and_mixed_batches():
 def test_a_grid_that_does_not_split_over_space_is_rejected():
     with pytest.raises(ConfigError, match=r"on axis 3 over 2 devices \(space\)"):
         shard_batch(np.zeros((2, 1, 16, 15)), data_space_mesh(1, 2), spec=FIELDS)
+
+
+def test_asking_for_more_devices_than_there_are_names_the_cpu_fix():
+    n = len(jax.devices()) + 1
+    with pytest.raises(ConfigError, match=rf"asked for {n} devices, {n - 1} available; ask for at most {n - 1}, or "
+                                          rf"start the process .*--xla_force_host_platform_device_count={n}"):
+        data_mesh(n)
+    with pytest.raises(ConfigError, match=r"asked for 0 devices.*ask for at most \d+$"):
+        data_mesh(0)

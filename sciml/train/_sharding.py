@@ -28,7 +28,11 @@ SPACE_AXIS = "space"
 def _devices(n: int, who: str) -> list:
     devices = jax.devices()
     if not 1 <= n <= len(devices):
-        raise ConfigError(f"{who}: asked for {n} devices, {len(devices)} available; ask for at most {len(devices)}")
+        fix = f"ask for at most {len(devices)}"
+        if n > len(devices) and devices[0].platform == "cpu":
+            fix += (f", or start the process with one CPU device per core (XLA_FLAGS="
+                    f"--xla_force_host_platform_device_count={n}; docs/multi-device.md)")
+        raise ConfigError(f"{who}: asked for {n} devices, {len(devices)} available; {fix}")
     if jax.process_count() > 1 and n != len(devices):
         raise ConfigError(f"{who}: a run of {jax.process_count()} processes splits its batches over all "
                           f"{len(devices)} devices of all processes, got {n}; use them all")
