@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from sciml.benchmarking import RESULTS_DIR, ROOT, machine_info, write_report
 from sciml.data import open_dataset
 from sciml.solvers import PeriodicGrid2D
-from sciml.studies import load_experiment
+from sciml.studies import load_experiment, save_figure
 
 CLOSURES = ("none", "smagorinsky", "leith", "learned")
 EXPERIMENT = load_experiment("turbulence2d-smarl").module  # its ranking of the closures (no tail ranks as distance 1)
@@ -148,23 +147,17 @@ def main() -> None:
                  f"SMARL: learned vs classical closures of forced 2D turbulence ({len(runs)} runs)", lines)
     guides = ROOT / "docs" / "assets" / "guides"
     if not args.merge:  # the guide's figure stays the first run's of the full table
-        save_figure(args.runs[0], guides / "turbulence_smarl.png")
+        save_figure(run_figure(args.runs[0]), guides / "turbulence_smarl.png")
     for path in args.case_figure:
         case = json.loads((path / "config.json").read_text())["config"]["case"]
-        save_figure(path, guides / f"turbulence_smarl_{case}.png")
+        save_figure(run_figure(path), guides / f"turbulence_smarl_{case}.png")
 
 
-def save_figure(path: Path, out: Path) -> None:
-    """The experiment's figure of the run `path` (`closures_figure`, from its predictions.nc) as `out`."""
-    import matplotlib.pyplot as plt
-
+def run_figure(path: Path):
+    """The experiment's figure (`closures_figure`) of the run `path`, from its predictions.nc."""
     config = json.loads((path / "config.json").read_text())["config"]
     resolved = PeriodicGrid2D(config["les"], config.get("dealiasing", DEFAULT.dealiasing)).cutoff
-    figure = EXPERIMENT.closures_figure(open_dataset(path / "predictions.nc"), resolved)
-    partial = out.with_name(f".{out.name}.tmp.png")
-    figure.savefig(partial, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    os.replace(partial, out)
+    return EXPERIMENT.closures_figure(open_dataset(path / "predictions.nc"), resolved)
 
 
 if __name__ == "__main__":

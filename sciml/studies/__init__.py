@@ -30,6 +30,7 @@ from sciml.studies._run import (
     list_experiments,
     load_experiment,
     run_experiment,
+    save_figure,
     write_json,
 )
 from sciml.studies._sweep import (
@@ -78,6 +79,7 @@ __all__ = [
     "read_metrics",
     "resolve_config",
     "run_experiment",
+    "save_figure",
     "run_sweep",
     "save_loss_curve",
     "train",

@@ -65,6 +65,18 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def save_figure(fig, path: Path, *, tight: bool = True) -> Path:
+    """Save a matplotlib figure as the PNG `path` (written aside, then renamed into place) and close it; `tight` crops
+    it to what is drawn."""
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight" if tight else None)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def _finite_or_null(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -174,11 +186,7 @@ class RunDir:
         if not self.writes:
             plt.close(fig)
             return out
-        tmp = out.with_name(f".{out.name}.tmp.png")
-        fig.savefig(tmp, dpi=120, bbox_inches="tight" if tight else None)
-        plt.close(fig)
-        os.replace(tmp, out)
-        return out
+        return save_figure(fig, out, tight=tight)
 
 
 @dataclasses.dataclass(frozen=True)
