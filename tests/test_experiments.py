@@ -52,7 +52,9 @@ CONFIG_FILES = sorted((Path(__file__).resolve().parents[1] / "experiments" / "co
 def test_shipped_config_files_are_valid_settings_of_their_experiment(path):
     """experiments/configs/NAME-*.toml: each key exists in NAME's Config, with a valid value, and differs from its
     default (a file that only repeats defaults has gone stale)."""
-    name = next(n for n in EXPERIMENTS if path.stem == n or path.stem.startswith(f"{n}-"))
+    names = [n for n in EXPERIMENTS if path.stem == n or path.stem.startswith(f"{n}-")]
+    assert names, f"{path.name}: name a config file after its experiment (NAME.toml or NAME-SETTING.toml)"
+    name = max(names, key=len)
     config_type = load_experiment(name).module.Config
     settings = read_config_file(path, config_type, name)
     config, default = resolve_config(config_type, settings), resolve_config(config_type)
