@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pdebench_cape import FAMILIES, markdown, overrides, run  # noqa: E402
+from pdebench_cape import FAMILIES, markdown, overrides, ratio_verdict, run  # noqa: E402
 
 from sciml import metrics  # noqa: E402
 
@@ -77,3 +77,31 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert diffreact["parameters"] == ("rho", "nu") and diffreact["held_out_values"] == (5.0,)
     assert FAMILIES["diffreact"].parameters == {"rho": (1.0, 2.0, 5.0, 10.0), "nu": (0.5, 1.0, 2.0, 5.0)}
     assert table.count(" / ") >= 2  # the zero-shot columns
+
+
+def test_the_cape_verdict_is_the_median_per_seed_and_refuses_diverged_pairs():
+    # seed by seed (CAPE, channels): one seed where CAPE is far better cannot carry the median
+    per_seed, verdict = ratio_verdict([(0.1, 0.5), (0.45, 0.5), (0.5, 0.5)])
+    assert per_seed == pytest.approx([0.2, 0.9, 1.0]) and verdict == "target <= 0.8: not met"
+    assert ratio_verdict([(0.1, 0.5), (0.35, 0.5), (0.6, 0.5)])[1] == "target <= 0.8: met"  # median 0.7
+    # a seed where both rollouts are worse than predicting zero gives no result, whatever the ratios
+    assert ratio_verdict([(0.1, 0.5), (0.3, 0.5), (2.0, 9.0)])[1].startswith("no result")
+    assert ratio_verdict([(0.1, 0.5), (0.3, 0.5)])[1] == "2 seed(s): the target needs 3"
+
+
+def test_the_cape_benchmark_compares_cape_with_parameter_channels_seed_by_seed():
+    from cape import acceptance
+
+    def record(family, model, seed, held_out):
+        return {"family": family, "model": model, "seed": seed, "summary": {"held_out_nrmse": held_out}}
+
+    # the plain FNO diverges in one seed: it must not enter the verdict, which is CAPE over channels
+    runs = [record(f, m, s, x) for f in ("advection", "burgers")
+            for m, values in (("FNO", (50.0, 0.9, 0.9)), ("FNO + channels", (0.5, 0.5, 0.5)),
+                              ("FNO + CAPE", (0.3, 0.35, 0.6) if f == "advection" else (0.3, 0.45, 0.45)))
+            for s, x in enumerate(values)]
+    verdict = acceptance(runs)
+    assert verdict["cape_over_channels"]["advection"]["per_seed_ratio"] == pytest.approx([0.6, 0.7, 1.2])
+    assert verdict["cape_over_channels"]["advection"]["met"]  # median 0.7
+    assert not verdict["cape_over_channels"]["burgers"]["met"]  # median 0.9
+    assert verdict["families_met"] == ["advection"] and not verdict["passed"]
