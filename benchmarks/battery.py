@@ -22,7 +22,7 @@ import numpy as np
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import SPM
-from sciml.studies import load_experiment
+from sciml.studies import load_experiment, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 T_END = 3000.0
@@ -88,7 +88,7 @@ def main() -> None:
     json_path, md_path = ROOT / "benchmarks" / "results" / "battery.json", ROOT / "docs" / "results" / "battery.md"
     if args.render:
         results = json.loads(json_path.read_text())
-        md_path.write_text(with_load_line(markdown(results), results["load"]))
+        write_text(md_path, with_load_line(markdown(results), results["load"]))
         return
     bench = Benchmark("battery")
     bench.declare_threads(sciml=xla_cpu_threads(), pybamm=1)  # PyBaMM's CasADi solver runs on one thread

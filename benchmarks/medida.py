@@ -25,7 +25,15 @@ import numpy as np
 from sciml.data import open_dataset
 from sciml.discovery import QG_TERMS, term_names
 from sciml.provenance import device_description, package_versions
-from sciml.studies import load_experiment, parse_overrides, resolve_config, run_experiment, write_json
+from sciml.studies import (
+    load_experiment,
+    parse_overrides,
+    resolve_config,
+    run_experiment,
+    save_figure,
+    write_json,
+    write_text,
+)
 from sciml.studies.medida import coefficient_error, coefficients_from_predictions, discovery_figure, support_correct
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,9 +278,9 @@ def main(argv=None) -> int:
         payload = {"machine": device_description(), "versions": package_versions(), "overrides": overrides,
                    **results, "verdicts": verdicts(results)}
         write_json(ROOT / "benchmarks" / "results" / "medida.json", payload)
-        (ROOT / "docs" / "results" / "medida.md").write_text(render(results))
+        write_text(ROOT / "docs" / "results" / "medida.md", render(results))
         figure = discovery_figure(open_dataset(paths[0] / "predictions.nc").load())
-        figure.savefig(ROOT / "docs" / "assets" / "guides" / "medida.png", dpi=90, bbox_inches="tight")
+        save_figure(figure, ROOT / "docs" / "assets" / "guides" / "medida.png", dpi=90)
         print("\n".join(f"{k}: {v}" for k, v in payload["verdicts"].items()))
     return 0
 

@@ -31,7 +31,7 @@ import optax
 
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
-from sciml.studies import write_json
+from sciml.studies import write_json, write_text
 from sciml.studies.lorenz96 import Lorenz96Data, MultiFidelityConfig, evaluate_online, train_closure
 from sciml.train import fit
 from sciml.uq import (
@@ -333,7 +333,7 @@ def _write_markdown(results: dict, config: Config, quick: bool) -> None:
     """The table again from stored results, with the load line of the run that made them."""
     text = markdown(results, config, quick)
     (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "results" / "mfrpn.md").write_text(with_load_line(text, results["load"]) if "load" in results
+    write_text(ROOT / "docs" / "results" / "mfrpn.md", with_load_line(text, results["load"]) if "load" in results
                                                          else text)
     print((ROOT / "docs" / "results" / "mfrpn.md").read_text())
 

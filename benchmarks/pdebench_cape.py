@@ -54,7 +54,7 @@ from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import load, run_experiment
+from sciml.studies import load, run_experiment, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_cape.json"
@@ -407,7 +407,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         payload = json.loads(RESULTS.read_text())
-        TABLE.write_text(with_load_line(markdown(payload), payload["load"]))
+        write_text(TABLE, with_load_line(markdown(payload), payload["load"]))
         return
     bench = Benchmark("pdebench_cape", timed=False)  # accuracy; the wall times are noted with the load
     bench.declare_threads(sciml=xla_cpu_threads())

@@ -74,7 +74,7 @@ from sciml.nn import FNO, MPNN, UNet, parameter_count
 from sciml.operators import FrameHistory, rollout, stack_frames
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import INITIAL_DISTRIBUTIONS, AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import RunDir, TrainConfig, train
+from sciml.studies import RunDir, TrainConfig, train, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
@@ -411,7 +411,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         payload = json.loads(RESULTS.read_text())
-        TABLE.write_text(with_load_line(markdown(payload), payload["load"]))
+        write_text(TABLE, with_load_line(markdown(payload), payload["load"]))
         return
     samples, epochs = (20, 2) if args.quick else (args.samples, args.epochs)
     results = RESULTS.with_name("pdebench_fno-quick.json") if args.quick else RESULTS

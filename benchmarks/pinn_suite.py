@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from sciml.benchmarking import Benchmark, xla_cpu_threads  # noqa: E402
 from sciml.provenance import device_description, package_versions  # noqa: E402
-from sciml.studies import run_experiment, write_json  # noqa: E402
+from sciml.studies import run_experiment, write_json, write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "pinn_suite.json"
 TABLE = ROOT / "docs" / "results" / "pinn_suite.md"
@@ -224,7 +224,7 @@ def _write(records: list[dict]) -> None:
                                        "paper_source": v[4]} for k, v in CASES.items()},
                          "records": records})
     TABLE.parent.mkdir(parents=True, exist_ok=True)
-    TABLE.write_text(table(records))
+    write_text(TABLE, table(records))
 
 
 def _merge(record: dict) -> None:

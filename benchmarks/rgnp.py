@@ -35,7 +35,7 @@ from sciml.benchmarking import (
     write_report,
     xla_cpu_threads,
 )
-from sciml.studies import load_experiment, parse_overrides, run_experiment
+from sciml.studies import load_experiment, parse_overrides, run_experiment, save_figure
 from sciml.studies.neural_process import METHODS, plot_study
 
 RESULTS = {"poisson-rgnp": "rgnp", "burgers-rgnp": "rgnp-burgers"}
@@ -153,14 +153,11 @@ def render(result: dict, experiment: str = "poisson-rgnp") -> None:
     write_report(RESULTS[experiment], result, TITLES[experiment], table(result, experiment))
     rgnp = sorted((r for r in result["runs"] if r["method"] == "rgnp"), key=lambda r: r["seed"])
     if rgnp:
-        import matplotlib.pyplot as plt
-
         predictions = xr.open_dataset(ROOT / rgnp[0]["run_dir"] / "predictions.nc")
         fig = plot_study(predictions)
         figure = ROOT / "docs" / "assets" / "guides" / f"{RESULTS[experiment]}.png"
         figure.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(figure, dpi=120)
-        plt.close(fig)
+        save_figure(fig, figure, tight=False)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from sciml.solvers import (
     tail_hellinger,
     vorticity_pdf,
 )
+from sciml.studies import save_figure
 
 CLOSURES = {"none": NoClosure(), "smagorinsky": Smagorinsky(), "leith": Leith(), "dynamic": DynamicSmagorinsky()}
 BINS, LIMIT = 81, 8.0
@@ -94,7 +95,7 @@ def draw(case_result: dict, n: int, path) -> None:
     left.legend(fontsize=8)
     right.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    save_figure(figure, path, tight=False, dpi=80)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from sciml.provenance import device_description, package_versions
-from sciml.studies import write_json
+from sciml.studies import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -172,7 +172,7 @@ class Benchmark:
         md_path.parent.mkdir(parents=True, exist_ok=True)
         record = self.record()
         write_json(json_path, {**payload, "load": record})
-        md_path.write_text(with_load_line(markdown, record))
+        write_text(md_path, with_load_line(markdown, record))
         return json_path, md_path
 
     def write_report(self, result: dict, title: str, lines: Sequence[str]) -> tuple[Path, Path]:
@@ -205,5 +205,5 @@ def write_report(name: str, result: dict, title: str, lines: Sequence[str], *, l
     json_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.parent.mkdir(parents=True, exist_ok=True)
     write_json(json_path, result if load is None else {**result, "load": load})
-    md_path.write_text(markdown if load is None else with_load_line(markdown, load))
+    write_text(md_path, markdown if load is None else with_load_line(markdown, load))
     return json_path, md_path

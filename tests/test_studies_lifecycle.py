@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sciml.cli import main as cli
-from sciml.studies import RunFolderError, run_experiment
+from sciml.studies import RunFolderError, run_experiment, save_figure, write_text
 
 TOY = Path(__file__).resolve().parent / "experiments_for_tests"
 
@@ -128,3 +128,24 @@ def test_load_gives_the_trained_model_its_config_and_predict(tmp_path):
         sciml.load(out)
     with pytest.raises(sciml.DataError, match="holds no sciml run"):
         sciml.load(tmp_path)
+
+
+def test_tables_and_figures_replace_the_old_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = write_text(tmp_path / "table.md", "old\n")
+    write_text(table, "new\n")
+    assert table.read_text() == "new\n"
+    with monkeypatch.context() as patch:  # the write fails after the file aside was written
+        patch.setattr("sciml.studies._run.os.replace", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            write_text(table, "half")
+    assert table.read_text() == "new\n"
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    png = save_figure(fig, tmp_path / "figure.png", dpi=50)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not plt.get_fignums()  # written and closed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "table.md"]  # no file left aside

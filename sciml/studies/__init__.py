@@ -32,6 +32,7 @@ from sciml.studies._run import (
     run_experiment,
     save_figure,
     write_json,
+    write_text,
 )
 from sciml.studies._sweep import (
     LocalPool,
@@ -84,4 +85,5 @@ __all__ = [
     "save_loss_curve",
     "train",
     "write_json",
+    "write_text",
 ]

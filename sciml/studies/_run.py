@@ -59,21 +59,31 @@ def experiments_dir() -> Path:
     return Path(os.environ.get("SCIML_EXPERIMENTS_DIR") or EXPERIMENTS_DIR)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` atomically (written aside, then renamed into place): a reader sees the old file or the
+    new one, never half of it."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
-def save_figure(fig, path: Path, *, tight: bool = True) -> Path:
-    """Save a matplotlib figure as the PNG `path` (written aside, then renamed into place) and close it; `tight` crops
-    it to what is drawn."""
+def save_figure(fig, path: Path, *, tight: bool = True, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as the PNG `path` at `dpi` (written aside, then renamed into place) and close it;
+    `tight` crops it to what is drawn."""
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight" if tight else None)
-    plt.close(fig)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -93,7 +103,7 @@ def write_json(path: str | os.PathLike, payload) -> None:
     NaN and infinities, which JSON cannot hold, are written as null.
     """
     text = json.dumps(_finite_or_null(jsonable(payload)), indent=2, sort_keys=False, allow_nan=False)
-    _atomic_write_text(Path(path), text + "\n")
+    write_text(Path(path), text + "\n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +184,7 @@ class RunDir:
         eqx.tree_serialise_leaves(tmp, model)
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         os.replace(tmp, self.model)
-        _atomic_write_text(self.path / "model.sha256", digest + "\n")
+        write_text(self.path / "model.sha256", digest + "\n")
         return self.model
 
     def save_figure(self, fig, name: str, *, tight: bool = True) -> Path:
