@@ -90,10 +90,10 @@ def acceptance(runs: list[dict]) -> dict:
         seeds = sorted(seed for model, seed in by_seed if model == "FNO + CAPE" and ("FNO + channels", seed) in by_seed)
         if not seeds:
             continue
-        per_seed, verdict = ratio_verdict([(by_seed[("FNO + CAPE", s)], by_seed[("FNO + channels", s)])
+        per_seed, met, verdict = ratio_verdict([(by_seed[("FNO + CAPE", s)], by_seed[("FNO + channels", s)])
                                            for s in seeds])
         out[family] = {"seeds": seeds, "per_seed_ratio": per_seed, "median_per_seed_ratio": float(np.median(per_seed)),
-                       "verdict": verdict, "met": verdict.endswith(": met")}
+                       "verdict": verdict, "met": met}
     met = sorted(f for f, v in out.items() if v["met"] and f != "ns2d")
     return {"cape_over_channels": out, "families_met": met, "passed": len(met) >= 2}
 

@@ -271,18 +271,19 @@ def per_parameter_fno(name: str, value: float) -> float | None:
     return float(np.mean([r["nrmse"] for r in runs if (r["samples"], r["epochs"]) == budget]))
 
 
-def ratio_verdict(pairs: list[tuple[float, float]], target: float = 0.8) -> tuple[list[float], str]:
-    """CAPE's held-out nRMSE over the parameter-channel baseline's, seed by seed, from (CAPE, baseline) pairs, and
-    the verdict on the issue's criterion: the median of those ratios <= `target` over at least 3 seeds, and no result
-    where in some seed both rollouts are no better than predicting zero (nRMSE >= 1: the ratio would compare diverged
-    rollouts)."""
+def ratio_verdict(pairs: list[tuple[float, float]], target: float = 0.8) -> tuple[list[float], bool, str]:
+    """CAPE's held-out nRMSE over the parameter-channel baseline's, seed by seed, from (CAPE, baseline) pairs;
+    whether the issue's criterion is met (the median of those ratios <= `target` over at least 3 seeds, and no result
+    where in some seed both rollouts are no better than predicting zero: nRMSE >= 1, the ratio would compare diverged
+    rollouts); and the verdict in words."""
     per_seed = [ours / theirs for ours, theirs in pairs]
     if len(per_seed) < 3:
-        return per_seed, f"{len(per_seed)} seed(s): the target needs 3"
+        return per_seed, False, f"{len(per_seed)} seed(s): the target needs 3"
     if max(min(pair) for pair in pairs) >= 1.0:
-        return per_seed, ("no result: in some seed both held-out errors exceed 1, worse than predicting zero, so the "
-                          "ratio compares diverged rollouts")
-    return per_seed, f"target <= {target:g}: {'met' if np.median(per_seed) <= target else 'not met'}"
+        return per_seed, False, ("no result: in some seed both held-out errors exceed 1, worse than predicting zero, "
+                                 "so the ratio compares diverged rollouts")
+    met = bool(np.median(per_seed) <= target)
+    return per_seed, met, f"target <= {target:g}: {'met' if met else 'not met'}"
 
 
 def _stats(values: list[float]) -> str:
@@ -374,7 +375,7 @@ def markdown(payload: dict) -> str:
                      for r in group if r["seed"] in channels]
             if not pairs:
                 continue
-            per_seed, verdict = ratio_verdict(pairs)
+            per_seed, _, verdict = ratio_verdict(pairs)
             notes += ["", f"{model} over {BASES[base]} + parameter channels, held-out nRMSE seed by seed "
                       f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
                       f"median {np.median(per_seed):.3g} ({verdict})."]

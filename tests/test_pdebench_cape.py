@@ -81,12 +81,13 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
 
 def test_the_cape_verdict_is_the_median_per_seed_and_refuses_diverged_pairs():
     # seed by seed (CAPE, channels): one seed where CAPE is far better cannot carry the median
-    per_seed, verdict = ratio_verdict([(0.1, 0.5), (0.45, 0.5), (0.5, 0.5)])
-    assert per_seed == pytest.approx([0.2, 0.9, 1.0]) and verdict == "target <= 0.8: not met"
-    assert ratio_verdict([(0.1, 0.5), (0.35, 0.5), (0.6, 0.5)])[1] == "target <= 0.8: met"  # median 0.7
+    per_seed, met, verdict = ratio_verdict([(0.1, 0.5), (0.45, 0.5), (0.5, 0.5)])
+    assert per_seed == pytest.approx([0.2, 0.9, 1.0]) and not met and verdict == "target <= 0.8: not met"
+    assert ratio_verdict([(0.1, 0.5), (0.35, 0.5), (0.6, 0.5)])[1:] == (True, "target <= 0.8: met")  # median 0.7
     # a seed where both rollouts are worse than predicting zero gives no result, whatever the ratios
-    assert ratio_verdict([(0.1, 0.5), (0.3, 0.5), (2.0, 9.0)])[1].startswith("no result")
-    assert ratio_verdict([(0.1, 0.5), (0.3, 0.5)])[1] == "2 seed(s): the target needs 3"
+    _, met, verdict = ratio_verdict([(0.1, 0.5), (0.3, 0.5), (2.0, 9.0)])
+    assert not met and verdict.startswith("no result")
+    assert ratio_verdict([(0.1, 0.5), (0.3, 0.5)])[1:] == (False, "2 seed(s): the target needs 3")
 
 
 def test_the_cape_benchmark_compares_cape_with_parameter_channels_seed_by_seed():
