@@ -11,6 +11,7 @@ and merges them; `--name`/`--include` merge parts run elsewhere.
 
     .venv/bin/python benchmarks/cape.py [--quick] [--families advection burgers diffreact] [--seeds 0 1 2]
         [--models ...] [--resume] [--processes N]
+    .venv/bin/python benchmarks/cape.py --table     # rewrite the table (and its verdict) from the JSON only
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import numpy as np
 from pdebench_cape import ratio_verdict
 
 from sciml import enable_compilation_cache
-from sciml.benchmarking import Benchmark, xla_cpu_threads
+from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
-from sciml.studies import load_experiment, resolve_config
+from sciml.studies import load_experiment, resolve_config, write_json, write_text
 from sciml.studies.neural_solvers import NeuralSolverConfig, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +162,16 @@ def write_outputs(runs: list[dict], results: Path, table: Path, bench: Benchmark
     return payload
 
 
+def rewrite_table(results: Path, table: Path) -> None:
+    """The table and the verdict recomputed from the runs in `results`, which keeps the load record of the
+    invocation that ran them (none for runs from before it was recorded): rewriting measures nothing."""
+    payload = json.loads(results.read_text())
+    payload.update(stats=aggregate(payload["runs"]), acceptance=acceptance(payload["runs"]))
+    write_json(results, payload)
+    text = markdown(payload)
+    write_text(table, with_load_line(text, payload["load"]) if "load" in payload else text)
+
+
 def run_in_processes(todo: list[tuple[str, str, int]], processes: int, quick: bool, name: str) -> list[dict]:
     """Run each (family, model, seed) of `todo` as its own process of this script, `processes` at a time; returns
     the runs that finished (a failed run is reported and left out)."""
@@ -195,7 +206,12 @@ def main() -> None:
     parser.add_argument("--include", nargs="*", type=Path, default=[],
                         help="results JSON files of parallel runs to merge into this one")
     parser.add_argument("--processes", type=int, default=1, help="run the missing runs in this many processes")
+    parser.add_argument("--table", action="store_true",
+                        help="only rewrite the table and its verdict from the JSON (its runs' load record kept)")
     args = parser.parse_args()
+    if args.table:
+        rewrite_table(RESULTS, TABLE)
+        return
     enable_compilation_cache()  # seeds 1, 2 reuse seed 0's compiled programs
     name = f"{args.name}-quick" if args.quick else args.name
     results, table = RESULTS.with_name(f"{name}.json"), TABLE.with_name(f"{name}.md")
