@@ -139,8 +139,11 @@ def test_tables_and_figures_replace_the_old_file_whole_or_not_at_all(tmp_path, m
     table = write_text(tmp_path / "table.md", "old\n")
     write_text(table, "new\n")
     assert table.read_text() == "new\n"
+    def rename_fails(*args):
+        raise OSError("disk full")
+
     with monkeypatch.context() as patch:  # the write fails after the file aside was written
-        patch.setattr("sciml.studies._run.os.replace", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+        patch.setattr("sciml.studies._run.os.replace", rename_fails)
         with pytest.raises(OSError, match="disk full"):
             write_text(table, "half")
     assert table.read_text() == "new\n"
