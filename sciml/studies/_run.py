@@ -103,7 +103,7 @@ def write_json(path: str | os.PathLike, payload) -> None:
     NaN and infinities, which JSON cannot hold, are written as null.
     """
     text = json.dumps(_finite_or_null(jsonable(payload)), indent=2, sort_keys=False, allow_nan=False)
-    write_text(Path(path), text + "\n")
+    write_text(path, text + "\n")
 
 
 @dataclasses.dataclass(frozen=True)
