@@ -20,15 +20,17 @@ and 12 modes as the base, the model predicting the change of the newest frame; t
 ``one-step-noise``: one-step with input noise 1e-2 of the normalised field (CAPE's 1e-3 otherwise); ``pushforward``:
 the curriculum with the fed-back predictions' gradients stopped, Brandstetter et al.'s trick, and that noise), batch 50,
 AdamW 1e-3 with weight decay 1e-4 halved 5 times over the run; conditionings ``none``, ``channels`` (the parameter as
-a constant input channel, widened to CAPE's parameter count) and ``cape``. The score is the study's nRMSE of the full
-autoregressive rollout from the first 10 frames (PDEBench's definition), on 64 trajectories per split. With
+a constant input channel, widened to CAPE's parameter count), ``cape`` and ``cape+channels`` (CAPE whose base also
+reads the parameter channels). The score is the study's nRMSE of the full autoregressive rollout from the first 10
+frames (PDEBench's definition), on 64 trajectories per split. With
 ``--frames 1`` the models read one frame, as in CAPE's own configurations (``initial_step: 1``): the parameter is then
 the only source of the speed or viscosity, where 10 frames already show it (with 10 frames, the parameter-channel
 FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel is given).
 
-    .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers] [--conditionings none channels cape]
-        [--seeds 0 1 2] [--samples 240] [--steps 15000] [--training one-step|one-step-noise|curriculum|pushforward]
-        [--frames 10|1] [--cape-weight W] [--parameter-scale log|linear]
+    .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers]
+        [--conditionings none channels cape cape+channels] [--seeds 0 1 2] [--samples 240] [--steps 15000]
+        [--training one-step|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
+        [--parameter-scale log|linear]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
@@ -62,7 +64,9 @@ PER_PARAMETER = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
 TABLE = ROOT / "docs" / "results" / "pdebench_cape.md"
 RUNS = ROOT / "runs" / "pdebench_cape"
 BASES = {"fno": "FNO", "tfno": "TFNO", "unet": "U-Net", "mpnn": "MPNN"}
-CONDITIONINGS = {"none": "", "channels": " + parameter channels", "cape": " + CAPE"}
+CONDITIONINGS = {"none": "", "channels": " + parameter channels", "cape": " + CAPE",
+                 "cape+channels": " + CAPE + parameter channels"}
+CAPE_KINDS = ("cape", "cape+channels")  # conditionings with a CAPE module (an auxiliary weight)
 BASE_SIZES = {"fno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"]},
               "tfno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"],
                        "factorization": PROTOCOL["tfno_fraction"]},
@@ -208,7 +212,7 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
     """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
     auxiliary loss's weight and `parameter_scale` how the parameters are standardised (None: the experiment's)."""
     setting = FAMILIES[name]
-    chosen = {"cape_weight": cape_weight if conditioning == "cape" else None, "parameter_scale": parameter_scale}
+    chosen = {"cape_weight": cape_weight if conditioning in CAPE_KINDS else None, "parameter_scale": parameter_scale}
     return {**{k: v for k, v in chosen.items() if v is not None}, "base": base, "conditioning": conditioning,
             "train.seed": seed, "frames": frames, **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base],
             "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"], "train.steps": steps,
@@ -228,7 +232,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
     prefix = "" if base == "fno" else f"{base}-"
-    if cape_weight is not None and conditioning == "cape":
+    if cape_weight is not None and conditioning in CAPE_KINDS:
         suffix += f"-w{cape_weight:g}"
     if parameter_scale is not None:
         suffix += f"-{parameter_scale}"
@@ -241,7 +245,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
     config = json.loads((folder / "config.json").read_text())["config"]
-    weight = config["cape_weight"] if conditioning == "cape" else None
+    weight = config["cape_weight"] if conditioning in CAPE_KINDS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
             "parameter_scale": effective_scale(config["parameter_scale"]), "training": training, "seed": seed,
             "samples": samples, "steps": steps, "frames": frames,
@@ -301,7 +305,7 @@ def _transfer(group: list[dict], split: str) -> str:
 
 def _model_label(base: str, conditioning: str, cape_weight: float) -> str:
     """The table's name of a model; a CAPE model's names its auxiliary weight."""
-    weight = f" (aux. weight {cape_weight:g})" if conditioning == "cape" else ""
+    weight = f" (aux. weight {cape_weight:g})" if conditioning in CAPE_KINDS else ""
     return f"{BASES[base]}{CONDITIONINGS[conditioning]}{weight}"
 
 
@@ -363,7 +367,7 @@ def markdown(payload: dict) -> str:
                      + " |")
         notes = []
         for (base, conditioning, weight, *setup), group in sorted(groups.items()):
-            if conditioning != "cape":
+            if conditioning not in CAPE_KINDS:
                 continue
             model = _model_label(base, conditioning, weight)
             ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x

@@ -6,8 +6,9 @@ enters the equation linearly (the update is about -beta dt u_x), so it is standa
 outside the trained range are clipped to it (beta = 0.1 is seen as 0.2, beta = 7 as 4): the conditioned models'
 rollouts blow up when fed a speed beyond the largest trained one. Both choices are checked on validation splits
 without the held-out speeds by `benchmarks/cape_validation.py`.
-`--set base=fno|tfno|unet|mpnn --set conditioning=none|channels|cape --set train.steps=N`; `--set data.path=FILE`
-(and the roles `data.dims.*`, `data.variables.u`) trains on trajectories of your own (docs/tutorials/own-data.md).
+`--set base=fno|tfno|unet|mpnn --set conditioning=none|channels|cape|cape+channels --set train.steps=N`;
+`--set data.path=FILE` (and the roles `data.dims.*`, `data.variables.u`) trains on trajectories of your own
+(docs/tutorials/own-data.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ u_t + (u^2/2)_x = (nu/pi) u_xx; trained on nu in {0.001, 0.004, 0.01, 0.04}, hel
 nu >= 0.1 are left out of training and evaluation: under nu/pi diffusion their states decay to a few percent of
 their initial norm or less within the 2 time units (to ~1e-11 at nu = 4), where PDEBench's per-frame nRMSE divides
 by ~0 and measures nothing.
-`--set base=fno|tfno|unet|mpnn --set conditioning=none|channels|cape --set train.steps=N`.
+`--set base=fno|tfno|unet|mpnn --set conditioning=none|channels|cape|cape+channels --set train.steps=N`.
 """
 
 from __future__ import annotations

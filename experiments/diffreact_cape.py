@@ -4,7 +4,7 @@ u_t = nu u_xx + rho u (1 - u) over nu in {0.5, 1, 2, 5} x rho in {1, 2, 5, 10}; 
 out (interpolation in the reaction rate); 64-point grid, 20-step rollouts. A quarter of the training windows start
 at the initial condition: the rollout's error is set by its first step off the rough initial state, which uniform
 window starts would show in only one window of 16.
-`--set base=fno|tfno|unet|mpnn --set conditioning=none|channels|cape --set train.steps=N`.
+`--set base=fno|tfno|unet|mpnn --set conditioning=none|channels|cape|cape+channels --set train.steps=N`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """2D incompressible Navier-Stokes (vorticity, 64x64): FNO / U-Net surrogates with CAPE conditioning on viscosity.
 
 Decaying turbulence over nu in {2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2}; nu in {5e-4, 5e-3} held out; 32x32 grid
-(every 2nd point), 20-step rollouts. `--set base=fno|unet --set conditioning=none|channels|cape --set train.steps=N`.
+(every 2nd point), 20-step rollouts. `--set base=fno|unet --set conditioning=none|channels|cape|cape+channels
+--set train.steps=N`.
 """
 
 from __future__ import annotations

@@ -123,6 +123,29 @@ def test_cape_guess_depends_on_parameters_and_baselines_do_not(key):
         eqx.filter_eval_shape(channels, u, jnp.array([0.0]))
 
 
+def test_cape_with_parameter_channels_feeds_the_base_the_guess_and_the_parameters(key):
+    """``next = u + mix(base([u, guess, p]))``, p as constant channels; with CAPE's gains silenced its guess ignores p,
+    and the parameters still reach the next state through the base."""
+    u = jnp.sin(2 * jnp.pi * jnp.arange(32) / 32)[None]
+    model = CAPEConditioning(width=8, modes=2, parameter_channels=True)(
+        FNOBase(size=4, modes=4, depth=1), channels=1, n_params=2, ndim=1, key=key)
+    p = jnp.array([0.3, -1.2])
+    next_state, guess = eqx.filter_jit(model)(u, p)
+    constant = jnp.broadcast_to(p[:, None], (2, 32))
+    expected = u + pointwise(model.mix, model.base(jnp.concatenate([u, model.cape(u, p), constant])))
+    assert_close(guess, model.cape(u, p), rtol=1e-6, what="the guess is CAPE's")
+    assert_close(next_state, expected, rtol=1e-5, atol=1e-6, what="base on [u, guess, parameter channels]")
+    silenced = eqx.tree_at(lambda m: [g.layers[-1].weight for g in m.cape.gains], model,
+                           [jnp.zeros_like(g.layers[-1].weight) for g in model.cape.gains])
+    silenced = eqx.tree_at(lambda m: [g.layers[-1].bias for g in m.cape.gains], silenced,
+                           [jnp.zeros_like(g.layers[-1].bias) for g in model.cape.gains])
+    (next_a, guess_a), (next_b, guess_b) = (eqx.filter_jit(silenced)(u, q) for q in (p, -p))
+    assert_close(guess_a, guess_b, rtol=0, what="a guess without gains ignores the parameters")
+    assert float(jnp.max(jnp.abs(next_a - next_b))) > 1e-4
+    with pytest.raises(DataError, match=r"expects params of shape \(2,\)"):
+        eqx.filter_eval_shape(model, u, jnp.array([0.0]))
+
+
 def test_cape_block_2d_multiplicative_residual_is_identity_at_zero_head(key):
     block = CAPEBlock(1, 1, ndim=2, width=8, modes=2, residual="multiply", key=key)
     block = eqx.tree_at(lambda b: b.norm.weight, block, jnp.zeros_like(block.norm.weight))

@@ -137,6 +137,14 @@ class Unconditioned(eqx.Module):
         return _advance(u, self.base(u)), None
 
 
+def _constant_channels(params: Float[Array, " p"], u: Float[Array, " c *space"], n_params: int, who: str):
+    """The parameters as constant fields on u's grid, (p, *space), in u's dtype."""
+    if params.shape != (n_params,):
+        raise DataError(f"{who} expects params of shape ({n_params},), got {params.shape}")
+    constant = jnp.broadcast_to(params.reshape((-1,) + (1,) * (u.ndim - 1)), (n_params, *u.shape[1:]))
+    return constant.astype(u.dtype)
+
+
 class ParameterChannels(eqx.Module):
     """The "conditional" baseline: the parameters appended as constant input channels, ``next = u + base([u, p])``
     (with a stack of frames, as `Unconditioned`)."""
@@ -145,10 +153,8 @@ class ParameterChannels(eqx.Module):
     n_params: int = eqx.field(static=True)
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
-        if params.shape != (self.n_params,):
-            raise DataError(f"ParameterChannels expects params of shape ({self.n_params},), got {params.shape}")
-        constant = jnp.broadcast_to(params.reshape((-1,) + (1,) * (u.ndim - 1)), (self.n_params, *u.shape[1:]))
-        return _advance(u, self.base(jnp.concatenate([u, constant.astype(u.dtype)]))), None
+        constant = _constant_channels(params, u, self.n_params, "ParameterChannels")
+        return _advance(u, self.base(jnp.concatenate([u, constant]))), None
 
 
 class CAPEConditioned(eqx.Module):
@@ -157,15 +163,21 @@ class CAPEConditioned(eqx.Module):
     The base model takes and returns ``c * (horizon + 1)`` channels; `mix` (1x1 conv) maps them back to c. With a
     stack of frames (``frames * c`` channels, oldest first) CAPE sees the newest frame, the base all frames and the
     guess (``c * (frames + horizon)`` channels in), and the change goes to the newest frame, as `Unconditioned`.
+    With `parameter_channels` the base also reads the parameters as constant channels (``base([u, guess, p])``:
+    CAPE on top of the conditional baseline, not the paper's, whose base sees the parameters only through the guess).
     """
 
     cape: CAPEBlock
     base: eqx.Module
     mix: eqx.nn.Conv
+    parameter_channels: bool = eqx.field(static=True, default=False)
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
         guess = self.cape(u[-self.cape.channels:], params)
-        return _advance(u, pointwise(self.mix, self.base(jnp.concatenate([u, guess])))), guess
+        inputs = [u, guess]
+        if self.parameter_channels:
+            inputs.append(_constant_channels(params, u, self.cape.n_params, "CAPEConditioned"))
+        return _advance(u, pointwise(self.mix, self.base(jnp.concatenate(inputs)))), guess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,13 +263,15 @@ class ParameterChannelConditioning(Conditioning):
 class CAPEConditioning(Conditioning):
     """CAPE (`CAPEConditioned`): a `CAPEBlock` of `width` channels and `modes` Fourier modes (None: 16 in 1D, 8 in
     2D) on a `pool`-times pooled grid (4 in the paper, at 128 points; coarser grids need less), with its `residual`
-    ("add" | "multiply") and update normalisation (`normalize`), feeds its first guess to the base model."""
+    ("add" | "multiply") and update normalisation (`normalize`), feeds its first guess to the base model; with
+    `parameter_channels` the base model reads the parameters as constant channels too."""
 
     width: int = 64
     modes: int | None = None
     pool: int = 4
     residual: str = "add"
     normalize: bool = True
+    parameter_channels: bool = False
 
     def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
                  frames: int = 1) -> CAPEConditioned:
@@ -265,8 +279,9 @@ class CAPEConditioning(Conditioning):
         cape = CAPEBlock(channels, n_params, ndim=ndim, width=self.width, modes=self.modes, pool=self.pool,
                          residual=self.residual, normalize=self.normalize, key=k_cape)
         wide = channels * (cape.horizon + 1)
-        return CAPEConditioned(cape, base(channels * (frames + cape.horizon), wide, ndim=ndim, key=k_base),
-                               build_layer(eqx.nn.Conv, ndim, wide, channels, 1, key=k_mix))
+        inputs = channels * (frames + cape.horizon) + (n_params if self.parameter_channels else 0)
+        return CAPEConditioned(cape, base(inputs, wide, ndim=ndim, key=k_base),
+                               build_layer(eqx.nn.Conv, ndim, wide, channels, 1, key=k_mix), self.parameter_channels)
 
 
 def matched_size(target: int, build, sizes=range(4, 129)) -> int:

@@ -62,6 +62,7 @@ from sciml.studies._run import RunDir
 from sciml.studies._training import train
 
 BASES = ("fno", "tfno", "unet", "mpnn")
+CONDITIONINGS = ("none", "channels", "cape", "cape+channels")
 CURRICULA: dict[str, Curriculum] = {"tanh": TanhCurriculum(), "teacher_forcing": TeacherForcing(),
                                     "autoregressive": Autoregressive()}
 
@@ -99,7 +100,8 @@ class NeuralSolverConfig:
     """Base network: "fno" (Fourier neural operator), "tfno" (the FNO with CP-factorized spectral weights), "unet" or
     "mpnn" (message-passing solver, 1D only)."""
     conditioning: str = "cape"
-    """How the parameters enter: "none", "channels" (as constant input channels) or "cape" (CAPE module)."""
+    """How the parameters enter: "none", "channels" (as constant input channels), "cape" (CAPE module) or
+    "cape+channels" (CAPE, its base also reading the parameter channels)."""
     match_parameters: bool = True
     """Widen a non-CAPE baseline until its parameter count matches the CAPE model's."""
     size: int = 16
@@ -154,8 +156,8 @@ class NeuralSolverConfig:
     def __post_init__(self):
         if self.base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {self.base!r}")
-        if self.conditioning not in ("none", "channels", "cape"):
-            raise ValueError(f"conditioning must be 'none', 'channels' or 'cape', got {self.conditioning!r}")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
         if self.curriculum not in CURRICULA:
             raise ValueError(f"curriculum must be one of {sorted(CURRICULA)}, got {self.curriculum!r}")
         if self.loader not in ("device", "host"):
@@ -182,9 +184,10 @@ def base_network(config: NeuralSolverConfig, size: int) -> FNOBase | UNetBase | 
 def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditioning:
     """The conditioning object named `name` (default: the config's), with the config's CAPE settings."""
     name = name or config.conditioning
-    if name == "cape":
+    if name in ("cape", "cape+channels"):
         return CAPEConditioning(width=config.cape_width, modes=config.cape_modes, pool=config.cape_pool,
-                                residual=config.cape_residual, normalize=config.cape_normalize)
+                                residual=config.cape_residual, normalize=config.cape_normalize,
+                                parameter_channels=name == "cape+channels")
     return ParameterChannelConditioning() if name == "channels" else NoConditioning()
 
 
@@ -199,7 +202,7 @@ def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: j
     """The model of `config` and its base size; baselines are widened to the CAPE model's parameter count if asked."""
     common = dict(channels=channels, n_params=len(config.parameters), ndim=ndim, key=key)
     size = config.size
-    if config.conditioning != "cape" and config.match_parameters:
+    if config.conditioning in ("none", "channels") and config.match_parameters:
         target = parameter_count(eqx.filter_eval_shape(
             lambda: conditioning(config, "cape")(base_network(config, config.size), **common,
                                                  frames=config.frames)))
