@@ -167,14 +167,15 @@ def test_keys_cover_all_pairs_in_three_dimensions():
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_reverse_only_dense_layers_give_the_same_values_and_parameter_gradients(dtype):
-    """Under `reverse_mode_only` the dense layers' custom VJP (weight gradient from an explicitly transposed
-    cotangent) gives the plain pass's loss and parameter gradients, for a scalar and a vector output and vmapped
-    over an ensemble of two; forward mode through it is refused by JAX."""
+    """Under `reverse_mode_only` the custom VJPs of the dense layers (weight gradient from an explicitly transposed
+    cotangent) and of the activations on jets (derivatives recomputed to third order) give the plain pass's loss and
+    parameter gradients, with pure and mixed second derivatives, for a scalar and a vector output and vmapped over
+    an ensemble of two; forward mode through it is refused by JAX."""
     tolerance = 1e-5 if dtype == jnp.float32 else 1e-12
 
     def loss_of(static, pts):
         def loss(params):
-            found = taylor_derivatives(eqx.combine(params, static), pts, [(0,), (1,), (1, 1)])
+            found = taylor_derivatives(eqx.combine(params, static), pts, [(0,), (1,), (0, 0), (0, 1), (1, 1)])
             return sum(jnp.mean(jnp.sin(v) ** 2) for v in found.values())
         return loss
 

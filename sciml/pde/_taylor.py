@@ -10,7 +10,8 @@ matrix product; an elementwise function follows the chain rule with its first an
 constraint's ``d(x) N(x)``, ``u * u``) follows the product rule. An MLP with an input scaling and an output
 transform (a PINN) is such a program, so XLA sees a few large matrix products instead of per-point nested jvps and
 a reverse pass. Inside `reverse_mode_only` (the blocked loss of `sciml.pde._blocked` traces its blocks there), a
-dense layer's product carries a custom VJP whose weight gradient XLA's CPU backend runs in its fast matrix kernels.
+dense layer's product carries a custom VJP whose weight gradient XLA's CPU backend runs in its fast matrix kernels,
+and an activation on per-point streams one that keeps its inputs only and recomputes its derivatives backwards.
 A program with an operation outside these rules (or an order above two) makes
 `taylor_derivatives` return None, and the caller takes nested forward mode at each point instead.
 
@@ -236,6 +237,9 @@ class _Interpreter:
         pairs = [(i, j) for i, j in self.pairs
                  if (i, j) in z.streams or ((i,) in z.streams and (j,) in z.streams)]
         first = [key for key in z.streams if len(key) == 1]
+        if _REVERSE_ONLY.get() and all(jnp.ndim(s) == jnp.ndim(z.value) for s in z.streams.values()):
+            fx, streams = _elementwise_jet(f, tuple(pairs), z.value, dict(z.streams))
+            return _Jet(fx, streams, out_aval)
 
         def value_and_slopes(x):
             def slope(y):
@@ -312,6 +316,67 @@ def _weight_product_bwd(precision, preferred_element_type, residuals, cotangent)
 
 
 _weight_product.defvjp(_weight_product_fwd, _weight_product_bwd)
+
+
+def _slopes(f: Callable, x, order: int) -> list:
+    """``[f(x), f'(x), ..., f^(order)(x)]`` of an elementwise `f`, by nested forward mode."""
+    if order == 0:
+        return [f(x)]
+
+    def derivative(y):
+        return jax.jvp(f, (y,), (jnp.ones_like(y),))[1]
+
+    return [f(x), *_slopes(derivative, x, order - 1)]
+
+
+def _jet_forward(f: Callable, pairs: tuple[Key, ...], z, streams: dict) -> tuple:
+    fx, d1, *d2 = _slopes(f, z, 2 if pairs else 1)
+    out = {key: d1 * s for key, s in streams.items() if len(key) == 1}
+    for i, j in pairs:
+        total = d1 * streams[(i, j)] if (i, j) in streams else None
+        if (i,) in streams and (j,) in streams:
+            total = _add(total, d2[0] * streams[(i,)] * streams[(j,)])
+        out[(i, j)] = total
+    return fx, out
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _elementwise_jet(f: Callable, pairs: tuple[Key, ...], z, streams: dict) -> tuple:
+    """An elementwise `f` on a jet whose streams are all per point (`_Interpreter.elementwise`'s rule), with a
+    hand-written VJP: it keeps z and the streams and recomputes f's derivatives (to third order) in the reverse pass,
+    one closed-form expression per stream in place of autodiff's transpose of the nested jvps, which keeps every
+    intermediate product. Reverse mode only, as the dense layers' `_weight_product`."""
+    return _jet_forward(f, pairs, z, streams)
+
+
+def _elementwise_jet_fwd(f, pairs, z, streams):
+    return _jet_forward(f, pairs, z, streams), (z, streams)
+
+
+def _elementwise_jet_bwd(f, pairs, residuals, cotangents):
+    """With ``d_k = f^(k)(z)``: ``dz = d1 g + sum_i d2 z_i g_i + sum_ij g_ij (d2 z_ij + d3 z_i z_j)``,
+    ``dz_i = d1 g_i + d2 sum_j g_ij z_j`` (both orders of a mixed pair, twice a pure one), ``dz_ij = d1 g_ij``."""
+    z, streams = residuals
+    g, g_streams = cotangents
+    curved = [(i, j) for i, j in pairs if (i,) in streams and (j,) in streams]
+    _, d1, *higher = _slopes(f, z, 3 if curved else (2 if streams else 1))
+    dz = d1 * g
+    d_streams = {key: d1 * g_streams[key] for key in streams}
+    for key, s in streams.items():
+        if len(key) == 1:
+            dz = dz + higher[0] * s * g_streams[key]
+    for i, j in pairs:
+        g_ij = g_streams[(i, j)]
+        if (i, j) in streams:
+            dz = dz + higher[0] * streams[(i, j)] * g_ij
+        if (i, j) in curved:
+            dz = dz + higher[1] * streams[(i,)] * streams[(j,)] * g_ij
+            d_streams[(i,)] = d_streams[(i,)] + higher[0] * g_ij * streams[(j,)]
+            d_streams[(j,)] = d_streams[(j,)] + higher[0] * g_ij * streams[(i,)]
+    return dz, d_streams
+
+
+_elementwise_jet.defvjp(_elementwise_jet_fwd, _elementwise_jet_bwd)
 
 
 def _value(x):
