@@ -203,3 +203,36 @@ def test_reverse_only_dense_layers_give_the_same_values_and_parameter_gradients(
               "ensemble members' losses and gradients")
         with reverse_mode_only(), pytest.raises(TypeError, match="forward-mode"):
             jax.jvp(loss, (members[0][0],), (jax.tree.map(jnp.ones_like, members[0][0]),))
+
+
+class _TrainedExponent(eqx.Module):
+    """``sum(((tanh(W x + b))^2 + 1)^p)`` with a trained exponent p: an activation with a traced second operand."""
+
+    weight: jax.Array
+    bias: jax.Array
+    exponent: jax.Array
+
+    def __call__(self, point):
+        return jnp.sum(jnp.power(jnp.tanh(self.weight @ point + self.bias) ** 2 + 1.0, self.exponent))
+
+
+def test_an_activation_with_a_trained_operand_keeps_its_gradient_under_reverse_only():
+    """`pow` with a trained exponent closes over a traced value: it takes the plain chain rule, not the recomputing
+    VJP, and the exponent's gradient is the plain pass's."""
+    keys = jax.random.split(jax.random.key(3), 3)
+    model = _TrainedExponent(jax.random.normal(keys[0], (8, 2)), jax.random.normal(keys[1], (8,)),
+                             1.0 + 0.5 * jax.random.uniform(keys[2], (8,)))
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    pts = DOMAIN.uniform(jax.random.key(4), 30)
+
+    def loss(p):
+        found = taylor_derivatives(eqx.combine(p, static), pts, [(0,), (1,), (1, 1)])
+        return sum(jnp.mean(v**2) for v in found.values())
+
+    with reverse_mode_only():
+        value, grads = jax.jit(jax.value_and_grad(loss))(params)
+    reference, reference_grads = jax.jit(jax.value_and_grad(loss))(params)
+    assert_close(value, reference, rtol=1e-5)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(reference_grads), strict=True):
+        assert_close(g, r, rtol=1e-4, atol=1e-6 * float(jnp.max(jnp.abs(r))))
+    assert float(jnp.max(jnp.abs(grads.exponent))) > 1e-3

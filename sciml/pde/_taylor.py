@@ -155,7 +155,8 @@ class _Interpreter:
             def f(x, k=k):
                 return eqn.primitive.bind(*ins[:k], x, *ins[k + 1:], **eqn.params)
 
-            return [self.elementwise(f, ins[k], out_aval)]
+            traced = any(isinstance(x, jax.core.Tracer) for x in ins[:k] + ins[k + 1:])
+            return [self.elementwise(f, ins[k], out_aval, closed=not traced)]
         raise Unsupported(name)
 
     def bind(self, eqn, args: list):
@@ -232,13 +233,14 @@ class _Interpreter:
                 streams[(i, j)] = total
         return _Jet(term(a.value, b.value), streams, out_aval)
 
-    def elementwise(self, f: Callable, z: _Jet, out_aval) -> _Jet:
-        """``f(z)`` of an elementwise `f`: ``a_i = f'(z) z_i``, ``a_ij = f'(z) z_ij + f''(z) z_i z_j``."""
-        pairs = [(i, j) for i, j in self.pairs
-                 if (i, j) in z.streams or ((i,) in z.streams and (j,) in z.streams)]
-        first = [key for key in z.streams if len(key) == 1]
-        if _REVERSE_ONLY.get() and all(jnp.ndim(s) == jnp.ndim(z.value) for s in z.streams.values()):
-            fx, streams = _elementwise_jet(f, tuple(pairs), z.value, dict(z.streams))
+    def elementwise(self, f: Callable, z: _Jet, out_aval, closed: bool = True) -> _Jet:
+        """``f(z)`` of an elementwise `f` of one point: ``a_i = f'(z) z_i``, ``a_ij = f'(z) z_ij + f''(z) z_i z_j``.
+        `closed`: f closes over no traced value, so its derivatives may be recomputed in a custom VJP."""
+        pairs = tuple((i, j) for i, j in self.pairs
+                      if (i, j) in z.streams or ((i,) in z.streams and (j,) in z.streams))
+        if closed and _REVERSE_ONLY.get() and all(jnp.ndim(s) == jnp.ndim(z.value) for s in z.streams.values()):
+            fx, streams = _elementwise_jet(functools.partial(_apply_pointwise, f, z.shape), pairs, z.value,
+                                           dict(z.streams))
             return _Jet(fx, streams, out_aval)
 
         def value_and_slopes(x):
@@ -251,14 +253,24 @@ class _Interpreter:
             return fx, d1, d2
 
         fx, d1, d2 = _apply(value_and_slopes, [z.value], [z.shape])
-        streams = {key: _times(d1, z.streams[key]) for key in first}
-        for i, j in pairs:
-            curvature = None
-            if (i,) in z.streams and (j,) in z.streams:
-                curvature = _times(d2, z.streams[(i,)], z.streams[(j,)])
-            slope = z.streams.get((i, j))
-            streams[(i, j)] = _add(None if slope is None else _times(d1, slope), curvature)
-        return _Jet(fx, streams, out_aval)
+        return _Jet(fx, _chain_rule(d1, d2, z.streams, pairs), out_aval)
+
+
+def _apply_pointwise(f: Callable, shape: tuple[int, ...], x):
+    """`f` of one point (its other operands per point) at every point of x ``(n, *shape)``."""
+    return _apply(f, [x], [shape])
+
+
+def _chain_rule(d1, d2, streams: dict, pairs: tuple[Key, ...]) -> dict:
+    """The streams of ``f(z)`` from f' and f'' at z and z's streams (per point or shared)."""
+    out = {key: _times(d1, s) for key, s in streams.items() if len(key) == 1}
+    for i, j in pairs:
+        curvature = None
+        if (i,) in streams and (j,) in streams:
+            curvature = _times(d2, streams[(i,)], streams[(j,)])
+        slope = streams.get((i, j))
+        out[(i, j)] = _add(None if slope is None else _times(d1, slope), curvature)
+    return out
 
 
 _REVERSE_ONLY = contextvars.ContextVar("sciml_taylor_reverse_only", default=False)
@@ -331,21 +343,16 @@ def _slopes(f: Callable, x, order: int) -> list:
 
 def _jet_forward(f: Callable, pairs: tuple[Key, ...], z, streams: dict) -> tuple:
     fx, d1, *d2 = _slopes(f, z, 2 if pairs else 1)
-    out = {key: d1 * s for key, s in streams.items() if len(key) == 1}
-    for i, j in pairs:
-        total = d1 * streams[(i, j)] if (i, j) in streams else None
-        if (i,) in streams and (j,) in streams:
-            total = _add(total, d2[0] * streams[(i,)] * streams[(j,)])
-        out[(i, j)] = total
-    return fx, out
+    return fx, _chain_rule(d1, d2[0] if d2 else None, streams, pairs)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _elementwise_jet(f: Callable, pairs: tuple[Key, ...], z, streams: dict) -> tuple:
-    """An elementwise `f` on a jet whose streams are all per point (`_Interpreter.elementwise`'s rule), with a
-    hand-written VJP: it keeps z and the streams and recomputes f's derivatives (to third order) in the reverse pass,
-    one closed-form expression per stream in place of autodiff's transpose of the nested jvps, which keeps every
-    intermediate product. Reverse mode only, as the dense layers' `_weight_product`."""
+    """An elementwise `f` (of all points, closing over no traced value) on a jet whose streams are all per point
+    (`_Interpreter.elementwise`'s rule), with a hand-written VJP: it keeps z and the streams and recomputes f's
+    derivatives (to third order) in the reverse pass, one closed-form expression per stream in place of autodiff's
+    transpose of the nested jvps, which keeps every intermediate product. Reverse mode only, as the dense layers'
+    `_weight_product`."""
     return _jet_forward(f, pairs, z, streams)
 
 
