@@ -57,6 +57,7 @@ from sciml.data import FieldData, check_cf_attributes, with_provenance, write_da
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
 from sciml.studies import load, run_experiment, write_text
+from sciml.studies.neural_solvers import CAPE_CONDITIONINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_cape.json"
@@ -66,7 +67,6 @@ RUNS = ROOT / "runs" / "pdebench_cape"
 BASES = {"fno": "FNO", "tfno": "TFNO", "unet": "U-Net", "mpnn": "MPNN"}
 CONDITIONINGS = {"none": "", "channels": " + parameter channels", "cape": " + CAPE",
                  "cape+channels": " + CAPE + parameter channels"}
-CAPE_KINDS = ("cape", "cape+channels")  # conditionings with a CAPE module (an auxiliary weight)
 BASE_SIZES = {"fno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"]},
               "tfno": {"size": PROTOCOL["width"], "depth": PROTOCOL["depth"],
                        "factorization": PROTOCOL["tfno_fraction"]},
@@ -212,7 +212,8 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
     """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
     auxiliary loss's weight and `parameter_scale` how the parameters are standardised (None: the experiment's)."""
     setting = FAMILIES[name]
-    chosen = {"cape_weight": cape_weight if conditioning in CAPE_KINDS else None, "parameter_scale": parameter_scale}
+    chosen = {"cape_weight": cape_weight if conditioning in CAPE_CONDITIONINGS else None,
+              "parameter_scale": parameter_scale}
     return {**{k: v for k, v in chosen.items() if v is not None}, "base": base, "conditioning": conditioning,
             "train.seed": seed, "frames": frames, **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base],
             "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"], "train.steps": steps,
@@ -232,7 +233,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
     prefix = "" if base == "fno" else f"{base}-"
-    if cape_weight is not None and conditioning in CAPE_KINDS:
+    if cape_weight is not None and conditioning in CAPE_CONDITIONINGS:
         suffix += f"-w{cape_weight:g}"
     if parameter_scale is not None:
         suffix += f"-{parameter_scale}"
@@ -245,7 +246,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
     config = json.loads((folder / "config.json").read_text())["config"]
-    weight = config["cape_weight"] if conditioning in CAPE_KINDS else None
+    weight = config["cape_weight"] if conditioning in CAPE_CONDITIONINGS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
             "parameter_scale": effective_scale(config["parameter_scale"]), "training": training, "seed": seed,
             "samples": samples, "steps": steps, "frames": frames,
@@ -305,7 +306,7 @@ def _transfer(group: list[dict], split: str) -> str:
 
 def _model_label(base: str, conditioning: str, cape_weight: float) -> str:
     """The table's name of a model; a CAPE model's names its auxiliary weight."""
-    weight = f" (aux. weight {cape_weight:g})" if conditioning in CAPE_KINDS else ""
+    weight = f" (aux. weight {cape_weight:g})" if conditioning in CAPE_CONDITIONINGS else ""
     return f"{BASES[base]}{CONDITIONINGS[conditioning]}{weight}"
 
 
@@ -367,7 +368,7 @@ def markdown(payload: dict) -> str:
                      + " |")
         notes = []
         for (base, conditioning, weight, *setup), group in sorted(groups.items()):
-            if conditioning not in CAPE_KINDS:
+            if conditioning not in CAPE_CONDITIONINGS:
                 continue
             model = _model_label(base, conditioning, weight)
             ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x

@@ -63,6 +63,7 @@ from sciml.studies._training import train
 
 BASES = ("fno", "tfno", "unet", "mpnn")
 CONDITIONINGS = ("none", "channels", "cape", "cape+channels")
+CAPE_CONDITIONINGS = ("cape", "cape+channels")  # those with a CAPE module (and its auxiliary loss)
 CURRICULA: dict[str, Curriculum] = {"tanh": TanhCurriculum(), "teacher_forcing": TeacherForcing(),
                                     "autoregressive": Autoregressive()}
 
@@ -184,7 +185,7 @@ def base_network(config: NeuralSolverConfig, size: int) -> FNOBase | UNetBase | 
 def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditioning:
     """The conditioning object named `name` (default: the config's), with the config's CAPE settings."""
     name = name or config.conditioning
-    if name in ("cape", "cape+channels"):
+    if name in CAPE_CONDITIONINGS:
         return CAPEConditioning(width=config.cape_width, modes=config.cape_modes, pool=config.cape_pool,
                                 residual=config.cape_residual, normalize=config.cape_normalize,
                                 parameter_channels=name == "cape+channels")
@@ -202,7 +203,7 @@ def build_solver(config: NeuralSolverConfig, *, channels: int, ndim: int, key: j
     """The model of `config` and its base size; baselines are widened to the CAPE model's parameter count if asked."""
     common = dict(channels=channels, n_params=len(config.parameters), ndim=ndim, key=key)
     size = config.size
-    if config.conditioning in ("none", "channels") and config.match_parameters:
+    if config.conditioning not in CAPE_CONDITIONINGS and config.match_parameters:
         target = parameter_count(eqx.filter_eval_shape(
             lambda: conditioning(config, "cape")(base_network(config, config.size), **common,
                                                  frames=config.frames)))
