@@ -4,15 +4,14 @@ Three cases (`CASES`): Burgers (nu = 0.01/pi, hard initial/boundary constraint u
 an MLP 4 x 64 tanh on 8192 fixed collocation points, the same with 6 x 128 on 32768 points, and 2D Helmholtz
 (k = 1, a1 = 4, a2 = 1, u = (1 - x^2)(1 - y^2) N) with 4 x 64 on 8192 points. Both sides use the same network, points,
 optimizer (Adam, lr 1e-3) and float32. sciml takes the residual's derivatives (value, first and second derivatives)
-in one batched second-order forward pass through the network and the hard constraint (`sciml.pde._taylor`, its
-default path), value and gradient accumulated over cache-sized blocks of points (`sciml.pde._blocked`, the default
-on a CPU; also timed with all points at once), DeepXDE by reverse-mode autograd. Timed in one process, interleaved
-(sciml, sciml without blocks, DeepXDE, sciml, ...) after warm-up; the ratio to DeepXDE is taken round by round and its
-median reported. sciml's compile time is reported separately, as is the achieved FLOP/s of its step (XLA's cost
-analysis) against a large-matmul peak timed on the same machine in every round. A fourth side splits the points over
-one CPU device per core (`fit(..., mesh=data_mesh())`, each device running the blocks of its own points): the
-process starts with ``--xla_force_host_platform_device_count`` set to the cores, which leaves the other sides as they
-are (they run on the first device, with XLA's threads over all cores).
+in one batched second-order forward pass through the network and the hard constraint (`sciml.pde._taylor`), value
+and gradient accumulated over cache-sized blocks of points (`sciml.pde._blocked`), the points split over the CPU
+devices (`sciml` starts XLA's CPU backend with one device per core): its default path, no option set. Also timed:
+the same step on one device (XLA's threads over all cores; `fit(..., mesh=data_mesh(1))`), with and without blocks.
+DeepXDE takes the derivatives by reverse-mode autograd. Timed in one process, interleaved (sciml, sciml on one
+device, ..., DeepXDE, sciml, ...) after warm-up; the ratio to DeepXDE is taken round by round and its median
+reported. sciml's compile time is reported separately, as is the achieved FLOP/s of its step (XLA's cost analysis)
+against a large-matmul peak timed on the same machine in every round.
 
     python benchmarks/pinn_throughput.py [--quick]
 """
@@ -27,9 +26,6 @@ import time
 from sciml.benchmarking import Benchmark, Side, available_cores, machine_info, xla_cpu_threads
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # read when XLA's backend starts
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + f" --xla_force_host_platform_device_count={available_cores()}").strip()
 
 import equinox as eqx  # noqa: E402
 import jax
@@ -106,7 +102,8 @@ def sciml_problem(case: Case, points: np.ndarray, block_points: int | None = Non
 
 class ScimlRunner:
     """Runs `steps` Adam steps per call through `sciml.train.fit`'s compiled chunk (the engine's hot loop);
-    `block_points` as `Problem`'s (None: the default, 0: all points at once); `mesh` as `fit`'s (None: one device)."""
+    `block_points` as `Problem`'s (None: the default, 0: all points at once); `mesh` as `fit`'s (None: the default, the
+    points split over the CPU devices; ``data_mesh(1)``: one device)."""
 
     def __init__(self, case: Case, points: np.ndarray, block_points: int | None = None, mesh=None):
         model, loss = sciml_problem(case, points, block_points)
@@ -216,40 +213,40 @@ class MatmulRate:
 
 
 def compare(case: Case, bench: Benchmark, repeats: int, peak: MatmulRate) -> dict:
-    """Interleaved steps/s of the sides on one case (sciml, sciml with all points at once, sciml with the points split
-    over the CPU devices, DeepXDE) and the matmul peak, sciml's ratios to DeepXDE and fractions of the peak per round,
-    and sciml's FLOP rate."""
+    """Interleaved steps/s of the sides on one case (sciml's default, sciml on one device with and without blocks,
+    DeepXDE) and the matmul peak, sciml's ratios to DeepXDE and fractions of the peak per round, and its FLOP rate."""
     points = case.points()
-    sciml_runner, unblocked_runner = ScimlRunner(case, points), ScimlRunner(case, points, block_points=0)
-    split_runner = ScimlRunner(case, points, mesh=data_mesh())
+    one_device = data_mesh(1)
+    sciml_runner = ScimlRunner(case, points)
+    one_device_runner = ScimlRunner(case, points, mesh=one_device)
+    unblocked_runner = ScimlRunner(case, points, block_points=0, mesh=one_device)
     deepxde_runner = DeepXDERunner(case, points)
     layer = MatmulRate(case.n_points, case.width, case.width)
     rates = bench.interleaved({"sciml": Side(lambda _: sciml_runner.run(), xla_cpu_threads()),
+                               "sciml_one_device": Side(lambda _: one_device_runner.run(), xla_cpu_threads()),
                                "sciml_unblocked": Side(lambda _: unblocked_runner.run(), xla_cpu_threads()),
-                               "sciml_split": Side(lambda _: split_runner.run(), xla_cpu_threads()),
                                "deepxde": Side(lambda _: deepxde_runner.run(), deepxde_runner.torch.get_num_threads()),
                                "matmul_peak": Side(lambda _: peak.run(), xla_cpu_threads()),
                                "layer_matmul": Side(lambda _: layer.run(), xla_cpu_threads())},
                               repeats)
     sciml_rates, deepxde_rates = np.asarray(rates["sciml"]), np.asarray(rates["deepxde"])
-    peaks = np.asarray(rates["matmul_peak"])
-    split_rates = np.asarray(rates["sciml_split"])
-    ratios, split_ratios = sciml_rates / deepxde_rates, split_rates / deepxde_rates
+    one_device_rates, peaks = np.asarray(rates["sciml_one_device"]), np.asarray(rates["matmul_peak"])
+    ratios, one_device_ratios = sciml_rates / deepxde_rates, one_device_rates / deepxde_rates
     flops = sciml_runner.step_flops()
-    fractions, split_fractions = flops * sciml_rates / peaks, flops * split_rates / peaks
+    fractions, one_device_fractions = flops * sciml_rates / peaks, flops * one_device_rates / peaks
     layer_fractions = np.asarray(rates["layer_matmul"]) / peaks
-    return {"case": dataclasses.asdict(case), "sciml_steps_per_s": sciml_rates.tolist(),
-            "sciml_unblocked_steps_per_s": rates["sciml_unblocked"], "deepxde_steps_per_s": deepxde_rates.tolist(),
-            "sciml_split_steps_per_s": split_rates.tolist(), "split_devices": len(jax.devices()),
-            "split_ratio_per_pair": split_ratios.tolist(), "split_median_ratio": float(np.median(split_ratios)),
-            "split_fraction_of_peak_per_round": split_fractions.tolist(),
-            "split_fraction_of_peak": float(np.median(split_fractions)),
+    return {"case": dataclasses.asdict(case), "cpu_devices": len(jax.devices()),
+            "sciml_steps_per_s": sciml_rates.tolist(), "deepxde_steps_per_s": deepxde_rates.tolist(),
+            "ratio_per_pair": ratios.tolist(), "median_ratio": float(np.median(ratios)),
+            "fraction_of_peak_per_round": fractions.tolist(), "fraction_of_peak": float(np.median(fractions)),
+            "sciml_one_device_steps_per_s": one_device_rates.tolist(),
+            "one_device_median_ratio": float(np.median(one_device_ratios)),
+            "one_device_fraction_of_peak": float(np.median(one_device_fractions)),
+            "sciml_unblocked_steps_per_s": rates["sciml_unblocked"],
             "layer_matmul_flops_per_s": rates["layer_matmul"],
             "layer_fraction_of_peak": float(np.median(layer_fractions)),
-            "matmul_peak_flops_per_s": peaks.tolist(), "ratio_per_pair": ratios.tolist(),
-            "median_ratio": float(np.median(ratios)), "sciml_compile_time_s": sciml_runner.compile_time_s,
+            "matmul_peak_flops_per_s": peaks.tolist(), "sciml_compile_time_s": sciml_runner.compile_time_s,
             "step_flops": flops, "achieved_flops_per_s": flops * float(np.median(sciml_rates)),
-            "fraction_of_peak_per_round": fractions.tolist(), "fraction_of_peak": float(np.median(fractions)),
             "torch": deepxde_runner.torch.__version__}
 
 
@@ -265,34 +262,34 @@ def main() -> None:
     peaks = np.concatenate([run["matmul_peak_flops_per_s"] for run in runs])
     result = {"benchmark": "pinn_throughput", "optimizer": f"Adam lr={LR}", "dtype": "float32", "repeats": repeats,
               "machine": machine_info(), "matmul_peak_flops_per_s": float(np.median(peaks)), "cases": runs}
+    devices = len(jax.devices())
     table = [
-        f"| case | sciml steps/s (median) | sciml, all points at once | DeepXDE 1.15 (PyTorch {runs[0]['torch']}) "
-        "steps/s (median) | sciml / DeepXDE (median of rounds) | sciml compile [s] | step GFLOP | sciml % of matmul "
-        f"peak (median of rounds) | sciml, points split over {len(jax.devices())} CPU devices, steps/s | split / "
-        "DeepXDE | split % of matmul peak | one hidden layer's product on all points, % of matmul peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| case | sciml steps/s (median) | DeepXDE 1.15 (PyTorch {runs[0]['torch']}) steps/s (median) | sciml / "
+        "DeepXDE (median of rounds) | sciml % of matmul peak (median of rounds) | sciml on one device, steps/s | "
+        "one device / DeepXDE | one device, all points at once, steps/s | sciml compile [s] | step GFLOP | one hidden "
+        "layer's product on all points, % of matmul peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         table.append(
             f"| {run['case']['name']} | {np.median(run['sciml_steps_per_s']):.2f} | "
-            f"{np.median(run['sciml_unblocked_steps_per_s']):.2f} | "
             f"{np.median(run['deepxde_steps_per_s']):.2f} | **{run['median_ratio']:.2f}x** | "
+            f"**{100 * run['fraction_of_peak']:.1f}%** | {np.median(run['sciml_one_device_steps_per_s']):.2f} | "
+            f"{run['one_device_median_ratio']:.2f}x | {np.median(run['sciml_unblocked_steps_per_s']):.2f} | "
             f"{run['sciml_compile_time_s']:.1f} | {run['step_flops'] / 1e9:.2f} | "
-            f"{100 * run['fraction_of_peak']:.1f}% | {np.median(run['sciml_split_steps_per_s']):.2f} | "
-            f"**{run['split_median_ratio']:.2f}x** | {100 * run['split_fraction_of_peak']:.1f}% | "
             f"{100 * run['layer_fraction_of_peak']:.1f}% |")
     table += ["", f"Measured float32 matmul peak (2048x2048 under XLA), timed in every round beside the sides: "
               f"median {np.median(peaks) / 1e9:.1f} GFLOP/s ({peaks.min() / 1e9:.1f} to {peaks.max() / 1e9:.1f}); "
-              "each round's fraction of peak divides by that round's peak. Step cost from "
-              "XLA's cost analysis of one value-and-grad + Adam update on all points at once; sciml: batched forward "
-              "derivatives, value and gradient accumulated over cache-sized blocks of points (its default on a CPU; "
-              "the third column without blocks), steps fused with lax.scan; split: the same step with the points split "
-              "over one CPU device per core (`fit(..., mesh=data_mesh())`, the process started with "
-              "`--xla_force_host_platform_device_count`), each device running the blocks of its own points, value and "
-              "gradient added; DeepXDE: reverse-mode autograd, `torch.set_num_threads` = the cores. Last column: a "
-              "(points, width) x (width, width) product alone, timed the same way, the rate a layer of the case's "
-              "width reaches at that shape on this machine (the whole step also runs the transposed products of the "
-              "gradient and the elementwise derivatives)."]
+              "each round's fraction of peak divides by that round's peak. Step cost from XLA's cost analysis of one "
+              "value-and-grad + Adam update on all points at once. sciml, its default path (no option set): batched "
+              "forward derivatives, value and gradient accumulated over cache-sized blocks of points, the points "
+              f"split over the {devices} CPU devices sciml starts (one per core, each running the blocks of its own "
+              "points; value and gradient added), steps fused with lax.scan. One device: the same step with every "
+              "point on one device whose matrix products XLA spreads over all cores (`fit(..., mesh=data_mesh(1))`), "
+              "with blocks and with all points at once. DeepXDE: reverse-mode autograd, `torch.set_num_threads` = "
+              "the cores. Last column: a (points, width) x (width, width) product alone, timed the same way, the rate "
+              "a layer of the case's width reaches at that shape on this machine (the whole step also runs the "
+              "transposed products of the gradient and the elementwise derivatives)."]
     bench.write_report(result, "PINN training throughput: sciml vs DeepXDE", table)
 
 

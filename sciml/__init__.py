@@ -10,6 +10,30 @@ from sciml._errors import ConfigError, DataError
 __version__ = "0.1.0"
 
 
+def _one_cpu_device_per_core() -> None:
+    """Ask XLA's CPU backend, before it starts, for one device per core (``SCIML_CPU_DEVICES`` overrides the count; 1
+    turns this off), unless `XLA_FLAGS` already names a device count or runs XLA on one thread. Code placed on one
+    device runs as before (XLA's threads span every core); PINN residuals split their points over the devices
+    (`sciml.pde._blocked.point_split`), which runs their elementwise derivative arithmetic on every core."""
+    flags = _os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags or "intra_op_parallelism_threads=1" in flags:
+        return
+    try:
+        cores = len(_os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = _os.cpu_count() or 1
+    requested = _os.environ.get("SCIML_CPU_DEVICES", "").strip()
+    if requested and not (requested.isdigit() and int(requested) > 0):
+        raise ConfigError(f"SCIML_CPU_DEVICES: expected a positive number of CPU devices, got {requested!r}; unset it "
+                          f"for one device per core ({cores} here), or set 1 for a single device")
+    count = int(requested) if requested else cores
+    if count > 1:
+        _os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+_one_cpu_device_per_core()
+
+
 def set_precision(precision: str) -> None:
     """Choose the default float width of this process: ``"float32"`` (default) or ``"float64"``."""
     if precision not in ("float32", "float64"):

@@ -13,11 +13,12 @@ from sciml import ConfigError
 from sciml.nn import MLP
 from sciml.pde import FixedPoints, PointSets, Problem, interval, time_space
 from sciml.pde._blocked import (
+    CORE_BLOCK_FLOATS,
     MIN_BLOCK_POINTS,
     auto_block_points,
     blocked_mean_square,
-    data_shards,
     intermediate_floats,
+    point_split,
 )
 from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss, RecipeLoss
 from sciml.train import LBFGS, data_mesh, fit, tracing_under
@@ -52,17 +53,20 @@ def problem(residual=burgers, block_points=None):
     return Problem(DOMAIN, residual, FixedPoints(POINTS), {}, block_points=block_points)
 
 
+@pytest.mark.parametrize("devices", [1, "all"])
 @pytest.mark.parametrize("residual", [burgers, system])
 @pytest.mark.parametrize("block", [128, 300, 999])
-def test_value_and_gradient_equal_all_points_at_once(residual, block):
-    """1000 points in blocks of 128 (the last padded), 300 and 999 (one point left): the plain mean square's value
-    and gradient to float32 rounding, under jit."""
+def test_value_and_gradient_equal_all_points_at_once(residual, block, devices):
+    """1000 points in blocks of 128 (the last padded), 300 and 999 (one point left), on one device (a mesh of one)
+    and split over every CPU device (the default): the plain mean square's value and gradient to float32 rounding,
+    under jit."""
     model, blocked, whole = pinn(), problem(residual, block), problem(residual, 0)
 
     def value_and_grad(p):
         return eqx.filter_jit(eqx.filter_value_and_grad(lambda m: p.terms(m, {"residual": POINTS})["residual"]))(model)
 
-    value, grads = value_and_grad(blocked)
+    with tracing_under(data_mesh(1) if devices == 1 else None):
+        value, grads = value_and_grad(blocked)
     reference, reference_grads = value_and_grad(whole)
     direct = jnp.mean(jnp.square(whole.pointwise_residual(model, POINTS)))
     assert_close(reference, direct, rtol=1e-6)
@@ -109,11 +113,13 @@ def test_training_trajectory_matches_and_ensembles_vmap_through_it():
 
 
 @pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 (forced) CPU devices")
-def test_points_split_over_a_data_mesh_stay_on_their_devices():
-    """Traced under a 4-device data mesh, each device takes the blocks of its 250 points (two blocks of 128, the last
-    padded) and the sums are added: the value and gradient of all points at once, no point gathered onto every
-    device; `fit` with the mesh lands where it lands without. 1002 points (not a multiple of 4) take the unsplit
-    path."""
+@pytest.mark.parametrize("under", ["mesh", "no mesh"])
+def test_points_split_over_the_devices_stay_on_their_devices(under):
+    """Traced under a 4-device data mesh, or under none on a CPU of 4 devices (the default split), each device takes
+    the blocks of its 250 points (two blocks of 128, the last padded) and the sums are added: the value and gradient
+    of all points at once, no point gathered onto every device; `fit` with the mesh lands where it lands without.
+    1002 points (not a multiple of 4) and a mesh of one device take the unsplit path; a model committed to one
+    device trains through the split."""
     mesh, model = data_mesh(4), pinn()
     blocked, whole = problem(block_points=128), problem(block_points=0)
     sharded = jax.device_put(POINTS, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
@@ -122,37 +128,62 @@ def test_points_split_over_a_data_mesh_stay_on_their_devices():
         return jax.jit(lambda points: eqx.filter_value_and_grad(
             lambda m: p.terms(m, {"residual": points})["residual"])(model))
 
-    with tracing_under(mesh):
-        assert data_shards(1000) == 4 and data_shards(1002) == 1
-        compiled = value_and_grad(blocked).lower(sharded).compile()
-    assert data_shards(1000) == 1  # outside the mesh's context
+    def split_of(n):
+        """`point_split` of n traced points."""
+        found = []
+        jax.jit(lambda p: found.append(point_split(p)) or p).lower(jnp.zeros((n, 2)))
+        return found[0]
+
+    with tracing_under(mesh if under == "mesh" else None):
+        split = split_of(1000)
+        assert split is not None and split.shape == {"data": 4} and split_of(1002) is None
+        compiled = value_and_grad(blocked).lower(sharded if under == "mesh" else POINTS).compile()
+    with tracing_under(data_mesh(1)):
+        assert split_of(1000) is None
+    assert point_split(POINTS) is None  # not traced: one device
     assert "all-gather(" not in compiled.as_text()
-    value, grads = compiled(sharded)
+    value, grads = compiled(sharded if under == "mesh" else POINTS)
     reference, reference_grads = value_and_grad(whole)(POINTS)
     assert_close(value, reference, rtol=1e-5)
     for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(reference_grads), strict=True):
         assert_close(g, r, rtol=2e-4, atol=1e-6 * float(jnp.max(jnp.abs(r))))
 
     loss = PINNLoss(blocked)
-    trained = [fit(pinn(), loss, PointSets({"residual": loss.problem.interior}), optax.adam(1e-3), 5,
-                   key=jax.random.key(0), chunk=5, progress=False, mesh=m).model for m in (mesh, None)]
-    for a, b in zip(*(jax.tree.leaves(eqx.filter(t, eqx.is_array)) for t in trained), strict=True):
+    on_first_device = jax.tree.map(lambda x: jax.device_put(x, jax.devices()[0]) if eqx.is_array(x) else x, pinn())
+    trained = [fit(start, loss, PointSets({"residual": loss.problem.interior}), optax.adam(1e-3), 5,
+                   key=jax.random.key(0), chunk=5, progress=False, mesh=m).model
+               for start, m in ((pinn(), mesh), (pinn(), None), (on_first_device, None))]
+    for a, b, c in zip(*(jax.tree.leaves(eqx.filter(t, eqx.is_array)) for t in trained), strict=True):
         assert_close(a, b, rtol=1e-4, atol=1e-6)
+        assert_close(c, b, rtol=1e-6)  # a model committed to one device trains as well (`fit` uncommits it)
 
 
 def test_automatic_block_size():
     """On the CPU: a power of two, at least MIN_BLOCK_POINTS, smaller for a bigger network (more intermediates per
-    point); a network small enough takes all 1000 points at once."""
+    point); a network small enough takes all 1000 points at once on one device; split over one device per core,
+    blocks are the smaller budget's (CORE_BLOCK_FLOATS, a quarter of BLOCK_FLOATS)."""
     residual = problem().pointwise_residual
-    sizes = {}
+
+    def traced_block_points(model):
+        """`auto_block_points` as a compiled step sees it (the points traced)."""
+        found = []
+        jax.jit(lambda p: found.append(auto_block_points(lambda q: residual(model, q), p)) or p).lower(POINTS)
+        return found[0]
+
+    sizes, split_sizes = {}, {}
     for width in (16, 64, 128):
         model = pinn(width=width)
-        sizes[width] = auto_block_points(lambda p, m=model: residual(m, p), POINTS)
+        with tracing_under(data_mesh(1)):
+            sizes[width] = traced_block_points(model)
+        split_sizes[width] = traced_block_points(model)
         floats = intermediate_floats(lambda p, m=model: residual(m, p[None]), POINTS[0])
         assert floats > 3 * width  # at least the value and three derivative streams of one hidden layer
+        expected = 1 << ((CORE_BLOCK_FLOATS // floats).bit_length() - 1)
+        assert split_sizes[width] == max(expected, MIN_BLOCK_POINTS)
     assert all(s >= MIN_BLOCK_POINTS and s & (s - 1) == 0 for s in sizes.values())
     assert sizes[16] >= sizes[64] >= sizes[128] and sizes[16] > sizes[128]
     assert sizes[16] >= len(POINTS)
+    assert all(split_sizes[w] <= sizes[w] for w in sizes) and split_sizes[128] < sizes[128]
 
 
 def test_forward_mode_needs_no_blocks_and_bad_sizes_are_refused():

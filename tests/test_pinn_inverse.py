@@ -175,12 +175,15 @@ def test_ensemble_recovers_the_rate_of_an_exponential_decay():
     np.testing.assert_allclose(total, sum(separate), rtol=1e-5)
     assert {"k", "k_0", "k_1", "residual", "data"} <= set(logged)
 
-    result = fit(ensemble, loss, losses[0].problem.sampler(), optax.adam(1e-2), 2000, key=jax.random.key(1),
+    # The rate decays: at a constant 1e-2, Adam's k still oscillates by 1% around the optimum at step 2000, and where
+    # in that swing it stops depends on float rounding (points on one device or split over four).
+    rate = optax.cosine_decay_schedule(1e-2, 2000, alpha=0.01)
+    result = fit(ensemble, loss, losses[0].problem.sampler(), optax.adam(rate), 2000, key=jax.random.key(1),
                  chunk=1000, progress=False)
     recovered = np.asarray(result.model.values()["k"])
     np.testing.assert_allclose(recovered, k_true, rtol=5e-3)
-    # Logged every chunk: the last record holds the value the last step started from, one Adam step (lr 1e-2 on
-    # log k, here a relative change near 1e-4) before the returned model.
+    # Logged every chunk: the last record holds the value the last step started from, one Adam step (lr 1e-4 on
+    # log k by then) before the returned model.
     np.testing.assert_allclose(result.history[-1]["k_1"], recovered[1], rtol=1e-3)
 
 

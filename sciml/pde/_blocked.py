@@ -12,6 +12,12 @@ hands the accumulated gradient to any reverse-mode caller (`jax.grad`, the train
 ensembles); forward mode (`jax.jvp`, `jax.hessian`) cannot pass through it: set the problem's ``block_points=0``.
 Being reverse-only, the blocks trace their derivative pass under `sciml.pde._taylor.reverse_mode_only`, whose dense
 layers take the weight gradient in the form XLA's CPU matrix kernels run fastest.
+
+On a CPU the points are split over one XLA device per core (`sciml` starts the CPU backend that way), each device
+running the blocks of its own points on its core, and the sums added (`shard_map`): XLA's CPU backend spreads only
+its matrix products over the cores, so one device leaves a core idle during the elementwise derivative arithmetic
+(the split ran the 4 x 64 Burgers step 1.8x faster on 2 cores; `benchmarks/pinn_throughput.py`). Under a mesh
+(`sciml.train.fit` with one) the points are split over its ``"data"`` axis instead.
 """
 
 from __future__ import annotations
@@ -21,20 +27,23 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.extend import core as jcore
-from jax.sharding import PartitionSpec
+from jax.sharding import AbstractMesh, Mesh, PartitionSpec
 from jaxtyping import Array, Float
 
 from sciml.pde._taylor import reverse_mode_only
 from sciml.train._sharding import DATA_AXIS
 
-# Intermediate values of a block's program (counted before XLA fuses them, so a calibrated budget, not bytes held):
-# on 2 cores blocks of 2048 points were fastest for a 4 x 64 MLP with second derivatives (about 2.7e7
-# intermediates), and 512-2048 points for 6 x 128.
+# Intermediate values of a block's program (counted before XLA fuses them, so a calibrated budget, not bytes held).
+# A device over all cores: on 2 cores blocks of 2048 points were fastest for a 4 x 64 MLP with second derivatives
+# (about 2.7e7 intermediates), and 512-2048 points for 6 x 128.
 BLOCK_FLOATS = 2**25
-# Blocks are never smaller than this: smaller blocks were as fast on an idle machine but slowed down most when
-# other jobs shared it (more, smaller parallel operations per step).
-MIN_BLOCK_POINTS = 1024
+# A device on one core (the points split over the cores): 512 points for 4 x 64 (47 steps/s against 43 at 1024 and 37
+# at 2048), 256 for 6 x 128 (2.36 steps/s against 2.09 at 1024).
+CORE_BLOCK_FLOATS = 2**23
+# Blocks are never smaller than this (more, smaller operations per step).
+MIN_BLOCK_POINTS = 256
 
 
 def intermediate_floats(fn: Callable, point: Float[Array, " d"]) -> int:
@@ -54,12 +63,14 @@ def intermediate_floats(fn: Callable, point: Float[Array, " d"]) -> int:
 
 def auto_block_points(fn: Callable, points: Float[Array, "n d"]) -> int:
     """Points per block for `blocked_mean_square` on this backend: 0 (no blocks) off the CPU, where large batches
-    keep an accelerator busy; else the largest power of two whose intermediates fit `BLOCK_FLOATS`, at least
+    keep an accelerator busy; else the largest power of two whose intermediates fit the budget of the device running
+    them (`CORE_BLOCK_FLOATS` when the points are split over one device per core, else `BLOCK_FLOATS`), at least
     `MIN_BLOCK_POINTS`."""
     if jax.default_backend() != "cpu":
         return 0
+    budget = CORE_BLOCK_FLOATS if point_split(points) is not None else BLOCK_FLOATS
     per_point = max(1, intermediate_floats(lambda p: fn(p[None]), points[0]))
-    block = 1 << max(0, (BLOCK_FLOATS // per_point).bit_length() - 1)
+    block = 1 << max(0, (budget // per_point).bit_length() - 1)
     return max(block, MIN_BLOCK_POINTS)
 
 
@@ -76,27 +87,37 @@ def blocked_mean_square(fn: Callable, model, points: Float[Array, "n d"], block_
     n = points.shape[0]
     if block_points <= 0:
         return jnp.mean(jnp.square(fn(model, points)))
-    shards = data_shards(n)
-    if shards == 1:
+    mesh = point_split(points)
+    if mesh is None:
         return _in_blocks(fn, model, points, block_points, n)
     arrays, static = eqx.partition(model, eqx.is_array)
 
     def local(arrays, points):
         return jax.lax.psum(_in_blocks(fn, eqx.combine(arrays, static), points, block_points, n), DATA_AXIS)
 
-    return jax.shard_map(local, in_specs=(PartitionSpec(), PartitionSpec(DATA_AXIS)), out_specs=PartitionSpec(),
-                         axis_names={DATA_AXIS}, check_vma=False)(arrays, points)
+    return jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec(DATA_AXIS)),
+                         out_specs=PartitionSpec(), axis_names={DATA_AXIS}, check_vma=False)(arrays, points)
 
 
-def data_shards(n: int) -> int:
-    """The devices of the ``"data"`` axis of the mesh a step is traced under (`sciml.train.fit` with a mesh) when they
-    split the n points evenly, else 1. Each then runs the blocks of its own points and the sums are added
-    (`shard_map`): left to XLA's sharding propagation, the loop over blocks gathers every point onto every device."""
+def point_split(points: Float[Array, "n d"]) -> Mesh | AbstractMesh | None:
+    """The mesh whose ``"data"`` axis splits the n points, each device running the blocks of its own points (left to
+    XLA's sharding propagation, the loop over blocks gathers every point onto every device), or None (one device
+    takes them all).
+
+    Under a mesh (a step traced by `sciml.train.fit` with one): its ``"data"`` axis when that divides n (a mesh of
+    one device keeps the points on it). Under no mesh, on a CPU backend with several devices (one per core, as
+    `sciml` starts it): those devices, when they divide n and the points are traced (under `jax.jit`; JAX runs the
+    blocks' custom VJP inside `shard_map` only when compiled).
+    """
+    n = points.shape[0]
     mesh = jax.sharding.get_abstract_mesh()
-    if mesh.empty or DATA_AXIS not in mesh.axis_names:
-        return 1
-    size = mesh.shape[DATA_AXIS]
-    return size if n % size == 0 else 1
+    if not mesh.empty:
+        split = DATA_AXIS in mesh.axis_names and mesh.shape[DATA_AXIS] > 1 and n % mesh.shape[DATA_AXIS] == 0
+        return mesh if split else None
+    if jax.default_backend() != "cpu" or jax.process_count() > 1 or not isinstance(points, jax.core.Tracer):
+        return None
+    devices = jax.local_devices()
+    return Mesh(np.asarray(devices), (DATA_AXIS,)) if len(devices) > 1 and n % len(devices) == 0 else None
 
 
 def _in_blocks(fn: Callable, model, points: Float[Array, "m d"], block_points: int, total: int) -> Float[Array, ""]:

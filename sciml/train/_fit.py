@@ -308,8 +308,7 @@ def fit(
             start = resumed_from
         else:
             start, lbfgs_checkpoint = checkpoint_meta.get("first_order_steps", steps), checkpoint
-    if mesh is not None:
-        state, sampler_arrays = replicate(state, mesh), replicate(sampler_arrays, mesh)
+    state, sampler_arrays = _placed(state, mesh), _placed(sampler_arrays, mesh)
     # Donated buffers must be distinct; initialisers may share constant buffers, so start from copies.
     state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if eqx.is_array(x) else x, state)
     main = is_main_process()
@@ -486,6 +485,24 @@ def _check_same_fingerprint(checkpoint: Path, stored: dict | None, current: dict
     )
 
 
+def _placed(tree, mesh: Mesh | None):
+    """`tree`'s arrays placed for a step: replicated over `mesh`, or, with none, free for JAX to place with the rest of
+    the step's program. A PINN residual on a CPU splits its points over every CPU device
+    (`sciml.pde._blocked.point_split`), and a program that spans them refuses an argument committed to one device
+    (`jax.device_put(x, device)`, a restored checkpoint); a host round trip uncommits it."""
+    if mesh is not None:
+        return replicate(tree, mesh)
+
+    def free(x):
+        if not isinstance(x, jax.Array) or not x.committed or not x.is_fully_addressable:
+            return x
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(free(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jnp.asarray(np.asarray(x))
+
+    return jax.tree_util.tree_map(free, tree)
+
+
 def _lbfgs_stage(model, loss, draw, lbfgs, step0, key, chunk, trainable, ckpt_dir, checkpoint, meta, keep, logger, bar,
                  evaluations, mesh, batch_spec):
     """Full-batch L-BFGS on the batch `draw(step0)` (fixed: line searches need a deterministic objective), or on
@@ -538,8 +555,7 @@ def _lbfgs_stage(model, loss, draw, lbfgs, step0, key, chunk, trainable, ckpt_di
         if checkpoint is not None:
             (params, opt_state), checkpoint_meta = load_checkpoint(checkpoint, (params, opt_state))
             start = checkpoint_meta["step"]
-        if mesh is not None:
-            params, opt_state = replicate((params, opt_state), mesh)
+        params, opt_state = _placed((params, opt_state), mesh)
         compiled, compile_time, history = {}, 0.0, []
         end = step0 + lbfgs.steps
         step = start
