@@ -1,6 +1,7 @@
 """sciml: a JAX workbench for scientific-ML surrogates of PDEs and climate parametrizations."""
 
 import os as _os
+import warnings as _warnings
 from pathlib import Path as _Path
 
 import jax as _jax
@@ -23,10 +24,11 @@ def _one_cpu_device_per_core() -> None:
     except AttributeError:  # not Linux
         cores = _os.cpu_count() or 1
     requested = _os.environ.get("SCIML_CPU_DEVICES", "").strip()
-    if requested and not (requested.isdigit() and int(requested) > 0):
-        raise ConfigError(f"SCIML_CPU_DEVICES: expected a positive number of CPU devices, got {requested!r}; unset it "
-                          f"for one device per core ({cores} here), or set 1 for a single device")
-    count = int(requested) if requested else cores
+    valid = requested.isdigit() and int(requested) > 0
+    if requested and not valid:  # a warning, not an error: importing sciml must not fail over a speed setting
+        _warnings.warn(f"SCIML_CPU_DEVICES: expected a positive number of CPU devices, got {requested!r}; using one "
+                       f"device per core ({cores}). Set a number (1 for a single device) or unset it.", stacklevel=2)
+    count = int(requested) if valid else cores
     if count > 1:
         _os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 

@@ -1,6 +1,10 @@
 """The residual's mean square taken block by block (`blocked_mean_square`): value and gradient equal to taking all
 points at once, through the problem, the engine, an ensemble and the choice of block size."""
 
+import os
+import subprocess
+import sys
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -217,3 +221,24 @@ def test_recipe_loss_without_causal_weights_takes_blocks():
     assert_close(values[0], values[1], rtol=1e-5)
     for g, r in zip(*grads, strict=True):
         assert_close(g, r, rtol=2e-4, atol=1e-6 * float(jnp.max(jnp.abs(r))))
+
+
+def test_sciml_starts_one_cpu_device_per_core():
+    """A fresh process that imports sciml has one CPU device per available core; SCIML_CPU_DEVICES sets the count (1:
+    one device); XLA_FLAGS naming a count or one XLA thread is left alone; a bad count warns and keeps the default."""
+    cores = len(os.sched_getaffinity(0))
+    probe = "import sciml, jax; print(jax.device_count())"
+
+    def devices(**env):
+        base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "SCIML_CPU_DEVICES")}
+        done = subprocess.run([sys.executable, "-W", "always", "-c", probe], env={**base, **env}, capture_output=True,
+                              text=True, check=True)
+        return int(done.stdout.split()[0]), done.stderr
+
+    assert devices()[0] == cores
+    assert devices(SCIML_CPU_DEVICES="3")[0] == 3
+    assert devices(SCIML_CPU_DEVICES="1")[0] == 1
+    assert devices(XLA_FLAGS="--xla_force_host_platform_device_count=5")[0] == 5
+    assert devices(XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")[0] == 1
+    count, warning = devices(SCIML_CPU_DEVICES="two")
+    assert count == cores and "expected a positive number of CPU devices, got 'two'" in warning
