@@ -486,12 +486,15 @@ def _check_same_fingerprint(checkpoint: Path, stored: dict | None, current: dict
 
 
 def _placed(tree, mesh: Mesh | None):
-    """`tree`'s arrays placed for a step: replicated over `mesh`, or, with none, free for JAX to place with the rest of
-    the step's program. A PINN residual on a CPU splits its points over every CPU device
+    """`tree`'s arrays placed for a step: replicated over `mesh`; with none, on a CPU of several devices, free for JAX
+    to place with the rest of the step's program. A PINN residual there splits its points over every CPU device
     (`sciml.pde._blocked.point_split`), and a program that spans them refuses an argument committed to one device
-    (`jax.device_put(x, device)`, a restored checkpoint); a host round trip uncommits it."""
+    (`jax.device_put(x, device)`, a restored checkpoint); a host round trip uncommits it. Elsewhere arrays stay where
+    they are."""
     if mesh is not None:
         return replicate(tree, mesh)
+    if jax.default_backend() != "cpu" or len(jax.local_devices()) == 1:
+        return tree
 
     def free(x):
         if not isinstance(x, jax.Array) or not x.committed or not x.is_fully_addressable:
