@@ -33,6 +33,9 @@ def _one_cpu_device_per_core() -> None:
         _os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+# The XLA flags as the environment gave them, before sciml added its device count (None: unset); processes this one
+# starts for a multi-process run get these (`sciml.train.run_local_processes`).
+_XLA_FLAGS_GIVEN = _os.environ.get("XLA_FLAGS")
 _one_cpu_device_per_core()
 
 

@@ -39,6 +39,23 @@ def test_the_cluster_variables_are_read_and_checked():
     assert cluster_from_environment({"OMPI_COMM_WORLD_SIZE": "2"}) == {}
 
 
+def test_local_processes_get_one_cpu_device_and_the_flags_as_given():
+    """`sciml run --processes N` started from a process whose `import sciml` asked XLA for one CPU device per core:
+    each child gets SCIML_CPU_DEVICES=1 and the XLA_FLAGS the parent was started with (without the device count
+    added), so the N processes do not each claim every core; a child counts one CPU device."""
+    probe = ("import os, sys, sciml, jax; "
+             "sys.exit(0 if jax.device_count() == 1 and os.environ['SCIML_CPU_DEVICES'] == '1' "
+             "and os.environ.get('XLA_FLAGS') is None else 1)")
+    parent = ("import sys, os, sciml; from sciml.train import run_local_processes; "
+              "assert 'xla_force_host_platform_device_count' in os.environ['XLA_FLAGS']; "
+              f"sys.exit(run_local_processes([sys.executable, '-c', {probe!r}], 2))")
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "SCIML_CPU_DEVICES")}
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: sciml adds no device count")
+    done = subprocess.run([sys.executable, "-c", parent], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def _launch(name: str, settings: dict, out: Path, cwd: Path) -> subprocess.Popen:
     """`sciml run NAME --processes 2`, each process with one CPU device (the mesh spans the two processes)."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1",

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+import sciml
 from sciml._errors import ConfigError
 
 COORDINATOR = "SCIML_COORDINATOR"
@@ -116,18 +117,22 @@ def run_local_processes(command: Sequence[str], processes: int, *, poll_s: float
     """Run `command` as `processes` processes of one multi-process run on this machine and return its exit code.
 
     Each process gets the coordinator (process 0, on a free localhost port), the process count and its index in
-    `SCIML_*` variables (`join_cluster` reads them), and one CPU device (``SCIML_CPU_DEVICES=1`` unless set: the
-    processes share this machine's cores). Process 0 keeps stdout; all keep stderr. When one process fails,
+    `SCIML_*` variables (`join_cluster` reads them), one CPU device (``SCIML_CPU_DEVICES=1`` unless set: the
+    processes share this machine's cores) and the `XLA_FLAGS` this process was started with (not the device count its
+    `import sciml` added). Process 0 keeps stdout; all keep stderr. When one process fails,
     the others are stopped (a run cannot go on without one of its processes) and its exit code is returned (128 +
     the signal for a killed one); the checkpoints written so far let the same command resume.
     """
     if processes < 1:
         raise ConfigError(f"--processes must be >= 1, got {processes}")
     coordinator = f"localhost:{_free_port()}"
+    shared = {"SCIML_CPU_DEVICES": "1", **os.environ}
+    shared.pop("XLA_FLAGS", None)
+    if sciml._XLA_FLAGS_GIVEN is not None:  # the flags as given, without the device count this process's import added
+        shared["XLA_FLAGS"] = sciml._XLA_FLAGS_GIVEN
     children = []
     for index in range(processes):
-        env = {"SCIML_CPU_DEVICES": "1", **os.environ, COORDINATOR: coordinator, NUM_PROCESSES: str(processes),
-               PROCESS_ID: str(index)}
+        env = {**shared, COORDINATOR: coordinator, NUM_PROCESSES: str(processes), PROCESS_ID: str(index)}
         children.append(subprocess.Popen(list(command), env=env, stdout=None if index == 0 else subprocess.DEVNULL))
     try:
         while True:
