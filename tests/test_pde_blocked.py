@@ -28,7 +28,7 @@ from sciml.pinn import PINN, EnsembleLoss, HardConstraint, PINNLoss, RecipeLoss
 from sciml.train import LBFGS, data_mesh, fit, tracing_under
 
 DOMAIN = time_space(0.0, 1.0, interval(-1.0, 1.0))
-POINTS = DOMAIN.uniform(jax.random.key(1), 1000)
+POINTS = DOMAIN.uniform(jax.random.key(1), 2000)
 
 
 def burgers(u):
@@ -61,7 +61,7 @@ def problem(residual=burgers, block_points=None):
 @pytest.mark.parametrize("residual", [burgers, system])
 @pytest.mark.parametrize("block", [128, 300, 999])
 def test_value_and_gradient_equal_all_points_at_once(residual, block, devices):
-    """1000 points in blocks of 128 (the last padded), 300 and 999 (one point left), on one device (a mesh of one)
+    """2000 points in blocks of 128 (the last padded), 300 and 999 (two points left), on one device (a mesh of one)
     and split over every CPU device (the default): the plain mean square's value and gradient to float32 rounding,
     under jit."""
     model, blocked, whole = pinn(), problem(residual, block), problem(residual, 0)
@@ -120,9 +120,10 @@ def test_training_trajectory_matches_and_ensembles_vmap_through_it():
 @pytest.mark.parametrize("under", ["mesh", "no mesh"])
 def test_points_split_over_the_devices_stay_on_their_devices(under):
     """Traced under a 4-device data mesh, or under none on a CPU of 4 devices (the default split), each device takes
-    the blocks of its 250 points (two blocks of 128, the last padded) and the sums are added: the value and gradient
+    the blocks of its 500 points (four blocks of 128, the last padded) and the sums are added: the value and gradient
     of all points at once, no point gathered onto every device; `fit` with the mesh lands where it lands without.
-    1002 points (not a multiple of 4) and a mesh of one device take the unsplit path; a model committed to one
+    2002 points (not a multiple of 4), a mesh of one device and, with no mesh, fewer than MIN_BLOCK_POINTS per device
+    take the unsplit path; a model committed to one
     device trains through the split."""
     mesh, model = data_mesh(4), pinn()
     blocked, whole = problem(block_points=128), problem(block_points=0)
@@ -139,11 +140,12 @@ def test_points_split_over_the_devices_stay_on_their_devices(under):
         return found[0]
 
     with tracing_under(mesh if under == "mesh" else None):
-        split = split_of(1000)
-        assert split is not None and split.shape == {"data": 4} and split_of(1002) is None
+        split = split_of(2000)
+        assert split is not None and split.shape == {"data": 4} and split_of(2002) is None
+        assert (split_of(4 * MIN_BLOCK_POINTS - 4) is None) == (under == "no mesh")
         compiled = value_and_grad(blocked).lower(sharded if under == "mesh" else POINTS).compile()
     with tracing_under(data_mesh(1)):
-        assert split_of(1000) is None
+        assert split_of(2000) is None
     assert point_split(POINTS) is None  # not traced: one device
     assert "all-gather(" not in compiled.as_text()
     value, grads = compiled(sharded if under == "mesh" else POINTS)
@@ -164,7 +166,7 @@ def test_points_split_over_the_devices_stay_on_their_devices(under):
 
 def test_automatic_block_size():
     """On the CPU: a power of two, at least MIN_BLOCK_POINTS, smaller for a bigger network (more intermediates per
-    point); a network small enough takes all 1000 points at once on one device; split over one device per core,
+    point); a network small enough takes all 2000 points at once on one device; split over one device per core,
     blocks are the smaller budget's (CORE_BLOCK_FLOATS, a quarter of BLOCK_FLOATS)."""
     residual = problem().pointwise_residual
 
