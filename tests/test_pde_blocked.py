@@ -123,8 +123,7 @@ def test_points_split_over_the_devices_stay_on_their_devices(under):
     the blocks of its 500 points (four blocks of 128, the last padded) and the sums are added: the value and gradient
     of all points at once, no point gathered onto every device; `fit` with the mesh lands where it lands without.
     2002 points (not a multiple of 4), a mesh of one device and, with no mesh, fewer than MIN_BLOCK_POINTS per device
-    take the unsplit path; a model committed to one
-    device trains through the split."""
+    take the unsplit path; a model committed to one device trains through the split."""
     mesh, model = data_mesh(4), pinn()
     blocked, whole = problem(block_points=128), problem(block_points=0)
     sharded = jax.device_put(POINTS, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
