@@ -1,41 +1,15 @@
 """sciml: a JAX workbench for scientific-ML surrogates of PDEs and climate parametrizations."""
 
 import os as _os
-import warnings as _warnings
 from pathlib import Path as _Path
 
 import jax as _jax
 
+from sciml._cpu_devices import one_cpu_device_per_core as _one_cpu_device_per_core
 from sciml._errors import ConfigError, DataError
 
 __version__ = "0.1.0"
 
-
-def _one_cpu_device_per_core() -> None:
-    """Ask XLA's CPU backend, before it starts, for one device per core (``SCIML_CPU_DEVICES`` overrides the count; 1
-    turns this off), unless `XLA_FLAGS` already names a device count or runs XLA on one thread. Code placed on one
-    device runs as before (XLA's threads span every core); PINN residuals split their points over the devices
-    (`sciml.pde._blocked.point_split`), which runs their elementwise derivative arithmetic on every core."""
-    flags = _os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" in flags or "intra_op_parallelism_threads=1" in flags:
-        return
-    try:
-        cores = len(_os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = _os.cpu_count() or 1
-    requested = _os.environ.get("SCIML_CPU_DEVICES", "").strip()
-    valid = requested.isdigit() and int(requested) > 0
-    if requested and not valid:  # a warning, not an error: importing sciml must not fail over a speed setting
-        _warnings.warn(f"SCIML_CPU_DEVICES: expected a positive number of CPU devices, got {requested!r}; using one "
-                       f"device per core ({cores}). Set a number (1 for a single device) or unset it.", stacklevel=2)
-    count = int(requested) if valid else cores
-    if count > 1:
-        _os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
-
-
-# The XLA flags as the environment gave them, before sciml added its device count (None: unset); processes this one
-# starts for a multi-process run get these (`sciml.train.run_local_processes`).
-_XLA_FLAGS_GIVEN = _os.environ.get("XLA_FLAGS")
 _one_cpu_device_per_core()
 
 

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-import sciml
+from sciml._cpu_devices import XLA_FLAGS_GIVEN
 from sciml._errors import ConfigError
 
 COORDINATOR = "SCIML_COORDINATOR"
@@ -128,8 +128,8 @@ def run_local_processes(command: Sequence[str], processes: int, *, poll_s: float
     coordinator = f"localhost:{_free_port()}"
     shared = {"SCIML_CPU_DEVICES": "1", **os.environ}
     shared.pop("XLA_FLAGS", None)
-    if sciml._XLA_FLAGS_GIVEN is not None:  # the flags as given, without the device count this process's import added
-        shared["XLA_FLAGS"] = sciml._XLA_FLAGS_GIVEN
+    if XLA_FLAGS_GIVEN is not None:  # the flags as given, without the device count this process's import added
+        shared["XLA_FLAGS"] = XLA_FLAGS_GIVEN
     children = []
     for index in range(processes):
         env = {**shared, COORDINATOR: coordinator, NUM_PROCESSES: str(processes), PROCESS_ID: str(index)}
