@@ -279,14 +279,18 @@ def per_parameter_fno(name: str, value: float) -> float | None:
 def ratio_verdict(pairs: list[tuple[float, float]], target: float = 0.8) -> tuple[list[float], bool, str]:
     """CAPE's held-out nRMSE over the parameter-channel baseline's, seed by seed, from (CAPE, baseline) pairs;
     whether the issue's criterion is met (the median of those ratios <= `target` over at least 3 seeds, and no result
-    where in some seed both rollouts are no better than predicting zero: nRMSE >= 1, the ratio would compare diverged
-    rollouts); and the verdict in words."""
+    where in some seed a rollout is no better than predicting zero, nRMSE >= 1: both, the ratio would compare diverged
+    rollouts; the baseline's, a win over a diverged baseline is no win); and the verdict in words."""
     per_seed = [ours / theirs for ours, theirs in pairs]
     if len(per_seed) < 3:
         return per_seed, False, f"{len(per_seed)} seed(s): the target needs 3"
     if max(min(pair) for pair in pairs) >= 1.0:
         return per_seed, False, ("no result: in some seed both held-out errors exceed 1, worse than predicting zero, "
                                  "so the ratio compares diverged rollouts")
+    diverged = [seed for seed, (_, theirs) in enumerate(pairs) if theirs >= 1.0]
+    if diverged:
+        return per_seed, False, (f"no result: the baseline's held-out error exceeds 1, worse than predicting zero, in "
+                                 f"{len(diverged)} of {len(pairs)} seeds; a ratio over a diverged baseline is no win")
     met = bool(np.median(per_seed) <= target)
     return per_seed, met, f"target <= {target:g}: {'met' if met else 'not met'}"
 

@@ -87,6 +87,9 @@ def test_the_cape_verdict_is_the_median_per_seed_and_refuses_diverged_pairs():
     # a seed where both rollouts are worse than predicting zero gives no result, whatever the ratios
     _, met, verdict = ratio_verdict([(0.1, 0.5), (0.3, 0.5), (2.0, 9.0)])
     assert not met and verdict.startswith("no result")
+    # nor does a baseline worse than predicting zero in some seed, however far below it CAPE lands
+    _, met, verdict = ratio_verdict([(0.7, 1.2), (0.5, 0.9), (0.4, 0.9)])
+    assert not met and "baseline's held-out error exceeds 1" in verdict and "in 1 of 3 seeds" in verdict
     assert ratio_verdict([(0.1, 0.5), (0.3, 0.5)])[1:] == (False, "2 seed(s): the target needs 3")
 
 
