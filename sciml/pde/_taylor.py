@@ -243,17 +243,8 @@ class _Interpreter:
                                            dict(z.streams))
             return _Jet(fx, streams, out_aval)
 
-        def value_and_slopes(x):
-            def slope(y):
-                return jax.jvp(f, (y,), (jnp.ones_like(y),))
-
-            if not pairs:
-                return (*slope(x), None)
-            (fx, d1), (_, d2) = jax.jvp(slope, (x,), (jnp.ones_like(x),))
-            return fx, d1, d2
-
-        fx, d1, d2 = _apply(value_and_slopes, [z.value], [z.shape])
-        return _Jet(fx, _chain_rule(d1, d2, z.streams, pairs), out_aval)
+        fx, d1, *d2 = _apply(lambda x: tuple(_slopes(f, x, 2 if pairs else 1)), [z.value], [z.shape])
+        return _Jet(fx, _chain_rule(d1, d2[0] if d2 else None, z.streams, pairs), out_aval)
 
 
 def _apply_pointwise(f: Callable, shape: tuple[int, ...], x):
@@ -331,14 +322,20 @@ _weight_product.defvjp(_weight_product_fwd, _weight_product_bwd)
 
 
 def _slopes(f: Callable, x, order: int) -> list:
-    """``[f(x), f'(x), ..., f^(order)(x)]`` of an elementwise `f`, by nested forward mode."""
-    if order == 0:
-        return [f(x)]
+    """``[f(x), f'(x), ..., f^(order)(x)]`` of an elementwise `f`, by nested forward mode: each level's jvp carries
+    the lower derivatives as its primal, so f and its derivatives share one program (no separate f(x) per level)."""
 
-    def derivative(y):
-        return jax.jvp(f, (y,), (jnp.ones_like(y),))[1]
+    def derivatives(k: int) -> Callable:
+        if k == 0:
+            return lambda y: (f(y),)
 
-    return [f(x), *_slopes(derivative, x, order - 1)]
+        def up_to_k(y):
+            lower, slopes = jax.jvp(derivatives(k - 1), (y,), (jnp.ones_like(y),))
+            return (*lower, slopes[-1])
+
+        return up_to_k
+
+    return list(derivatives(order)(x))
 
 
 def _jet_forward(f: Callable, pairs: tuple[Key, ...], z, streams: dict) -> tuple:
