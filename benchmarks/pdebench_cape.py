@@ -34,7 +34,8 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
-(each merges its runs into the JSON under a lock).
+(each merges its runs into the JSON under a lock; a run whose folder another invocation is training is skipped, and
+that invocation records it).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import load, run_experiment, write_text
+from sciml.studies import RunFolderError, load, run_experiment, write_text
 from sciml.studies.neural_solvers import CAPE_CONDITIONINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -423,9 +424,13 @@ def main() -> None:
     bench.declare_threads(sciml=xla_cpu_threads())
     for seed in args.seeds:
         for name, base, conditioning in itertools.product(args.families, args.bases, args.conditionings):
-            record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
-                         frames=args.frames, base=base, cape_weight=args.cape_weight,
-                         parameter_scale=args.parameter_scale)
+            try:
+                record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
+                             frames=args.frames, base=base, cape_weight=args.cape_weight,
+                             parameter_scale=args.parameter_scale)
+            except RunFolderError as error:  # a parallel invocation trains it and merges its record
+                print(f"skipped: {error}", flush=True)
+                continue
             print(json.dumps({k: record[k] for k in ("family", "base", "conditioning", "seed", "wall_time_s")}
                              | {k: v for k, v in record["metrics"].items() if "nrmse" in k}), flush=True)
             with open(RESULTS.with_suffix(".lock"), "w") as lock:  # merge with parallel invocations' runs

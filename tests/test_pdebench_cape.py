@@ -1,6 +1,7 @@
 """`benchmarks/pdebench_cape.py`: a seconds-long run through the neural-solver study on the protocol's data, its
 scores recomputed from its predictions.nc, and the table built from its record."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -132,3 +133,30 @@ def test_cape_on_top_of_parameter_channels_is_its_own_row_against_the_channel_ba
     assert ("FNO + CAPE + parameter channels (aux. weight 5.7e-05) over FNO + parameter channels, held-out nRMSE "
             "seed by seed (curriculum, 240, 3000, 1, log): 0.4, 0.7, 0.9; median 0.7 (target <= 0.8: met)") in table
     assert "FNO + CAPE (aux. weight 5.7e-05) over FNO + parameter channels" in table and "1.2, 1.2, 1.2" in table
+
+
+def test_a_run_folder_another_invocation_trains_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):
+    """Parallel invocations over overlapping seeds: the seed whose folder is held by another process is skipped (that
+    process records it) and the invocation goes on to its next seed, recording that one."""
+    import pdebench_cape
+
+    from sciml.studies import RunFolderError
+
+    def run(name, conditioning, seed, samples, steps, **_):
+        if seed == 1:
+            raise RunFolderError(f"runs/{name}-s{seed} is in use by another sciml process (pid 1 on vm)")
+        return {"family": name, "base": "fno", "conditioning": conditioning, "cape_weight": None,
+                "parameter_scale": "log", "training": "one-step", "seed": seed, "samples": samples, "steps": steps,
+                "frames": 1, "wall_time_s": 1.0,
+                "metrics": {"seen_nrmse": 0.1, "held_out_nrmse": 0.2, "train_time_s": 1.0,
+                            **{f"held_out_nrmse_rho={v:g}": 0.2 for v in FAMILIES["diffreact"].held_out}}}
+
+    monkeypatch.setattr(pdebench_cape, "run", run)
+    monkeypatch.setattr(pdebench_cape, "RESULTS", tmp_path / "pdebench_cape.json")
+    monkeypatch.setattr(pdebench_cape, "TABLE", tmp_path / "pdebench_cape.md")
+    monkeypatch.setattr(sys, "argv", ["pdebench_cape.py", "--families", "diffreact", "--conditionings", "channels",
+                                      "--seeds", "1", "2", "--steps", "500"])
+    pdebench_cape.main()
+    assert "skipped: runs/diffreact-s1 is in use by another sciml process" in capsys.readouterr().out
+    stored = json.loads((tmp_path / "pdebench_cape.json").read_text())["runs"]
+    assert [r["seed"] for r in stored] == [2]
