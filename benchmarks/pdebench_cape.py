@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from pdebench_fno import PROTOCOL, PUBLISHED, TRANSFER_POINTS, record_case
+from pdebench_fno import PROTOCOL, PUBLISHED, TRANSFER_POINTS, parse_case, record_case
 
 from sciml import DataError, metrics
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
@@ -90,11 +90,20 @@ class FamilySetting:
     other_parameters: tuple[tuple[str, tuple[float, ...]], ...] = ()
     n_frames: int = 41
     t_end: float = 2.0
+    reference_at: tuple[tuple[str, float], ...] = ()
+    """The other parameters' values of the per-parameter FNO set beside each held-out value (PDEBench's
+    diffusion-reaction case nu = 0.5); the held-out error it is compared with is the one at those values."""
 
     @property
     def parameters(self) -> dict[str, tuple[float, ...]]:
         """Every parameter of the family and its values (the held-out one first)."""
         return {self.parameter: self.values, **dict(self.other_parameters)}
+
+    def reference_key(self, value: float) -> str:
+        """The record's metric of the held-out error at `value` where the per-parameter FNO is trained:
+        ``held_out_nrmse_rho=5`` for one parameter, ``held_out_nrmse_nu=0.5,rho=5`` with `reference_at`."""
+        point = {**dict(self.reference_at), self.parameter: value}
+        return "held_out_nrmse_" + ",".join(f"{name}={point[name]:g}" for name in sorted(point))
 
 
 FAMILIES = {
@@ -105,7 +114,8 @@ FAMILIES = {
     # PDEBench's 1D diffusion-reaction grid (CAPE has no configuration for it): the reaction rate rho = 5 held out
     # at every diffusivity, as `diffreact-cape`; 101 frames over t in [0, 1]
     "diffreact": FamilySetting(DiffusionReactionFamily, "rho", (1.0, 2.0, 5.0, 10.0), (5.0,), "diffreact-cape",
-                               (("nu", (0.5, 1.0, 2.0, 5.0)),), n_frames=101, t_end=1.0),
+                               (("nu", (0.5, 1.0, 2.0, 5.0)),), n_frames=101, t_end=1.0,
+                               reference_at=(("nu", 0.5),)),
 }
 
 
@@ -246,6 +256,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
+    summary["metrics"].update(reference_point_errors(name, folder / "predictions.nc"))
     config = json.loads((folder / "config.json").read_text())["config"]
     weight = config["cape_weight"] if conditioning in CAPE_CONDITIONINGS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
@@ -257,20 +268,40 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record()}
 
 
+def reference_point_errors(name: str, predictions: Path) -> dict[str, float]:
+    """A family with `reference_at`: the held-out nRMSE at each held-out value and those other parameter values,
+    from the run's predictions.nc (keys `FamilySetting.reference_key`); none for the others."""
+    setting = FAMILIES[name]
+    if not setting.reference_at:
+        return {}
+    with xr.open_dataset(predictions) as ds:
+        rows = ds["split"].values == "held_out"
+        for parameter, value in setting.reference_at:
+            rows &= np.isclose(ds[parameter].values, value)
+        errors = {}
+        for value in setting.held_out:
+            at = rows & np.isclose(ds[setting.parameter].values, value)
+            errors[setting.reference_key(value)] = metrics.nrmse(ds["prediction"].values[at],
+                                                                 ds["reference"].values[at])
+    return errors
+
+
 def effective_scale(parameter_scale: str) -> str:
     """The study's parameter scale as it acts on these families (every parameter positive: "auto" is "log")."""
     return "log" if parameter_scale == "auto" else parameter_scale
 
 
 def per_parameter_fno(name: str, value: float) -> float | None:
-    """Mean nRMSE over seeds of the per-parameter FNO at `value` (`pdebench_fno.py`, one-step training, PDEBench's
-    initial states; the largest budget run), or None when it has not been run."""
+    """Mean nRMSE over seeds of the per-parameter FNO at `value` (and the family's `reference_at`;
+    `pdebench_fno.py`, one-step training, PDEBench's initial states; the largest budget run), or None when it has not
+    been run."""
     if not PER_PARAMETER.exists():
         return None
-    case = f"{name}:{FAMILIES[name].parameter}={value:g}"
+    setting = FAMILIES[name]
+    point = {**dict(setting.reference_at), setting.parameter: value}
     runs = [r for r in json.loads(PER_PARAMETER.read_text())["runs"]
-            if r.get("model", "fno") == "fno" and record_case(r) == case and r.get("training") == "one-step"
-            and r.get("initial_distribution") == "pdebench"]
+            if r.get("model", "fno") == "fno" and parse_case(record_case(r)) == (name, point)
+            and r.get("training") == "one-step" and r.get("initial_distribution") == "pdebench"]
     if not runs:
         return None
     budget = max((r["samples"], r["epochs"]) for r in runs)
@@ -329,7 +360,9 @@ def markdown(payload: dict) -> str:
              "from the first input frames (10, PDEBench's; or 1, CAPE's own setting) to the last frame on the held-out "
              "values; 'per-parameter FNO' is `benchmarks/pdebench_fno.py`'s "
              "model trained on that value alone (one-step training, mean over its seeds; '-': not run), and 'x' our "
-             "held-out nRMSE over it (target <= 3 for FNO + CAPE); 'zero-shot': the model trained at 256 points rolled "
+             "held-out nRMSE over it (target <= 3 for FNO + CAPE; diffusion-reaction: both at nu = 0.5, the other "
+             "parameter of the per-parameter model, our error recomputed from predictions.nc; '-' for runs whose "
+             "folder went before it was recorded); 'zero-shot': the model trained at 256 points rolled "
              "out on the same trajectories at 512 and 1024 points (mean over seeds). Each run's folder "
              "(`runs/pdebench_cape/`) holds its predictions.nc and the zero-shot rollouts (zero_shot.nc). PDEBench's "
              "published per-parameter FNO is in the last column where it exists.", ""]
@@ -366,8 +399,9 @@ def markdown(payload: dict) -> str:
             lines.append(f"| {_model_label(base, conditioning, weight)} | {_setup_label(*setup)} | "
                          + " | ".join(cells) + " |")
         reference = [per_parameter_fno(name, v) for v in setting.held_out]
-        lines.append("| per-parameter FNO | | " + " | ".join("-" if x is None else f"{x:.3g}" for x in reference)
-                     + " |")
+        where = "".join(f", {name} = {value:g}" for name, value in setting.reference_at)
+        lines.append(f"| per-parameter FNO{where} | | "
+                     + " | ".join("-" if x is None else f"{x:.3g}" for x in reference) + " |")
         published = [PUBLISHED.get(f"{name}:{setting.parameter}={v:g}", (float("nan"),))[0] for v in setting.held_out]
         lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
                      + " |")
@@ -376,9 +410,10 @@ def markdown(payload: dict) -> str:
             if conditioning not in CAPE_CONDITIONINGS:
                 continue
             model = _model_label(base, conditioning, weight)
-            ratios = [np.mean([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group]) / x
-                      if x else None for v, x in zip(setting.held_out, reference, strict=True)]
-            lines.append(f"| x ({model} / per-parameter FNO) | {_setup_label(*setup)} | " + " | ".join(
+            ratios = [np.mean([r["metrics"][setting.reference_key(v)] for r in group]) / x
+                      if x and all(setting.reference_key(v) in r["metrics"] for r in group) else None
+                      for v, x in zip(setting.held_out, reference, strict=True)]
+            lines.append(f"| x ({model} / per-parameter FNO{where}) | {_setup_label(*setup)} | " + " | ".join(
                 "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
             channels = {r["seed"]: r for r in groups.get((base, "channels", 0.0, *setup), [])}
             pairs = [(r["metrics"]["held_out_nrmse"], channels[r["seed"]]["metrics"]["held_out_nrmse"])

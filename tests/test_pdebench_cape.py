@@ -160,3 +160,40 @@ def test_a_run_folder_another_invocation_trains_is_skipped_not_fatal(tmp_path, m
     assert "skipped: runs/diffreact-s1 is in use by another sciml process" in capsys.readouterr().out
     stored = json.loads((tmp_path / "pdebench_cape.json").read_text())["runs"]
     assert [r["seed"] for r in stored] == [2]
+
+
+def test_diffusion_reaction_is_set_against_the_per_parameter_fno_at_its_own_diffusivity(tmp_path, monkeypatch):
+    """The per-parameter FNO of diffusion-reaction is trained at (nu, rho) = (0.5, 5): the held-out error it is set
+    beside is recomputed from predictions.nc on those rows alone, not averaged over every nu."""
+    import pdebench_cape
+
+    rng = np.random.default_rng(0)
+    nu = np.array([0.5, 0.5, 2.0, 2.0, 0.5, 1.0])
+    split = np.array(["held_out"] * 4 + ["seen"] * 2)
+    reference = rng.normal(size=(6, 3, 16))
+    prediction = reference + np.array([0.1, 0.1, 0.5, 0.5, 0.0, 0.0])[:, None, None] * rng.normal(size=(6, 3, 16))
+    path = tmp_path / "predictions.nc"
+    xr.Dataset({"prediction": (("sample", "t", "x"), prediction), "reference": (("sample", "t", "x"), reference)},
+               coords={"split": ("sample", split), "nu": ("sample", nu),
+                       "rho": ("sample", np.where(split == "held_out", 5.0, 1.0))}).to_netcdf(path)
+    errors = pdebench_cape.reference_point_errors("diffreact", path)
+    assert list(errors) == ["held_out_nrmse_nu=0.5,rho=5"]
+    assert errors["held_out_nrmse_nu=0.5,rho=5"] == pytest.approx(metrics.nrmse(prediction[:2], reference[:2]))
+    assert pdebench_cape.reference_point_errors("burgers", path) == {}  # one parameter: the per-value metrics serve
+
+    per_parameter = tmp_path / "pdebench_fno.json"
+    per_parameter.write_text(json.dumps({"runs": [
+        {"case": f"diffreact:nu={n},rho={r}", "model": "fno", "training": "one-step", "initial_distribution":
+         "pdebench", "samples": 1200, "epochs": 20, "nrmse": x, "seed": s}
+        for (n, r, x) in ((0.5, 5, 0.002), (0.5, 5, 0.004), (0.5, 1, 1.0)) for s in (0,)]}))
+    monkeypatch.setattr(pdebench_cape, "PER_PARAMETER", per_parameter)
+    assert pdebench_cape.per_parameter_fno("diffreact", 5.0) == pytest.approx(0.003)
+    record = {"family": "diffreact", "base": "fno", "conditioning": "cape", "cape_weight": 5.7e-5,
+              "parameter_scale": "log", "training": "one-step", "seed": 0, "samples": 240, "steps": 15000,
+              "frames": 1, "wall_time_s": 1.0,
+              "metrics": {"seen_nrmse": 0.01, "held_out_nrmse": 0.03, "held_out_nrmse_rho=5": 0.03,
+                          "held_out_nrmse_nu=0.5,rho=5": 0.012, "train_time_s": 1.0}}
+    table = markdown({"runs": [record]})
+    assert "| per-parameter FNO, nu = 0.5 | | 0.003 |" in table
+    assert "| x (FNO + CAPE (aux. weight 5.7e-05) / per-parameter FNO, nu = 0.5) | one-step, 240, 15000, 1, log | " \
+           "4 (no) |" in table
