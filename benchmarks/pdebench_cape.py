@@ -101,7 +101,7 @@ class FamilySetting:
 
     def reference_key(self, value: float) -> str:
         """The record's metric of the held-out error at `value` where the per-parameter FNO is trained:
-        ``held_out_nrmse_rho=5`` for one parameter, ``held_out_nrmse_nu=0.5,rho=5`` with `reference_at`."""
+        ``held_out_nrmse_beta=1`` for one parameter, ``held_out_nrmse_nu=0.5,rho=5`` with `reference_at`."""
         point = {**dict(self.reference_at), self.parameter: value}
         return "held_out_nrmse_" + ",".join(f"{name}={point[name]:g}" for name in sorted(point))
 

@@ -184,8 +184,8 @@ def test_diffusion_reaction_is_set_against_the_per_parameter_fno_at_its_own_diff
     per_parameter = tmp_path / "pdebench_fno.json"
     per_parameter.write_text(json.dumps({"runs": [
         {"case": f"diffreact:nu={n},rho={r}", "model": "fno", "training": "one-step", "initial_distribution":
-         "pdebench", "samples": 1200, "epochs": 20, "nrmse": x, "seed": s}
-        for (n, r, x) in ((0.5, 5, 0.002), (0.5, 5, 0.004), (0.5, 1, 1.0)) for s in (0,)]}))
+         "pdebench", "samples": 1200, "epochs": 20, "nrmse": x, "seed": seed}
+        for (n, r, x, seed) in ((0.5, 5, 0.002, 0), (0.5, 5, 0.004, 1), (0.5, 1, 1.0, 0))]}))
     monkeypatch.setattr(pdebench_cape, "PER_PARAMETER", per_parameter)
     assert pdebench_cape.per_parameter_fno("diffreact", 5.0) == pytest.approx(0.003)
     record = {"family": "diffreact", "base": "fno", "conditioning": "cape", "cape_weight": 5.7e-5,
