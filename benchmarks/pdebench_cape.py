@@ -99,10 +99,14 @@ class FamilySetting:
         """Every parameter of the family and its values (the held-out one first)."""
         return {self.parameter: self.values, **dict(self.other_parameters)}
 
+    def reference_point(self, value: float) -> dict[str, float]:
+        """Where the per-parameter FNO beside the held-out `value` is trained: every parameter's value."""
+        return {**dict(self.reference_at), self.parameter: value}
+
     def reference_key(self, value: float) -> str:
-        """The record's metric of the held-out error at `value` where the per-parameter FNO is trained:
-        ``held_out_nrmse_beta=1`` for one parameter, ``held_out_nrmse_nu=0.5,rho=5`` with `reference_at`."""
-        point = {**dict(self.reference_at), self.parameter: value}
+        """The record's metric of the held-out error at `reference_point`: ``held_out_nrmse_beta=1`` for one
+        parameter, ``held_out_nrmse_nu=0.5,rho=5`` with `reference_at`."""
+        point = self.reference_point(value)
         return "held_out_nrmse_" + ",".join(f"{name}={point[name]:g}" for name in sorted(point))
 
 
@@ -297,8 +301,7 @@ def per_parameter_fno(name: str, value: float) -> float | None:
     been run."""
     if not PER_PARAMETER.exists():
         return None
-    setting = FAMILIES[name]
-    point = {**dict(setting.reference_at), setting.parameter: value}
+    point = FAMILIES[name].reference_point(value)
     runs = [r for r in json.loads(PER_PARAMETER.read_text())["runs"]
             if r.get("model", "fno") == "fno" and parse_case(record_case(r)) == (name, point)
             and r.get("training") == "one-step" and r.get("initial_distribution") == "pdebench"]
