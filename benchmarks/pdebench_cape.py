@@ -11,7 +11,8 @@ predictions.nc). The training values and the held-out ones are CAPE's released 1
 files, nor ours) and holds out {0.001, 0.004, 0.01, 0.1, 1, 4}. CAPE has no diffusion-reaction configuration: on
 PDEBench's grid nu in {0.5, 1, 2, 5} x rho in {1, 2, 5, 10} the models take both parameters and rho = 5 is held out at
 every nu (as `diffreact-cape`). The study's parameter scaling and clipping are the experiment's (advection: linear,
-clipped to the trained range; Burgers and diffusion-reaction: log).
+clipped to the trained range; Burgers and diffusion-reaction: log). Burgers' held-out nu = 0.001 and 4 lie outside
+its trained range: each Burgers run is also scored with nu clipped to that range (the same model; `clipped.nc`).
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
@@ -205,6 +206,45 @@ def zero_shot(name: str, samples: int, folder: Path, runs: Path = RUNS) -> dict[
     return _zero_shot_scores(ds)
 
 
+def clipped_held_out(name: str, folder: Path) -> dict[str, float]:
+    """A run trained without parameter clipping, in a family with held-out values outside the trained range (Burgers'
+    nu = 0.001 and 4): its held-out rollouts again with the parameters clipped to the trained range
+    (`Normalization.clipped_to`; the model is unchanged, as clipping leaves every trained value as it is), so that a
+    value outside is read as the nearest trained one. Returns the held-out nRMSE (``held_out_nrmse_clipped``) and per
+    held-out value (``held_out_nrmse_clipped_<parameter>=<value>``); writes the rollouts and their references to
+    ``clipped.nc`` in the run's folder (a file newer than the model is read back). None for the other runs."""
+    setting = FAMILIES[name]
+    trained_values = [v for v in setting.values if v not in setting.held_out]
+    if not any(v < min(trained_values) or v > max(trained_values) for v in setting.held_out):
+        return {}
+    written = folder / "clipped.nc"
+    if not written.exists() or written.stat().st_mtime < (folder / "model.eqx").stat().st_mtime:
+        trained = load(folder)
+        if trained.model.normalization.param_bounds is not None:
+            return {}
+        ranges = {setting.parameter: trained_values, **dict(setting.other_parameters)}
+        grid = np.asarray(list(itertools.product(*(ranges[p] for p in trained.config.parameters))))
+        clipped = dataclasses.replace(trained.model, normalization=trained.model.normalization.clipped_to(grid))
+        with xr.open_dataset(folder / "predictions.nc") as stored:
+            held_out = stored.isel(sample=stored["split"].values == "held_out").load()
+        prediction = trained.experiment.module.predict(clipped, trained.config, held_out)["prediction"]
+        ds = held_out[["reference"]].assign(prediction=(held_out["reference"].dims, prediction.values, {
+            "long_name": f"rollout of u, {setting.parameter} clipped to the trained range {min(trained_values):g} "
+                         f"to {max(trained_values):g}", "units": held_out["prediction"].attrs.get("units", "1")}))
+        ds = with_provenance(ds, title=f"held-out rollouts of {folder.name}, parameters clipped to the trained range",
+                             command=f"benchmarks/pdebench_cape.py wrote {written}")
+        check_cf_attributes(ds, what="clipped rollouts")
+        write_dataset(ds, written)
+    with xr.open_dataset(written) as ds:
+        values = ds[setting.parameter].values
+        scores = {"held_out_nrmse_clipped": metrics.nrmse(ds["prediction"].values, ds["reference"].values)}
+        for value in setting.held_out:
+            at = np.isclose(values, value)
+            scores[f"held_out_nrmse_clipped_{setting.parameter}={value:g}"] = metrics.nrmse(
+                ds["prediction"].values[at], ds["reference"].values[at])
+    return scores
+
+
 def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
     """nRMSE per split and resolution of a ``zero_shot.nc``."""
     splits = ds["split"].values
@@ -243,7 +283,8 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
         training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno",
         cape_weight: float | None = None, parameter_scale: str | None = None) -> dict:
     """Train and score one model (or read back its finished folder); returns its record (``cape_weight``: the CAPE
-    auxiliary weight the run trained with, None for the other conditionings; ``parameter_scale``: the study's)."""
+    auxiliary weight the run trained with, None for the other conditionings; ``parameter_scale``: the study's;
+    ``read_back``: the folder held the trained model already, so the record's date and load are not the training's)."""
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
@@ -252,15 +293,16 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
         suffix += f"-w{cape_weight:g}"
     if parameter_scale is not None:
         suffix += f"-{parameter_scale}"
-    folder = run_experiment(FAMILIES[name].experiment,
-                            overrides(name, conditioning, seed, steps, training, frames, base, cape_weight,
-                                      parameter_scale),
-                            runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}",
-                            data=FieldData.of(str(data_file(name, samples, runs))))
+    folder = runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}"
+    read_back = (folder / "model.eqx").exists()
+    run_experiment(FAMILIES[name].experiment,
+                   overrides(name, conditioning, seed, steps, training, frames, base, cape_weight, parameter_scale),
+                   folder, data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
     summary = json.loads((folder / "summary.json").read_text())
     summary["metrics"].update(reference_point_errors(name, folder / "predictions.nc"))
+    summary["metrics"].update(clipped_held_out(name, folder))
     config = json.loads((folder / "config.json").read_text())["config"]
     weight = config["cape_weight"] if conditioning in CAPE_CONDITIONINGS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
@@ -269,7 +311,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
                                else folder / "predictions.nc"),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record()}
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record(), "read_back": read_back}
 
 
 def reference_point_errors(name: str, predictions: Path) -> dict[str, float]:
@@ -427,9 +469,42 @@ def markdown(payload: dict) -> str:
             notes += ["", f"{model} over {BASES[base]} + parameter channels, held-out nRMSE seed by seed "
                       f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
                       f"median {np.median(per_seed):.3g} ({verdict})."]
-        lines += notes
+        lines += notes + _clipped_section(setting, groups)
         lines.append("")
     return "\n".join(lines)
+
+
+def _clipped_section(setting: FamilySetting, groups: dict[tuple, list[dict]]) -> list[str]:
+    """The held-out nRMSE of the runs read again with the parameters clipped to the trained range
+    (`clipped_held_out`), overall and at the held-out values outside that range, and CAPE over the parameter
+    channels on those; none where no run has them."""
+    key = "held_out_nrmse_clipped"
+    clipped = {k: g for k, g in groups.items() if all(key in r["metrics"] for r in g)}
+    if not clipped:
+        return []
+    trained = [v for v in setting.values if v not in setting.held_out]
+    outside = [v for v in setting.held_out if v < min(trained) or v > max(trained)]
+    lines = ["", f"Read again with {setting.parameter} clipped to the trained range [{min(trained):g}, "
+             f"{max(trained):g}] (the same models, each run's clipped.nc; the held-out values inside the range are "
+             "unchanged):", "",
+             "| model | training, trajectories per value, steps, input frames, parameter scale | nRMSE held-out | "
+             "nRMSE held-out, clipped | " + " | ".join(f"{setting.parameter}={v:g}, clipped" for v in outside) + " |",
+             "|---|---|---|---|" + "---|" * len(outside)]
+    for (base, conditioning, weight, *setup), group in sorted(clipped.items()):
+        cells = [_stats([r["metrics"][f"{key}_{setting.parameter}={v:g}"] for r in group]) for v in outside]
+        lines.append(f"| {_model_label(base, conditioning, weight)} | {_setup_label(*setup)} | "
+                     f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
+                     f"{_stats([r['metrics'][key] for r in group])} | " + " | ".join(cells) + " |")
+    for (base, conditioning, weight, *setup), group in sorted(clipped.items()):
+        channels = {r["seed"]: r for r in clipped.get((base, "channels", 0.0, *setup), [])}
+        pairs = [(r["metrics"][key], channels[r["seed"]]["metrics"][key]) for r in group if r["seed"] in channels]
+        if conditioning not in CAPE_CONDITIONINGS or not pairs:
+            continue
+        per_seed, _, verdict = ratio_verdict(pairs)
+        lines += ["", f"Clipped: {_model_label(base, conditioning, weight)} over {BASES[base]} + parameter channels, "
+                  f"seed by seed ({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; median "
+                  f"{np.median(per_seed):.3g} ({verdict})."]
+    return lines
 
 
 def main() -> None:
@@ -475,6 +550,8 @@ def main() -> None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 stored = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
                 kept = {_key(r): r for r in stored}
+                if record.pop("read_back") and _key(record) in kept:  # a finished run re-scored: keep when it trained
+                    record.update({k: kept[_key(record)][k] for k in ("date", "load")})
                 kept[_key(record)] = record
                 payload = {"benchmark": "pdebench_cape", "protocol": PROTOCOL, "versions": package_versions(),
                            "runs": list(kept.values())}

@@ -252,8 +252,21 @@ def test_normalization_parameter_scales_and_clipping():
         Normalization.fit(u, beta, parameter_scale="sqrt")
     with pytest.raises(DataError, match="needs positive parameters"):
         Normalization.fit(u, -beta, parameter_scale="log")
-    with pytest.raises(ConfigError, match="clip must be None or a fraction >= 0"):
+    with pytest.raises(ConfigError, match="clip must be a fraction >= 0"):
         Normalization.fit(u, beta, clip=-1.0)
+
+
+def test_a_normalization_fitted_without_clipping_clips_afterwards_as_fit_would():
+    u = np.ones((4, 2, 1, 4), dtype=np.float32)
+    nu = np.array([[0.002], [0.02], [0.2], [2.0]])
+    after = Normalization.fit(u, nu).clipped_to(nu)  # log scale: bounds log 0.002, log 2
+    assert_close(after.params(np.array([[0.001], [0.01], [4.0]]))[:, 0],
+                 Normalization.fit(u, nu).params(np.array([[0.002], [0.01], [2.0]]))[:, 0], rtol=1e-6,
+                 what="clipped afterwards")
+    assert_close(after.param_bounds, Normalization.fit(u, nu, clip=0.0).param_bounds, rtol=1e-12, what="bounds")
+    assert_close(after.params(nu), Normalization.fit(u, nu).params(nu), rtol=0, what="training values unchanged")
+    with pytest.raises(DataError, match=r"params must be \(sample, 1\)"):
+        after.clipped_to(np.ones((3, 2)))
 
 
 def test_initial_window_fraction_starts_windows_at_the_initial_condition(key, family):

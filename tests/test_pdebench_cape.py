@@ -44,6 +44,7 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     row = fine.where((fine.split == "held_out") & (fine.beta == 1.0), drop=True).isel(sample=0)
     first = ds.where(ds.sample == row.sample, drop=True).initial.isel(sample=0, t_input=0).values
     np.testing.assert_allclose(row.reference_1024.sel(t=0.5).values[::4], np.roll(first, 128), atol=1e-4)
+    assert not any("clipped" in key for key in record["metrics"])  # the experiment clips beta already
     table = markdown({"runs": [record]})
     assert "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear |" in table and "beta=1" in table
     # a run reading one input frame is a row of its own, not a fourth seed of the ten-frame one
@@ -137,18 +138,23 @@ def test_cape_on_top_of_parameter_channels_is_its_own_row_against_the_channel_ba
 
 def test_a_run_folder_another_invocation_trains_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):
     """Parallel invocations over overlapping seeds: the seed whose folder is held by another process is skipped (that
-    process records it) and the invocation goes on to its next seed, recording that one."""
+    process records it) and the invocation goes on to its next seed, recording that one. A later invocation that
+    reads the finished run back re-scores it but keeps the date and load of its training."""
     import pdebench_cape
 
     from sciml.studies import RunFolderError
 
+    calls = []
+
     def run(name, conditioning, seed, samples, steps, **_):
         if seed == 1:
             raise RunFolderError(f"runs/{name}-s{seed} is in use by another sciml process (pid 1 on vm)")
+        calls.append(seed)
         return {"family": name, "base": "fno", "conditioning": conditioning, "cape_weight": None,
                 "parameter_scale": "log", "training": "one-step", "seed": seed, "samples": samples, "steps": steps,
-                "frames": 1, "wall_time_s": 1.0,
-                "metrics": {"seen_nrmse": 0.1, "held_out_nrmse": 0.2, "train_time_s": 1.0,
+                "frames": 1, "wall_time_s": 1.0, "date": f"call {len(calls)}", "load": {"call": len(calls)},
+                "read_back": len(calls) > 1,
+                "metrics": {"seen_nrmse": 0.1 * len(calls), "held_out_nrmse": 0.2, "train_time_s": 1.0,
                             **{f"held_out_nrmse_rho={v:g}": 0.2 for v in FAMILIES["diffreact"].held_out}}}
 
     monkeypatch.setattr(pdebench_cape, "run", run)
@@ -160,6 +166,10 @@ def test_a_run_folder_another_invocation_trains_is_skipped_not_fatal(tmp_path, m
     assert "skipped: runs/diffreact-s1 is in use by another sciml process" in capsys.readouterr().out
     stored = json.loads((tmp_path / "pdebench_cape.json").read_text())["runs"]
     assert [r["seed"] for r in stored] == [2]
+    pdebench_cape.main()  # seed 2 read back
+    [again] = json.loads((tmp_path / "pdebench_cape.json").read_text())["runs"]
+    assert (again["date"], again["load"], again["metrics"]["seen_nrmse"]) == ("call 1", {"call": 1}, 0.2)
+    assert "read_back" not in again
 
 
 def test_diffusion_reaction_is_set_against_the_per_parameter_fno_at_its_own_diffusivity(tmp_path, monkeypatch):
@@ -197,3 +207,54 @@ def test_diffusion_reaction_is_set_against_the_per_parameter_fno_at_its_own_diff
     assert "| per-parameter FNO, nu = 0.5 | | 0.003 |" in table
     assert "| x (FNO + CAPE (aux. weight 5.7e-05) / per-parameter FNO, nu = 0.5) | one-step, 240, 15000, 1, log | " \
            "4 (no) |" in table
+
+
+def test_burgers_runs_are_read_again_with_nu_clipped_to_the_trained_range(tmp_path, monkeypatch):
+    """Burgers holds out nu = 0.001 and 4, outside the trained [0.002, 2]: each run is scored again with nu clipped
+    there. The clipped rollouts equal the model's own rollouts given nu = 0.002 and 2 for those rows, and the
+    unclipped ones elsewhere; the table sets CAPE over the channels on them. (Smooth decaying waves stand in for the
+    family's data, which takes a minute to solve; the zero-shot rollouts, which solve it on the finer grid, are
+    another test's.)"""
+    import pdebench_cape
+
+    import sciml
+
+    nu = np.repeat(FAMILIES["burgers"].values, 16)
+    rng = np.random.default_rng(0)
+    t, x = np.linspace(0.0, 2.0, 41), np.arange(256) / 256
+    phase, k = rng.uniform(0, 2 * np.pi, nu.size), rng.integers(1, 4, nu.size)
+    u = np.sin(2 * np.pi * k[:, None, None] * (x - 0.3 * t[:, None]) + phase[:, None, None]) * np.exp(
+        -(nu * k**2)[:, None, None] * t[:, None])
+    (tmp_path / "data").mkdir()
+    xr.Dataset({"u": (("sample", "t", "x"), u.astype(np.float32), {"long_name": "u", "units": "1"})},
+               coords={"nu": ("sample", nu), "t": t, "x": x}).to_netcdf(tmp_path / "data" / "burgers-16.nc")
+    monkeypatch.setattr(pdebench_cape, "zero_shot", lambda *args: {})
+    record = run("burgers", "cape", 0, samples=16, steps=100, runs=tmp_path)
+    folder = Path(record["predictions"]).parent
+    clipped = xr.open_dataset(folder / "clipped.nc")
+    stored = xr.open_dataset(folder / "predictions.nc")
+    held = stored.isel(sample=stored.split.values == "held_out")
+    np.testing.assert_array_equal(clipped.sample.values, held.sample.values)
+    nu = held.nu.values
+    moved = held.assign_coords(nu=("sample", np.clip(nu, 0.002, 2.0)))
+    trained = sciml.load(folder)
+    np.testing.assert_allclose(clipped.prediction.values, trained.predict(moved)["prediction"].values,
+                               rtol=1e-5, atol=1e-6)
+    inside = (nu > 0.001) & (nu < 4.0)
+    np.testing.assert_allclose(clipped.prediction.values[inside], held.prediction.values[inside], rtol=1e-5,
+                               atol=1e-6)
+    assert not np.allclose(clipped.prediction.values[nu == 0.001], held.prediction.values[nu == 0.001])
+    assert record["metrics"]["held_out_nrmse_clipped"] == pytest.approx(
+        metrics.nrmse(clipped.prediction.values, clipped.reference.values), rel=1e-6)
+    assert record["metrics"]["held_out_nrmse_clipped_nu=4"] == pytest.approx(
+        metrics.nrmse(clipped.prediction.values[nu == 4.0], clipped.reference.values[nu == 4.0]), rel=1e-6)
+    del record["zero_shot"]  # not computed here: the table shows '-'
+    channels = {**record, "conditioning": "channels", "cape_weight": None,
+                "metrics": {**record["metrics"], "held_out_nrmse_clipped": 2 * record["metrics"][
+                    "held_out_nrmse_clipped"]}}
+    table = markdown({"runs": [record, channels, {**record, "seed": 1}, {**channels, "seed": 1},
+                               {**record, "seed": 2}, {**channels, "seed": 2}]})
+    assert "Read again with nu clipped to the trained range [0.002, 2]" in table
+    assert "| nu=0.001, clipped | nu=4, clipped |" in table
+    assert "Clipped: FNO + CAPE (aux. weight 1) over FNO + parameter channels, seed by seed " \
+           "(one-step, 16, 100, 10, log): 0.5, 0.5, 0.5; median 0.5" in table

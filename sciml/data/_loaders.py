@@ -13,6 +13,7 @@ Two batch sources feed `sciml.train.fit`:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -120,8 +121,6 @@ class Normalization(eqx.Module):
         that far, and a parameter far outside the training range is treated like the nearest allowed value instead
         of driving the network where it was never trained (0: clip at the trained extremes; None: no clipping).
         """
-        if clip is not None and clip < 0:
-            raise ConfigError(f"clip must be None or a fraction >= 0 of the training range, got {clip}")
         if parameter_scale not in ("auto", "log", "linear"):
             raise ConfigError(f"parameter_scale must be 'auto', 'log' or 'linear', got {parameter_scale!r}")
         refuse_non_finite(u, what="training fields u", dims=("sample", "t", "channel", *("xyz"[: u.ndim - 3])))
@@ -134,10 +133,25 @@ class Normalization(eqx.Module):
         log = positive if parameter_scale != "linear" else np.zeros_like(positive)
         transformed = np.where(log, np.log(np.where(log, params, 1.0)), params)
         std = transformed.std(axis=0)
+        unclipped = cls(np.maximum(scale, 1e-8), transformed.mean(axis=0), np.where(std > 0, std, 1.0), log,
+                        u.ndim - 3)
+        return unclipped if clip is None else unclipped.clipped_to(params, clip)
+
+    def clipped_to(self, params: np.ndarray, clip: float = 0.0) -> Normalization:
+        """These statistics with parameters clipped as `fit`'s `clip` clips them for training parameters
+        ``params[sample, p]``: to their range (in this scale) widened at each end by `clip` times its width. Reads a
+        model trained without clipping as if trained with it (training is the same: every training value lies
+        inside the bounds)."""
+        if clip < 0:
+            raise ConfigError(f"clip must be a fraction >= 0 of the training range (in `fit`, None: no clipping), "
+                              f"got {clip}")
+        params = np.asarray(params, dtype=np.float64)
+        if params.ndim != 2 or params.shape[1] != self.param_mean.shape[0]:
+            raise DataError(f"params must be (sample, {self.param_mean.shape[0]}), got shape {params.shape}")
+        transformed = np.where(self.param_log, np.log(np.where(self.param_log, params, 1.0)), params)
         low, high = transformed.min(axis=0), transformed.max(axis=0)
-        bounds = None if clip is None else np.stack([low - clip * (high - low), high + clip * (high - low)])
-        return cls(np.maximum(scale, 1e-8), transformed.mean(axis=0), np.where(std > 0, std, 1.0), log, u.ndim - 3,
-                   bounds)
+        bounds = np.stack([low - clip * (high - low), high + clip * (high - low)])
+        return dataclasses.replace(self, param_bounds=bounds)
 
     def fields(self, u):
         """Normalise ``u[..., channel, *space]``."""
