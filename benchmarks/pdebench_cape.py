@@ -212,7 +212,7 @@ def clipped_held_out(name: str, folder: Path) -> dict[str, float]:
     (`Normalization.clipped_to`; the model is unchanged, as clipping leaves every trained value as it is), so that a
     value outside is read as the nearest trained one. Returns the held-out nRMSE (``held_out_nrmse_clipped``) and per
     held-out value (``held_out_nrmse_clipped_<parameter>=<value>``); writes the rollouts and their references to
-    ``clipped.nc`` in the run's folder (a file newer than the model is read back). None for the other runs."""
+    ``clipped.nc`` in the run's folder (a file newer than the model is read back). Empty for the other runs."""
     setting = FAMILIES[name]
     trained_values = [v for v in setting.values if v not in setting.held_out]
     if not any(v < min(trained_values) or v > max(trained_values) for v in setting.held_out):
