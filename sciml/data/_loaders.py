@@ -148,7 +148,7 @@ class Normalization(eqx.Module):
         params = np.asarray(params, dtype=np.float64)
         if params.ndim != 2 or params.shape[1] != self.param_mean.shape[0]:
             raise DataError(f"params must be (sample, {self.param_mean.shape[0]}), got shape {params.shape}")
-        transformed = np.where(self.param_log, np.log(np.where(self.param_log, params, 1.0)), params)
+        transformed = self._transformed(params)
         low, high = transformed.min(axis=0), transformed.max(axis=0)
         bounds = np.stack([low - clip * (high - low), high + clip * (high - low)])
         return dataclasses.replace(self, param_bounds=bounds)
@@ -166,10 +166,13 @@ class Normalization(eqx.Module):
         shape[u.ndim - 1 - self.spatial_ndim] = self.field_scale.shape[0]
         return self.field_scale.reshape(shape).astype(np.float32)
 
+    def _transformed(self, p: np.ndarray) -> np.ndarray:
+        """``p[..., n_params]`` in this scale: the log of the log-scaled parameters, the others as they are."""
+        return np.where(self.param_log, np.log(np.where(self.param_log, p, 1.0)), p)
+
     def params(self, p):
         """Normalise ``p[..., n_params]``."""
-        p = np.asarray(p, dtype=np.float64)
-        transformed = np.where(self.param_log, np.log(np.where(self.param_log, p, 1.0)), p)
+        transformed = self._transformed(np.asarray(p, dtype=np.float64))
         if self.param_bounds is not None:
             transformed = np.clip(transformed, self.param_bounds[0], self.param_bounds[1])
         return ((transformed - self.param_mean) / self.param_std).astype(np.float32)
