@@ -100,6 +100,16 @@ class FamilySetting:
         """Every parameter of the family and its values (the held-out one first)."""
         return {self.parameter: self.values, **dict(self.other_parameters)}
 
+    @property
+    def trained(self) -> list[float]:
+        """The values of `parameter` trained on (those not held out)."""
+        return [v for v in self.values if v not in self.held_out]
+
+    @property
+    def held_out_outside(self) -> list[float]:
+        """The held-out values of `parameter` outside the trained range (none where every one lies inside)."""
+        return [v for v in self.held_out if v < min(self.trained) or v > max(self.trained)]
+
     def reference_point(self, value: float) -> dict[str, float]:
         """Where the per-parameter FNO beside the held-out `value` is trained: every parameter's value."""
         return {**dict(self.reference_at), self.parameter: value}
@@ -214,23 +224,22 @@ def clipped_held_out(name: str, folder: Path) -> dict[str, float]:
     held-out value (``held_out_nrmse_clipped_<parameter>=<value>``); writes the rollouts and their references to
     ``clipped.nc`` in the run's folder (a file newer than the model is read back). Empty for the other runs."""
     setting = FAMILIES[name]
-    trained_values = [v for v in setting.values if v not in setting.held_out]
-    if not any(v < min(trained_values) or v > max(trained_values) for v in setting.held_out):
+    if not setting.held_out_outside:
         return {}
     written = folder / "clipped.nc"
     if not written.exists() or written.stat().st_mtime < (folder / "model.eqx").stat().st_mtime:
         trained = load(folder)
         if trained.model.normalization.param_bounds is not None:
             return {}
-        ranges = {setting.parameter: trained_values, **dict(setting.other_parameters)}
+        ranges = {**setting.parameters, setting.parameter: setting.trained}
         grid = np.asarray(list(itertools.product(*(ranges[p] for p in trained.config.parameters))))
         clipped = dataclasses.replace(trained.model, normalization=trained.model.normalization.clipped_to(grid))
         with xr.open_dataset(folder / "predictions.nc") as stored:
             held_out = stored.isel(sample=stored["split"].values == "held_out").load()
         prediction = trained.experiment.module.predict(clipped, trained.config, held_out)["prediction"]
         ds = held_out[["reference"]].assign(prediction=(held_out["reference"].dims, prediction.values, {
-            "long_name": f"rollout of u, {setting.parameter} clipped to the trained range {min(trained_values):g} "
-                         f"to {max(trained_values):g}", "units": held_out["prediction"].attrs.get("units", "1")}))
+            "long_name": f"rollout of u, {setting.parameter} clipped to the trained range {min(setting.trained):g} "
+                         f"to {max(setting.trained):g}", "units": held_out["prediction"].attrs.get("units", "1")}))
         ds = with_provenance(ds, title=f"held-out rollouts of {folder.name}, parameters clipped to the trained range",
                              command=f"benchmarks/pdebench_cape.py wrote {written}")
         check_cf_attributes(ds, what="clipped rollouts")
@@ -417,7 +426,7 @@ def markdown(payload: dict) -> str:
             continue
         others = "".join(f" at every {p} in {list(v)}" for p, v in setting.other_parameters)
         lines += [f"## {name}: trained on {setting.parameter} in "
-                  f"{[v for v in setting.values if v not in setting.held_out]}, held out {list(setting.held_out)}"
+                  f"{setting.trained}, held out {list(setting.held_out)}"
                   + others,
                   "", "| model | seeds | training, trajectories per value, steps, input frames, parameter scale | "
                   "nRMSE seen | nRMSE held-out | zero-shot 512 / 1024, seen | zero-shot 512 / 1024, held-out | "
@@ -482,11 +491,10 @@ def _clipped_section(setting: FamilySetting, groups: dict[tuple, list[dict]]) ->
     clipped = {k: g for k, g in groups.items() if all(key in r["metrics"] for r in g)}
     if not clipped:
         return []
-    trained = [v for v in setting.values if v not in setting.held_out]
-    outside = [v for v in setting.held_out if v < min(trained) or v > max(trained)]
-    lines = ["", f"Read again with {setting.parameter} clipped to the trained range [{min(trained):g}, "
-             f"{max(trained):g}] (the same models, each run's clipped.nc; the held-out values inside the range are "
-             "unchanged):", "",
+    outside = setting.held_out_outside
+    lines = ["", f"Read again with {setting.parameter} clipped to the trained range [{min(setting.trained):g}, "
+             f"{max(setting.trained):g}] (the same models, each run's clipped.nc; the held-out values inside the range "
+             "are unchanged):", "",
              "| model | training, trajectories per value, steps, input frames, parameter scale | nRMSE held-out | "
              "nRMSE held-out, clipped | " + " | ".join(f"{setting.parameter}={v:g}, clipped" for v in outside) + " |",
              "|---|---|---|---|" + "---|" * len(outside)]
