@@ -58,7 +58,7 @@ from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
 from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import RunFolderError, load, run_experiment, write_text
+from sciml.studies import RunFolderError, load, load_experiment, run_experiment, write_text
 from sciml.studies.neural_solvers import CAPE_CONDITIONINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +109,11 @@ class FamilySetting:
     def held_out_outside(self) -> list[float]:
         """The held-out values of `parameter` outside the trained range (none where every one lies inside)."""
         return [v for v in self.held_out if v < min(self.trained) or v > max(self.trained)]
+
+    @property
+    def parameter_clip(self) -> float | None:
+        """The experiment's clipping of the parameters (`NeuralSolverConfig.parameter_clip`; None: not clipped)."""
+        return load_experiment(self.experiment).config_type().parameter_clip
 
     def reference_point(self, value: float) -> dict[str, float]:
         """Where the per-parameter FNO beside the held-out `value` is trained: every parameter's value."""
@@ -272,12 +277,15 @@ TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
 
 def overrides(name: str, conditioning: str, seed: int, steps: int, training: str = "one-step",
               frames: int = PROTOCOL["frames"], base: str = "fno", cape_weight: float | None = None,
-              parameter_scale: str | None = None) -> dict:
+              parameter_scale: str | None = None, gradient_penalty: float = 0.0, clip: bool = True) -> dict:
     """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
-    auxiliary loss's weight and `parameter_scale` how the parameters are standardised (None: the experiment's)."""
+    auxiliary loss's weight, `parameter_scale` how the parameters are standardised (None: the experiment's),
+    `gradient_penalty` the weight of CAPE's gradient penalty (0: off) and `clip` False turns off the experiment's
+    clipping of the parameters to the trained range."""
     setting = FAMILIES[name]
     chosen = {"cape_weight": cape_weight if conditioning in CAPE_CONDITIONINGS else None,
-              "parameter_scale": parameter_scale}
+              "parameter_scale": parameter_scale, "gradient_penalty": gradient_penalty or None,
+              "parameter_clip": None if clip else "none"}
     return {**{k: v for k, v in chosen.items() if v is not None}, "base": base, "conditioning": conditioning,
             "train.seed": seed, "frames": frames, **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base],
             "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"], "train.steps": steps,
@@ -290,9 +298,11 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
 
 def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
         training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno",
-        cape_weight: float | None = None, parameter_scale: str | None = None) -> dict:
+        cape_weight: float | None = None, parameter_scale: str | None = None, gradient_penalty: float = 0.0,
+        clip: bool = True) -> dict:
     """Train and score one model (or read back its finished folder); returns its record (``cape_weight``: the CAPE
     auxiliary weight the run trained with, None for the other conditionings; ``parameter_scale``: the study's;
+    ``gradient_penalty``: its weight, 0 when off; ``parameter_clip``: the study's clipping, None when not clipped;
     ``read_back``: the folder held the trained model already, so the record's date and load are not the training's)."""
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
@@ -302,10 +312,15 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
         suffix += f"-w{cape_weight:g}"
     if parameter_scale is not None:
         suffix += f"-{parameter_scale}"
+    if gradient_penalty:
+        suffix += f"-gp{gradient_penalty:g}"
+    if not clip:
+        suffix += "-noclip"
     folder = runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}"
     read_back = (folder / "model.eqx").exists()
     run_experiment(FAMILIES[name].experiment,
-                   overrides(name, conditioning, seed, steps, training, frames, base, cape_weight, parameter_scale),
+                   overrides(name, conditioning, seed, steps, training, frames, base, cape_weight, parameter_scale,
+                             gradient_penalty, clip),
                    folder, data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
@@ -315,7 +330,8 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     config = json.loads((folder / "config.json").read_text())["config"]
     weight = config["cape_weight"] if conditioning in CAPE_CONDITIONINGS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
-            "parameter_scale": effective_scale(config["parameter_scale"]), "training": training, "seed": seed,
+            "parameter_scale": effective_scale(config["parameter_scale"]), "parameter_clip": config["parameter_clip"],
+            "gradient_penalty": config["gradient_penalty"], "training": training, "seed": seed,
             "samples": samples, "steps": steps, "frames": frames,
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
@@ -394,14 +410,54 @@ def _transfer(group: list[dict], split: str) -> str:
                       for p in TRANSFER_POINTS)
 
 
-def _model_label(base: str, conditioning: str, cape_weight: float) -> str:
-    """The table's name of a model; a CAPE model's names its auxiliary weight."""
-    weight = f" (aux. weight {cape_weight:g})" if conditioning in CAPE_CONDITIONINGS else ""
-    return f"{BASES[base]}{CONDITIONINGS[conditioning]}{weight}"
+SETUP_HEADER = "training, trajectories per value, steps, input frames, parameter scale, clipping"
+"""The table's column of `_setup_label`."""
 
 
-def _setup_label(training: str, samples: int, steps: int, frames: int, parameter_scale: str) -> str:
-    return f"{training}, {samples}, {steps}, {frames}, {parameter_scale}"
+def _model_label(base: str, conditioning: str, cape_weight: float, gradient_penalty: float = 0.0) -> str:
+    """The table's name of a model; a CAPE model's names its auxiliary weight, and a penalised one the penalty's."""
+    weights = [f"aux. weight {cape_weight:g}"] if conditioning in CAPE_CONDITIONINGS else []
+    weights += [f"gradient penalty {gradient_penalty:g}"] if gradient_penalty else []
+    return f"{BASES[base]}{CONDITIONINGS[conditioning]}" + (f" ({', '.join(weights)})" if weights else "")
+
+
+def _setup_label(training: str, samples: int, steps: int, frames: int, parameter_scale: str,
+                 parameter_clip: float | None) -> str:
+    clip = "not clipped" if parameter_clip is None else "clipped" if parameter_clip == 0 else f"clip {parameter_clip:g}"
+    return f"{training}, {samples}, {steps}, {frames}, {parameter_scale}, {clip}"
+
+
+def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
+    """The runs by model, ``(base, conditioning, cape weight, gradient penalty)``, and setup, ``(training, samples,
+    steps, frames, parameter scale, parameter clip)``: one table row each, its runs sorted by seed."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["base"], r["conditioning"], r["cape_weight"] or 0.0, r["gradient_penalty"],
+                           r["training"], r["samples"], r["steps"], r["frames"], r["parameter_scale"],
+                           r["parameter_clip"]), []).append(r)
+    for group in groups.values():
+        group.sort(key=lambda r: r["seed"])
+    return groups
+
+
+def _order(item: tuple[tuple, list[dict]]) -> tuple:
+    """Sort key of a `_groups` item: its key, an unclipped run's clipping (None) first."""
+    return tuple(-1.0 if v is None else v for v in item[0])
+
+
+def _baseline_label(channel_key: tuple, setup: list) -> str:
+    """The name of a parameter-channel baseline group, with its setup where it differs from the CAPE group's."""
+    label = _model_label(*channel_key[:4])
+    return label if list(channel_key[4:]) == list(setup) else f"{label} ({_setup_label(*channel_key[4:])})"
+
+
+def _channel_baselines(setting: FamilySetting, groups: dict[tuple, list[dict]], key: tuple) -> list[tuple]:
+    """The parameter-channel groups a CAPE group `key` is compared with: trained alike (same penalty and clipping)
+    and, where that differs, the plain one (no penalty, the experiment's clipping), each where it ran."""
+    base, _, _, penalty, *setup, clip = key
+    alike = (base, "channels", 0.0, penalty, *setup, clip)
+    plain = (base, "channels", 0.0, 0.0, *setup, setting.parameter_clip)
+    return [k for k in dict.fromkeys([alike, plain]) if k in groups]
 
 
 def markdown(payload: dict) -> str:
@@ -428,29 +484,26 @@ def markdown(payload: dict) -> str:
         lines += [f"## {name}: trained on {setting.parameter} in "
                   f"{setting.trained}, held out {list(setting.held_out)}"
                   + others,
-                  "", "| model | seeds | training, trajectories per value, steps, input frames, parameter scale | "
+                  "", "| model | seeds | " + SETUP_HEADER + " | "
                   "nRMSE seen | nRMSE held-out | zero-shot 512 / 1024, seen | zero-shot 512 / 1024, held-out | "
                   "train time (min) |",
                   "|---|---|---|---|---|---|---|---|"]
-        groups: dict[tuple, list[dict]] = {}
-        for r in runs:
-            groups.setdefault((r["base"], r["conditioning"], r["cape_weight"] or 0.0, r["training"], r["samples"],
-                               r["steps"], r["frames"], r["parameter_scale"]), []).append(r)
-        for (base, conditioning, weight, *setup), group in sorted(groups.items()):
-            group.sort(key=lambda r: r["seed"])
-            lines.append(f"| {_model_label(base, conditioning, weight)} | {len(group)} | {_setup_label(*setup)} | "
+        groups = _groups(runs)
+        for (base, conditioning, weight, penalty, *setup), group in sorted(groups.items(), key=_order):
+            lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {len(group)} | "
+                         f"{_setup_label(*setup)} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
                          f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                          f"{_transfer(group, 'seen')} | {_transfer(group, 'held_out')} | "
                          f"{np.mean([r['metrics']['train_time_s'] for r in group]) / 60:.1f} |")
         lines += ["", "Per held-out value:", "",
-                  "| model | training, trajectories per value, steps, input frames, parameter scale | " + " | ".join(
+                  "| model | " + SETUP_HEADER + " | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
-        for (base, conditioning, weight, *setup), group in sorted(groups.items()):
+        for (base, conditioning, weight, penalty, *setup), group in sorted(groups.items(), key=_order):
             cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
                      for v in setting.held_out]
-            lines.append(f"| {_model_label(base, conditioning, weight)} | {_setup_label(*setup)} | "
+            lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {_setup_label(*setup)} | "
                          + " | ".join(cells) + " |")
         reference = [per_parameter_fno(name, v) for v in setting.held_out]
         where = "".join(f", {name} = {value:g}" for name, value in setting.reference_at)
@@ -460,24 +513,26 @@ def markdown(payload: dict) -> str:
         lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
                      + " |")
         notes = []
-        for (base, conditioning, weight, *setup), group in sorted(groups.items()):
+        for key, group in sorted(groups.items(), key=_order):
+            base, conditioning, weight, penalty, *setup = key
             if conditioning not in CAPE_CONDITIONINGS:
                 continue
-            model = _model_label(base, conditioning, weight)
+            model = _model_label(base, conditioning, weight, penalty)
             ratios = [np.mean([r["metrics"][setting.reference_key(v)] for r in group]) / x
                       if x and all(setting.reference_key(v) in r["metrics"] for r in group) else None
                       for v, x in zip(setting.held_out, reference, strict=True)]
             lines.append(f"| x ({model} / per-parameter FNO{where}) | {_setup_label(*setup)} | " + " | ".join(
                 "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
-            channels = {r["seed"]: r for r in groups.get((base, "channels", 0.0, *setup), [])}
-            pairs = [(r["metrics"]["held_out_nrmse"], channels[r["seed"]]["metrics"]["held_out_nrmse"])
-                     for r in group if r["seed"] in channels]
-            if not pairs:
-                continue
-            per_seed, _, verdict = ratio_verdict(pairs)
-            notes += ["", f"{model} over {BASES[base]} + parameter channels, held-out nRMSE seed by seed "
-                      f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
-                      f"median {np.median(per_seed):.3g} ({verdict})."]
+            for channel_key in _channel_baselines(setting, groups, key):
+                channels = {r["seed"]: r for r in groups[channel_key]}
+                pairs = [(r["metrics"]["held_out_nrmse"], channels[r["seed"]]["metrics"]["held_out_nrmse"])
+                         for r in group if r["seed"] in channels]
+                if not pairs:
+                    continue
+                per_seed, _, verdict = ratio_verdict(pairs)
+                notes += ["", f"{model} over {_baseline_label(channel_key, setup)}, held-out nRMSE seed by seed "
+                          f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
+                          f"median {np.median(per_seed):.3g} ({verdict})."]
         lines += notes + _clipped_section(setting, groups)
         lines.append("")
     return "\n".join(lines)
@@ -495,23 +550,27 @@ def _clipped_section(setting: FamilySetting, groups: dict[tuple, list[dict]]) ->
     lines = ["", f"Read again with {setting.parameter} clipped to the trained range [{min(setting.trained):g}, "
              f"{max(setting.trained):g}] (the same models, each run's clipped.nc; the held-out values inside the range "
              "are unchanged):", "",
-             "| model | training, trajectories per value, steps, input frames, parameter scale | nRMSE held-out | "
+             "| model | " + SETUP_HEADER + " | nRMSE held-out | "
              "nRMSE held-out, clipped | " + " | ".join(f"{setting.parameter}={v:g}, clipped" for v in outside) + " |",
              "|---|---|---|---|" + "---|" * len(outside)]
-    for (base, conditioning, weight, *setup), group in sorted(clipped.items()):
+    for (base, conditioning, weight, penalty, *setup), group in sorted(clipped.items(), key=_order):
         cells = [_stats([r["metrics"][f"{key}_{setting.parameter}={v:g}"] for r in group]) for v in outside]
-        lines.append(f"| {_model_label(base, conditioning, weight)} | {_setup_label(*setup)} | "
+        lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {_setup_label(*setup)} | "
                      f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                      f"{_stats([r['metrics'][key] for r in group])} | " + " | ".join(cells) + " |")
-    for (base, conditioning, weight, *setup), group in sorted(clipped.items()):
-        channels = {r["seed"]: r for r in clipped.get((base, "channels", 0.0, *setup), [])}
-        pairs = [(r["metrics"][key], channels[r["seed"]]["metrics"][key]) for r in group if r["seed"] in channels]
-        if conditioning not in CAPE_CONDITIONINGS or not pairs:
+    for group_key, group in sorted(clipped.items(), key=_order):
+        base, conditioning, weight, penalty, *setup = group_key
+        if conditioning not in CAPE_CONDITIONINGS:
             continue
-        per_seed, _, verdict = ratio_verdict(pairs)
-        lines += ["", f"Clipped: {_model_label(base, conditioning, weight)} over {BASES[base]} + parameter channels, "
-                  f"seed by seed ({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; median "
-                  f"{np.median(per_seed):.3g} ({verdict})."]
+        for channel_key in _channel_baselines(setting, clipped, group_key):
+            channels = {r["seed"]: r for r in clipped[channel_key]}
+            pairs = [(r["metrics"][key], channels[r["seed"]]["metrics"][key]) for r in group if r["seed"] in channels]
+            if not pairs:
+                continue
+            per_seed, _, verdict = ratio_verdict(pairs)
+            lines += ["", f"Clipped: {_model_label(base, conditioning, weight, penalty)} over "
+                      f"{_baseline_label(channel_key, setup)}, seed by seed ({_setup_label(*setup)}): "
+                      f"{', '.join(f'{x:.3g}' for x in per_seed)}; median {np.median(per_seed):.3g} ({verdict})."]
     return lines
 
 
@@ -535,6 +594,11 @@ def main() -> None:
     parser.add_argument("--parameter-scale", choices=("log", "linear"), default=None,
                         help="how the parameters are standardised (default: the experiment's; CAPE's 1D "
                         "configurations feed them raw, i.e. linear)")
+    parser.add_argument("--gradient-penalty", type=float, default=0.0,
+                        help="weight of CAPE's gradient penalty on the parameter input (0: off; CAPE's 1D "
+                        "configurations use 5.16e-4)")
+    parser.add_argument("--no-clip", action="store_true",
+                        help="do not clip the parameters to the trained range (advection's experiment clips)")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:
@@ -548,7 +612,8 @@ def main() -> None:
             try:
                 record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
                              frames=args.frames, base=base, cape_weight=args.cape_weight,
-                             parameter_scale=args.parameter_scale)
+                             parameter_scale=args.parameter_scale, gradient_penalty=args.gradient_penalty,
+                             clip=not args.no_clip)
             except RunFolderError as error:  # a parallel invocation trains it and merges its record
                 print(f"skipped: {error}", flush=True)
                 continue
@@ -567,8 +632,9 @@ def main() -> None:
 
 
 def _key(record: dict) -> tuple:
-    return (record["family"], record["base"], record["conditioning"], record["cape_weight"], record["training"],
-            record["seed"], record["samples"], record["steps"], record["frames"], record["parameter_scale"])
+    return (record["family"], record["base"], record["conditioning"], record["cape_weight"],
+            record["gradient_penalty"], record["training"], record["seed"], record["samples"], record["steps"],
+            record["frames"], record["parameter_scale"], record["parameter_clip"])
 
 
 if __name__ == "__main__":

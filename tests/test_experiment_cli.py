@@ -32,6 +32,11 @@ def test_config_keys_and_values_are_checked():
                                           "train.lbfgs_dtype": "float32"})
     assert (config.train.steps, config.train.learning_rate, config.train.lbfgs_dtype) == (20, 3e-3, "float32")
     assert config.train.decay_steps == 1000, "a section override keeps the experiment's other training defaults"
+    clipped = load_experiment("advection-cape").config_type  # parameter_clip: float | None = 0.0
+    assert resolve_config(clipped, {"parameter_clip": "none"}).parameter_clip is None
+    assert resolve_config(clipped, {"parameter_clip": "0.5"}).parameter_clip == 0.5
+    with pytest.raises(ConfigError, match="parameter_clip.*got 'wide'"):
+        resolve_config(clipped, {"parameter_clip": "wide"})
 
 
 @pytest.mark.parametrize(("key", "new"), [("adam_steps", "train.steps"), ("learning_rate", "train.learning_rate"),

@@ -20,6 +20,7 @@ from sciml.operators import (
     Autoregressive,
     Curriculum,
     FrameHistory,
+    ParameterGradientPenalty,
     RolloutLoss,
     TanhCurriculum,
     TeacherForcing,
@@ -304,6 +305,51 @@ def test_cape_warmup_trains_the_cape_module_alone(key):
         assert_close(value, expected, rtol=1e-5, what=f"loss at epoch {epoch}")
     grads = eqx.filter_jit(eqx.filter_grad(lambda m: loss(m, batch, key)[0]))(model)  # epoch -1: warm-up
     assert float(jnp.abs(grads.base.lift.weight).max()) == 0.0 and float(jnp.abs(grads.cape.head.weight).max()) > 0
+
+
+class _ParameterSquared(eqx.Module):
+    """A 'solver' u -> u + p0^2 g(x) + p1 h(x): d/dp0 = 2 p0 g and d/dp1 = h, so the penalty has a closed form."""
+
+    g: jax.Array
+    h: jax.Array
+
+    def __call__(self, u, params):
+        return u + params[0] ** 2 * self.g + params[1] * self.h, None
+
+
+def test_gradient_penalty_pulls_the_parameter_sensitivity_to_its_target_over_a_widened_range(key):
+    """At p0 drawn uniformly on [-0.5, 1.5] (the batch's [0, 1] widened by half its width each side) the RMS sensitivity
+    is sqrt(4 p0^2 rms(g)^2 + rms(h)^2); its mean squared distance to the target matches the integral over p0."""
+    x = jnp.linspace(0, 2 * jnp.pi, 32, endpoint=False)
+    g, h = jnp.sin(x)[None], 0.5 * jnp.ones((1, 32))  # rms(g)^2 = 1/2, rms(h)^2 = 1/4
+    solver, n = _ParameterSquared(g, h), 40_000
+    params = jnp.zeros((n, 2)).at[0, 0].set(1.0).at[:, 1].set(jnp.linspace(-3, 3, n))
+    penalty = ParameterGradientPenalty(weight=2.0, target=0.3, widen=0.5)
+    value = penalty(solver, jnp.zeros((n, 1, 32)), params, 1, key)
+    p0 = np.linspace(-0.5, 1.5, 200_001)
+    expected = 2.0 * np.mean((np.sqrt(2 * p0**2 + 0.25) - 0.3) ** 2)
+    assert_close(value, expected, rtol=0.02, what="gradient penalty against its integral over the drawn range")
+    with pytest.raises(ConfigError, match="weight, target and widen"):
+        ParameterGradientPenalty(widen=-1.0)
+
+
+def test_rollout_loss_adds_the_gradient_penalty_and_is_unchanged_without_it(key):
+    model = CAPEConditioning(width=8, modes=2, pool=1)(FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1,
+                                                       ndim=1, key=key)
+    batch = {"u": jax.random.normal(key, (4, 3, 1, 16)), "params": jnp.linspace(-1, 1, 4)[:, None]}
+    plain = RolloutLoss(steps_per_epoch=1, epochs=1, cape_weight=0.5, input_noise=0.0)
+    penalty = ParameterGradientPenalty(weight=3.0, target=0.2)
+    penalised = RolloutLoss(steps_per_epoch=1, epochs=1, cape_weight=0.5, input_noise=0.0, gradient_penalty=penalty)
+    base, _ = plain(model, batch, key)
+    value, metrics = penalised(model, batch, key)
+    _, penalty_key = jax.random.split(key)
+    alone = penalty(model, batch["u"][:, 0], batch["params"], 1, penalty_key)
+    assert float(alone) > 0 and metrics["gradient_penalty"] == alone
+    assert_close(value, base + alone, rtol=1e-6, what="rollout loss with the gradient penalty")
+    grads = eqx.filter_grad(lambda m: penalised(m, batch, key)[0] - plain(m, batch, key)[0])(model)
+    assert float(jnp.abs(grads.cape.gains[0].layers[0].weight).max()) > 0  # the penalty trains the parameter path
+    with pytest.raises((ConfigError, TypeError), match="gradient_penalty"):
+        RolloutLoss(steps_per_epoch=1, epochs=1, gradient_penalty=5e-4)
 
 
 @dataclasses.dataclass(frozen=True)

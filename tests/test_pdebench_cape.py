@@ -46,11 +46,11 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     np.testing.assert_allclose(row.reference_1024.sel(t=0.5).values[::4], np.roll(first, 128), atol=1e-4)
     assert not any("clipped" in key for key in record["metrics"])  # the experiment clips beta already
     table = markdown({"runs": [record]})
-    assert "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear |" in table and "beta=1" in table
+    assert "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in table and "beta=1" in table
     # a run reading one input frame is a row of its own, not a fourth seed of the ten-frame one
     both = markdown({"runs": [record, {**record, "frames": 1}]})
     cape = "| FNO + CAPE (aux. weight 1) | 1 | one-step, 8, 100,"
-    assert f"{cape} 1, linear |" in both and f"{cape} 10, linear |" in both
+    assert f"{cape} 1, linear, clipped |" in both and f"{cape} 10, linear, clipped |" in both
     assert overrides("advection", "cape", 0, 100, frames=1)["frames"] == 1
     # and each auxiliary weight of CAPE (the parameter-channel runs take none and stay one row)
     assert record["cape_weight"] == 1.0
@@ -65,10 +65,25 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert record["parameter_scale"] == "linear"
     assert overrides("diffreact", "channels", 0, 100, parameter_scale="linear")["parameter_scale"] == "linear"
     scales = markdown({"runs": [record, {**record, "parameter_scale": "log"}]})
-    assert f"{cape} 10, linear |" in scales and f"{cape} 10, log |" in scales
+    assert f"{cape} 10, linear, clipped |" in scales and f"{cape} 10, log, clipped |" in scales
+    # and each gradient penalty and clipping: a penalised unclipped CAPE row is set against the channel model trained
+    # alike and against the plain one (no penalty, the experiment's clipping)
+    assert (record["gradient_penalty"], record["parameter_clip"]) == (0.0, 0.0)
+    penalised = overrides("advection", "cape", 0, 100, gradient_penalty=5.16e-4, clip=False)
+    assert (penalised["gradient_penalty"], penalised["parameter_clip"]) == (5.16e-4, "none")
+    assert "gradient_penalty" not in overrides("advection", "cape", 0, 100)
+    channels = {**record, "conditioning": "channels", "cape_weight": None}
+    rows = markdown({"runs": [channels, {**record, "gradient_penalty": 5.16e-4, "parameter_clip": None},
+                              {**channels, "gradient_penalty": 5.16e-4, "parameter_clip": None}]})
+    assert "| FNO + CAPE (aux. weight 1, gradient penalty 0.000516) | 1 | one-step, 8, 100, 10, linear, not clipped |" \
+        in rows and "| FNO + parameter channels (gradient penalty 0.000516) | 1 |" in rows
+    assert ("FNO + CAPE (aux. weight 1, gradient penalty 0.000516) over FNO + parameter channels (gradient penalty "
+            "0.000516), held-out nRMSE seed by seed (one-step, 8, 100, 10, linear, not clipped)") in rows
+    assert ("FNO + CAPE (aux. weight 1, gradient penalty 0.000516) over FNO + parameter channels (one-step, 8, 100, "
+            "10, linear, clipped), held-out nRMSE seed by seed (one-step, 8, 100, 10, linear, not clipped)") in rows
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
-    assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear |" in bases
+    assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in bases
     assert "| FNO + CAPE (aux. weight 1) | 1 |" in bases
     assert "x (MPNN + CAPE (aux. weight 1) / per-parameter FNO)" in bases
     mpnn = overrides("advection", "channels", 0, 100, base="mpnn")
@@ -122,7 +137,8 @@ def test_cape_on_top_of_parameter_channels_is_its_own_row_against_the_channel_ba
         weight = 5.7e-5 if conditioning != "channels" else None
         per_value = {f"held_out_nrmse_{setting.parameter}={v:g}": held_out for v in setting.held_out}
         return {"family": "burgers", "base": "fno", "conditioning": conditioning, "cape_weight": weight,
-                "parameter_scale": "log", "training": "curriculum", "seed": seed, "samples": 240, "steps": 3000,
+                "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "training": "curriculum",
+                "seed": seed, "samples": 240, "steps": 3000,
                 "frames": 1, "wall_time_s": 60.0,
                 "metrics": {"seen_nrmse": 0.1, "held_out_nrmse": held_out, "train_time_s": 60.0, **per_value}}
 
@@ -132,7 +148,8 @@ def test_cape_on_top_of_parameter_channels_is_its_own_row_against_the_channel_ba
     table = markdown({"runs": runs})
     assert overrides("burgers", "cape+channels", 0, 3000, cape_weight=5.7e-5)["cape_weight"] == 5.7e-5
     assert ("FNO + CAPE + parameter channels (aux. weight 5.7e-05) over FNO + parameter channels, held-out nRMSE "
-            "seed by seed (curriculum, 240, 3000, 1, log): 0.4, 0.7, 0.9; median 0.7 (target <= 0.8: met)") in table
+            "seed by seed (curriculum, 240, 3000, 1, log, not clipped): 0.4, 0.7, 0.9; median 0.7 (target <= 0.8: "
+            "met)") in table
     assert "FNO + CAPE (aux. weight 5.7e-05) over FNO + parameter channels" in table and "1.2, 1.2, 1.2" in table
 
 
@@ -151,7 +168,8 @@ def test_a_run_folder_another_invocation_trains_is_skipped_not_fatal(tmp_path, m
             raise RunFolderError(f"runs/{name}-s{seed} is in use by another sciml process (pid 1 on vm)")
         calls.append(seed)
         return {"family": name, "base": "fno", "conditioning": conditioning, "cape_weight": None,
-                "parameter_scale": "log", "training": "one-step", "seed": seed, "samples": samples, "steps": steps,
+                "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "training": "one-step",
+                "seed": seed, "samples": samples, "steps": steps,
                 "frames": 1, "wall_time_s": 1.0, "date": f"call {len(calls)}", "load": {"call": len(calls)},
                 "read_back": len(calls) > 1,
                 "metrics": {"seen_nrmse": 0.1 * len(calls), "held_out_nrmse": 0.2, "train_time_s": 1.0,
@@ -199,14 +217,14 @@ def test_diffusion_reaction_is_set_against_the_per_parameter_fno_at_its_own_diff
     monkeypatch.setattr(pdebench_cape, "PER_PARAMETER", per_parameter)
     assert pdebench_cape.per_parameter_fno("diffreact", 5.0) == pytest.approx(0.003)
     record = {"family": "diffreact", "base": "fno", "conditioning": "cape", "cape_weight": 5.7e-5,
-              "parameter_scale": "log", "training": "one-step", "seed": 0, "samples": 240, "steps": 15000,
-              "frames": 1, "wall_time_s": 1.0,
+              "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "training": "one-step",
+              "seed": 0, "samples": 240, "steps": 15000, "frames": 1, "wall_time_s": 1.0,
               "metrics": {"seen_nrmse": 0.01, "held_out_nrmse": 0.03, "held_out_nrmse_rho=5": 0.03,
                           "held_out_nrmse_nu=0.5,rho=5": 0.012, "train_time_s": 1.0}}
     table = markdown({"runs": [record]})
     assert "| per-parameter FNO, nu = 0.5 | | 0.003 |" in table
-    assert "| x (FNO + CAPE (aux. weight 5.7e-05) / per-parameter FNO, nu = 0.5) | one-step, 240, 15000, 1, log | " \
-           "4 (no) |" in table
+    assert "| x (FNO + CAPE (aux. weight 5.7e-05) / per-parameter FNO, nu = 0.5) | one-step, 240, 15000, 1, log, " \
+           "not clipped | 4 (no) |" in table
 
 
 def test_burgers_runs_are_read_again_with_nu_clipped_to_the_trained_range(tmp_path, monkeypatch):
@@ -257,4 +275,4 @@ def test_burgers_runs_are_read_again_with_nu_clipped_to_the_trained_range(tmp_pa
     assert "Read again with nu clipped to the trained range [0.002, 2]" in table
     assert "| nu=0.001, clipped | nu=4, clipped |" in table
     assert "Clipped: FNO + CAPE (aux. weight 1) over FNO + parameter channels, seed by seed " \
-           "(one-step, 16, 100, 10, log): 0.5, 0.5, 0.5; median 0.5" in table
+           "(one-step, 16, 100, 10, log, not clipped): 0.5, 0.5, 0.5; median 0.5" in table

@@ -4,6 +4,7 @@ from sciml.operators._rollout import (
     Autoregressive,
     Curriculum,
     FrameHistory,
+    ParameterGradientPenalty,
     RolloutLoss,
     TanhCurriculum,
     TeacherForcing,
@@ -13,5 +14,5 @@ from sciml.operators._rollout import (
     stack_frames,
 )
 
-__all__ = ["Autoregressive", "Curriculum", "FrameHistory", "RolloutLoss", "TanhCurriculum", "TeacherForcing",
-           "curriculum_rollout", "frame_states", "rollout", "stack_frames"]
+__all__ = ["Autoregressive", "Curriculum", "FrameHistory", "ParameterGradientPenalty", "RolloutLoss", "TanhCurriculum",
+           "TeacherForcing", "curriculum_rollout", "frame_states", "rollout", "stack_frames"]

@@ -168,6 +168,9 @@ def _section_types(config_type: type) -> dict[str, type]:
 
 def _parse_value(key: str, text: str, annotation, default):
     hint = typing.get_origin(annotation) or annotation
+    if hint in (types.UnionType, typing.Union) and type(None) in typing.get_args(annotation) \
+            and text.strip().lower() == "none":
+        return None  # before the default's type: `float | None = 0.0` takes "none" too
     try:
         if hint is bool or isinstance(default, bool):
             lowered = text.strip().lower()
@@ -185,8 +188,6 @@ def _parse_value(key: str, text: str, annotation, default):
             return tuple(element(item.strip()) for item in items)
         if hint in (types.UnionType, typing.Union):
             choices = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if text.lower() == "none":
-                return None
             return _parse_value(key, text, choices[0], None)
     except ValueError:
         expected = getattr(hint, "__name__", str(hint))

@@ -51,6 +51,7 @@ from sciml.nn._cape import matched_size
 from sciml.operators import (
     Autoregressive,
     Curriculum,
+    ParameterGradientPenalty,
     RolloutLoss,
     TanhCurriculum,
     TeacherForcing,
@@ -125,6 +126,13 @@ class NeuralSolverConfig:
     """Normalise the CAPE update per channel over space (GroupNorm)."""
     cape_weight: float = 1.0
     """Weight of CAPE's auxiliary loss (its first guess against the next frame)."""
+    gradient_penalty: float = 0.0
+    """Weight of CAPE's gradient penalty on the parameter input (`ParameterGradientPenalty`; the paper's 1D: 5.16e-4;
+    0: off)."""
+    gradient_penalty_target: float = 0.405
+    """RMS over the grid of d(next state)/d(standardised parameters) the penalty pulls towards."""
+    gradient_penalty_widen: float = 0.5
+    """The penalty's parameters are drawn over the batch's range widened by this fraction of its width each side."""
     spatial_stride: int = 4
     """Keep every n-th grid point of the dataset (1: full resolution)."""
     horizon: int = 5
@@ -364,10 +372,12 @@ def train_and_evaluate(config: NeuralSolverConfig, run: RunDir | None = None) ->
         data = WindowSampler(normalization.fields(u_train), normalization.params(p_train),
                              batch_size=config.batch_size, horizon=config.horizon + config.frames - 1,
                              initial_fraction=config.initial_window_fraction)
+    gradient_penalty = (ParameterGradientPenalty(config.gradient_penalty, config.gradient_penalty_target,
+                                                 config.gradient_penalty_widen) if config.gradient_penalty else None)
     loss = RolloutLoss(steps_per_epoch=config.train.steps // config.epochs, epochs=config.epochs,
                        curriculum=CURRICULA[config.curriculum], warmup=config.warmup_epochs,
                        cape_weight=config.cape_weight, input_noise=config.input_noise, pushforward=config.pushforward,
-                       frames=config.frames)
+                       frames=config.frames, gradient_penalty=gradient_penalty)
     result = train(model, loss, data, config.train, run)
     trained = TrainedSolver(result.model, normalization)
     if run is not None:
