@@ -317,6 +317,16 @@ class _ParameterSquared(eqx.Module):
         return u + params[0] ** 2 * self.g + params[1] * self.h, None
 
 
+class _LinearInParameter(eqx.Module):
+    """A trainable 'solver' u -> u + a p0 g(x), whose sensitivity to p0 is |a| rms(g) at every parameter."""
+
+    a: jax.Array
+    g: jax.Array
+
+    def __call__(self, u, params):
+        return u + self.a * params[0] * jax.lax.stop_gradient(self.g), None
+
+
 def test_gradient_penalty_pulls_the_parameter_sensitivity_to_its_target_over_a_widened_range(key):
     """At p0 drawn uniformly on [-0.5, 1.5] (the batch's [0, 1] widened by half its width each side) the RMS sensitivity
     is sqrt(4 p0^2 rms(g)^2 + rms(h)^2); its mean squared distance to the target matches the integral over p0."""
@@ -329,6 +339,21 @@ def test_gradient_penalty_pulls_the_parameter_sensitivity_to_its_target_over_a_w
     p0 = np.linspace(-0.5, 1.5, 200_001)
     expected = 2.0 * np.mean((np.sqrt(2 * p0**2 + 0.25) - 0.3) ** 2)
     assert_close(value, expected, rtol=0.02, what="gradient penalty against its integral over the drawn range")
+    # trained on the penalty alone, a solver u + a p0 g reaches the target sensitivity |a| rms(g) = 0.3
+    scaled = _LinearInParameter(jnp.asarray(0.05), g)
+    params, states = jnp.linspace(0, 1, 16)[:, None], jnp.zeros((16, 1, 32))
+    optimizer = optax.adam(1e-2)
+
+    @eqx.filter_jit
+    def step(model, state, step_key):
+        grads = eqx.filter_grad(lambda m: penalty(m, states, params, 1, step_key))(model)
+        updates, state = optimizer.update(grads, state)
+        return eqx.apply_updates(model, updates), state
+
+    state = optimizer.init(scaled)
+    for step_key in jax.random.split(key, 300):
+        scaled, state = step(scaled, state, step_key)
+    assert float(jnp.abs(scaled.a)) * 0.5**0.5 == pytest.approx(0.3, rel=0.01)
     with pytest.raises(ConfigError, match="weight, target and widen"):
         ParameterGradientPenalty(widen=-1.0)
 
@@ -340,13 +365,13 @@ def test_rollout_loss_adds_the_gradient_penalty_and_is_unchanged_without_it(key)
     plain = RolloutLoss(steps_per_epoch=1, epochs=1, cape_weight=0.5, input_noise=0.0)
     penalty = ParameterGradientPenalty(weight=3.0, target=0.2)
     penalised = RolloutLoss(steps_per_epoch=1, epochs=1, cape_weight=0.5, input_noise=0.0, gradient_penalty=penalty)
-    base, _ = plain(model, batch, key)
-    value, metrics = penalised(model, batch, key)
+    base, _ = eqx.filter_jit(plain)(model, batch, key)
+    value, metrics = eqx.filter_jit(penalised)(model, batch, key)
     _, penalty_key = jax.random.split(key)
-    alone = penalty(model, batch["u"][:, 0], batch["params"], 1, penalty_key)
-    assert float(alone) > 0 and metrics["gradient_penalty"] == alone
+    alone = eqx.filter_jit(penalty)(model, batch["u"][:, 0], batch["params"], 1, penalty_key)
+    assert float(alone) > 0 and float(metrics["gradient_penalty"]) == pytest.approx(float(alone), rel=1e-6)
     assert_close(value, base + alone, rtol=1e-6, what="rollout loss with the gradient penalty")
-    grads = eqx.filter_grad(lambda m: penalised(m, batch, key)[0] - plain(m, batch, key)[0])(model)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: penalised(m, batch, key)[0] - plain(m, batch, key)[0]))(model)
     assert float(jnp.abs(grads.cape.gains[0].layers[0].weight).max()) > 0  # the penalty trains the parameter path
     with pytest.raises((ConfigError, TypeError), match="gradient_penalty"):
         RolloutLoss(steps_per_epoch=1, epochs=1, gradient_penalty=5e-4)
