@@ -11,8 +11,10 @@ predictions.nc). The training values and the held-out ones are CAPE's released 1
 files, nor ours) and holds out {0.001, 0.004, 0.01, 0.1, 1, 4}. CAPE has no diffusion-reaction configuration: on
 PDEBench's grid nu in {0.5, 1, 2, 5} x rho in {1, 2, 5, 10} the models take both parameters and rho = 5 is held out at
 every nu (as `diffreact-cape`). The study's parameter scaling and clipping are the experiment's (advection: linear,
-clipped to the trained range; Burgers and diffusion-reaction: log). Burgers' held-out nu = 0.001 and 4 lie outside
-its trained range: each Burgers run is also scored with nu clipped to that range (the same model; `clipped.nc`).
+clipped to the trained range, unless ``--no-clip``; Burgers and diffusion-reaction: log). Burgers' held-out nu = 0.001
+and 4 lie outside its trained range: each run trained without clipping whose held-out values lie outside (Burgers,
+advection with ``--no-clip``) is also scored with them clipped to that range (the same model; `clipped.nc`).
+``--gradient-penalty W`` adds CAPE's gradient penalty on the parameter input (`ParameterGradientPenalty`) at weight W.
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
@@ -31,7 +33,7 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
     .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers]
         [--conditionings none channels cape cape+channels] [--seeds 0 1 2] [--samples 240] [--steps 15000]
         [--training one-step|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
-        [--parameter-scale log|linear]
+        [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
