@@ -442,9 +442,9 @@ def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
     return groups
 
 
-def _order(item: tuple[tuple, list[dict]]) -> tuple:
-    """Sort key of a `_groups` item: its key, an unclipped run's clipping (None) first."""
-    return tuple(-1.0 if v is None else v for v in item[0])
+def _sorted(groups: dict[tuple, list[dict]]) -> list[tuple[tuple, list[dict]]]:
+    """The items of `_groups` in the order of their keys, an unclipped run's clipping (None) first."""
+    return sorted(groups.items(), key=lambda item: tuple(-1.0 if v is None else v for v in item[0]))
 
 
 def _baseline_label(channel_key: tuple, setup: list) -> str:
@@ -460,6 +460,23 @@ def _channel_baselines(setting: FamilySetting, groups: dict[tuple, list[dict]], 
     alike = (base, "channels", 0.0, penalty, *setup, clip)
     plain = (base, "channels", 0.0, 0.0, *setup, setting.parameter_clip)
     return [k for k in dict.fromkeys([alike, plain]) if k in groups]
+
+
+def _over_channels(setting: FamilySetting, groups: dict[tuple, list[dict]], key: tuple,
+                   metric: str) -> list[tuple[str, str]]:
+    """CAPE group `key` over each of its parameter-channel baselines (`_channel_baselines`) on `metric`, seed by
+    seed: (the baseline's name, "ratio per seed; median m (verdict)") for each baseline sharing a seed with it."""
+    compared = []
+    for channel_key in _channel_baselines(setting, groups, key):
+        channels = {r["seed"]: r for r in groups[channel_key]}
+        pairs = [(r["metrics"][metric], channels[r["seed"]]["metrics"][metric])
+                 for r in groups[key] if r["seed"] in channels]
+        if pairs:
+            per_seed, _, verdict = ratio_verdict(pairs)
+            ratios = ", ".join(f"{x:.3g}" for x in per_seed)
+            compared.append((_baseline_label(channel_key, list(key[4:])),
+                             f"{ratios}; median {np.median(per_seed):.3g} ({verdict})"))
+    return compared
 
 
 def markdown(payload: dict) -> str:
@@ -491,7 +508,7 @@ def markdown(payload: dict) -> str:
                   "train time (min) |",
                   "|---|---|---|---|---|---|---|---|"]
         groups = _groups(runs)
-        for (base, conditioning, weight, penalty, *setup), group in sorted(groups.items(), key=_order):
+        for (base, conditioning, weight, penalty, *setup), group in _sorted(groups):
             lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {len(group)} | "
                          f"{_setup_label(*setup)} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
@@ -502,7 +519,7 @@ def markdown(payload: dict) -> str:
                   "| model | " + SETUP_HEADER + " | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
-        for (base, conditioning, weight, penalty, *setup), group in sorted(groups.items(), key=_order):
+        for (base, conditioning, weight, penalty, *setup), group in _sorted(groups):
             cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
                      for v in setting.held_out]
             lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {_setup_label(*setup)} | "
@@ -515,7 +532,7 @@ def markdown(payload: dict) -> str:
         lines.append("| PDEBench FNO (v7) | | " + " | ".join("-" if np.isnan(x) else f"{x:.2g}" for x in published)
                      + " |")
         notes = []
-        for key, group in sorted(groups.items(), key=_order):
+        for key, group in _sorted(groups):
             base, conditioning, weight, penalty, *setup = key
             if conditioning not in CAPE_CONDITIONINGS:
                 continue
@@ -525,16 +542,9 @@ def markdown(payload: dict) -> str:
                       for v, x in zip(setting.held_out, reference, strict=True)]
             lines.append(f"| x ({model} / per-parameter FNO{where}) | {_setup_label(*setup)} | " + " | ".join(
                 "-" if x is None else f"{x:.2g} ({'yes' if x <= 3 else 'no'})" for x in ratios) + " |")
-            for channel_key in _channel_baselines(setting, groups, key):
-                channels = {r["seed"]: r for r in groups[channel_key]}
-                pairs = [(r["metrics"]["held_out_nrmse"], channels[r["seed"]]["metrics"]["held_out_nrmse"])
-                         for r in group if r["seed"] in channels]
-                if not pairs:
-                    continue
-                per_seed, _, verdict = ratio_verdict(pairs)
-                notes += ["", f"{model} over {_baseline_label(channel_key, setup)}, held-out nRMSE seed by seed "
-                          f"({_setup_label(*setup)}): {', '.join(f'{x:.3g}' for x in per_seed)}; "
-                          f"median {np.median(per_seed):.3g} ({verdict})."]
+            for baseline, ratios in _over_channels(setting, groups, key, "held_out_nrmse"):
+                notes += ["", f"{model} over {baseline}, held-out nRMSE seed by seed ({_setup_label(*setup)}): "
+                          f"{ratios}."]
         lines += notes + _clipped_section(setting, groups)
         lines.append("")
     return "\n".join(lines)
@@ -555,24 +565,18 @@ def _clipped_section(setting: FamilySetting, groups: dict[tuple, list[dict]]) ->
              "| model | " + SETUP_HEADER + " | nRMSE held-out | "
              "nRMSE held-out, clipped | " + " | ".join(f"{setting.parameter}={v:g}, clipped" for v in outside) + " |",
              "|---|---|---|---|" + "---|" * len(outside)]
-    for (base, conditioning, weight, penalty, *setup), group in sorted(clipped.items(), key=_order):
+    for (base, conditioning, weight, penalty, *setup), group in _sorted(clipped):
         cells = [_stats([r["metrics"][f"{key}_{setting.parameter}={v:g}"] for r in group]) for v in outside]
         lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {_setup_label(*setup)} | "
                      f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                      f"{_stats([r['metrics'][key] for r in group])} | " + " | ".join(cells) + " |")
-    for group_key, group in sorted(clipped.items(), key=_order):
+    for group_key, _ in _sorted(clipped):
         base, conditioning, weight, penalty, *setup = group_key
         if conditioning not in CAPE_CONDITIONINGS:
             continue
-        for channel_key in _channel_baselines(setting, clipped, group_key):
-            channels = {r["seed"]: r for r in clipped[channel_key]}
-            pairs = [(r["metrics"][key], channels[r["seed"]]["metrics"][key]) for r in group if r["seed"] in channels]
-            if not pairs:
-                continue
-            per_seed, _, verdict = ratio_verdict(pairs)
-            lines += ["", f"Clipped: {_model_label(base, conditioning, weight, penalty)} over "
-                      f"{_baseline_label(channel_key, setup)}, seed by seed ({_setup_label(*setup)}): "
-                      f"{', '.join(f'{x:.3g}' for x in per_seed)}; median {np.median(per_seed):.3g} ({verdict})."]
+        for baseline, ratios in _over_channels(setting, clipped, group_key, key):
+            lines += ["", f"Clipped: {_model_label(base, conditioning, weight, penalty)} over {baseline}, seed by "
+                      f"seed ({_setup_label(*setup)}): {ratios}."]
     return lines
 
 
