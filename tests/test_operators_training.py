@@ -358,7 +358,7 @@ def test_gradient_penalty_pulls_the_parameter_sensitivity_to_its_target_over_a_w
         ParameterGradientPenalty(widen=-1.0)
 
 
-def test_rollout_loss_adds_the_gradient_penalty_and_is_unchanged_without_it(key):
+def test_rollout_loss_adds_the_gradient_penalty_which_trains_the_parameter_path(key):
     model = CAPEConditioning(width=8, modes=2, pool=1)(FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1,
                                                        ndim=1, key=key)
     batch = {"u": jax.random.normal(key, (4, 3, 1, 16)), "params": jnp.linspace(-1, 1, 4)[:, None]}
