@@ -510,6 +510,8 @@ def test_neural_solver_config_checks_the_training_steps():
     with pytest.raises(ValueError, match="curriculum must be one of"):
         NeuralSolverConfig(curriculum="curriculum")
     assert set(CURRICULA) == {"tanh", "teacher_forcing", "autoregressive"}
+    with pytest.raises(ValueError, match="gradient_penalty=0 turns the penalty off"):
+        NeuralSolverConfig(gradient_penalty_widen=-0.5)
     key = jax.random.key(0)
     plain = NeuralSolverConfig(conditioning="none", size=4, modes=2, depth=1, cape_width=8, cape_modes=2)
     model, size = build_solver(plain, channels=1, ndim=1, key=key)

@@ -173,6 +173,10 @@ class NeuralSolverConfig:
             raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
         if self.frames < 1:
             raise ValueError(f"frames must be >= 1, got frames={self.frames}")
+        penalty = (self.gradient_penalty, self.gradient_penalty_target, self.gradient_penalty_widen)
+        if min(penalty) < 0:
+            raise ValueError("gradient_penalty, gradient_penalty_target and gradient_penalty_widen must be >= 0 "
+                             f"(gradient_penalty=0 turns the penalty off), got {penalty}")
         steps, chunk = self.train.steps, self.train.chunk
         if steps % chunk or steps < self.epochs:
             raise ValueError(f"train.steps={steps} must be a multiple of train.chunk={chunk} and >= "
