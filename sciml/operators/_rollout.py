@@ -139,7 +139,7 @@ class ParameterGradientPenalty:
 
     At parameters drawn uniformly from the batch's range widened by `widen` times its width on each side (beyond the
     trained values, where held-out parameters may lie), the solver's one-step output is differentiated with respect to
-    the parameters (forward mode, one pass per parameter); the RMS over the output's points of that Jacobian is pulled
+    the parameters (forward mode, `jax.jacfwd`); the RMS over the output's points of that Jacobian is pulled
     towards `target`. The solver so stays sensitive to the parameters, by a set amount, outside the values it saw,
     instead of ignoring them or blowing up. The paper's 1D setting: weight 5.16e-4 and a Jacobian norm of 4.58 at 128
     points, drawn between half the smallest and twice the largest raw parameter; our parameters are standardised, so
@@ -162,11 +162,8 @@ class ParameterGradientPenalty:
         drawn = low + (high - low) * share
 
         def sensitivity(state, p):
-            def newest(q):
-                return solver(state, q)[0][-channels:]
-
-            columns = [jax.jvp(newest, (p,), (direction,))[1] for direction in jnp.eye(p.shape[0], dtype=p.dtype)]
-            return jnp.sqrt(sum(jnp.mean(c**2) for c in columns))
+            jacobian = jax.jacfwd(lambda q: solver(state, q)[0][-channels:])(p)  # (c, *space, p)
+            return jnp.sqrt(jnp.sum(jacobian**2) * p.shape[0] / jacobian.size)  # RMS over the output's points
 
         rms = jax.vmap(sensitivity)(states, drawn)
         return self.weight * jnp.mean((rms - self.target) ** 2)
