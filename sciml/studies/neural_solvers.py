@@ -129,9 +129,9 @@ class NeuralSolverConfig:
     gradient_penalty: float = 0.0
     """Weight of CAPE's gradient penalty on the parameter input (`ParameterGradientPenalty`; the paper's 1D: 5.16e-4;
     0: off)."""
-    gradient_penalty_target: float = 0.405
+    gradient_penalty_target: float = ParameterGradientPenalty.target
     """RMS over the grid of d(next state)/d(standardised parameters) the penalty pulls towards."""
-    gradient_penalty_widen: float = 0.5
+    gradient_penalty_widen: float = ParameterGradientPenalty.widen
     """The penalty's parameters are drawn over the batch's range widened by this fraction of its width each side."""
     spatial_stride: int = 4
     """Keep every n-th grid point of the dataset (1: full resolution)."""
