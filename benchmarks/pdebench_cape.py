@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import functools
 import itertools
 import json
 import time
@@ -112,7 +113,7 @@ class FamilySetting:
         """The held-out values of `parameter` outside the trained range (none where every one lies inside)."""
         return [v for v in self.held_out if v < min(self.trained) or v > max(self.trained)]
 
-    @property
+    @functools.cached_property
     def parameter_clip(self) -> float | None:
         """The experiment's clipping of the parameters (`NeuralSolverConfig.parameter_clip`; None: not clipped)."""
         return load_experiment(self.experiment).config_type().parameter_clip
