@@ -4,9 +4,10 @@ For each run: rollout nRMSE (full autoregressive rollout from the first frame) o
 parameter values and on held-out parameter values (also per held-out value), parameter count, training time,
 inference time per step. Each family runs its experiment's configuration (`experiments/<family>_cape.py`: splits,
 budget, knobs); baselines without CAPE are widened to the parameter count of the CAPE model (`match_parameters`).
-Writes `benchmarks/results/cape.json` (every run, raw, with the device it ran on) and `docs/results/cape.md`. Runs
-are appended as they finish, and `--resume` skips runs already in the JSON, so an interrupted benchmark continues
-where it stopped. `--processes N` runs the missing runs as N parallel processes (one run each, e.g. sharing a GPU)
+Each run trains in its own folder, `runs/cape/FAMILY-MODEL-sSEED`, which keeps its predictions.nc (a finished folder
+is read back, not trained again). Writes `benchmarks/results/cape.json` (every run, raw, with the device it ran on)
+and `docs/results/cape.md`. Runs are appended as they finish, and `--resume` skips runs already in the JSON, so an
+interrupted benchmark continues where it stopped. `--processes N` runs the missing runs as N parallel processes (one run each, e.g. sharing a GPU)
 and merges them; `--name`/`--include` merge parts run elsewhere.
 
     .venv/bin/python benchmarks/cape.py [--quick] [--families advection burgers diffreact] [--seeds 0 1 2]
@@ -17,7 +18,6 @@ and merges them; `--name`/`--include` merge parts run elsewhere.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import subprocess
 import sys
@@ -30,9 +30,8 @@ from pdebench_cape import ratio_verdict
 
 from sciml import enable_compilation_cache
 from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
-from sciml.provenance import device_description, package_versions
-from sciml.studies import load_experiment, resolve_config, write_json, write_text
-from sciml.studies.neural_solvers import NeuralSolverConfig, train_and_evaluate
+from sciml.provenance import package_versions
+from sciml.studies import run_experiment, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cape.json"
@@ -55,12 +54,24 @@ SETTINGS = ("steps", "batch_size", "horizon", "epochs", "spatial_stride", "learn
             "parameter_clip", "initial_window_fraction", "excluded_values")
 
 
-def config_for(family: str, model: str, seed: int, quick: bool) -> NeuralSolverConfig:
-    """The family's experiment configuration with the model's base and conditioning (U-Net sizes) and `seed`."""
+def overrides(model: str, seed: int, quick: bool) -> dict:
+    """Config overrides of the family's experiment for the model's base and conditioning (U-Net sizes) and `seed`."""
     values = {**MODELS[model], "train.seed": seed}
     if quick:
         values.update(QUICK)
-    return resolve_config(load_experiment(FAMILIES[family]).config_type, values)
+    return values
+
+
+def run_one(family: str, model: str, seed: int, quick: bool) -> dict:
+    """Train and score one model in its run folder (`runs/cape[-quick]/FAMILY-MODEL-sSEED`, which keeps
+    predictions.nc; a finished folder is read back); returns its record."""
+    slug = model.lower().replace(" + ", "-").replace(" ", "")
+    runs = ROOT / "runs" / ("cape-quick" if quick else "cape")
+    folder = run_experiment(FAMILIES[family], overrides(model, seed, quick), runs / f"{family}-{slug}-s{seed}")
+    summary = json.loads((folder / "summary.json").read_text())
+    return {"family": family, "model": model, "seed": seed, "config": summary["config"], "device": summary["device"],
+            "versions": summary["versions"], "wall_s": summary["wall_time_s"],
+            "predictions": str((folder / "predictions.nc").relative_to(ROOT)), "summary": summary["metrics"]}
 
 
 def aggregate(runs: list[dict]) -> dict:
@@ -231,14 +242,10 @@ def main() -> None:
             for model in args.models:
                 if (family, model, seed) in done:
                     continue
-                config = config_for(family, model, seed, args.quick)
-                start = time.perf_counter()
-                summary, _ = train_and_evaluate(config)
-                runs.append({"family": family, "model": model, "seed": seed, "config": dataclasses.asdict(config),
-                             "device": device_description(), "versions": package_versions(),
-                             "wall_s": time.perf_counter() - start, "summary": summary})
+                runs.append(run_one(family, model, seed, args.quick))
+                summary = runs[-1]["summary"]
                 print(f"{family:10s} {model:15s} seed {seed}: held-out nRMSE {summary['held_out_nrmse']:.4f} "
-                      f"seen {summary['seen_nrmse']:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+                      f"seen {summary['seen_nrmse']:.4f} ({runs[-1]['wall_s']:.0f} s)", flush=True)
                 write_outputs(runs, results, table, bench)
     write_outputs(runs, results, table, bench)
 
