@@ -185,6 +185,16 @@ def solver_grid_rows(name: str, samples: int, rows: np.ndarray, runs: Path = RUN
     return kept.sel(sample=rows)
 
 
+def trained_model(folder: Path):
+    """The run's `TrainedSolver`, loaded once per process for the zero-shot and the clipped read-outs."""
+    return _load_once(folder, (folder / "model.eqx").stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once(folder: Path, saved: float):  # `saved`, the model file's time, keys the cache: a retrained run reloads
+    return load(folder)
+
+
 def zero_shot(name: str, samples: int, folder: Path, runs: Path = RUNS) -> dict[str, float]:
     """The run's model, trained at 256 points, rolled out at 512 and 1024 points on the trajectories its
     predictions.nc scores (both splits, the same rows): nRMSE per split and resolution. Writes the rollouts and
@@ -194,7 +204,7 @@ def zero_shot(name: str, samples: int, folder: Path, runs: Path = RUNS) -> dict[
     if written.exists() and written.stat().st_mtime >= (folder / "model.eqx").stat().st_mtime:
         with xr.open_dataset(written) as ds:
             return _zero_shot_scores(ds)
-    trained = load(folder)
+    trained = trained_model(folder)
     frames = trained.config.frames
     with xr.open_dataset(folder / "predictions.nc") as stored:
         rows, splits = stored["sample"].values, stored["split"].values
@@ -236,7 +246,7 @@ def clipped_held_out(name: str, folder: Path) -> dict[str, float]:
         return {}
     written = folder / "clipped.nc"
     if not written.exists() or written.stat().st_mtime < (folder / "model.eqx").stat().st_mtime:
-        trained = load(folder)
+        trained = trained_model(folder)
         if trained.model.normalization.param_bounds is not None:
             return {}
         ranges = {**setting.parameters, setting.parameter: setting.trained}
