@@ -14,7 +14,10 @@ every nu (as `diffreact-cape`). The study's parameter scaling and clipping are t
 clipped to the trained range, unless ``--no-clip``; Burgers and diffusion-reaction: log). Burgers' held-out nu = 0.001
 and 4 lie outside its trained range: each run trained without clipping whose held-out values lie outside (Burgers,
 advection with ``--no-clip``) is also scored with them clipped to that range (the same model; `clipped.nc`).
-``--gradient-penalty W`` adds CAPE's gradient penalty on the parameter input (`ParameterGradientPenalty`) at weight W.
+``--gradient-penalty W`` adds CAPE's gradient penalty on the parameter input (`ParameterGradientPenalty`) at weight W;
+``--cape-module paper`` sizes the CAPE module as the paper's released 1D configuration (width 64, a Fourier layer of
+16 modes on the 4x pooled grid, the update normalised over space) instead of the study's defaults (width 32, 8 modes
+on the full grid, not normalised), and widens the other conditionings to that CAPE model's parameter count.
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
@@ -33,7 +36,7 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
     .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers]
         [--conditionings none channels cape cape+channels] [--seeds 0 1 2] [--samples 240] [--steps 15000]
         [--training one-step|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
-        [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip]
+        [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip] [--cape-module study|paper]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
@@ -280,6 +283,11 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
             for points in TRANSFER_POINTS for split in np.unique(splits)}
 
 
+# The CAPE module's sizes (`--cape-module`): the study's defaults, or the paper's released 1D configuration (notes
+# A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space).
+CAPE_MODULES = {"study": {},
+                "paper": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}}
+
 # The trainings (`--training`): the study's loss settings of each. Input noise is on the normalised fields (the
 # study's default is CAPE's 1e-3).
 TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
@@ -290,16 +298,19 @@ TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
 
 def overrides(name: str, conditioning: str, seed: int, steps: int, training: str = "one-step",
               frames: int = PROTOCOL["frames"], base: str = "fno", cape_weight: float | None = None,
-              parameter_scale: str | None = None, gradient_penalty: float = 0.0, clip: bool = True) -> dict:
+              parameter_scale: str | None = None, gradient_penalty: float = 0.0, clip: bool = True,
+              cape_module: str = "study") -> dict:
     """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
     auxiliary loss's weight, `parameter_scale` how the parameters are standardised (None: the experiment's),
-    `gradient_penalty` the weight of CAPE's gradient penalty (0: off) and `clip` False turns off the experiment's
-    clipping of the parameters to the trained range."""
+    `gradient_penalty` the weight of CAPE's gradient penalty (0: off), `clip` False turns off the experiment's
+    clipping of the parameters to the trained range and `cape_module` picks the CAPE module's size (`CAPE_MODULES`;
+    the other conditionings take it too, as their widening matches the CAPE model's parameter count)."""
     setting = FAMILIES[name]
     chosen = {"cape_weight": cape_weight if conditioning in CAPE_CONDITIONINGS else None,
               "parameter_scale": parameter_scale, "gradient_penalty": gradient_penalty or None,
               "parameter_clip": None if clip else "none"}
-    return {**{k: v for k, v in chosen.items() if v is not None}, "base": base, "conditioning": conditioning,
+    return {**{k: v for k, v in chosen.items() if v is not None}, **CAPE_MODULES[cape_module], "base": base,
+            "conditioning": conditioning,
             "train.seed": seed, "frames": frames, **TRAININGS[training], "spatial_stride": 1, **BASE_SIZES[base],
             "modes": PROTOCOL["modes"], "batch_size": PROTOCOL["batch"], "train.steps": steps,
             "train.chunk": min(500, steps), "epochs": 10, "train.learning_rate": PROTOCOL["learning_rate"],
@@ -312,11 +323,12 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
 def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs: Path = RUNS,
         training: str = "one-step", frames: int = PROTOCOL["frames"], base: str = "fno",
         cape_weight: float | None = None, parameter_scale: str | None = None, gradient_penalty: float = 0.0,
-        clip: bool = True) -> dict:
+        clip: bool = True, cape_module: str = "study") -> dict:
     """Train and score one model (or read back its finished folder); returns its record (``cape_weight``: the CAPE
     auxiliary weight the run trained with, None for the other conditionings; ``parameter_scale``: the study's;
     ``gradient_penalty``: its weight, 0 when off; ``parameter_clip``: the study's clipping, None when not clipped;
-    ``read_back``: the folder held the trained model already, so the record's date and load are not the training's)."""
+    ``cape_module``: the CAPE module's size (`CAPE_MODULES`); ``read_back``: the folder held the trained model
+    already, so the record's date and load are not the training's)."""
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
@@ -329,11 +341,13 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
         suffix += f"-gp{gradient_penalty:g}"
     if not clip:
         suffix += "-noclip"
+    if cape_module != "study":
+        suffix += f"-{cape_module}-module"
     folder = runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}"
     read_back = (folder / "model.eqx").exists()
     run_experiment(FAMILIES[name].experiment,
                    overrides(name, conditioning, seed, steps, training, frames, base, cape_weight, parameter_scale,
-                             gradient_penalty, clip),
+                             gradient_penalty, clip, cape_module),
                    folder, data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
@@ -344,8 +358,8 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     weight = config["cape_weight"] if conditioning in CAPE_CONDITIONINGS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
             "parameter_scale": effective_scale(config["parameter_scale"]), "parameter_clip": config["parameter_clip"],
-            "gradient_penalty": config["gradient_penalty"], "training": training, "seed": seed,
-            "samples": samples, "steps": steps, "frames": frames,
+            "gradient_penalty": config["gradient_penalty"], "cape_module": cape_module, "training": training,
+            "seed": seed, "samples": samples, "steps": steps, "frames": frames,
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
             "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
                                else folder / "predictions.nc"),
@@ -427,10 +441,15 @@ SETUP_HEADER = "training, trajectories per value, steps, input frames, parameter
 """The table's column of `_setup_label`."""
 
 
-def _model_label(base: str, conditioning: str, cape_weight: float, gradient_penalty: float = 0.0) -> str:
-    """The table's name of a model; a CAPE model's names its auxiliary weight, and a penalised one the penalty's."""
-    weights = [f"aux. weight {cape_weight:g}"] if conditioning in CAPE_CONDITIONINGS else []
+def _model_label(base: str, conditioning: str, cape_weight: float, gradient_penalty: float = 0.0,
+                 cape_module: str = "study") -> str:
+    """The table's name of a model; a CAPE model's names its auxiliary weight, a penalised one the penalty's, and
+    one of another CAPE module size than the study's that size (the other conditionings: matched to it)."""
+    cape = conditioning in CAPE_CONDITIONINGS
+    weights = [f"aux. weight {cape_weight:g}"] if cape else []
     weights += [f"gradient penalty {gradient_penalty:g}"] if gradient_penalty else []
+    if cape_module != "study":
+        weights += [f"{cape_module}'s CAPE module" if cape else f"matched to the {cape_module}'s CAPE module"]
     return f"{BASES[base]}{CONDITIONINGS[conditioning]}" + (f" ({', '.join(weights)})" if weights else "")
 
 
@@ -441,12 +460,13 @@ def _setup_label(training: str, samples: int, steps: int, frames: int, parameter
 
 
 def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
-    """The runs by model, ``(base, conditioning, cape weight, gradient penalty)``, and setup, ``(training, samples,
+    """The runs by model, ``(base, conditioning, cape weight, gradient penalty, CAPE module)`` (`MODEL_KEYS`), and
+    setup, ``(training, samples,
     steps, frames, parameter scale, parameter clip)``: one table row each, its runs sorted by seed."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         groups.setdefault((r["base"], r["conditioning"], r["cape_weight"] or 0.0, r["gradient_penalty"],
-                           r["training"], r["samples"], r["steps"], r["frames"], r["parameter_scale"],
+                           r["cape_module"], r["training"], r["samples"], r["steps"], r["frames"], r["parameter_scale"],
                            r["parameter_clip"]), []).append(r)
     for group in groups.values():
         group.sort(key=lambda r: r["seed"])
@@ -458,18 +478,25 @@ def _sorted(groups: dict[tuple, list[dict]]) -> list[tuple[tuple, list[dict]]]:
     return sorted(groups.items(), key=lambda item: tuple(-1.0 if v is None else v for v in item[0]))
 
 
+MODEL_KEYS = 5
+"""A `_groups` key's first fields name the model (`_model_label`), the rest its setup (`_setup_label`)."""
+
+
 def _baseline_label(channel_key: tuple, setup: list) -> str:
     """The name of a parameter-channel baseline group, with its setup where it differs from the CAPE group's."""
-    label = _model_label(*channel_key[:4])
-    return label if list(channel_key[4:]) == list(setup) else f"{label} ({_setup_label(*channel_key[4:])})"
+    label = _model_label(*channel_key[:MODEL_KEYS])
+    if list(channel_key[MODEL_KEYS:]) == list(setup):
+        return label
+    return f"{label} ({_setup_label(*channel_key[MODEL_KEYS:])})"
 
 
 def _channel_baselines(setting: FamilySetting, groups: dict[tuple, list[dict]], key: tuple) -> list[tuple]:
     """The parameter-channel groups a CAPE group `key` is compared with: trained alike (same penalty and clipping)
-    and, where that differs, the plain one (no penalty, the experiment's clipping), each where it ran."""
-    base, _, _, penalty, *setup, clip = key
-    alike = (base, "channels", 0.0, penalty, *setup, clip)
-    plain = (base, "channels", 0.0, 0.0, *setup, setting.parameter_clip)
+    and, where that differs, the plain one (no penalty, the experiment's clipping), each matched to the same CAPE
+    module's parameter count and where it ran."""
+    base, _, _, penalty, module, *setup, clip = key
+    alike = (base, "channels", 0.0, penalty, module, *setup, clip)
+    plain = (base, "channels", 0.0, 0.0, module, *setup, setting.parameter_clip)
     return [k for k in dict.fromkeys([alike, plain]) if k in groups]
 
 
@@ -485,7 +512,7 @@ def _over_channels(setting: FamilySetting, groups: dict[tuple, list[dict]], key:
         if pairs:
             per_seed, _, verdict = ratio_verdict(pairs)
             ratios = ", ".join(f"{x:.3g}" for x in per_seed)
-            compared.append((_baseline_label(channel_key, list(key[4:])),
+            compared.append((_baseline_label(channel_key, list(key[MODEL_KEYS:])),
                              f"{ratios}; median {np.median(per_seed):.3g} ({verdict})"))
     return compared
 
@@ -519,8 +546,9 @@ def markdown(payload: dict) -> str:
                   "train time (min) |",
                   "|---|---|---|---|---|---|---|---|"]
         groups = _groups(runs)
-        for (base, conditioning, weight, penalty, *setup), group in _sorted(groups):
-            lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {len(group)} | "
+        for key, group in _sorted(groups):
+            model, setup = key[:MODEL_KEYS], key[MODEL_KEYS:]
+            lines.append(f"| {_model_label(*model)} | {len(group)} | "
                          f"{_setup_label(*setup)} | "
                          f"{_stats([r['metrics']['seen_nrmse'] for r in group])} | "
                          f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
@@ -530,10 +558,11 @@ def markdown(payload: dict) -> str:
                   "| model | " + SETUP_HEADER + " | " + " | ".join(
                       f"{setting.parameter}={v:g}" for v in setting.held_out) + " |",
                   "|---|---|" + "---|" * len(setting.held_out)]
-        for (base, conditioning, weight, penalty, *setup), group in _sorted(groups):
+        for key, group in _sorted(groups):
+            model, setup = key[:MODEL_KEYS], key[MODEL_KEYS:]
             cells = [_stats([r["metrics"][f"held_out_nrmse_{setting.parameter}={v:g}"] for r in group])
                      for v in setting.held_out]
-            lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {_setup_label(*setup)} | "
+            lines.append(f"| {_model_label(*model)} | {_setup_label(*setup)} | "
                          + " | ".join(cells) + " |")
         reference = [per_parameter_fno(name, v) for v in setting.held_out]
         where = "".join(f", {name} = {value:g}" for name, value in setting.reference_at)
@@ -544,10 +573,9 @@ def markdown(payload: dict) -> str:
                      + " |")
         notes = []
         for key, group in _sorted(groups):
-            base, conditioning, weight, penalty, *setup = key
-            if conditioning not in CAPE_CONDITIONINGS:
+            model, setup = _model_label(*key[:MODEL_KEYS]), key[MODEL_KEYS:]
+            if key[1] not in CAPE_CONDITIONINGS:
                 continue
-            model = _model_label(base, conditioning, weight, penalty)
             ratios = [np.mean([r["metrics"][setting.reference_key(v)] for r in group]) / x
                       if x and all(setting.reference_key(v) in r["metrics"] for r in group) else None
                       for v, x in zip(setting.held_out, reference, strict=True)]
@@ -576,17 +604,18 @@ def _clipped_section(setting: FamilySetting, groups: dict[tuple, list[dict]]) ->
              "| model | " + SETUP_HEADER + " | nRMSE held-out | "
              "nRMSE held-out, clipped | " + " | ".join(f"{setting.parameter}={v:g}, clipped" for v in outside) + " |",
              "|---|---|---|---|" + "---|" * len(outside)]
-    for (base, conditioning, weight, penalty, *setup), group in _sorted(clipped):
+    for group_key, group in _sorted(clipped):
+        model, setup = group_key[:MODEL_KEYS], group_key[MODEL_KEYS:]
         cells = [_stats([r["metrics"][f"{key}_{setting.parameter}={v:g}"] for r in group]) for v in outside]
-        lines.append(f"| {_model_label(base, conditioning, weight, penalty)} | {_setup_label(*setup)} | "
+        lines.append(f"| {_model_label(*model)} | {_setup_label(*setup)} | "
                      f"{_stats([r['metrics']['held_out_nrmse'] for r in group])} | "
                      f"{_stats([r['metrics'][key] for r in group])} | " + " | ".join(cells) + " |")
     for group_key, _ in _sorted(clipped):
-        base, conditioning, weight, penalty, *setup = group_key
-        if conditioning not in CAPE_CONDITIONINGS:
+        model, setup = group_key[:MODEL_KEYS], group_key[MODEL_KEYS:]
+        if group_key[1] not in CAPE_CONDITIONINGS:
             continue
         for baseline, ratios in _over_channels(setting, clipped, group_key, key):
-            lines += ["", f"Clipped: {_model_label(base, conditioning, weight, penalty)} over {baseline}, seed by "
+            lines += ["", f"Clipped: {_model_label(*model)} over {baseline}, seed by "
                       f"seed ({_setup_label(*setup)}): {ratios}."]
     return lines
 
@@ -616,6 +645,10 @@ def main() -> None:
                         "configurations use 5.16e-4)")
     parser.add_argument("--no-clip", action="store_true",
                         help="do not clip the parameters to the trained range (advection's experiment clips)")
+    parser.add_argument("--cape-module", choices=tuple(CAPE_MODULES), default="study",
+                        help="the CAPE module's size: the study's (width 32, 8 modes, no pooling or normalisation) "
+                        "or the paper's (width 64, 16 modes on a 4x pooled grid, normalised update); the other "
+                        "conditionings are widened to the CAPE model's parameter count either way")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:
@@ -630,7 +663,7 @@ def main() -> None:
                 record = run(name, conditioning, seed, args.samples, args.steps, training=args.training,
                              frames=args.frames, base=base, cape_weight=args.cape_weight,
                              parameter_scale=args.parameter_scale, gradient_penalty=args.gradient_penalty,
-                             clip=not args.no_clip)
+                             clip=not args.no_clip, cape_module=args.cape_module)
             except RunFolderError as error:  # a parallel invocation trains it and merges its record
                 print(f"skipped: {error}", flush=True)
                 continue
@@ -650,8 +683,8 @@ def main() -> None:
 
 def _key(record: dict) -> tuple:
     return (record["family"], record["base"], record["conditioning"], record["cape_weight"],
-            record["gradient_penalty"], record["training"], record["seed"], record["samples"], record["steps"],
-            record["frames"], record["parameter_scale"], record["parameter_clip"])
+            record["gradient_penalty"], record["cape_module"], record["training"], record["seed"], record["samples"],
+            record["steps"], record["frames"], record["parameter_scale"], record["parameter_clip"])
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
             "0.000516), held-out nRMSE seed by seed (one-step, 8, 100, 10, linear, not clipped)") in rows
     assert ("FNO + CAPE (aux. weight 1, gradient penalty 0.000516) over FNO + parameter channels (one-step, 8, 100, "
             "10, linear, clipped), held-out nRMSE seed by seed (one-step, 8, 100, 10, linear, not clipped)") in rows
+    # and each CAPE module size: the paper's CAPE row is set against the channel model widened to its parameter count
+    assert record["cape_module"] == "study"
+    paper = overrides("advection", "channels", 0, 100, cape_module="paper")
+    assert (paper["cape_width"], paper["cape_modes"], paper["cape_pool"], paper["cape_normalize"]) == (64, 16, 4, True)
+    assert "cape_width" not in overrides("advection", "cape", 0, 100)
+    modules = markdown({"runs": [record, channels, {**record, "cape_module": "paper"},
+                                 {**channels, "cape_module": "paper"}]})
+    assert ("FNO + CAPE (aux. weight 1, paper's CAPE module) over FNO + parameter channels (matched to the paper's "
+            "CAPE module), held-out nRMSE seed by seed") in modules
+    assert modules.count("over FNO + parameter channels, held-out nRMSE seed by seed") == 1
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
     assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in bases
@@ -137,8 +147,8 @@ def test_cape_on_top_of_parameter_channels_is_its_own_row_against_the_channel_ba
         weight = 5.7e-5 if conditioning != "channels" else None
         per_value = {f"held_out_nrmse_{setting.parameter}={v:g}": held_out for v in setting.held_out}
         return {"family": "burgers", "base": "fno", "conditioning": conditioning, "cape_weight": weight,
-                "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "training": "curriculum",
-                "seed": seed, "samples": 240, "steps": 3000,
+                "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "cape_module": "study",
+                "training": "curriculum", "seed": seed, "samples": 240, "steps": 3000,
                 "frames": 1, "wall_time_s": 60.0,
                 "metrics": {"seen_nrmse": 0.1, "held_out_nrmse": held_out, "train_time_s": 60.0, **per_value}}
 
@@ -168,8 +178,8 @@ def test_a_run_folder_another_invocation_trains_is_skipped_not_fatal(tmp_path, m
             raise RunFolderError(f"runs/{name}-s{seed} is in use by another sciml process (pid 1 on vm)")
         calls.append(seed)
         return {"family": name, "base": "fno", "conditioning": conditioning, "cape_weight": None,
-                "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "training": "one-step",
-                "seed": seed, "samples": samples, "steps": steps,
+                "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "cape_module": "study",
+                "training": "one-step", "seed": seed, "samples": samples, "steps": steps,
                 "frames": 1, "wall_time_s": 1.0, "date": f"call {len(calls)}", "load": {"call": len(calls)},
                 "read_back": len(calls) > 1,
                 "metrics": {"seen_nrmse": 0.1 * len(calls), "held_out_nrmse": 0.2, "train_time_s": 1.0,
@@ -217,8 +227,8 @@ def test_diffusion_reaction_is_set_against_the_per_parameter_fno_at_its_own_diff
     monkeypatch.setattr(pdebench_cape, "PER_PARAMETER", per_parameter)
     assert pdebench_cape.per_parameter_fno("diffreact", 5.0) == pytest.approx(0.003)
     record = {"family": "diffreact", "base": "fno", "conditioning": "cape", "cape_weight": 5.7e-5,
-              "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "training": "one-step",
-              "seed": 0, "samples": 240, "steps": 15000, "frames": 1, "wall_time_s": 1.0,
+              "parameter_scale": "log", "parameter_clip": None, "gradient_penalty": 0.0, "cape_module": "study",
+              "training": "one-step", "seed": 0, "samples": 240, "steps": 15000, "frames": 1, "wall_time_s": 1.0,
               "metrics": {"seen_nrmse": 0.01, "held_out_nrmse": 0.03, "held_out_nrmse_rho=5": 0.03,
                           "held_out_nrmse_nu=0.5,rho=5": 0.012, "train_time_s": 1.0}}
     table = markdown({"runs": [record]})
