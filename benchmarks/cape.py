@@ -7,8 +7,8 @@ budget, knobs); baselines without CAPE are widened to the parameter count of the
 Each run trains in its own folder, `runs/cape/FAMILY-MODEL-sSEED`, which keeps its predictions.nc (a finished folder
 is read back, not trained again). Writes `benchmarks/results/cape.json` (every run, raw, with the device it ran on)
 and `docs/results/cape.md`. Runs are appended as they finish, and `--resume` skips runs already in the JSON, so an
-interrupted benchmark continues where it stopped. `--processes N` runs the missing runs as N parallel processes (one run each, e.g. sharing a GPU)
-and merges them; `--name`/`--include` merge parts run elsewhere.
+interrupted benchmark continues where it stopped. `--processes N` runs the missing runs as N parallel processes (one
+run each, e.g. sharing a GPU) and merges them; `--name`/`--include` merge parts run elsewhere.
 
     .venv/bin/python benchmarks/cape.py [--quick] [--families advection burgers diffreact] [--seeds 0 1 2]
         [--models ...] [--resume] [--processes N]
