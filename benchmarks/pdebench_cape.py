@@ -459,10 +459,14 @@ def _setup_label(training: str, samples: int, steps: int, frames: int, parameter
     return f"{training}, {samples}, {steps}, {frames}, {parameter_scale}, {clip}"
 
 
+MODEL_KEYS = 5
+"""A `_groups` key's first fields name the model (`_model_label`), the rest its setup (`_setup_label`)."""
+
+
 def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
     """The runs by model, ``(base, conditioning, cape weight, gradient penalty, CAPE module)`` (`MODEL_KEYS`), and
-    setup, ``(training, samples,
-    steps, frames, parameter scale, parameter clip)``: one table row each, its runs sorted by seed."""
+    setup, ``(training, samples, steps, frames, parameter scale, parameter clip)``: one table row each, its runs
+    sorted by seed."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         groups.setdefault((r["base"], r["conditioning"], r["cape_weight"] or 0.0, r["gradient_penalty"],
@@ -476,10 +480,6 @@ def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
 def _sorted(groups: dict[tuple, list[dict]]) -> list[tuple[tuple, list[dict]]]:
     """The items of `_groups` in the order of their keys, an unclipped run's clipping (None) first."""
     return sorted(groups.items(), key=lambda item: tuple(-1.0 if v is None else v for v in item[0]))
-
-
-MODEL_KEYS = 5
-"""A `_groups` key's first fields name the model (`_model_label`), the rest its setup (`_setup_label`)."""
 
 
 def _baseline_label(channel_key: tuple, setup: list) -> str:
