@@ -29,9 +29,9 @@ import numpy as np
 from pdebench_cape import ratio_verdict
 
 from sciml import enable_compilation_cache
-from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, trained_run, with_load_line, xla_cpu_threads
 from sciml.provenance import package_versions
-from sciml.studies import run_experiment, write_json, write_text
+from sciml.studies import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cape.json"
@@ -67,11 +67,10 @@ def run_one(family: str, model: str, seed: int, quick: bool) -> dict:
     predictions.nc; a finished folder is read back); returns its record."""
     slug = model.lower().replace(" + ", "-").replace(" ", "")
     runs = ROOT / "runs" / ("cape-quick" if quick else "cape")
-    folder = run_experiment(FAMILIES[family], overrides(model, seed, quick), runs / f"{family}-{slug}-s{seed}")
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = trained_run(FAMILIES[family], overrides(model, seed, quick), runs / f"{family}-{slug}-s{seed}")
     return {"family": family, "model": model, "seed": seed, "config": summary["config"], "device": summary["device"],
-            "versions": summary["versions"], "wall_s": summary["wall_time_s"],
-            "predictions": str((folder / "predictions.nc").relative_to(ROOT)), "summary": summary["metrics"]}
+            "versions": summary["versions"], "wall_s": summary["wall_time_s"], "predictions": summary["predictions"],
+            "summary": summary["metrics"]}
 
 
 def aggregate(runs: list[dict]) -> dict:

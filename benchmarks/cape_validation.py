@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 from cape import QUICK  # benchmarks/cape.py, beside this script
 
-from sciml.benchmarking import Benchmark, xla_cpu_threads
+from sciml.benchmarking import Benchmark, trained_run, xla_cpu_threads
 from sciml.provenance import package_versions
-from sciml.studies import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "cape_validation"  # one folder per run, with its predictions.nc
@@ -85,12 +84,10 @@ def run_one(split: str, variant: str, seed: int, quick: bool) -> dict:
     from sciml import enable_compilation_cache
 
     enable_compilation_cache()
-    folder = run_experiment("advection-cape", overrides(split, variant, seed, quick), run_folder(split, variant, seed,
-                                                                                                quick))
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = trained_run("advection-cape", overrides(split, variant, seed, quick), run_folder(split, variant, seed,
+                                                                                             quick))
     return {"split": split, "variant": variant, "seed": seed, "config": summary["config"],
-            "device": summary["device"], "wall_s": summary["wall_time_s"],
-            "predictions": str((folder / "predictions.nc").relative_to(ROOT)),
+            "device": summary["device"], "wall_s": summary["wall_time_s"], "predictions": summary["predictions"],
             "summary": {k: v for k, v in summary["metrics"].items() if "nrmse" in k}}
 
 

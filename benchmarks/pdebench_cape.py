@@ -60,11 +60,11 @@ import xarray as xr
 from pdebench_fno import PROTOCOL, PUBLISHED, TRANSFER_POINTS, parse_case, record_case
 
 from sciml import DataError, metrics
-from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, trained_run, with_load_line, xla_cpu_threads
 from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import RunFolderError, load, load_experiment, run_experiment, write_text
+from sciml.studies import RunFolderError, load, load_experiment, write_text
 from sciml.studies.neural_solvers import CAPE_CONDITIONINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,13 +345,12 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
         suffix += f"-{cape_module}-module"
     folder = runs / f"{name}-{prefix}{conditioning}-{training}-{samples}-{steps}{suffix}-s{seed}"
     read_back = (folder / "model.eqx").exists()
-    run_experiment(FAMILIES[name].experiment,
-                   overrides(name, conditioning, seed, steps, training, frames, base, cape_weight, parameter_scale,
-                             gradient_penalty, clip, cape_module),
-                   folder, data=FieldData.of(str(data_file(name, samples, runs))))
+    summary = trained_run(FAMILIES[name].experiment,
+                          overrides(name, conditioning, seed, steps, training, frames, base, cape_weight,
+                                    parameter_scale, gradient_penalty, clip, cape_module),
+                          folder, data=FieldData.of(str(data_file(name, samples, runs))))
     transfer = zero_shot(name, samples, folder, runs)
     bench.sample("after the run")
-    summary = json.loads((folder / "summary.json").read_text())
     summary["metrics"].update(reference_point_errors(name, folder / "predictions.nc"))
     summary["metrics"].update(clipped_held_out(name, folder))
     config = json.loads((folder / "config.json").read_text())["config"]
@@ -361,8 +360,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
             "gradient_penalty": config["gradient_penalty"], "cape_module": cape_module, "training": training,
             "seed": seed, "samples": samples, "steps": steps, "frames": frames,
             "metrics": summary["metrics"], "zero_shot": transfer, "wall_time_s": summary["wall_time_s"],
-            "predictions": str((folder / "predictions.nc").relative_to(ROOT) if folder.is_relative_to(ROOT)
-                               else folder / "predictions.nc"),
+            "predictions": summary["predictions"],
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": bench.record(), "read_back": read_back}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from sciml.provenance import device_description, package_versions
-from sciml.studies import write_json, write_text
+from sciml.studies import run_experiment, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -53,6 +54,17 @@ def xla_cpu_threads(xla_flags: str | None = None) -> int:
     flags = os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags
     single = "xla_cpu_multi_thread_eigen=false" in flags and "intra_op_parallelism_threads=1" in flags
     return 1 if single else available_cores()
+
+
+def trained_run(experiment: str, overrides: Mapping[str, Any], folder: Path, **values) -> dict[str, Any]:
+    """`run_experiment` of `experiment` into `folder` (a finished folder is read back, not trained again; `values` go
+    to it, e.g. ``data=``), and the run's summary.json with ``predictions``: its predictions.nc, relative to the
+    project root where it lies under it."""
+    run_experiment(experiment, overrides, folder, **values)
+    summary = json.loads((folder / "summary.json").read_text())
+    predictions = folder / "predictions.nc"
+    summary["predictions"] = str(predictions.relative_to(ROOT) if predictions.is_relative_to(ROOT) else predictions)
+    return summary
 
 
 def mean_std(values: Sequence[float]) -> str:
