@@ -116,7 +116,10 @@ def _family_setup(runs: list[dict], family: str) -> str:
     config = next((r["config"] for r in mine if r["model"] == "FNO + CAPE"), mine[0]["config"])
     config = {**config.get("train", {}), **config}  # training knobs sit in `train` (flat in runs before the move)
     settings = ", ".join(f"{k}={config[k]}" for k in SETTINGS if k in config)
-    return f"Ran on {' and '.join(devices)}. Settings: {settings}."
+    older = sorted({r["model"] for r in mine if "predictions" not in r})
+    kept = (f" Rows recorded before runs kept their folder, so without a predictions.nc to recompute them from: "
+            f"{', '.join(older)}." if older else " Every run's predictions.nc is in its folder.")
+    return f"Ran on {' and '.join(devices)}. Settings: {settings}.{kept}"
 
 
 def markdown(payload: dict) -> str:
