@@ -283,10 +283,14 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
             for points in TRANSFER_POINTS for split in np.unique(splits)}
 
 
-# The CAPE module's sizes (`--cape-module`): the study's defaults, or the paper's released 1D configuration (notes
-# A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space).
+# The CAPE module's sizes (`--cape-module`): the study's defaults; the paper's released 1D configuration (notes
+# A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space); or that
+# size without the normalisation, which fixes the update's size whatever the parameters. Each but the study's is
+# named in the table's labels as given here.
 CAPE_MODULES = {"study": {},
-                "paper": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}}
+                "paper": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True},
+                "paper-unnormalised": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": False}}
+CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised"}
 
 # The trainings (`--training`): the study's loss settings of each. Input noise is on the normalised fields (the
 # study's default is CAPE's 1e-3).
@@ -447,7 +451,8 @@ def _model_label(base: str, conditioning: str, cape_weight: float, gradient_pena
     weights = [f"aux. weight {cape_weight:g}"] if cape else []
     weights += [f"gradient penalty {gradient_penalty:g}"] if gradient_penalty else []
     if cape_module != "study":
-        weights += [f"{cape_module}'s CAPE module" if cape else f"matched to the {cape_module}'s CAPE module"]
+        label = CAPE_MODULE_LABELS[cape_module]
+        weights += [label if cape else f"matched to the {label}"]
     return f"{BASES[base]}{CONDITIONINGS[conditioning]}" + (f" ({', '.join(weights)})" if weights else "")
 
 
@@ -644,9 +649,10 @@ def main() -> None:
     parser.add_argument("--no-clip", action="store_true",
                         help="do not clip the parameters to the trained range (advection's experiment clips)")
     parser.add_argument("--cape-module", choices=tuple(CAPE_MODULES), default="study",
-                        help="the CAPE module's size: the study's (width 32, 8 modes, no pooling or normalisation) "
-                        "or the paper's (width 64, 16 modes on a 4x pooled grid, normalised update); the other "
-                        "conditionings are widened to the CAPE model's parameter count either way")
+                        help="the CAPE module's size: the study's (width 32, 8 modes, no pooling or normalisation), "
+                        "the paper's (width 64, 16 modes on a 4x pooled grid, normalised update) or the paper's "
+                        "without the normalisation; the other conditionings are widened to the CAPE model's "
+                        "parameter count either way")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:

@@ -91,6 +91,11 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert ("FNO + CAPE (aux. weight 1, paper's CAPE module) over FNO + parameter channels (matched to the paper's "
             "CAPE module), held-out nRMSE seed by seed") in modules
     assert modules.count("over FNO + parameter channels, held-out nRMSE seed by seed") == 1
+    assert overrides("advection", "cape", 0, 100, cape_module="paper-unnormalised")["cape_normalize"] is False
+    unnormalised = markdown({"runs": [{**record, "cape_module": "paper-unnormalised"},
+                                      {**channels, "cape_module": "paper-unnormalised"}]})
+    assert ("FNO + CAPE (aux. weight 1, paper's CAPE module, not normalised) over FNO + parameter channels (matched "
+            "to the paper's CAPE module, not normalised), held-out nRMSE seed by seed") in unnormalised
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
     assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in bases
