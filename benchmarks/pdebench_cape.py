@@ -291,6 +291,9 @@ CAPE_MODULES = {"study": {},
                 "paper": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True},
                 "paper-unnormalised": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": False}}
 CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised"}
+# The module whose parameter-matched channel model a module's CAPE rows are set against: without its normalisation
+# (2 parameters) the paper's module matches the same channel network (width 34), so its runs serve both.
+MATCHED_CHANNELS = {"paper-unnormalised": "paper"}
 
 # The trainings (`--training`): the study's loss settings of each. Input noise is on the normalised fields (the
 # study's default is CAPE's 1e-3).
@@ -498,6 +501,7 @@ def _channel_baselines(setting: FamilySetting, groups: dict[tuple, list[dict]], 
     and, where that differs, the plain one (no penalty, the experiment's clipping), each matched to the same CAPE
     module's parameter count and where it ran."""
     base, _, _, penalty, module, *setup, clip = key
+    module = MATCHED_CHANNELS.get(module, module)
     alike = (base, "channels", 0.0, penalty, module, *setup, clip)
     plain = (base, "channels", 0.0, 0.0, module, *setup, setting.parameter_clip)
     return [k for k in dict.fromkeys([alike, plain]) if k in groups]

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
@@ -13,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from pdebench_cape import FAMILIES, markdown, overrides, ratio_verdict, run  # noqa: E402
 
 from sciml import metrics  # noqa: E402
+from sciml.studies import load_experiment, resolve_config  # noqa: E402
+from sciml.studies.neural_solvers import build_solver  # noqa: E402
 
 
 def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_path):
@@ -93,9 +96,15 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert modules.count("over FNO + parameter channels, held-out nRMSE seed by seed") == 1
     assert overrides("advection", "cape", 0, 100, cape_module="paper-unnormalised")["cape_normalize"] is False
     unnormalised = markdown({"runs": [{**record, "cape_module": "paper-unnormalised"},
-                                      {**channels, "cape_module": "paper-unnormalised"}]})
+                                      {**channels, "cape_module": "paper"}]})
     assert ("FNO + CAPE (aux. weight 1, paper's CAPE module, not normalised) over FNO + parameter channels (matched "
-            "to the paper's CAPE module, not normalised), held-out nRMSE seed by seed") in unnormalised
+            "to the paper's CAPE module), held-out nRMSE seed by seed") in unnormalised
+    # which is the channel network matched to the paper's module too
+    experiment = load_experiment(FAMILIES["diffreact"].experiment)
+    sizes = {module: build_solver(resolve_config(experiment.config_type, overrides(
+        "diffreact", "channels", 0, 100, cape_module=module)), channels=1, ndim=1, key=jax.random.key(0))[1]
+        for module in ("paper", "paper-unnormalised")}
+    assert sizes == {"paper": 34, "paper-unnormalised": 34}
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
     assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in bases
