@@ -285,8 +285,8 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
 
 # The CAPE module's sizes (`--cape-module`): the study's defaults; the paper's released 1D configuration (notes
 # A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space); or that
-# size without the normalisation, which fixes the update's size whatever the parameters. Each but the study's is
-# named in the table's labels as given here.
+# size without the normalisation (which fixes the update's size whatever the parameters: on diffusion-reaction the
+# reaction's growth per step scales with rho). Each but the study's is named in the table's labels as given here.
 CAPE_MODULES = {"study": {},
                 "paper": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True},
                 "paper-unnormalised": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": False}}
