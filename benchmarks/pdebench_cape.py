@@ -334,8 +334,11 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     """Train and score one model (or read back its finished folder); returns its record (``cape_weight``: the CAPE
     auxiliary weight the run trained with, None for the other conditionings; ``parameter_scale``: the study's;
     ``gradient_penalty``: its weight, 0 when off; ``parameter_clip``: the study's clipping, None when not clipped;
-    ``cape_module``: the CAPE module's size (`CAPE_MODULES`); ``read_back``: the folder held the trained model
+    ``cape_module``: the CAPE module's size (`CAPE_MODULES`; a channel model's is that of the module it is matched
+    to, `MATCHED_CHANNELS`); ``read_back``: the folder held the trained model
     already, so the record's date and load are not the training's)."""
+    if conditioning not in CAPE_CONDITIONINGS:  # the same channel network as another module's: its run serves both
+        cape_module = MATCHED_CHANNELS.get(cape_module, cape_module)
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
@@ -360,7 +363,7 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     bench.sample("after the run")
     summary["metrics"].update(reference_point_errors(name, folder / "predictions.nc"))
     summary["metrics"].update(clipped_held_out(name, folder))
-    config = json.loads((folder / "config.json").read_text())["config"]
+    config = summary["config"]
     weight = config["cape_weight"] if conditioning in CAPE_CONDITIONINGS else None
     return {"family": name, "base": base, "conditioning": conditioning, "cape_weight": weight,
             "parameter_scale": effective_scale(config["parameter_scale"]), "parameter_clip": config["parameter_clip"],

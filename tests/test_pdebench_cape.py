@@ -300,3 +300,23 @@ def test_burgers_runs_are_read_again_with_nu_clipped_to_the_trained_range(tmp_pa
     assert "| nu=0.001, clipped | nu=4, clipped |" in table
     assert "Clipped: FNO + CAPE (aux. weight 1) over FNO + parameter channels, seed by seed " \
            "(one-step, 16, 100, 10, log, not clipped): 0.5, 0.5, 0.5; median 0.5" in table
+
+
+def test_a_channel_run_for_the_unnormalised_module_is_the_paper_modules_run(tmp_path, monkeypatch):
+    """`run` trains the channel model matched to the unnormalised paper-size CAPE in the paper module's folder, with
+    its overrides: the same network, so one run serves both."""
+    import pdebench_cape
+
+    class Trained(Exception):
+        pass
+
+    def trained_run(experiment, overrides, folder, **_):
+        raise Trained(folder, overrides)
+
+    monkeypatch.setattr(pdebench_cape, "trained_run", trained_run)
+    monkeypatch.setattr(pdebench_cape, "data_file", lambda *_: tmp_path / "data.nc")
+    with pytest.raises(Trained) as caught:
+        run("diffreact", "channels", 0, samples=8, steps=100, runs=tmp_path, cape_module="paper-unnormalised")
+    folder, overrides_used = caught.value.args
+    assert folder.name == "diffreact-channels-one-step-8-100-paper-module-s0"
+    assert overrides_used["cape_normalize"] is True
