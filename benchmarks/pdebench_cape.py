@@ -287,9 +287,8 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
 # A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space); or that
 # size without the normalisation (which fixes the update's size whatever the parameters: on diffusion-reaction the
 # reaction's growth per step scales with rho). Each but the study's is named in the table's labels as given here.
-CAPE_MODULES = {"study": {},
-                "paper": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True},
-                "paper-unnormalised": {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": False}}
+_PAPER_MODULE = {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}
+CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": {**_PAPER_MODULE, "cape_normalize": False}}
 CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised"}
 # The module whose parameter-matched channel model a module's CAPE rows are set against: without its normalisation
 # (2 parameters) the paper's module matches the same channel network (width 34), so its runs serve both.
