@@ -286,13 +286,17 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
 # The CAPE module's sizes (`--cape-module`): the study's defaults; the paper's released 1D configuration (notes
 # A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space); or that
 # size without the normalisation (which fixes the update's size whatever the parameters: on diffusion-reaction the
-# reaction's growth per step scales with rho). Each but the study's is named in the table's labels as given here.
+# reaction's growth per step scales with rho); or, in its place, the update's RMS softly capped at the state's
+# (`CAPEBlock.update_cap`: the size kept where the update is small against the state, as on diffusion-reaction,
+# bounded where it is not). Each but the study's is named in the table's labels as given here.
 _PAPER_MODULE = {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}
-CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": {**_PAPER_MODULE, "cape_normalize": False}}
-CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised"}
+CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": {**_PAPER_MODULE, "cape_normalize": False},
+                "paper-capped": {**_PAPER_MODULE, "cape_normalize": False, "cape_update_cap": 1.0}}
+CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised",
+                      "paper-capped": "paper's CAPE module, update capped at the state's RMS"}
 # The module whose parameter-matched channel model a module's CAPE rows are set against: without its normalisation
-# (2 parameters) the paper's module matches the same channel network (width 34), so its runs serve both.
-MATCHED_CHANNELS = {"paper-unnormalised": "paper"}
+# (2 parameters fewer) the paper's module matches the same channel network (width 34), so its runs serve both.
+MATCHED_CHANNELS = {"paper-unnormalised": "paper", "paper-capped": "paper"}
 
 # The trainings (`--training`): the study's loss settings of each. Input noise is on the normalised fields (the
 # study's default is CAPE's 1e-3).

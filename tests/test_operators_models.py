@@ -180,6 +180,28 @@ def test_cape_normalisation_fixes_the_size_of_the_update(key, normalize):
         assert_close(update_doubled, 2 * update, rtol=1e-5, what="unnormalised update")
 
 
+def test_cape_update_cap_bounds_large_updates_and_keeps_small_ones(key):
+    """The capped update is y / sqrt(1 + rms(y)^2 / (cap rms(u))^2), computed here by hand from the uncapped block:
+    an update far above the cap (head x 100) comes out at it (RMS = cap rms(u) to 1e-3), a small one (head x
+    1e-3) nearly as is."""
+    free = CAPEBlock(1, 1, width=8, modes=2, pool=1, normalize=False, key=key)
+    capped = CAPEBlock(1, 1, width=8, modes=2, pool=1, normalize=False, update_cap=0.5, key=key)
+    u = jnp.sin(2 * jnp.pi * jnp.arange(16) / 16)[None]
+    rms = lambda x: jnp.sqrt(jnp.mean(x**2))  # noqa: E731
+    for scale in (1e-3, 1.0, 1e2):
+        scaled = [eqx.tree_at(lambda b: (b.head.weight, b.head.bias), b, (scale * b.head.weight, scale * b.head.bias))
+                  for b in (free, capped)]
+        y_free, y_capped = (eqx.filter_jit(b)(u, jnp.array([0.5])) - u for b in scaled)
+        expected = y_free / jnp.sqrt(1 + rms(y_free) ** 2 / (0.5 * rms(u)) ** 2)
+        assert_close(y_capped, expected, rtol=1e-5, atol=1e-7, what=f"capped update at head scale {scale}")
+        if scale == 1e2:
+            assert_close(rms(y_capped), 0.5 * rms(u), rtol=1e-3, what="a large update held at the cap")
+        if scale == 1e-3:
+            assert_close(y_capped, y_free, rtol=1e-3, atol=1e-9, what="a small update left as it is")
+    with pytest.raises(ConfigError, match="normalize=False"):
+        CAPEBlock(1, 1, width=8, modes=2, pool=1, update_cap=0.5, key=key)
+
+
 @pytest.mark.parametrize("make_base", [lambda: FNOBase(size=4, modes=2, depth=1), lambda: UNetBase(size=4, depth=2),
                                        lambda: FNOBase(size=4, modes=2, depth=1, factorization=0.5),
                                        lambda: MPNNBase(size=4, depth=1)])

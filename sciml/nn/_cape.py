@@ -52,7 +52,9 @@ class CAPEBlock(eqx.Module):
     (``residual="add"``) or multiplying ``1 + y`` (``residual="multiply"``, the paper's 2D choice for positive fields).
     The normalisation fixes the RMS of the update whatever the parameters, so the guess then carries the parameters
     only through the update's shape; without it the update's size can follow them too (for advection the update is
-    about ``-beta dt u_x``, whose shape does not depend on beta at all).
+    about ``-beta dt u_x``, whose shape does not depend on beta at all). A positive `update_cap` (instead of the
+    normalisation) keeps the size but bounds it softly, per channel over space, at that many times the state's RMS:
+    ``y / sqrt(1 + rms(y)^2 / (cap rms(u))^2)`` leaves updates small against the state nearly unchanged.
 
     Call: ``block(u, params)`` with u (channels, *space) and params (n_params,) -> (channels * horizon, *space).
     """
@@ -72,12 +74,17 @@ class CAPEBlock(eqx.Module):
     modes: int = eqx.field(static=True)
     horizon: int = eqx.field(static=True)
     residual: str = eqx.field(static=True)
+    update_cap: float = eqx.field(static=True)
 
     def __init__(self, channels: int, n_params: int, *, ndim: int = 1, width: int = 64, kernel: int = 5,
                  modes: int | None = None, pool: int = 4, horizon: int = 1, residual: str = "add",
-                 normalize: bool = True, key: jax.Array):
+                 normalize: bool = True, update_cap: float = 0.0, key: jax.Array):
         if residual not in ("add", "multiply"):
             raise ConfigError(f"CAPEBlock residual must be 'add' or 'multiply', got {residual!r}")
+        if update_cap < 0 or (update_cap and (normalize or residual != "add")):
+            raise ConfigError(f"CAPEBlock update_cap must be >= 0 (0: off); it bounds an additive update in place of "
+                              f"the normalisation, got update_cap={update_cap} with normalize={normalize}, "
+                              f"residual={residual!r}. Pass normalize=False and residual='add' with a cap")
         if width % 2:
             raise ConfigError(f"CAPEBlock width must be even, got {width}")
         modes = modes if modes is not None else (16 if ndim == 1 else 8)
@@ -97,6 +104,7 @@ class CAPEBlock(eqx.Module):
         self.norm = eqx.nn.GroupNorm(channels * horizon, channels * horizon) if normalize else None
         self.channels, self.n_params, self.ndim = channels, n_params, ndim
         self.pool, self.modes, self.horizon, self.residual = pool, modes, horizon, residual
+        self.update_cap = update_cap
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]) -> Float[Array, " cl *space"]:
         check_spatial_shape(u, self.channels, self.ndim, minimum=2 * self.modes * self.pool, who="CAPEBlock")
@@ -114,6 +122,11 @@ class CAPEBlock(eqx.Module):
         if self.norm is not None:
             y = self.norm(y)
         current = jnp.tile(u, (self.horizon,) + (1,) * self.ndim)
+        if self.update_cap:
+            space = tuple(range(1, 1 + self.ndim))
+            ratio = jnp.mean(y**2, axis=space, keepdims=True) / (
+                self.update_cap**2 * jnp.mean(current**2, axis=space, keepdims=True) + 1e-12)
+            y = y / jnp.sqrt(1 + ratio)
         return current + y if self.residual == "add" else current * (1 + y)
 
 
@@ -263,7 +276,8 @@ class ParameterChannelConditioning(Conditioning):
 class CAPEConditioning(Conditioning):
     """CAPE (`CAPEConditioned`): a `CAPEBlock` of `width` channels and `modes` Fourier modes (None: 16 in 1D, 8 in
     2D) on a `pool`-times pooled grid (4 in the paper, at 128 points; coarser grids need less), with its `residual`
-    ("add" | "multiply") and update normalisation (`normalize`), feeds its first guess to the base model; with
+    ("add" | "multiply") and update normalisation (`normalize`) or soft cap (`update_cap`), feeds its first guess to
+    the base model; with
     `parameter_channels` the base model reads the parameters as constant channels too."""
 
     width: int = 64
@@ -271,13 +285,14 @@ class CAPEConditioning(Conditioning):
     pool: int = 4
     residual: str = "add"
     normalize: bool = True
+    update_cap: float = 0.0
     parameter_channels: bool = False
 
     def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
                  frames: int = 1) -> CAPEConditioned:
         k_base, k_cape, k_mix = jax.random.split(key, 3)
         cape = CAPEBlock(channels, n_params, ndim=ndim, width=self.width, modes=self.modes, pool=self.pool,
-                         residual=self.residual, normalize=self.normalize, key=k_cape)
+                         residual=self.residual, normalize=self.normalize, update_cap=self.update_cap, key=k_cape)
         wide = channels * (cape.horizon + 1)
         inputs = channels * (frames + cape.horizon) + (n_params if self.parameter_channels else 0)
         return CAPEConditioned(cape, base(inputs, wide, ndim=ndim, key=k_base),

@@ -124,6 +124,8 @@ class NeuralSolverConfig:
     """Average-pooling factor of the grid the CAPE spectral branch works on (1: full grid)."""
     cape_normalize: bool = False
     """Normalise the CAPE update per channel over space (GroupNorm)."""
+    cape_update_cap: float = 0.0
+    """In place of the normalisation: bound the CAPE update's RMS softly at this many times the state's (0: off)."""
     cape_weight: float = 1.0
     """Weight of CAPE's auxiliary loss (its first guess against the next frame)."""
     gradient_penalty: float = 0.0
@@ -200,7 +202,7 @@ def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditi
     if name in CAPE_CONDITIONINGS:
         return CAPEConditioning(width=config.cape_width, modes=config.cape_modes, pool=config.cape_pool,
                                 residual=config.cape_residual, normalize=config.cape_normalize,
-                                parameter_channels=name == "cape+channels")
+                                update_cap=config.cape_update_cap, parameter_channels=name == "cape+channels")
     return ParameterChannelConditioning() if name == "channels" else NoConditioning()
 
 
