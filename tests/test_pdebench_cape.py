@@ -95,6 +95,8 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
             "CAPE module), held-out nRMSE seed by seed") in modules
     assert modules.count("over FNO + parameter channels, held-out nRMSE seed by seed") == 1
     assert overrides("advection", "cape", 0, 100, cape_module="paper-unnormalised")["cape_normalize"] is False
+    capped = overrides("advection", "cape", 0, 100, cape_module="paper-capped")
+    assert (capped["cape_normalize"], capped["cape_update_cap"]) == (False, 1.0)
     unnormalised = markdown({"runs": [{**record, "cape_module": "paper-unnormalised"},
                                       {**channels, "cape_module": "paper"}]})
     assert ("FNO + CAPE (aux. weight 1, paper's CAPE module, not normalised) over FNO + parameter channels (matched "
@@ -103,8 +105,8 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     experiment = load_experiment(FAMILIES["diffreact"].experiment)
     sizes = {module: build_solver(resolve_config(experiment.config_type, overrides(
         "diffreact", "channels", 0, 100, cape_module=module)), channels=1, ndim=1, key=jax.random.key(0))[1]
-        for module in ("paper", "paper-unnormalised")}
-    assert sizes == {"paper": 34, "paper-unnormalised": 34}
+        for module in ("paper", "paper-unnormalised", "paper-capped")}
+    assert sizes == {"paper": 34, "paper-unnormalised": 34, "paper-capped": 34}
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
     assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in bases
