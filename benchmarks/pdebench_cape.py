@@ -288,12 +288,16 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
 # size without the normalisation (which fixes the update's size whatever the parameters: on diffusion-reaction the
 # reaction's growth per step scales with rho); or, in its place, the update's RMS softly capped at the state's
 # (`CAPEBlock.update_cap`: the size kept where the update is small against the state, as on diffusion-reaction,
-# bounded where it is not). Each but the study's is named in the table's labels as given here.
+# bounded where it is not); or, unnormalised, with gains affine in the parameters (`CAPEBlock` gains="affine", as the
+# families' equations are). Each but the study's is named in the table's labels as given here.
 _PAPER_MODULE = {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}
-CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": {**_PAPER_MODULE, "cape_normalize": False},
-                "paper-capped": {**_PAPER_MODULE, "cape_normalize": False, "cape_update_cap": 1.0}}
+_UNNORMALISED = {**_PAPER_MODULE, "cape_normalize": False}
+CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": _UNNORMALISED,
+                "paper-capped": {**_UNNORMALISED, "cape_update_cap": 1.0},
+                "paper-affine": {**_UNNORMALISED, "cape_gains": "affine"}}
 CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised",
-                      "paper-capped": "paper's CAPE module, update capped at the state's RMS"}
+                      "paper-capped": "paper's CAPE module, update capped at the state's RMS",
+                      "paper-affine": "paper's CAPE module, not normalised, affine gains"}
 # The module whose parameter-matched channel model a module's CAPE rows are set against: without its normalisation
 # (2 parameters fewer) the paper's module matches the same channel network (width 34), so its runs serve both.
 MATCHED_CHANNELS = {"paper-unnormalised": "paper", "paper-capped": "paper"}

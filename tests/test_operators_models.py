@@ -180,6 +180,20 @@ def test_cape_normalisation_fixes_the_size_of_the_update(key, normalize):
         assert_close(update_doubled, 2 * update, rtol=1e-5, what="unnormalised update")
 
 
+def test_cape_affine_gains_interpolate_as_the_equations_do(key):
+    """With affine gains, the gains (and so the gated sum of the branches) at the midpoint of two parameter vectors are
+    the mean of theirs; the MLP gains do not interpolate so. An unknown gains name is refused."""
+    p1, p2 = jnp.array([0.2, -1.0]), jnp.array([1.4, 0.6])
+    for gains, affine in (("affine", True), ("mlp", False)):
+        block = CAPEBlock(1, 2, width=8, modes=2, pool=1, normalize=False, gains=gains, key=key)
+        mean = [(g(p1) + g(p2)) / 2 for g in block.gains]
+        midpoint = [g((p1 + p2) / 2) for g in block.gains]
+        interpolates = all(bool(jnp.allclose(m, a, rtol=1e-5, atol=1e-6)) for m, a in zip(mean, midpoint, strict=True))
+        assert interpolates is affine, gains
+    with pytest.raises(ConfigError, match="gains must be 'mlp'"):
+        CAPEBlock(1, 2, width=8, modes=2, pool=1, gains="linear", key=key)
+
+
 def test_cape_update_cap_bounds_large_updates_and_keeps_small_ones(key):
     """The capped update is y / sqrt(1 + rms(y)^2 / (cap rms(u))^2), computed here by hand from the uncapped block:
     an update far above the cap (head x 100) comes out at it (RMS = cap rms(u) to 1e-3), a small one (head x

@@ -105,8 +105,9 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     experiment = load_experiment(FAMILIES["diffreact"].experiment)
     sizes = {module: build_solver(resolve_config(experiment.config_type, overrides(
         "diffreact", "channels", 0, 100, cape_module=module)), channels=1, ndim=1, key=jax.random.key(0))[1]
-        for module in ("paper", "paper-unnormalised", "paper-capped")}
-    assert sizes == {"paper": 34, "paper-unnormalised": 34, "paper-capped": 34}
+        for module in ("paper", "paper-unnormalised", "paper-capped", "paper-affine")}
+    # (affine gains hold 6k parameters fewer than the MLPs: their channel model is one narrower)
+    assert sizes == {"paper": 34, "paper-unnormalised": 34, "paper-capped": 34, "paper-affine": 33}
     # so is each base network, at its per-parameter size of pdebench_fno.py's protocol
     bases = markdown({"runs": [record, {**record, "base": "mpnn"}]})
     assert "| MPNN + CAPE (aux. weight 1) | 1 | one-step, 8, 100, 10, linear, clipped |" in bases

@@ -44,7 +44,8 @@ def _upsample_nearest(x: Array, factor: int, ndim: int) -> Array:
 class CAPEBlock(eqx.Module):
     """The CAPE module: parameter-gated spectral, pointwise and depth-wise branches -> first guess of the next state.
 
-    Stages: three MLPs map the parameters to channel gains a_0, a_1, a_2 (W each); a stem conv (c -> W/2, GELU)
+    Stages: three MLPs (or, with ``gains="affine"``, affine maps) take the parameters to channel gains a_0, a_1, a_2
+    (W each); a stem conv (c -> W/2, GELU)
     feeds (i) a Fourier layer on a `pool`-times average-pooled grid, up-sampled back (gain a_0), (ii) a 1x1 conv
     (gain a_1), (iii) a depth-wise conv of width `kernel` (gain a_2); their sum plus an ungated 1x1 conv goes through
     GELU and a 1x1 head to c * horizon channels, normalised per channel over space (GroupNorm, so the block is not
@@ -54,12 +55,15 @@ class CAPEBlock(eqx.Module):
     only through the update's shape; without it the update's size can follow them too (for advection the update is
     about ``-beta dt u_x``, whose shape does not depend on beta at all). A positive `update_cap` (instead of the
     normalisation) keeps the size but bounds it softly, per channel over space, at that many times the state's RMS:
-    ``y / sqrt(1 + rms(y)^2 / (cap rms(u))^2)`` leaves updates small against the state nearly unchanged.
+    ``y / sqrt(1 + rms(y)^2 / (cap rms(u))^2)`` leaves updates small against the state nearly unchanged. Affine gains
+    follow the equations of the 1D families, whose right-hand sides are affine in their parameters (``nu u_xx + rho
+    u (1 - u)``, ``-beta u_x``): the gated sum is then affine in the parameters, so at a parameter between trained
+    ones it is the interpolation of theirs.
 
     Call: ``block(u, params)`` with u (channels, *space) and params (n_params,) -> (channels * horizon, *space).
     """
 
-    gains: tuple[eqx.nn.MLP, eqx.nn.MLP, eqx.nn.MLP]
+    gains: tuple[eqx.nn.MLP | eqx.nn.Linear, ...]
     stem: eqx.nn.Conv
     spectral: SpectralConv
     pointwise: eqx.nn.Conv
@@ -78,7 +82,7 @@ class CAPEBlock(eqx.Module):
 
     def __init__(self, channels: int, n_params: int, *, ndim: int = 1, width: int = 64, kernel: int = 5,
                  modes: int | None = None, pool: int = 4, horizon: int = 1, residual: str = "add",
-                 normalize: bool = True, update_cap: float = 0.0, key: jax.Array):
+                 normalize: bool = True, update_cap: float = 0.0, gains: str = "mlp", key: jax.Array):
         if residual not in ("add", "multiply"):
             raise ConfigError(f"CAPEBlock residual must be 'add' or 'multiply', got {residual!r}")
         if update_cap < 0 or (update_cap and (normalize or residual != "add")):
@@ -87,11 +91,14 @@ class CAPEBlock(eqx.Module):
                               f"residual={residual!r}. Pass normalize=False and residual='add' with a cap")
         if width % 2:
             raise ConfigError(f"CAPEBlock width must be even, got {width}")
+        if gains not in ("mlp", "affine"):
+            raise ConfigError(f"CAPEBlock gains must be 'mlp' (the paper's) or 'affine', got {gains!r}")
         modes = modes if modes is not None else (16 if ndim == 1 else 8)
         half = width // 2
         keys = jax.random.split(key, 9)
         self.gains = tuple(
-            eqx.nn.MLP(n_params, width, half, depth=1, activation=jax.nn.gelu, key=k) for k in keys[:3]
+            eqx.nn.MLP(n_params, width, half, depth=1, activation=jax.nn.gelu, key=k) if gains == "mlp"
+            else eqx.nn.Linear(n_params, width, key=k) for k in keys[:3]
         )
         conv = dict(padding="SAME", padding_mode="CIRCULAR")
         self.stem = build_layer(eqx.nn.Conv, ndim, channels, half, kernel, use_bias=False, key=keys[3], **conv)
@@ -276,8 +283,8 @@ class ParameterChannelConditioning(Conditioning):
 class CAPEConditioning(Conditioning):
     """CAPE (`CAPEConditioned`): a `CAPEBlock` of `width` channels and `modes` Fourier modes (None: 16 in 1D, 8 in
     2D) on a `pool`-times pooled grid (4 in the paper, at 128 points; coarser grids need less), with its `residual`
-    ("add" | "multiply") and update normalisation (`normalize`) or soft cap (`update_cap`), feeds its first guess to
-    the base model; with
+    ("add" | "multiply"), update normalisation (`normalize`) or soft cap (`update_cap`) and parameter `gains` ("mlp" |
+    "affine"), feeds its first guess to the base model; with
     `parameter_channels` the base model reads the parameters as constant channels too."""
 
     width: int = 64
@@ -286,13 +293,15 @@ class CAPEConditioning(Conditioning):
     residual: str = "add"
     normalize: bool = True
     update_cap: float = 0.0
+    gains: str = "mlp"
     parameter_channels: bool = False
 
     def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
                  frames: int = 1) -> CAPEConditioned:
         k_base, k_cape, k_mix = jax.random.split(key, 3)
         cape = CAPEBlock(channels, n_params, ndim=ndim, width=self.width, modes=self.modes, pool=self.pool,
-                         residual=self.residual, normalize=self.normalize, update_cap=self.update_cap, key=k_cape)
+                         residual=self.residual, normalize=self.normalize, update_cap=self.update_cap,
+                         gains=self.gains, key=k_cape)
         wide = channels * (cape.horizon + 1)
         inputs = channels * (frames + cape.horizon) + (n_params if self.parameter_channels else 0)
         return CAPEConditioned(cape, base(inputs, wide, ndim=ndim, key=k_base),

@@ -126,6 +126,9 @@ class NeuralSolverConfig:
     """Normalise the CAPE update per channel over space (GroupNorm)."""
     cape_update_cap: float = 0.0
     """In place of the normalisation: bound the CAPE update's RMS softly at this many times the state's (0: off)."""
+    cape_gains: str = "mlp"
+    """How the CAPE module maps the parameters to its branch gains: "mlp" (the paper's) or "affine" (as the 1D
+    families' equations are affine in their parameters)."""
     cape_weight: float = 1.0
     """Weight of CAPE's auxiliary loss (its first guess against the next frame)."""
     gradient_penalty: float = 0.0
@@ -202,7 +205,8 @@ def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditi
     if name in CAPE_CONDITIONINGS:
         return CAPEConditioning(width=config.cape_width, modes=config.cape_modes, pool=config.cape_pool,
                                 residual=config.cape_residual, normalize=config.cape_normalize,
-                                update_cap=config.cape_update_cap, parameter_channels=name == "cape+channels")
+                                update_cap=config.cape_update_cap, gains=config.cape_gains,
+                                parameter_channels=name == "cape+channels")
     return ParameterChannelConditioning() if name == "channels" else NoConditioning()
 
 
