@@ -17,7 +17,9 @@ advection with ``--no-clip``) is also scored with them clipped to that range (th
 ``--gradient-penalty W`` adds CAPE's gradient penalty on the parameter input (`ParameterGradientPenalty`) at weight W;
 ``--cape-module paper`` sizes the CAPE module as the paper's released 1D configuration (width 64, a Fourier layer of
 16 modes on the 4x pooled grid, the update normalised over space) instead of the study's defaults (width 32, 8 modes
-on the full grid, not normalised), and widens the other conditionings to that CAPE model's parameter count.
+on the full grid, not normalised), and widens the other conditionings to that CAPE model's parameter count;
+``paper-unnormalised``, ``paper-capped`` and ``paper-affine`` are that size without the normalisation, with a soft
+cap on the update in its place, or unnormalised with gains affine in the parameters (`CAPE_MODULES`).
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
@@ -36,7 +38,8 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
     .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers]
         [--conditionings none channels cape cape+channels] [--seeds 0 1 2] [--samples 240] [--steps 15000]
         [--training one-step|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
-        [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip] [--cape-module study|paper]
+        [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip]
+        [--cape-module study|paper|paper-unnormalised|paper-capped|paper-affine]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
