@@ -512,6 +512,10 @@ def test_neural_solver_config_checks_the_training_steps():
     assert set(CURRICULA) == {"tanh", "teacher_forcing", "autoregressive"}
     with pytest.raises(ValueError, match="gradient_penalty=0 turns the penalty off"):
         NeuralSolverConfig(gradient_penalty_widen=-0.5)
+    with pytest.raises(ValueError, match="Set cape_normalize=false and cape_residual=add with a cap"):
+        NeuralSolverConfig(cape_update_cap=1.0, cape_normalize=True)
+    with pytest.raises(ValueError, match="cape_gains must be 'mlp'"):
+        NeuralSolverConfig(cape_gains="linear")
     key = jax.random.key(0)
     plain = NeuralSolverConfig(conditioning="none", size=4, modes=2, depth=1, cape_width=8, cape_modes=2)
     model, size = build_solver(plain, channels=1, ndim=1, key=key)

@@ -44,21 +44,20 @@ def _upsample_nearest(x: Array, factor: int, ndim: int) -> Array:
 class CAPEBlock(eqx.Module):
     """The CAPE module: parameter-gated spectral, pointwise and depth-wise branches -> first guess of the next state.
 
-    Stages: three MLPs (or, with ``gains="affine"``, affine maps) take the parameters to channel gains a_0, a_1, a_2
-    (W each); a stem conv (c -> W/2, GELU)
-    feeds (i) a Fourier layer on a `pool`-times average-pooled grid, up-sampled back (gain a_0), (ii) a 1x1 conv
-    (gain a_1), (iii) a depth-wise conv of width `kernel` (gain a_2); their sum plus an ungated 1x1 conv goes through
-    GELU and a 1x1 head to c * horizon channels, normalised per channel over space (GroupNorm, so the block is not
-    tied to one resolution; the paper's LayerNorm) when `normalize`, and added to the current state
-    (``residual="add"``) or multiplying ``1 + y`` (``residual="multiply"``, the paper's 2D choice for positive fields).
-    The normalisation fixes the RMS of the update whatever the parameters, so the guess then carries the parameters
-    only through the update's shape; without it the update's size can follow them too (for advection the update is
-    about ``-beta dt u_x``, whose shape does not depend on beta at all). A positive `update_cap` (instead of the
-    normalisation) keeps the size but bounds it softly, per channel over space, at that many times the state's RMS:
+    Stages: three MLPs (or, with ``gains="affine"``, affine maps) take the parameters to channel gains a_0, a_1, a_2 (W
+    each); a stem conv (c -> W/2, GELU) feeds (i) a Fourier layer on a `pool`-times average-pooled grid, up-sampled back
+    (gain a_0), (ii) a 1x1 conv (gain a_1), (iii) a depth-wise conv of width `kernel` (gain a_2); their sum plus an
+    ungated 1x1 conv goes through GELU and a 1x1 head to c * horizon channels, normalised per channel over space
+    (GroupNorm, so the block is not tied to one resolution; the paper's LayerNorm) when `normalize`, and added to the
+    current state (``residual="add"``) or multiplying ``1 + y`` (``residual="multiply"``, the paper's 2D choice for
+    positive fields). The normalisation fixes the RMS of the update whatever the parameters, so the guess then carries
+    the parameters only through the update's shape; without it the update's size can follow them too (for advection the
+    update is about ``-beta dt u_x``, whose shape does not depend on beta at all). A positive `update_cap` (instead of
+    the normalisation) keeps the size but bounds it softly, per channel over space, at that many times the state's RMS:
     ``y / sqrt(1 + rms(y)^2 / (cap rms(u))^2)`` leaves updates small against the state nearly unchanged. Affine gains
-    follow the equations of the 1D families, whose right-hand sides are affine in their parameters (``nu u_xx + rho
-    u (1 - u)``, ``-beta u_x``): the gated sum is then affine in the parameters, so at a parameter between trained
-    ones it is the interpolation of theirs.
+    follow the equations of the 1D families, whose right-hand sides are affine in their parameters
+    (``nu u_xx + rho u(1-u)``, ``-beta u_x``): the gated sum is then affine in the parameters, so at a parameter
+    between trained ones it is the interpolation of theirs.
 
     Call: ``block(u, params)`` with u (channels, *space) and params (n_params,) -> (channels * horizon, *space).
     """
@@ -284,8 +283,8 @@ class CAPEConditioning(Conditioning):
     """CAPE (`CAPEConditioned`): a `CAPEBlock` of `width` channels and `modes` Fourier modes (None: 16 in 1D, 8 in
     2D) on a `pool`-times pooled grid (4 in the paper, at 128 points; coarser grids need less), with its `residual`
     ("add" | "multiply"), update normalisation (`normalize`) or soft cap (`update_cap`) and parameter `gains` ("mlp" |
-    "affine"), feeds its first guess to the base model; with
-    `parameter_channels` the base model reads the parameters as constant channels too."""
+    "affine"), feeds its first guess to the base model; with `parameter_channels` the base model reads the parameters
+    as constant channels too."""
 
     width: int = 64
     modes: int | None = None

@@ -178,6 +178,12 @@ class NeuralSolverConfig:
             raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
         if self.frames < 1:
             raise ValueError(f"frames must be >= 1, got frames={self.frames}")
+        if self.cape_gains not in ("mlp", "affine"):
+            raise ValueError(f"cape_gains must be 'mlp' (the paper's) or 'affine', got {self.cape_gains!r}")
+        if self.cape_update_cap < 0 or (self.cape_update_cap and (self.cape_normalize or self.cape_residual != "add")):
+            raise ValueError(f"cape_update_cap={self.cape_update_cap} must be >= 0 (0: off) and caps an additive, "
+                             f"unnormalised update; got cape_normalize={self.cape_normalize}, cape_residual="
+                             f"{self.cape_residual!r}. Set cape_normalize=false and cape_residual=add with a cap")
         penalty = (self.gradient_penalty, self.gradient_penalty_target, self.gradient_penalty_widen)
         if min(penalty) < 0:
             raise ValueError("gradient_penalty, gradient_penalty_target and gradient_penalty_widen must be >= 0 "
