@@ -35,6 +35,10 @@ def _avg_pool(x: Array, factor: int, ndim: int) -> Array:
     return x.reshape(shape).mean(axis=tuple(range(2, 2 + 2 * ndim, 2)))
 
 
+CAPE_GAINS = ("mlp", "affine")
+"""How a `CAPEBlock` maps the parameters to its branch gains: the paper's MLPs, or affine maps."""
+
+
 def _upsample_nearest(x: Array, factor: int, ndim: int) -> Array:
     for axis in range(1, ndim + 1):
         x = jnp.repeat(x, factor, axis=axis)
@@ -90,7 +94,7 @@ class CAPEBlock(eqx.Module):
                               f"residual={residual!r}. Pass normalize=False and residual='add' with a cap")
         if width % 2:
             raise ConfigError(f"CAPEBlock width must be even, got {width}")
-        if gains not in ("mlp", "affine"):
+        if gains not in CAPE_GAINS:
             raise ConfigError(f"CAPEBlock gains must be 'mlp' (the paper's) or 'affine', got {gains!r}")
         modes = modes if modes is not None else (16 if ndim == 1 else 8)
         half = width // 2

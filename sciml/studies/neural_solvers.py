@@ -47,7 +47,7 @@ from sciml.nn import (
     UNetBase,
     parameter_count,
 )
-from sciml.nn._cape import matched_size
+from sciml.nn._cape import CAPE_GAINS, matched_size
 from sciml.operators import (
     Autoregressive,
     Curriculum,
@@ -178,7 +178,7 @@ class NeuralSolverConfig:
             raise ValueError(f"loader must be 'device' (in-memory sampler) or 'host' (streaming), got {self.loader!r}")
         if self.frames < 1:
             raise ValueError(f"frames must be >= 1, got frames={self.frames}")
-        if self.cape_gains not in ("mlp", "affine"):
+        if self.cape_gains not in CAPE_GAINS:
             raise ValueError(f"cape_gains must be 'mlp' (the paper's) or 'affine', got {self.cape_gains!r}")
         if self.cape_update_cap < 0 or (self.cape_update_cap and (self.cape_normalize or self.cape_residual != "add")):
             raise ValueError(f"cape_update_cap={self.cape_update_cap} must be >= 0 (0: off) and caps an additive, "
