@@ -26,6 +26,9 @@ from sciml.nn._init import build_layer
 from sciml.nn._mpnn import MPNN
 from sciml.nn._unet import UNet
 
+CAPE_GAINS = ("mlp", "affine")
+"""How a `CAPEBlock` maps the parameters to its branch gains: the paper's MLPs, or affine maps."""
+
 
 def _avg_pool(x: Array, factor: int, ndim: int) -> Array:
     c, *spatial = x.shape
@@ -33,10 +36,6 @@ def _avg_pool(x: Array, factor: int, ndim: int) -> Array:
     for n in spatial:
         shape += [n // factor, factor]
     return x.reshape(shape).mean(axis=tuple(range(2, 2 + 2 * ndim, 2)))
-
-
-CAPE_GAINS = ("mlp", "affine")
-"""How a `CAPEBlock` maps the parameters to its branch gains: the paper's MLPs, or affine maps."""
 
 
 def _upsample_nearest(x: Array, factor: int, ndim: int) -> Array:
