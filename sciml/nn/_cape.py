@@ -60,7 +60,8 @@ class CAPEBlock(eqx.Module):
     ``y / sqrt(1 + rms(y)^2 / (cap rms(u))^2)`` leaves updates small against the state nearly unchanged. Affine gains
     follow the equations of the 1D families, whose right-hand sides are affine in their parameters
     (``nu u_xx + rho u(1-u)``, ``-beta u_x``): the gated sum is then affine in the parameters, so at a parameter
-    between trained ones it is the interpolation of theirs.
+    between trained ones it is the interpolation of theirs. That suits a step close to affine in the parameters, not
+    one over which the state moves far (advection's frame shift ``exp(-beta dt d/dx)``).
 
     Call: ``block(u, params)`` with u (channels, *space) and params (n_params,) -> (channels * horizon, *space).
     """
