@@ -1,5 +1,5 @@
-"""`benchmarks/cape_probes.py`: the probes of a seconds-long capped CAPE run, and the cap's shrink factor against the
-same module without the cap."""
+"""`benchmarks/cape_probes.py`: the probes of a seconds-long capped CAPE run, the cap's shrink factor against the
+same module without the cap, and the results table."""
 
 import sys
 from pathlib import Path
@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from cape_probes import cap_shrink, probe  # noqa: E402
+from cape_probes import cap_shrink, markdown, probe  # noqa: E402
 from pdebench_cape import run  # noqa: E402
 
 from sciml import metrics  # noqa: E402
@@ -45,3 +45,13 @@ def test_the_cap_shrink_recovered_from_capped_updates_is_the_uncapped_ones():
     assert 0.2 < sizes[0.5] / sizes[0.0] < 0.9  # the cap acts, and not as a hard clip
     assert cap_shrink(np.array([sizes[0.5]]), 0.5)[0] == pytest.approx(sizes[0.5] / sizes[0.0], rel=1e-4)
     assert cap_shrink(np.array([sizes[0.0]]), 0.0)[0] == 1.0
+
+
+def test_the_probe_table_has_a_row_per_run_with_the_lowest_scan_value_in_bold():
+    run = {"run": "r-s0", "parameter": "rho", "held_out_values": [5.0], "held_out_nrmse": 0.0049, "every": 10,
+           "scan": {"4.5": 0.0104, "5": 0.00489, "5.5": 0.0156}, "update_ratio_median": 0.036,
+           "update_ratio_max": 0.71, "update_cap": 0.0, "cap_shrink_min": 1.0}
+    rows = [line for line in markdown({"runs": [run, {**run, "run": "r-s1"}]}).splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and rows[0].startswith("| `r-s0` | rho = 5 | 0.0049 |")
+    assert "4.5: 0.0104, **5: 0.00489**, 5.5: 0.0156" in rows[0]
+    assert rows[0].count("|") == 9  # eight columns
