@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import time
 from pathlib import Path
@@ -19,10 +18,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, render_table, xla_cpu_threads
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import SPM
-from sciml.studies import load_experiment, write_text
+from sciml.studies import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 T_END = 3000.0
@@ -87,8 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     json_path, md_path = ROOT / "benchmarks" / "results" / "battery.json", ROOT / "docs" / "results" / "battery.md"
     if args.render:
-        results = json.loads(json_path.read_text())
-        write_text(md_path, with_load_line(markdown(results), results["load"]))
+        render_table(json_path, md_path, markdown)
         return
     bench = Benchmark("battery")
     bench.declare_threads(sciml=xla_cpu_threads(), pybamm=1)  # PyBaMM's CasADi solver runs on one thread

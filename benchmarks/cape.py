@@ -29,9 +29,9 @@ import numpy as np
 from pdebench_cape import ratio_verdict
 
 from sciml import enable_compilation_cache
-from sciml.benchmarking import Benchmark, trained_run, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, render_table, trained_run, xla_cpu_threads
 from sciml.provenance import package_versions
-from sciml.studies import write_json, write_text
+from sciml.studies import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cape.json"
@@ -181,8 +181,7 @@ def rewrite_table(results: Path, table: Path) -> None:
     payload = json.loads(results.read_text())
     payload.update(stats=aggregate(payload["runs"]), acceptance=acceptance(payload["runs"]))
     write_json(results, payload)
-    text = markdown(payload)
-    write_text(table, with_load_line(text, payload["load"]) if "load" in payload else text)
+    render_table(results, table, markdown)
 
 
 def run_in_processes(todo: list[tuple[str, str, int]], processes: int, quick: bool, name: str) -> list[dict]:

@@ -27,9 +27,9 @@ import numpy as np
 import xarray as xr
 
 from sciml import DataError, metrics
-from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, render_table, xla_cpu_threads
 from sciml.provenance import package_versions
-from sciml.studies import load, write_text
+from sciml.studies import load
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cape_probes.json"
@@ -123,8 +123,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10, help="probe the update at every n-th frame")
     args = parser.parse_args()
     if not args.runs:
-        payload = json.loads(RESULTS.read_text())
-        write_text(TABLE, with_load_line(markdown(payload), payload["load"]))
+        render_table(RESULTS, TABLE, markdown)
         return
     bench = Benchmark("cape_probes", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())

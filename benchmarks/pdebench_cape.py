@@ -63,11 +63,11 @@ import xarray as xr
 from pdebench_fno import PROTOCOL, PUBLISHED, TRANSFER_POINTS, parse_case, record_case
 
 from sciml import DataError, metrics
-from sciml.benchmarking import Benchmark, trained_run, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, render_table, trained_run, xla_cpu_threads
 from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import RunFolderError, load, load_experiment, write_text
+from sciml.studies import RunFolderError, load, load_experiment
 from sciml.studies.neural_solvers import CAPE_CONDITIONINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -673,8 +673,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
     if args.table:
-        payload = json.loads(RESULTS.read_text())
-        write_text(TABLE, with_load_line(markdown(payload), payload["load"]))
+        render_table(RESULTS, TABLE, markdown)
         return
     bench = Benchmark("pdebench_cape", timed=False)  # accuracy; the wall times are noted with the load
     bench.declare_threads(sciml=xla_cpu_threads())

@@ -68,13 +68,13 @@ import numpy as np
 import xarray as xr
 
 from sciml import metrics
-from sciml.benchmarking import Benchmark, with_load_line, xla_cpu_threads
+from sciml.benchmarking import Benchmark, render_table, xla_cpu_threads
 from sciml.data import WindowSampler
 from sciml.nn import FNO, MPNN, UNet, parameter_count
 from sciml.operators import FrameHistory, rollout, stack_frames
 from sciml.provenance import device_description, package_versions
 from sciml.solvers import INITIAL_DISTRIBUTIONS, AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
-from sciml.studies import RunDir, TrainConfig, train, write_text
+from sciml.studies import RunDir, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_fno.json"
@@ -410,8 +410,7 @@ def main() -> None:
                         "from the load record stored there)")
     args = parser.parse_args()
     if args.table:
-        payload = json.loads(RESULTS.read_text())
-        write_text(TABLE, with_load_line(markdown(payload), payload["load"]))
+        render_table(RESULTS, TABLE, markdown)
         return
     samples, epochs = (20, 2) if args.quick else (args.samples, args.epochs)
     results = RESULTS.with_name("pdebench_fno-quick.json") if args.quick else RESULTS

@@ -94,6 +94,14 @@ def with_load_line(markdown: str, record: dict[str, Any]) -> str:
     return f"{head}\n\n{load_line(record)}\n\n{rest}" if sep else f"{markdown}\n\n{load_line(record)}\n"
 
 
+def render_table(results: Path, table: Path, markdown: Callable[[dict], str]) -> Path:
+    """Write the results page `table` again from the JSON `results`: ``markdown(payload)`` with the load line of the
+    run that stored it (none for results from before load records were kept). Measures nothing."""
+    payload = json.loads(Path(results).read_text())
+    text = markdown(payload)
+    return write_text(table, with_load_line(text, payload["load"]) if "load" in payload else text)
+
+
 class BusyMachineError(RuntimeError):
     """Other jobs loaded the machine while a timed benchmark ran: its table would not be valid."""
 

@@ -104,3 +104,16 @@ def test_the_gpu_benchmark_refuses_cleanly_without_a_gpu(results_dirs, capsys):
     assert gpu["main"]([]) == 2
     assert "needs a GPU, but JAX sees only cpu devices" in capsys.readouterr().err
     assert not (results_dirs / "results").exists() and not (results_dirs / "docs").exists()
+
+
+def test_a_table_rendered_again_keeps_the_stored_load_line(tmp_path):
+    bench = Benchmark("demo", read_load=FakeLoad(0.3, 1.1), cores=2, timed=False)
+    bench.sample("after")
+    record = bench.record()
+    results, table = tmp_path / "demo.json", tmp_path / "demo.md"
+    page = lambda payload: f"# Demo\n\n| {payload['value']} |\n"  # noqa: E731
+    results.write_text(json.dumps({"value": 1.5, "load": record}))
+    text = benchmarking.render_table(results, table, page).read_text()
+    assert text.startswith("# Demo\n\nLoad average (1 min) 0.30 before, 1.10 after, on 2 cores") and "| 1.5 |" in text
+    results.write_text(json.dumps({"value": 2}))  # stored before load records were kept: no load line
+    assert benchmarking.render_table(results, table, page).read_text() == "# Demo\n\n| 2 |\n"
