@@ -10,10 +10,11 @@ parameter a run's error is lowest at, and how large its CAPE module's update is 
   frame. A capped module (``update_cap`` k) maps an update of relative size R to R / sqrt(1 + R^2 / k^2), so the
   factor it shrank the update by is sqrt(1 - r^2 / k^2) (1 for an uncapped module).
 
-    .venv/bin/python benchmarks/cape_probes.py [RUN ...] [--values 4 4.5 5 5.5 6] [--every 10]
+    .venv/bin/python benchmarks/cape_probes.py RUN [RUN ...] [--values 4 4.5 5 5.5 6] [--every 10]
+    .venv/bin/python benchmarks/cape_probes.py --table
 
 Writes `benchmarks/results/cape_probes.json` and `docs/results/cape_probes.md` (one row per run; runs probed before
-are kept, a run probed again is replaced; with no RUN, the table is rewritten from the JSON).
+are kept, a run probed again is replaced); ``--table`` only rewrites the page from the JSON.
 """
 
 from __future__ import annotations
@@ -116,15 +117,17 @@ def markdown(payload: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", type=Path,
-                        help="run folders of a CAPE conditioning (none: only rewrite the table from the JSON)")
+    parser.add_argument("runs", nargs="*", type=Path, help="run folders of a CAPE conditioning")
     parser.add_argument("--values", type=float, nargs="+", default=[4.0, 4.5, 5.0, 5.5, 6.0],
                         help="values of the held-out parameter to feed (default: around diffusion-reaction's rho = 5)")
     parser.add_argument("--every", type=int, default=10, help="probe the update at every n-th frame")
+    parser.add_argument("--table", action="store_true", help="only rewrite the table from the JSON")
     args = parser.parse_args()
-    if not args.runs:
+    if args.table:
         render_table(RESULTS, TABLE, markdown)
         return
+    if not args.runs:
+        parser.error("expected run folders to probe (e.g. runs/pdebench_cape/diffreact-cape-...-s0), or --table")
     bench = Benchmark("cape_probes", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     kept = {r["run"]: r for r in json.loads(RESULTS.read_text())["runs"]} if RESULTS.exists() else {}
