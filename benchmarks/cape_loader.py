@@ -1,9 +1,10 @@
 """Loader throughput: windowed batches streamed from netCDF and zarr vs the samples/s of the training step they feed.
 
 The loader (`sciml.data.WindowLoader`, host side, buffered reads of a few trajectories at a time from the file) and
-the training step (FNO + CAPE, the `advection-cape` defaults, through `sciml.train.fit`) run on the same
-batch size. Target: the loader delivers at least 5x the samples/s the step consumes. Alternates loader and training
-measurements (repeats, median). Writes `benchmarks/results/cape_loader.json` and `docs/results/cape_loader.md`.
+the training step (FNO + CAPE, `NeuralSolverConfig`'s defaults on its advection data, through `sciml.train.fit`)
+run on the same batch size. Target: the loader delivers at least 5x the samples/s the step consumes. Alternates
+loader and training measurements (repeats, median). Writes `benchmarks/results/cape_loader.json` and
+`docs/results/cape_loader.md`.
 
     .venv/bin/python benchmarks/cape_loader.py [--quick]
 """
@@ -71,7 +72,7 @@ def main() -> None:
                "device": device_description(), "versions": package_versions(),
                "config": {"dataset": config.dataset, "batch_size": config.batch_size, "horizon": config.horizon,
                           "spatial_stride": config.spatial_stride, "batches_per_repeat": batches, "repeats": repeats,
-                          "model": "FNO + CAPE (advection-cape defaults)",
+                          "model": "FNO + CAPE (NeuralSolverConfig defaults)",
                           "xla_flags": os.environ.get("XLA_FLAGS", "")},
                "records": records, "median": summary, "loader_over_training": ratios}
     lines = [

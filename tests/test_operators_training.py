@@ -505,8 +505,10 @@ def test_neural_solver_config_checks_the_training_steps():
 
     config = resolve_config(NeuralSolverConfig, {"train.steps": "40", "train.chunk": "20", "epochs": "2"})
     assert config.train.steps == 40 and config.train.optimizer == "adamw" and config.train.schedule == "cosine"
-    with pytest.raises(ValueError, match="multiple of train.chunk"):
+    with pytest.raises(ValueError, match="multiple of train.chunk=20 .*e.g. --set train.chunk=10"):
         NeuralSolverConfig(train=TrainConfig(steps=30, chunk=20))
+    with pytest.raises(ValueError, match="must be >= epochs=20 .*e.g. --set epochs=10"):
+        NeuralSolverConfig(train=TrainConfig(steps=10, chunk=10))
     with pytest.raises(ValueError, match="curriculum must be one of"):
         NeuralSolverConfig(curriculum="curriculum")
     assert set(CURRICULA) == {"tanh", "teacher_forcing", "autoregressive"}

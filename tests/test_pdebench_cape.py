@@ -11,9 +11,11 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pdebench_cape import FAMILIES, markdown, overrides, ratio_verdict, run  # noqa: E402
+from pdebench_cape import FAMILIES, _family, markdown, overrides, ratio_verdict, run  # noqa: E402
+from pdebench_fno import PROTOCOL  # noqa: E402
 
 from sciml import metrics  # noqa: E402
+from sciml.data import load_generator  # noqa: E402
 from sciml.studies import load_experiment, resolve_config  # noqa: E402
 from sciml.studies.neural_solvers import build_solver  # noqa: E402
 
@@ -121,6 +123,21 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert diffreact["parameters"] == ("rho", "nu") and diffreact["held_out_values"] == (5.0,)
     assert FAMILIES["diffreact"].parameters == {"rho": (1.0, 2.0, 5.0, 10.0), "nu": (0.5, 1.0, 2.0, 5.0)}
     assert table.count(" / ") >= 2  # the zero-shot columns
+
+
+def test_the_advection_experiments_defaults_are_the_benchmarks_curriculum_setting_on_its_data():
+    """`sciml run advection-cape` at its defaults is the benchmark's advection run with CAPE's curriculum from one
+    frame over 3000 steps (its own aux. weight): the same config, and the registered dataset is generated as the
+    benchmark's data (the same family and sizes; both take seed 0)."""
+    experiment = load_experiment("advection-cape")
+    for conditioning in ("cape", "channels", "none"):
+        benchmark = resolve_config(experiment.config_type, overrides("advection", conditioning, 0, 3000,
+                                                                     training="curriculum", frames=1))
+        assert benchmark == experiment.config_type(conditioning=conditioning), conditioning
+    generator = load_generator(experiment.config_type().dataset)
+    assert generator.FAMILY == _family("advection")
+    assert generator.FULL == {"n_per_value": 240, "num_points": PROTOCOL["points"],
+                              "solver_points": PROTOCOL["solver_points"]}
 
 
 def test_the_cape_verdict_is_the_median_per_seed_and_refuses_diverged_pairs():

@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from sciml.data import describe_generated, write_family
-from sciml.solvers import family_dataset
+from sciml.solvers import AdvectionFamily, family_dataset
 
 NAME = "pdebench-advection"
 DESCRIPTION = "1D advection, beta in {0.1..7}, PDEBench layout, 256 points x 41 frames"
+FAMILY = AdvectionFamily(initial_distribution="pdebench")
+"""PDEBench's initial-state distribution over its eight speeds (41 frames on t in [0, 2])."""
+FULL = {"n_per_value": 240, "num_points": 256, "solver_points": 1024}
+"""The full size: `benchmarks/pdebench_cape.py`'s advection data (solved on 1024 points, every 4th kept)."""
+SMALL = {"n_per_value": 4, "num_points": 128, "solver_points": 128}
 
 
 def generate(out_dir: Path, *, small: bool = False, seed: int = 0) -> Path:
-    if small:
-        ds = family_dataset("advection", n_per_value=4, num_points=128, solver_points=128, seed=seed)
-    else:
-        ds = family_dataset("advection", n_per_value=64, num_points=256, solver_points=256, seed=seed)
+    ds = family_dataset(FAMILY, **(SMALL if small else FULL), seed=seed)
     ds = describe_generated(ds, NAME, DESCRIPTION, small=small, seed=seed,
                             attrs={"u": {"long_name": "advected scalar u", "units": "1"}})
     return write_family(ds, out_dir, "1D_Advection")

@@ -189,9 +189,13 @@ class NeuralSolverConfig:
             raise ValueError("gradient_penalty, gradient_penalty_target and gradient_penalty_widen must be >= 0 "
                              f"(gradient_penalty=0 turns the penalty off), got {penalty}")
         steps, chunk = self.train.steps, self.train.chunk
-        if steps % chunk or steps < self.epochs:
-            raise ValueError(f"train.steps={steps} must be a multiple of train.chunk={chunk} and >= "
-                             f"epochs={self.epochs}")
+        if steps % chunk:
+            raise ValueError(f"train.steps={steps} must be a multiple of train.chunk={chunk} (steps fused per "
+                             f"compiled call); set train.chunk to a divisor of it, e.g. --set train.chunk="
+                             f"{np.gcd(steps, chunk)}")
+        if steps < self.epochs:
+            raise ValueError(f"train.steps={steps} must be >= epochs={self.epochs} (the curriculum's stages); set "
+                             f"fewer epochs, e.g. --set epochs={steps}")
 
 
 def base_network(config: NeuralSolverConfig, size: int) -> FNOBase | UNetBase | MPNNBase:
