@@ -148,7 +148,7 @@ FAMILIES = {
 }
 
 
-def _family(name: str):
+def protocol_family(name: str):
     """The family of `name` over all its values (trained and held out), on PDEBench's frames of that family."""
     setting = FAMILIES[name]
     return setting.family(parameters=setting.parameters, n_frames=setting.n_frames, t_end=setting.t_end,
@@ -160,7 +160,7 @@ def data_file(name: str, samples: int, runs: Path = RUNS) -> Path:
     path = runs / "data" / f"{name}-{samples}.nc"
     if path.exists():
         return path
-    ds = family_dataset(_family(name), n_per_value=samples, num_points=PROTOCOL["points"],
+    ds = family_dataset(protocol_family(name), n_per_value=samples, num_points=PROTOCOL["points"],
                         solver_points=PROTOCOL["solver_points"], seed=0)
     ds["u"].attrs.update(long_name=f"u of {name}", units="1")
     return write_dataset(ds, path)
@@ -177,7 +177,7 @@ def solver_grid_rows(name: str, samples: int, rows: np.ndarray, runs: Path = RUN
         if np.isin(rows, kept["sample"].values).all():
             return kept.sel(sample=rows)
         wanted = np.union1d(wanted, kept["sample"].values)  # keep the rows cached before
-    kept = family_dataset(_family(name), n_per_value=samples, num_points=PROTOCOL["solver_points"], seed=0,
+    kept = family_dataset(protocol_family(name), n_per_value=samples, num_points=PROTOCOL["solver_points"], seed=0,
                           rows=wanted).assign_coords(sample=wanted)
     coarse = xr.load_dataset(data_file(name, samples, runs))["u"].values[wanted]
     stride = PROTOCOL["solver_points"] // PROTOCOL["points"]

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pdebench_cape import FAMILIES, _family, markdown, overrides, ratio_verdict, run  # noqa: E402
+from pdebench_cape import FAMILIES, markdown, overrides, protocol_family, ratio_verdict, run  # noqa: E402
 from pdebench_fno import PROTOCOL  # noqa: E402
 
 from sciml import metrics  # noqa: E402
@@ -135,7 +135,7 @@ def test_the_advection_experiments_defaults_are_the_benchmarks_curriculum_settin
                                                                      training="curriculum", frames=1))
         assert benchmark == experiment.config_type(conditioning=conditioning), conditioning
     generator = load_generator(experiment.config_type().dataset)
-    assert generator.FAMILY == _family("advection")
+    assert generator.FAMILY == protocol_family("advection")
     assert generator.FULL == {"n_per_value": 240, "num_points": PROTOCOL["points"],
                               "solver_points": PROTOCOL["solver_points"]}
 
