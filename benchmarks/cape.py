@@ -50,8 +50,8 @@ REPORTED = ("seen_nrmse", "held_out_nrmse", "held_out_crmse", "held_out_frmse_hi
 QUICK = {"small": True, "train.steps": 20, "epochs": 2, "train.chunk": 10, "spatial_stride": 1,  # --quick overrides
          "max_eval_samples": 8}
 SETTINGS = ("steps", "batch_size", "frames", "horizon", "epochs", "spatial_stride", "learning_rate", "size", "modes",
-            "depth", "cape_width", "cape_modes", "cape_pool", "cape_normalize", "cape_weight", "parameter_scale",
-            "parameter_clip", "initial_window_fraction", "excluded_values")
+            "depth", "cape_width", "cape_modes", "cape_pool", "cape_normalize", "cape_update_cap", "cape_weight",
+            "parameter_scale", "parameter_clip", "initial_window_fraction", "excluded_values")
 
 
 def overrides(model: str, seed: int, quick: bool) -> dict:

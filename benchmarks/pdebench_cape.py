@@ -26,7 +26,9 @@ and 12 modes as the base, the model predicting the change of the newest frame; t
 (``curriculum=teacher_forcing``, ``horizon=1``, the study's relative-L2 loss plus CAPE's auxiliary one; or, with
 ``--training curriculum``, CAPE's own: windows of 5 steps whose autoregressive part grows along a tanh curve;
 ``one-step-noise``: one-step with input noise 1e-2 of the normalised field (CAPE's 1e-3 otherwise); ``pushforward``:
-the curriculum with the fed-back predictions' gradients stopped, Brandstetter et al.'s trick, and that noise), batch 50,
+the curriculum with the fed-back predictions' gradients stopped, Brandstetter et al.'s trick, and that noise;
+``one-step-warmup``: one-step after the paper's warm-up of the CAPE module, its first epoch on the auxiliary loss
+alone, against the one-step channel runs), batch 50,
 AdamW 1e-3 with weight decay 1e-4 halved 5 times over the run; conditionings ``none``, ``channels`` (the parameter as
 a constant input channel, widened to CAPE's parameter count), ``cape`` and ``cape+channels`` (CAPE whose base also
 reads the parameter channels). The score is the study's nRMSE of the full autoregressive rollout from the first 10
@@ -37,7 +39,7 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
 
     .venv/bin/python benchmarks/pdebench_cape.py [--families advection burgers]
         [--conditionings none channels cape cape+channels] [--seeds 0 1 2] [--samples 240] [--steps 15000]
-        [--training one-step|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
+        [--training one-step|one-step-warmup|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
         [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip]
         [--cape-module study|paper|paper-unnormalised|paper-capped|paper-affine]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
@@ -64,7 +66,7 @@ from pdebench_fno import PROTOCOL, PUBLISHED, TRANSFER_POINTS, parse_case, recor
 
 from sciml import DataError, metrics
 from sciml.benchmarking import Benchmark, render_table, trained_run, xla_cpu_threads
-from sciml.data import FieldData, check_cf_attributes, with_provenance, write_dataset
+from sciml.data import FieldData, check_cf_attributes, ensure_dataset, load_generator, with_provenance, write_dataset
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
 from sciml.studies import RunFolderError, load, load_experiment
@@ -156,7 +158,14 @@ def protocol_family(name: str):
 
 
 def data_file(name: str, samples: int, runs: Path = RUNS) -> Path:
-    """The family's trajectories, `samples` per value, on PDEBench's grid and frames (written once, atomically)."""
+    """The family's trajectories, `samples` per value, on PDEBench's grid and frames (written once, atomically).
+    Where the family's experiment's registered dataset is generated as exactly these trajectories (its generator's
+    `FAMILY` and `FULL` size), that dataset's file (`sciml.data.ensure_dataset`), so the two share one cache."""
+    dataset = load_experiment(FAMILIES[name].experiment).config_type().dataset
+    generator = load_generator(dataset)
+    full = {"n_per_value": samples, "num_points": PROTOCOL["points"], "solver_points": PROTOCOL["solver_points"]}
+    if getattr(generator, "FAMILY", None) == protocol_family(name) and getattr(generator, "FULL", None) == full:
+        return ensure_dataset(dataset)
     path = runs / "data" / f"{name}-{samples}.nc"
     if path.exists():
         return path
@@ -304,10 +313,15 @@ CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "pap
 # The module whose parameter-matched channel model a module's CAPE rows are set against: without its normalisation
 # (2 parameters fewer) the paper's module matches the same channel network (width 34), so its runs serve both.
 MATCHED_CHANNELS = {"paper-unnormalised": "paper", "paper-capped": "paper"}
+# The training whose channel runs a CAPE training's rows are set against: a warm-up trains the CAPE module alone, so
+# a model without one trains as without the warm-up, and those runs serve both.
+MATCHED_TRAINING = {"one-step-warmup": "one-step"}
 
 # The trainings (`--training`): the study's loss settings of each. Input noise is on the normalised fields (the
-# study's default is CAPE's 1e-3).
+# study's default is CAPE's 1e-3). ``one-step-warmup`` is one-step after the paper's warm-up: the first of the 10
+# epochs trains the CAPE module alone on its auxiliary loss (the paper: 3 of 100 epochs).
 TRAININGS = {"one-step": {"horizon": 1, "curriculum": "teacher_forcing"},
+             "one-step-warmup": {"horizon": 1, "curriculum": "teacher_forcing", "warmup_epochs": 1},
              "one-step-noise": {"horizon": 1, "curriculum": "teacher_forcing", "input_noise": 1e-2},
              "curriculum": {"horizon": 5, "curriculum": "tanh"},
              "pushforward": {"horizon": 5, "curriculum": "tanh", "pushforward": True, "input_noise": 1e-2}}
@@ -347,8 +361,9 @@ def run(name: str, conditioning: str, seed: int, samples: int, steps: int, runs:
     ``cape_module``: the CAPE module's size (`CAPE_MODULES`; a channel model's is that of the module it is matched
     to, `MATCHED_CHANNELS`); ``read_back``: the folder held the trained model
     already, so the record's date and load are not the training's)."""
-    if conditioning not in CAPE_CONDITIONINGS:  # the same channel network as another module's: its run serves both
+    if conditioning not in CAPE_CONDITIONINGS:  # the channel network and training of another run: it serves both
         cape_module = MATCHED_CHANNELS.get(cape_module, cape_module)
+        training = MATCHED_TRAINING.get(training, training)
     bench = Benchmark(f"pdebench_cape {name} {base} {conditioning} seed {seed}", timed=False)
     bench.declare_threads(sciml=xla_cpu_threads())
     suffix = "" if frames == PROTOCOL["frames"] else f"-f{frames}"
@@ -513,8 +528,9 @@ def _channel_baselines(setting: FamilySetting, groups: dict[tuple, list[dict]], 
     """The parameter-channel groups a CAPE group `key` is compared with: trained alike (same penalty and clipping)
     and, where that differs, the plain one (no penalty, the experiment's clipping), each matched to the same CAPE
     module's parameter count and where it ran."""
-    base, _, _, penalty, module, *setup, clip = key
-    module = MATCHED_CHANNELS.get(module, module)
+    base, _, _, penalty, module, training, *setup, clip = key
+    module, training = MATCHED_CHANNELS.get(module, module), MATCHED_TRAINING.get(training, training)
+    setup = [training, *setup]
     alike = (base, "channels", 0.0, penalty, module, *setup, clip)
     plain = (base, "channels", 0.0, 0.0, module, *setup, setting.parameter_clip)
     return [k for k in dict.fromkeys([alike, plain]) if k in groups]

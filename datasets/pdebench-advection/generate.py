@@ -9,6 +9,8 @@ from sciml.solvers import AdvectionFamily, family_dataset
 
 NAME = "pdebench-advection"
 DESCRIPTION = "1D advection, beta in {0.1..7}, PDEBench layout, 256 points x 41 frames"
+VERSION = 2
+"""2: PDEBench's initial-state distribution and 240 trajectories per speed (1: two sines, 64)."""
 FAMILY = AdvectionFamily(initial_distribution="pdebench")
 """PDEBench's initial-state distribution over its eight speeds (41 frames on t in [0, 2])."""
 FULL = {"n_per_value": 240, "num_points": 256, "solver_points": 1024}
