@@ -19,7 +19,8 @@ advection with ``--no-clip``) is also scored with them clipped to that range (th
 16 modes on the 4x pooled grid, the update normalised over space) instead of the study's defaults (width 32, 8 modes
 on the full grid, not normalised), and widens the other conditionings to that CAPE model's parameter count;
 ``paper-unnormalised``, ``paper-capped`` and ``paper-affine`` are that size without the normalisation, with a soft
-cap on the update in its place, or unnormalised with gains affine in the parameters (`CAPE_MODULES`).
+cap on the update in its place, or unnormalised with gains affine in the parameters, and ``paper-affine-detached``
+the last trained on CAPE's auxiliary loss alone (`CAPE_MODULES`).
 
 The protocol of `pdebench_fno.py`'s CPU budget, across values: 10 input frames (CAPE reads the newest), FNO width 20
 and 12 modes as the base, the model predicting the change of the newest frame; teacher-forced single steps
@@ -41,7 +42,7 @@ FNO's first held-out step at beta = 1 is equally wrong whatever beta its channel
         [--conditionings none channels cape cape+channels] [--seeds 0 1 2] [--samples 240] [--steps 15000]
         [--training one-step|one-step-warmup|one-step-noise|curriculum|pushforward] [--frames 10|1] [--cape-weight W]
         [--parameter-scale log|linear] [--gradient-penalty W] [--no-clip]
-        [--cape-module study|paper|paper-unnormalised|paper-capped|paper-affine]
+        [--cape-module study|paper|paper-unnormalised|paper-capped|paper-affine|paper-affine-detached]
     .venv/bin/python benchmarks/pdebench_cape.py --table     # rewrite the table from the JSON only
 
 Runs already finished in their folders are read back, not rerun, so invocations resume and may run in parallel
@@ -301,18 +302,23 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
 # reaction's growth per step scales with rho); or, in its place, the update's RMS softly capped at the state's
 # (`CAPEBlock.update_cap`: the size kept where the update is small against the state, as on diffusion-reaction,
 # bounded where it is not); or, unnormalised, with gains affine in the parameters (`CAPEBlock` gains="affine", as the
-# families' equations are). Each but the study's is named in the table's labels as given here.
+# families' equations are), trained jointly or on its auxiliary loss alone (`CAPEConditioned` detach_guess: the base
+# reads its guess with the gradient stopped). Each but the study's is named in the table's labels as given here.
 _PAPER_MODULE = {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}
 _UNNORMALISED = {**_PAPER_MODULE, "cape_normalize": False}
 CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": _UNNORMALISED,
                 "paper-capped": {**_UNNORMALISED, "cape_update_cap": 1.0},
-                "paper-affine": {**_UNNORMALISED, "cape_gains": "affine"}}
+                "paper-affine": {**_UNNORMALISED, "cape_gains": "affine"},
+                "paper-affine-detached": {**_UNNORMALISED, "cape_gains": "affine", "cape_detach": True}}
 CAPE_MODULE_LABELS = {"paper": "paper's CAPE module", "paper-unnormalised": "paper's CAPE module, not normalised",
                       "paper-capped": "paper's CAPE module, update capped at the state's RMS",
-                      "paper-affine": "paper's CAPE module, not normalised, affine gains"}
+                      "paper-affine": "paper's CAPE module, not normalised, affine gains",
+                      "paper-affine-detached": "paper's CAPE module, not normalised, affine gains, trained on its "
+                                               "auxiliary loss only"}
 # The module whose parameter-matched channel model a module's CAPE rows are set against: without its normalisation
-# (2 parameters fewer) the paper's module matches the same channel network (width 34), so its runs serve both.
-MATCHED_CHANNELS = {"paper-unnormalised": "paper", "paper-capped": "paper"}
+# (2 parameters fewer) the paper's module matches the same channel network (width 34), so its runs serve both; the
+# detached module is the affine one trained otherwise.
+MATCHED_CHANNELS = {"paper-unnormalised": "paper", "paper-capped": "paper", "paper-affine-detached": "paper-affine"}
 # The training whose channel runs a CAPE training's rows are set against: a warm-up trains the CAPE module alone, so
 # a model without one trains as without the warm-up, and those runs serve both.
 MATCHED_TRAINING = {"one-step-warmup": "one-step"}

@@ -307,6 +307,25 @@ def test_cape_warmup_trains_the_cape_module_alone(key):
     assert float(jnp.abs(grads.base.lift.weight).max()) == 0.0 and float(jnp.abs(grads.cape.head.weight).max()) > 0
 
 
+def test_a_detached_cape_module_is_trained_by_its_auxiliary_loss_alone(key):
+    """With `detach_guess` the solver's step is unchanged, the solver's loss gives the CAPE module no gradient and
+    the base the same as without it, and the auxiliary loss trains the module."""
+    make = lambda detach: CAPEConditioning(width=8, modes=2, pool=1, normalize=False, detach_guess=detach)(  # noqa: E731
+        FNOBase(size=4, modes=2, depth=1), channels=1, n_params=1, ndim=1, key=key)
+    joint, detached = make(False), make(True)
+    batch = {"u": jax.random.normal(key, (2, 3, 1, 16)), "params": jnp.ones((2, 1))}
+    grad = lambda loss, m: eqx.filter_jit(eqx.filter_grad(lambda m: loss(m, batch, key)[0]))(m)  # noqa: E731
+    first_epoch = lambda loss: eqx.tree_at(lambda obj: obj.epoch, loss, jnp.asarray(0, jnp.int32))  # noqa: E731
+    main_only = first_epoch(RolloutLoss(steps_per_epoch=1, epochs=2, cape_weight=0.0))
+    u, p = batch["u"][0, 0], batch["params"][0]
+    assert_close(detached(u, p)[0], joint(u, p)[0], rtol=1e-6, what="step")
+    g_joint, g_detached = grad(main_only, joint), grad(main_only, detached)
+    assert float(jnp.abs(g_detached.cape.head.weight).max()) == 0.0 < float(jnp.abs(g_joint.cape.head.weight).max())
+    assert_close(g_detached.base.lift.weight, g_joint.base.lift.weight, rtol=1e-5, what="base gradient")
+    aux = grad(first_epoch(RolloutLoss(steps_per_epoch=1, epochs=2, cape_weight=1.0)), detached)
+    assert float(jnp.abs(aux.cape.head.weight).max()) > 0
+
+
 class _ParameterSquared(eqx.Module):
     """A 'solver' u -> u + p0^2 g(x) + p1 h(x): d/dp0 = 2 p0 g and d/dp1 = h, so the penalty has a closed form."""
 

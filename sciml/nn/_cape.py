@@ -188,16 +188,20 @@ class CAPEConditioned(eqx.Module):
     guess (``c * (frames + horizon)`` channels in), and the change goes to the newest frame, as `Unconditioned`.
     With `parameter_channels` the base also reads the parameters as constant channels (``base([u, guess, p])``:
     CAPE on top of the conditional baseline, not the paper's, whose base sees the parameters only through the guess).
+    With `detach_guess` the base reads the guess with its gradient stopped: the solver's loss then leaves the CAPE
+    module alone, only CAPE's auxiliary loss trains it, and the guess stays a one-step prediction (in the paper's
+    joint training at its auxiliary weight 5.7e-5 the solver's loss reshapes the module freely).
     """
 
     cape: CAPEBlock
     base: eqx.Module
     mix: eqx.nn.Conv
     parameter_channels: bool = eqx.field(static=True, default=False)
+    detach_guess: bool = eqx.field(static=True, default=False)
 
     def __call__(self, u: Float[Array, " c *space"], params: Float[Array, " p"]):
         guess = self.cape(u[-self.cape.channels:], params)
-        inputs = [u, guess]
+        inputs = [u, jax.lax.stop_gradient(guess) if self.detach_guess else guess]
         if self.parameter_channels:
             inputs.append(_constant_channels(params, u, self.cape.n_params, "CAPEConditioned"))
         return _advance(u, pointwise(self.mix, self.base(jnp.concatenate(inputs)))), guess
@@ -287,8 +291,8 @@ class CAPEConditioning(Conditioning):
     """CAPE (`CAPEConditioned`): a `CAPEBlock` of `width` channels and `modes` Fourier modes (None: 16 in 1D, 8 in
     2D) on a `pool`-times pooled grid (4 in the paper, at 128 points; coarser grids need less), with its `residual`
     ("add" | "multiply"), update normalisation (`normalize`) or soft cap (`update_cap`) and parameter `gains` ("mlp" |
-    "affine"), feeds its first guess to the base model; with `parameter_channels` the base model reads the parameters
-    as constant channels too."""
+    "affine"), feeds its first guess to the base model (with `detach_guess`, with its gradient stopped); with
+    `parameter_channels` the base model reads the parameters as constant channels too."""
 
     width: int = 64
     modes: int | None = None
@@ -298,6 +302,7 @@ class CAPEConditioning(Conditioning):
     update_cap: float = 0.0
     gains: str = "mlp"
     parameter_channels: bool = False
+    detach_guess: bool = False
 
     def __call__(self, base, *, channels: int, n_params: int, ndim: int, key: jax.Array,
                  frames: int = 1) -> CAPEConditioned:
@@ -308,7 +313,8 @@ class CAPEConditioning(Conditioning):
         wide = channels * (cape.horizon + 1)
         inputs = channels * (frames + cape.horizon) + (n_params if self.parameter_channels else 0)
         return CAPEConditioned(cape, base(inputs, wide, ndim=ndim, key=k_base),
-                               build_layer(eqx.nn.Conv, ndim, wide, channels, 1, key=k_mix), self.parameter_channels)
+                               build_layer(eqx.nn.Conv, ndim, wide, channels, 1, key=k_mix), self.parameter_channels,
+                               self.detach_guess)
 
 
 def matched_size(target: int, build, sizes=range(4, 129)) -> int:

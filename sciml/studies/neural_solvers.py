@@ -129,6 +129,9 @@ class NeuralSolverConfig:
     cape_gains: str = "mlp"
     """How the CAPE module maps the parameters to its branch gains: "mlp" (the paper's) or "affine" (as the 1D
     families' equations are affine in their parameters)."""
+    cape_detach: bool = False
+    """Only CAPE's auxiliary loss trains the CAPE module: the base reads its guess with the gradient stopped, so the
+    guess stays a one-step prediction (the paper trains both on both losses)."""
     cape_weight: float = 1.0
     """Weight of CAPE's auxiliary loss (its first guess against the next frame)."""
     gradient_penalty: float = 0.0
@@ -216,7 +219,7 @@ def conditioning(config: NeuralSolverConfig, name: str | None = None) -> Conditi
         return CAPEConditioning(width=config.cape_width, modes=config.cape_modes, pool=config.cape_pool,
                                 residual=config.cape_residual, normalize=config.cape_normalize,
                                 update_cap=config.cape_update_cap, gains=config.cape_gains,
-                                parameter_channels=name == "cape+channels")
+                                parameter_channels=name == "cape+channels", detach_guess=config.cape_detach)
     return ParameterChannelConditioning() if name == "channels" else NoConditioning()
 
 
