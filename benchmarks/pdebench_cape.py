@@ -71,7 +71,7 @@ from sciml.data import FieldData, check_cf_attributes, ensure_dataset, load_gene
 from sciml.provenance import package_versions
 from sciml.solvers import AdvectionFamily, BurgersFamily, DiffusionReactionFamily, family_dataset
 from sciml.studies import RunFolderError, load, load_experiment
-from sciml.studies.neural_solvers import CAPE_CONDITIONINGS
+from sciml.studies.neural_solvers import CAPE_CONDITIONINGS, NeuralSolverConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pdebench_cape.json"
@@ -296,7 +296,8 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
             for points in TRANSFER_POINTS for split in np.unique(splits)}
 
 
-# The CAPE module's sizes (`--cape-module`): the study's defaults; the paper's released 1D configuration (notes
+# The CAPE module's sizes (`--cape-module`), each set in full (an experiment's defaults may pick another): the
+# study's defaults (`NeuralSolverConfig`'s); the paper's released 1D configuration (notes
 # A2.2: W = 64, a Fourier layer of 16 modes on the 4x average-pooled grid, the update normalised over space); or that
 # size without the normalisation (which fixes the update's size whatever the parameters: on diffusion-reaction the
 # reaction's growth per step scales with rho); or, in its place, the update's RMS softly capped at the state's
@@ -304,9 +305,11 @@ def _zero_shot_scores(ds: xr.Dataset) -> dict[str, float]:
 # bounded where it is not); or, unnormalised, with gains affine in the parameters (`CAPEBlock` gains="affine", as the
 # families' equations are), trained jointly or on its auxiliary loss alone (`CAPEConditioned` detach_guess: the base
 # reads its guess with the gradient stopped). Each but the study's is named in the table's labels as given here.
-_PAPER_MODULE = {"cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}
+_STUDY_MODULE = {name: getattr(NeuralSolverConfig, name) for name in (
+    "cape_width", "cape_modes", "cape_pool", "cape_normalize", "cape_update_cap", "cape_gains", "cape_detach")}
+_PAPER_MODULE = {**_STUDY_MODULE, "cape_width": 64, "cape_modes": 16, "cape_pool": 4, "cape_normalize": True}
 _UNNORMALISED = {**_PAPER_MODULE, "cape_normalize": False}
-CAPE_MODULES = {"study": {}, "paper": _PAPER_MODULE, "paper-unnormalised": _UNNORMALISED,
+CAPE_MODULES = {"study": _STUDY_MODULE, "paper": _PAPER_MODULE, "paper-unnormalised": _UNNORMALISED,
                 "paper-capped": {**_UNNORMALISED, "cape_update_cap": 1.0},
                 "paper-affine": {**_UNNORMALISED, "cape_gains": "affine"},
                 "paper-affine-detached": {**_UNNORMALISED, "cape_gains": "affine", "cape_detach": True}}
@@ -338,11 +341,14 @@ def overrides(name: str, conditioning: str, seed: int, steps: int, training: str
               parameter_scale: str | None = None, gradient_penalty: float = 0.0, clip: bool = True,
               cape_module: str = "study") -> dict:
     """The study's settings of the protocol (module docstring) for one run; `cape_weight` (CAPE runs only) sets the
-    auxiliary loss's weight, `parameter_scale` how the parameters are standardised (None: the experiment's),
-    `gradient_penalty` the weight of CAPE's gradient penalty (0: off), `clip` False turns off the experiment's
-    clipping of the parameters to the trained range and `cape_module` picks the CAPE module's size (`CAPE_MODULES`;
-    the other conditionings take it too, as their widening matches the CAPE model's parameter count)."""
+    auxiliary loss's weight (None: the study's, 1, whatever the experiment's), `parameter_scale` how the parameters
+    are standardised (None: the experiment's), `gradient_penalty` the weight of CAPE's gradient penalty (0: off),
+    `clip` False turns off the experiment's clipping of the parameters to the trained range and `cape_module` picks
+    the CAPE module's size (`CAPE_MODULES`, set in full; the other conditionings take it too, as their widening
+    matches the CAPE model's parameter count)."""
     setting = FAMILIES[name]
+    if cape_weight is None and conditioning in CAPE_CONDITIONINGS:
+        cape_weight = NeuralSolverConfig.cape_weight
     chosen = {"cape_weight": cape_weight if conditioning in CAPE_CONDITIONINGS else None,
               "parameter_scale": parameter_scale, "gradient_penalty": gradient_penalty or None,
               "parameter_clip": None if clip else "none"}
@@ -677,7 +683,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=PROTOCOL["frames"],
                         help="input frames (PDEBench's 10; CAPE's own configurations read 1)")
     parser.add_argument("--cape-weight", type=float, default=None,
-                        help="weight of CAPE's auxiliary loss (default: the experiment's, 1); CAPE's 1D "
+                        help="weight of CAPE's auxiliary loss (default: the study's, 1); CAPE's 1D "
                         "configurations use 5.7e-5")
     parser.add_argument("--parameter-scale", choices=("log", "linear"), default=None,
                         help="how the parameters are standardised (default: the experiment's; CAPE's 1D "

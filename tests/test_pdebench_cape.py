@@ -90,7 +90,7 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert record["cape_module"] == "study"
     paper = overrides("advection", "channels", 0, 100, cape_module="paper")
     assert (paper["cape_width"], paper["cape_modes"], paper["cape_pool"], paper["cape_normalize"]) == (64, 16, 4, True)
-    assert "cape_width" not in overrides("advection", "cape", 0, 100)
+    assert overrides("advection", "cape", 0, 100)["cape_width"] == 32  # the study's module, set in full
     modules = markdown({"runs": [record, channels, {**record, "cape_module": "paper"},
                                  {**channels, "cape_module": "paper"}]})
     assert ("FNO + CAPE (aux. weight 1, paper's CAPE module) over FNO + parameter channels (matched to the paper's "
@@ -125,17 +125,26 @@ def test_a_cape_run_on_the_protocol_data_scores_what_its_predictions_hold(tmp_pa
     assert table.count(" / ") >= 2  # the zero-shot columns
 
 
-def test_the_advection_experiments_defaults_are_the_benchmarks_curriculum_setting_on_its_data():
-    """`sciml run advection-cape` at its defaults is the benchmark's advection run with CAPE's curriculum from one
-    frame over 3000 steps (its own aux. weight): the same config, and the registered dataset is generated as the
-    benchmark's data (the same family and sizes; both take seed 0)."""
-    experiment = load_experiment("advection-cape")
+# Each experiment whose defaults are a validated benchmark setting: the benchmark's arguments of that setting.
+VALIDATED_DEFAULTS = {
+    "advection": dict(steps=3000, training="curriculum", frames=1),
+    "burgers": dict(steps=15000, training="one-step", frames=10, cape_weight=5.7e-5, cape_module="paper-capped"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(VALIDATED_DEFAULTS))
+def test_the_cape_experiments_defaults_are_the_benchmarks_validated_setting_on_its_data(family):
+    """`sciml run advection-cape` (burgers-cape) at its defaults is the benchmark's run of its validated setting:
+    the same config for each conditioning, and the registered dataset is generated as the benchmark's data (the same
+    family and sizes; both take seed 0)."""
+    setting = dict(VALIDATED_DEFAULTS[family])
+    steps = setting.pop("steps")
+    experiment = load_experiment(FAMILIES[family].experiment)
     for conditioning in ("cape", "channels", "none"):
-        benchmark = resolve_config(experiment.config_type, overrides("advection", conditioning, 0, 3000,
-                                                                     training="curriculum", frames=1))
+        benchmark = resolve_config(experiment.config_type, overrides(family, conditioning, 0, steps, **setting))
         assert benchmark == experiment.config_type(conditioning=conditioning), conditioning
     generator = load_generator(experiment.config_type().dataset)
-    assert generator.FAMILY == protocol_family("advection")
+    assert generator.FAMILY == protocol_family(family)
     assert generator.FULL == {"n_per_value": 240, "num_points": PROTOCOL["points"],
                               "solver_points": PROTOCOL["solver_points"]}
 
@@ -170,6 +179,9 @@ def test_the_cape_benchmark_compares_cape_with_parameter_channels_seed_by_seed()
     assert verdict["cape_over_channels"]["advection"]["met"]  # median 0.7
     assert not verdict["cape_over_channels"]["burgers"]["met"]  # median 0.9
     assert verdict["families_met"] == ["advection"] and not verdict["passed"]
+    # beside it, CAPE over the plain FNO seed by seed, with no verdict
+    assert verdict["cape_over_channels"]["advection"]["per_seed_ratio_over_plain"] == pytest.approx(
+        [0.3 / 50, 0.35 / 0.9, 0.6 / 0.9])
 
 
 def test_cape_on_top_of_parameter_channels_is_its_own_row_against_the_channel_baseline():
@@ -340,3 +352,39 @@ def test_a_channel_run_for_the_unnormalised_module_is_the_paper_modules_run(tmp_
     folder, overrides_used = caught.value.args
     assert folder.name == "diffreact-channels-one-step-8-100-paper-module-s0"
     assert overrides_used["cape_normalize"] is True
+
+
+def test_a_cape_warmup_run_is_set_against_the_one_step_channel_runs(tmp_path, monkeypatch):
+    """A warm-up trains the CAPE module alone, so a channel model asked for with it trains (and is looked up) as the
+    one-step run; the CAPE run itself warms up for one epoch."""
+    import pdebench_cape
+
+    class Trained(Exception):
+        pass
+
+    def trained_run(experiment, overrides, folder, **_):
+        raise Trained(folder, overrides)
+
+    monkeypatch.setattr(pdebench_cape, "trained_run", trained_run)
+    monkeypatch.setattr(pdebench_cape, "data_file", lambda *_: tmp_path / "data.nc")
+    for conditioning, folder_name, warmup in (("channels", "diffreact-channels-one-step-8-100-s0", None),
+                                              ("cape", "diffreact-cape-one-step-warmup-8-100-s0", 1)):
+        with pytest.raises(Trained) as caught:
+            run("diffreact", conditioning, 0, samples=8, steps=100, runs=tmp_path, training="one-step-warmup")
+        folder, overrides_used = caught.value.args
+        assert folder.name == folder_name and overrides_used.get("warmup_epochs") == warmup
+    channels = ("fno", "channels", 0.0, 0.0, "paper-affine")
+    groups = {(*channels, "one-step", 240, 15000, 10, "linear", None): [],
+              (*channels, "curriculum", 240, 3000, 1, "linear", None): []}
+    cape = ("fno", "cape", 5.7e-5, 0.0, "paper-affine", "one-step-warmup", 240, 15000, 10, "linear", None)
+    assert pdebench_cape._channel_baselines(FAMILIES["diffreact"], groups, cape) == [next(iter(groups))]
+
+
+def test_the_benchmarks_study_module_is_the_studys_whatever_the_experiments_defaults():
+    """`burgers-cape`'s defaults are the paper-size capped module at aux. weight 5.7e-5; the benchmark's runs named
+    for the study's module and weight (``--cape-module study``, no ``--cape-weight``) keep the study's."""
+    experiment = load_experiment("burgers-cape")
+    config = resolve_config(experiment.config_type, overrides("burgers", "cape", 0, 100))
+    assert experiment.config_type().cape_update_cap == 1.0 and experiment.config_type().cape_width == 64
+    assert (config.cape_width, config.cape_modes, config.cape_pool, config.cape_update_cap, config.cape_weight) == (
+        32, 8, 1, 0.0, 1.0)

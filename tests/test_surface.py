@@ -56,7 +56,7 @@ def test_describe_config_reads_defaults_sections_and_inherited_docs():
     rows = {row.key: row for row in describe_config(config_type)}
     assert rows["dataset"].default == "pdebench-burgers", "the subclass's default"
     assert rows["dataset"].meaning.startswith("Registered trajectory dataset"), "the parent's doc, inherited"
-    assert rows["train.steps"].default == 2000 and rows["train.steps"].type == "int"
+    assert rows["train.steps"].default == 15000 and rows["train.steps"].type == "int"
     assert rows["held_out_values"].type == "tuple[float, ...]"
     assert rows["parameter_clip"].type == "float | None" and rows["parameter_clip"].default is None
 
