@@ -334,9 +334,9 @@ def test_burgers_runs_are_read_again_with_nu_clipped_to_the_trained_range(tmp_pa
            "(one-step, 16, 100, 10, log, not clipped): 0.5, 0.5, 0.5; median 0.5" in table
 
 
-def test_a_channel_run_for_the_unnormalised_module_is_the_paper_modules_run(tmp_path, monkeypatch):
-    """`run` trains the channel model matched to the unnormalised paper-size CAPE in the paper module's folder, with
-    its overrides: the same network, so one run serves both."""
+@pytest.fixture
+def run_folder_and_overrides(tmp_path, monkeypatch):
+    """`run` stopped where it would train: returns the (folder, overrides) it would train with."""
     import pdebench_cape
 
     class Trained(Exception):
@@ -347,31 +347,31 @@ def test_a_channel_run_for_the_unnormalised_module_is_the_paper_modules_run(tmp_
 
     monkeypatch.setattr(pdebench_cape, "trained_run", trained_run)
     monkeypatch.setattr(pdebench_cape, "data_file", lambda *_: tmp_path / "data.nc")
-    with pytest.raises(Trained) as caught:
-        run("diffreact", "channels", 0, samples=8, steps=100, runs=tmp_path, cape_module="paper-unnormalised")
-    folder, overrides_used = caught.value.args
+
+    def folder_and_overrides(*args, **kwargs):
+        with pytest.raises(Trained) as caught:
+            run(*args, samples=8, steps=100, runs=tmp_path, **kwargs)
+        return caught.value.args
+
+    return folder_and_overrides
+
+
+def test_a_channel_run_for_the_unnormalised_module_is_the_paper_modules_run(run_folder_and_overrides):
+    """`run` trains the channel model matched to the unnormalised paper-size CAPE in the paper module's folder, with
+    its overrides: the same network, so one run serves both."""
+    folder, overrides_used = run_folder_and_overrides("diffreact", "channels", 0, cape_module="paper-unnormalised")
     assert folder.name == "diffreact-channels-one-step-8-100-paper-module-s0"
     assert overrides_used["cape_normalize"] is True
 
 
-def test_a_cape_warmup_run_is_set_against_the_one_step_channel_runs(tmp_path, monkeypatch):
+def test_a_cape_warmup_run_is_set_against_the_one_step_channel_runs(run_folder_and_overrides):
     """A warm-up trains the CAPE module alone, so a channel model asked for with it trains (and is looked up) as the
     one-step run; the CAPE run itself warms up for one epoch."""
     import pdebench_cape
 
-    class Trained(Exception):
-        pass
-
-    def trained_run(experiment, overrides, folder, **_):
-        raise Trained(folder, overrides)
-
-    monkeypatch.setattr(pdebench_cape, "trained_run", trained_run)
-    monkeypatch.setattr(pdebench_cape, "data_file", lambda *_: tmp_path / "data.nc")
     for conditioning, folder_name, warmup in (("channels", "diffreact-channels-one-step-8-100-s0", None),
                                               ("cape", "diffreact-cape-one-step-warmup-8-100-s0", 1)):
-        with pytest.raises(Trained) as caught:
-            run("diffreact", conditioning, 0, samples=8, steps=100, runs=tmp_path, training="one-step-warmup")
-        folder, overrides_used = caught.value.args
+        folder, overrides_used = run_folder_and_overrides("diffreact", conditioning, 0, training="one-step-warmup")
         assert folder.name == folder_name and overrides_used.get("warmup_epochs") == warmup
     channels = ("fno", "channels", 0.0, 0.0, "paper-affine")
     groups = {(*channels, "one-step", 240, 15000, 10, "linear", None): [],
